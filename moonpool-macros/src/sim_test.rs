@@ -1,0 +1,317 @@
+//! `#[sim_test]`: parse the options and the function, check them (all
+//! problems reported at once), then expand to a `#[test]` that hands the body
+//! to the multi-seed runner.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{FnArg, ItemFn, LitInt, LitStr, Pat, ReturnType};
+
+const DEFAULT_SEEDS: u64 = 100;
+
+/// The attribute's options.
+#[derive(Default)]
+struct Options {
+    seeds: Option<u64>,
+    max_sim_time_nanos: Option<u64>,
+    max_polls_per_instant: Option<u64>,
+}
+
+/// Collects errors so the user sees every problem in one compile.
+#[derive(Default)]
+struct Errors(Option<syn::Error>);
+
+impl Errors {
+    fn push(&mut self, err: syn::Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(err),
+            None => self.0 = Some(err),
+        }
+    }
+
+    fn push_at(&mut self, span: Span, msg: impl std::fmt::Display) {
+        self.push(syn::Error::new(span, msg));
+    }
+
+    fn finish(self) -> syn::Result<()> {
+        self.0.map_or(Ok(()), Err)
+    }
+}
+
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let mut errors = Errors::default();
+    let options = parse_options(args, &mut errors);
+    let func: ItemFn = match syn::parse2(item) {
+        Ok(f) => f,
+        Err(e) => {
+            errors.push(syn::Error::new(
+                e.span(),
+                "#[sim_test] goes on an `async fn` (a test body)",
+            ));
+            return Err(errors.finish().err().unwrap_or(e));
+        }
+    };
+    let takes_context = check_signature(&func, &mut errors);
+    errors.finish()?;
+    Ok(generate(&func, &options, takes_context))
+}
+
+fn parse_options(args: TokenStream, errors: &mut Errors) -> Options {
+    let mut options = Options::default();
+    let parser = syn::meta::parser(|meta| {
+        let Some(name) = meta.path.get_ident().map(ToString::to_string) else {
+            return Err(meta.error(
+                "unknown #[sim_test] option; expected `seeds`, `max_sim_time` or `max_polls_per_instant`",
+            ));
+        };
+        match name.as_str() {
+            "seeds" | "max_polls_per_instant" => {
+                let lit: LitInt = meta.value()?.parse().map_err(|e| {
+                    syn::Error::new(e.span(), format!("`{name}` takes a whole number, e.g. `{name} = 500`"))
+                })?;
+                let n: u64 = lit.base10_parse().map_err(|_| {
+                    syn::Error::new(lit.span(), format!("`{name}` must be a whole number that fits in 64 bits"))
+                })?;
+                if n == 0 {
+                    return Err(syn::Error::new(lit.span(), format!("`{name}` must be at least 1")));
+                }
+                let slot = if name == "seeds" {
+                    &mut options.seeds
+                } else {
+                    &mut options.max_polls_per_instant
+                };
+                if slot.replace(n).is_some() {
+                    return Err(meta.error(format!("`{name}` is given twice")));
+                }
+                Ok(())
+            }
+            "max_sim_time" => {
+                let lit: LitStr = meta.value()?.parse().map_err(|e| {
+                    syn::Error::new(e.span(), "`max_sim_time` takes a duration string, e.g. `max_sim_time = \"10m\"`")
+                })?;
+                let nanos = parse_duration_nanos(&lit.value()).ok_or_else(|| {
+                    syn::Error::new(
+                        lit.span(),
+                        "`max_sim_time` must be a positive number with a unit: `ms`, `s`, `m` or `h` (e.g. \"90s\")",
+                    )
+                })?;
+                if options.max_sim_time_nanos.replace(nanos).is_some() {
+                    return Err(meta.error("`max_sim_time` is given twice"));
+                }
+                Ok(())
+            }
+            _ => Err(meta.error(format!(
+                "unknown #[sim_test] option `{name}`; expected `seeds`, `max_sim_time` or `max_polls_per_instant`"
+            ))),
+        }
+    });
+    if let Err(e) = syn::parse::Parser::parse2(parser, args) {
+        errors.push(e);
+    }
+    options
+}
+
+/// `"500ms"`, `"90s"`, `"10m"`, `"2h"` → nanoseconds; `None` if malformed,
+/// zero or too large.
+fn parse_duration_nanos(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let digits = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(digits);
+    let n: u64 = number.parse().ok()?;
+    let scale: u64 = match unit.trim() {
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" | "min" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(scale).filter(|v| *v > 0)
+}
+
+/// Checks the function; returns whether it takes the context argument.
+fn check_signature(func: &ItemFn, errors: &mut Errors) -> bool {
+    let sig = &func.sig;
+    if sig.asyncness.is_none() {
+        errors.push_at(
+            sig.fn_token.span,
+            "#[sim_test] needs an `async fn`: its body runs as the simulation's main task",
+        );
+    }
+    if let Some(c) = &sig.constness {
+        errors.push_at(c.span, "a #[sim_test] function cannot be `const`");
+    }
+    if let Some(u) = &sig.unsafety {
+        errors.push_at(u.span, "a #[sim_test] function cannot be `unsafe`");
+    }
+    if let Some(abi) = &sig.abi {
+        errors.push_at(
+            abi.span(),
+            "a #[sim_test] function cannot have an `extern` ABI",
+        );
+    }
+    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        errors.push_at(
+            sig.generics.span(),
+            "a #[sim_test] function cannot be generic: the runner calls it with a `SimContext` only",
+        );
+    }
+    if let Some(v) = &sig.variadic {
+        errors.push_at(v.span(), "a #[sim_test] function cannot be variadic");
+    }
+    let mut takes_context = false;
+    for (i, arg) in sig.inputs.iter().enumerate() {
+        match arg {
+            FnArg::Receiver(r) => errors.push_at(
+                r.span(),
+                "a #[sim_test] function is a free function; it cannot take `self`",
+            ),
+            FnArg::Typed(t) if i == 0 => {
+                takes_context = true;
+                if !matches!(&*t.pat, Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none())
+                    && !matches!(&*t.pat, Pat::Wild(_))
+                {
+                    errors.push_at(
+                        t.pat.span(),
+                        "name the simulation context with a plain identifier, e.g. `sim: SimContext`",
+                    );
+                }
+            }
+            FnArg::Typed(t) => errors.push_at(
+                t.span(),
+                "a #[sim_test] function takes at most one argument: the `SimContext`",
+            ),
+        }
+    }
+    takes_context
+}
+
+fn generate(func: &ItemFn, options: &Options, takes_context: bool) -> TokenStream {
+    let attrs = &func.attrs;
+    let vis = &func.vis;
+    let name = &func.sig.ident;
+    let inputs = &func.sig.inputs;
+    let output = &func.sig.output;
+    let block = &func.block;
+    let seeds = options.seeds.unwrap_or(DEFAULT_SEEDS);
+    let max_sim_time = match options.max_sim_time_nanos {
+        Some(n) => {
+            quote!(::core::option::Option::Some(::moonpool::__private::Duration::from_nanos(#n)))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let max_polls = match options.max_polls_per_instant {
+        Some(n) => quote!(::core::option::Option::Some(#n)),
+        None => quote!(::core::option::Option::None),
+    };
+    let call = if takes_context {
+        quote!(__moonpool_body(__moonpool_ctx))
+    } else {
+        quote!({
+            let _ = __moonpool_ctx;
+            __moonpool_body()
+        })
+    };
+    // Point a wrong return type's error at the return type.
+    let result_span = match output {
+        ReturnType::Type(_, ty) => ty.span(),
+        ReturnType::Default => name.span(),
+    };
+    let into_result = quote_spanned! {result_span=>
+        ::moonpool::__private::IntoTestResult::into_test_result(#call.await)
+    };
+    quote! {
+        #(#attrs)*
+        #[::core::prelude::v1::test]
+        #vis fn #name() {
+            async fn __moonpool_body(#inputs) #output #block
+
+            fn __moonpool_entry(
+                __moonpool_ctx: ::moonpool::__private::SimContext,
+            ) -> ::moonpool::__private::BodyFuture {
+                ::std::boxed::Box::pin(async move { #into_result })
+            }
+
+            ::moonpool::__private::run_sim_test(
+                &::moonpool::__private::SimTestSpec {
+                    path: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
+                    package: ::core::env!("CARGO_PKG_NAME"),
+                    crate_name: ::core::env!("CARGO_CRATE_NAME"),
+                    integration_test: ::core::option_env!("CARGO_TARGET_TMPDIR").is_some(),
+                    release: !::core::cfg!(debug_assertions),
+                    seeds: #seeds,
+                    max_sim_time: #max_sim_time,
+                    max_polls_per_instant: #max_polls,
+                },
+                __moonpool_entry,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration_nanos("500ms"), Some(500_000_000));
+        assert_eq!(parse_duration_nanos("90s"), Some(90_000_000_000));
+        assert_eq!(parse_duration_nanos("10m"), Some(600_000_000_000));
+        assert_eq!(parse_duration_nanos(" 2h "), Some(7_200_000_000_000));
+        assert_eq!(parse_duration_nanos("0s"), None);
+        assert_eq!(parse_duration_nanos("10"), None);
+        assert_eq!(parse_duration_nanos("s"), None);
+        assert_eq!(parse_duration_nanos("1.5s"), None);
+        assert_eq!(parse_duration_nanos("10 weeks"), None);
+        assert_eq!(parse_duration_nanos("99999999999999h"), None);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let err = expand(
+            quote!(seeds = 0, colour = "blue"),
+            quote!(
+                fn f<T>(self, a: u8, b: u8) {}
+            ),
+        )
+        .unwrap_err();
+        let messages: Vec<String> = err.into_iter().map(|e| e.to_string()).collect();
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("`seeds` must be at least 1")),
+            "{messages:?}"
+        );
+        assert!(
+            messages.iter().any(|m| m.contains("needs an `async fn`")),
+            "{messages:?}"
+        );
+        assert!(
+            messages.iter().any(|m| m.contains("cannot be generic")),
+            "{messages:?}"
+        );
+        assert!(
+            messages.iter().any(|m| m.contains("cannot take `self`")),
+            "{messages:?}"
+        );
+        assert!(
+            messages.iter().any(|m| m.contains("at most one argument")),
+            "{messages:?}"
+        );
+    }
+
+    #[test]
+    fn a_good_test_expands_to_a_test_fn() {
+        let out = expand(
+            quote!(seeds = 7, max_sim_time = "1m"),
+            quote!(
+                async fn t(sim: SimContext) {}
+            ),
+        )
+        .unwrap()
+        .to_string();
+        assert!(out.contains("seeds : 7u64"), "{out}");
+        assert!(out.contains("from_nanos (60000000000u64)"), "{out}");
+        assert!(out.contains("test"), "{out}");
+    }
+}

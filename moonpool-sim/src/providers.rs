@@ -1,0 +1,180 @@
+//! [`Providers`]: the one handle through which runtime code reaches time,
+//! tasks and randomness, whether it runs on tokio or in the simulator.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::panic::Location;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::random::{RandomProvider, below_with, chance_from};
+use crate::task::{JoinHandle, SpawnSpec, TaskProvider, wrap_task};
+use crate::time::{Instant, TimeProvider, Timeout};
+
+/// The provider set a piece of runtime code runs against.
+///
+/// It is not generic: the set is chosen once, with [`Providers::tokio`] in
+/// production or by the simulation
+/// ([`SimContext::providers`](crate::SimContext::providers)) in tests, and
+/// the same code runs on either. Cloning is cheap (reference counts).
+///
+/// # Example
+///
+/// ```
+/// use moonpool_sim::{Providers, Simulation};
+/// use std::time::Duration;
+///
+/// async fn ping_twice(p: Providers) -> u64 {
+///     let start = p.now();
+///     p.sleep(Duration::from_secs(2)).await;
+///     p.sleep(Duration::from_secs(3)).await;
+///     (p.now() - start).as_secs()
+/// }
+///
+/// let report = Simulation::new(7)
+///     .run(|sim| async move {
+///         assert_eq!(ping_twice(sim.providers()).await, 5);
+///     })
+///     .unwrap();
+/// assert_eq!(report.sim_time.since_epoch().as_secs(), 5);
+/// ```
+#[derive(Clone)]
+pub struct Providers {
+    time: Arc<dyn TimeProvider>,
+    tasks: Arc<dyn TaskProvider>,
+    random: Arc<dyn RandomProvider>,
+}
+
+impl fmt::Debug for Providers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Providers")
+            .field("now", &self.time.now())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Providers {
+    /// Assembles a provider set from its parts.
+    pub fn new(
+        time: Arc<dyn TimeProvider>,
+        tasks: Arc<dyn TaskProvider>,
+        random: Arc<dyn RandomProvider>,
+    ) -> Self {
+        Self {
+            time,
+            tasks,
+            random,
+        }
+    }
+
+    /// The time provider.
+    pub fn time(&self) -> &Arc<dyn TimeProvider> {
+        &self.time
+    }
+
+    /// The task provider.
+    pub fn tasks(&self) -> &Arc<dyn TaskProvider> {
+        &self.tasks
+    }
+
+    /// The random provider.
+    pub fn random(&self) -> &Arc<dyn RandomProvider> {
+        &self.random
+    }
+
+    /// The current time.
+    pub fn now(&self) -> Instant {
+        self.time.now()
+    }
+
+    /// Completes after `duration` has passed.
+    pub fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + 'static {
+        self.time.sleep_until(self.time.now() + duration)
+    }
+
+    /// Completes once the clock reaches `deadline`.
+    pub fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send + 'static {
+        self.time.sleep_until(deadline)
+    }
+
+    /// Runs `future` for at most `duration`; [`Elapsed`](crate::Elapsed) if
+    /// it has not finished by then.
+    pub fn timeout<F: Future>(&self, duration: Duration, future: F) -> Timeout<F> {
+        let sleep = self.time.sleep_until(self.time.now() + duration);
+        Timeout::new(future, sleep, duration)
+    }
+
+    /// Spawns `future` as a new task named after its spawn location.
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let location = Location::caller();
+        let name = format!("task@{}:{}", location.file(), location.line());
+        self.spawn_at(name.into(), location, future)
+    }
+
+    /// Spawns `future` as a new task with a name for reports.
+    #[track_caller]
+    pub fn spawn_named<F>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        future: F,
+    ) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawn_at(name.into(), Location::caller(), future)
+    }
+
+    fn spawn_at<F>(
+        &self,
+        name: Cow<'static, str>,
+        location: &'static Location<'static>,
+        future: F,
+    ) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (erased, handle) = wrap_task(name.clone(), future);
+        self.tasks
+            .spawn_erased(SpawnSpec { name, location }, erased);
+        handle
+    }
+
+    /// 64 uniformly random bits.
+    pub fn random_u64(&self) -> u64 {
+        self.random.next_u64()
+    }
+
+    /// A uniform integer in `0..n` (0 when `n` is 0).
+    pub fn random_below(&self, n: u64) -> u64 {
+        below_with(n, || self.random.next_u64())
+    }
+
+    /// A uniform integer in `range` (its start when the range is empty).
+    pub fn random_range(&self, range: std::ops::Range<u64>) -> u64 {
+        let span = range.end.saturating_sub(range.start);
+        range.start + self.random_below(span)
+    }
+
+    /// `true` with probability `p` (clamped to `[0, 1]`).
+    pub fn random_bool(&self, p: f64) -> bool {
+        chance_from(p, self.random.next_u64())
+    }
+
+    /// A duration drawn uniformly from `low..=high` (nanosecond grain).
+    pub fn random_duration(&self, low: Duration, high: Duration) -> Duration {
+        let lo = u64::try_from(low.as_nanos()).unwrap_or(u64::MAX);
+        let hi = u64::try_from(high.as_nanos()).unwrap_or(u64::MAX);
+        if hi <= lo {
+            return low;
+        }
+        Duration::from_nanos(lo + self.random_below(hi - lo + 1))
+    }
+}

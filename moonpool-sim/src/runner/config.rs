@@ -1,0 +1,243 @@
+//! The runner's settings from the environment: which seeds, how many, on how
+//! many threads.
+
+use std::num::NonZeroUsize;
+
+/// Runs exactly this seed (decimal, or hex with `0x`).
+pub const ENV_SEED: &str = "MOONPOOL_SEED";
+/// Overrides the number of seeds a test runs.
+pub const ENV_SEEDS: &str = "MOONPOOL_SEEDS";
+/// Derives seeds from this base instead of the default (`random` draws a
+/// fresh base from the OS and prints it): the way to explore new seeds.
+pub const ENV_SEED_BASE: &str = "MOONPOOL_SEED_BASE";
+/// How many threads run seeds in parallel (default: the number of cores).
+pub const ENV_THREADS: &str = "MOONPOOL_THREADS";
+
+/// A malformed runner setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A variable's value could not be parsed.
+    #[error("{var}={value:?} is not valid: expected {expected}")]
+    Invalid {
+        /// The variable's name.
+        var: &'static str,
+        /// The value found.
+        value: String,
+        /// What would have been accepted.
+        expected: &'static str,
+    },
+}
+
+/// Where the seeds come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeedBase {
+    /// The default: seeds depend only on the test's path and index, so every
+    /// CI run checks the same seeds.
+    Fixed,
+    /// An explicit base, to explore or to repeat an exploration.
+    Explicit(u64),
+    /// A fresh base from the OS; the report prints it so the run can be
+    /// repeated with `MOONPOOL_SEED_BASE=<base>`.
+    Random,
+}
+
+/// The runner's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunnerConfig {
+    /// `MOONPOOL_SEED`: run only this seed.
+    pub seed: Option<u64>,
+    /// `MOONPOOL_SEEDS`: override the test's seed count.
+    pub seeds: Option<u64>,
+    /// `MOONPOOL_SEED_BASE`.
+    pub base: SeedBase,
+    /// `MOONPOOL_THREADS`.
+    pub threads: Option<NonZeroUsize>,
+}
+
+impl RunnerConfig {
+    /// Reads the settings through `lookup` (normally `std::env::var`).
+    ///
+    /// Empty values count as unset.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming the first malformed variable.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use moonpool_sim::runner::{RunnerConfig, SeedBase};
+    ///
+    /// let env = |var: &str| match var {
+    ///     "MOONPOOL_SEED" => Some("0x2a".to_string()),
+    ///     _ => None,
+    /// };
+    /// let config = RunnerConfig::from_lookup(env).unwrap();
+    /// assert_eq!(config.seed, Some(42));
+    /// assert_eq!(config.base, SeedBase::Fixed);
+    ///
+    /// let bad = |var: &str| (var == "MOONPOOL_SEEDS").then(|| "many".to_string());
+    /// let err = RunnerConfig::from_lookup(bad).unwrap_err();
+    /// assert!(err.to_string().starts_with("MOONPOOL_SEEDS=\"many\" is not valid"));
+    /// ```
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |var: &str| lookup(var).filter(|v| !v.trim().is_empty());
+        let seed = get(ENV_SEED)
+            .map(|v| {
+                parse_u64(&v).ok_or_else(|| {
+                    invalid(
+                        ENV_SEED,
+                        v,
+                        "a seed: a decimal number or 0x-prefixed hex that fits in 64 bits",
+                    )
+                })
+            })
+            .transpose()?;
+        let seeds = get(ENV_SEEDS)
+            .map(|v| match v.trim().parse::<u64>() {
+                Ok(n) if n > 0 => Ok(n),
+                _ => Err(invalid(ENV_SEEDS, v, "a whole number of seeds, at least 1")),
+            })
+            .transpose()?;
+        let base = match get(ENV_SEED_BASE) {
+            None => SeedBase::Fixed,
+            Some(v) if v.trim().eq_ignore_ascii_case("random") => SeedBase::Random,
+            Some(v) => SeedBase::Explicit(parse_u64(&v).ok_or_else(|| {
+                invalid(
+                    ENV_SEED_BASE,
+                    v,
+                    "`random`, or a decimal or 0x-prefixed hex number",
+                )
+            })?),
+        };
+        let threads = get(ENV_THREADS)
+            .map(|v| {
+                v.trim()
+                    .parse::<NonZeroUsize>()
+                    .map_err(|_| invalid(ENV_THREADS, v, "a whole number of threads, at least 1"))
+            })
+            .transpose()?;
+        Ok(Self {
+            seed,
+            seeds,
+            base,
+            threads,
+        })
+    }
+
+    /// Reads the settings from the process environment.
+    ///
+    /// # Errors
+    ///
+    /// As [`RunnerConfig::from_lookup`]; a value that is not valid Unicode is
+    /// reported as invalid too.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        for var in [ENV_SEED, ENV_SEEDS, ENV_SEED_BASE, ENV_THREADS] {
+            if let Err(std::env::VarError::NotUnicode(raw)) = std::env::var(var) {
+                return Err(invalid(
+                    var,
+                    raw.to_string_lossy().into_owned(),
+                    "valid UTF-8",
+                ));
+            }
+        }
+        Self::from_lookup(|var| std::env::var(var).ok())
+    }
+}
+
+fn invalid(var: &'static str, value: String, expected: &'static str) -> ConfigError {
+    ConfigError::Invalid {
+        var,
+        value,
+        expected,
+    }
+}
+
+/// Parses a decimal or `0x`-prefixed hexadecimal `u64` (underscores allowed).
+pub(crate) fn parse_u64(text: &str) -> Option<u64> {
+    let t: String = text.trim().chars().filter(|c| *c != '_').collect();
+    match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => t.parse().ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |var| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == var)
+                .map(|(_, v)| (*v).to_string())
+        }
+    }
+
+    #[test]
+    fn nothing_set_is_the_default() {
+        let c = RunnerConfig::from_lookup(env(&[])).unwrap();
+        assert_eq!(c.seed, None);
+        assert_eq!(c.seeds, None);
+        assert_eq!(c.base, SeedBase::Fixed);
+        assert_eq!(c.threads, None);
+    }
+
+    #[test]
+    fn parses_every_variable() {
+        let c = RunnerConfig::from_lookup(env(&[
+            (ENV_SEED, "0xDEAD_beef"),
+            (ENV_SEEDS, " 25 "),
+            (ENV_SEED_BASE, "RANDOM"),
+            (ENV_THREADS, "3"),
+        ]))
+        .unwrap();
+        assert_eq!(c.seed, Some(0xdead_beef));
+        assert_eq!(c.seeds, Some(25));
+        assert_eq!(c.base, SeedBase::Random);
+        assert_eq!(c.threads.map(NonZeroUsize::get), Some(3));
+        let c = RunnerConfig::from_lookup(env(&[
+            (ENV_SEED_BASE, "17"),
+            (ENV_SEED, "18446744073709551615"),
+        ]))
+        .unwrap();
+        assert_eq!(c.base, SeedBase::Explicit(17));
+        assert_eq!(c.seed, Some(u64::MAX));
+    }
+
+    #[test]
+    fn empty_values_are_unset() {
+        let c = RunnerConfig::from_lookup(env(&[(ENV_SEED, ""), (ENV_SEEDS, "  ")])).unwrap();
+        assert_eq!(c.seed, None);
+        assert_eq!(c.seeds, None);
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable() {
+        let cases: &[(&str, &str)] = &[
+            (ENV_SEED, "abc"),
+            (ENV_SEED, "-1"),
+            (ENV_SEED, "18446744073709551616"),
+            (ENV_SEED, "0xZZ"),
+            (ENV_SEEDS, "0"),
+            (ENV_SEEDS, "ten"),
+            (ENV_SEEDS, "1.5"),
+            (ENV_SEED_BASE, "sometimes"),
+            (ENV_THREADS, "0"),
+            (ENV_THREADS, "all"),
+        ];
+        for &(var, value) in cases {
+            let lookup = move |v: &str| (v == var).then(|| value.to_string());
+            let err = RunnerConfig::from_lookup(lookup).unwrap_err();
+            let ConfigError::Invalid {
+                var: named,
+                value: found,
+                ..
+            } = &err;
+            assert_eq!(*named, var);
+            assert_eq!(found, value);
+            assert!(err.to_string().starts_with(&format!("{var}=")), "{err}");
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! What the runner tells the user: the summary of a green test and the report
+//! of a failed one, with the command that replays it.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::sim::SimFailure;
+use crate::time::Instant;
+
+use super::SimTestSpec;
+use super::config::ENV_SEED;
+
+/// A passing test's figures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSummary {
+    /// The test's path.
+    pub test: String,
+    /// Seeds run.
+    pub seeds: u64,
+    /// Task polls over all seeds.
+    pub steps: u64,
+    /// The longest simulated time any seed reached.
+    pub max_sim_time: Instant,
+    /// Wall-clock time of the whole test.
+    pub wall: Duration,
+    /// The seed base, when not the default.
+    pub base: Option<u64>,
+}
+
+impl fmt::Display for RunSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "moonpool: `{}`: {} seed{} passed in {:.2?} (wall), {} steps, longest run {} simulated",
+            self.test,
+            self.seeds,
+            if self.seeds == 1 { "" } else { "s" },
+            self.wall,
+            self.steps,
+            self.max_sim_time,
+        )?;
+        if let Some(base) = self.base {
+            write!(
+                f,
+                "\n  seed base {base:#x}: MOONPOOL_SEED_BASE={base:#x} repeats these seeds"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether re-running the failing seed failed the same way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replay {
+    /// Same failure, same trace hash: the seed is a faithful reproduction.
+    Reproduced,
+    /// The re-run failed the same way but processed different events:
+    /// something outside the seed (wall clock, threads, `HashMap` order)
+    /// leaks into the run.
+    DifferentTrace {
+        /// The re-run's trace hash.
+        trace_hash: u64,
+    },
+    /// The re-run failed differently.
+    DifferentFailure {
+        /// The re-run's failure.
+        failure: Box<SimFailure>,
+    },
+    /// The re-run passed.
+    Passed {
+        /// The re-run's trace hash.
+        trace_hash: u64,
+    },
+}
+
+/// A failed test: its first failing seed and how to replay it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureReport {
+    /// The test's path.
+    pub test: String,
+    /// The failure (of the lowest-index failing seed).
+    pub failure: SimFailure,
+    /// Which run of the test it was (`None` when `MOONPOOL_SEED` chose it).
+    pub index: Option<u64>,
+    /// How many seeds were to run.
+    pub seeds: u64,
+    /// How many seeds failed before the runner stopped.
+    pub failed: u64,
+    /// The result of re-running the failing seed.
+    pub replay: Replay,
+    /// A shell command that runs exactly this seed.
+    pub replay_command: String,
+}
+
+impl fmt::Display for FailureReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fl = &self.failure;
+        write!(f, "moonpool: `{}` failed on seed {:#x}", self.test, fl.seed)?;
+        match self.index {
+            Some(i) => write!(f, " (run {} of {})", i + 1, self.seeds)?,
+            None => write!(f, " (from {ENV_SEED})")?,
+        }
+        if self.failed > 1 {
+            write!(f, "; {} seeds failed in all", self.failed)?;
+        }
+        write!(f, "\n  failure: {}", fl.kind)?;
+        write!(
+            f,
+            "\n  at simulated time {} after {} steps, trace hash {:#018x}",
+            fl.sim_time, fl.steps, fl.trace_hash
+        )?;
+        match &self.replay {
+            Replay::Reproduced => write!(f, "\n  replay: reproduced, same trace hash")?,
+            Replay::DifferentTrace { trace_hash } => write!(
+                f,
+                "\n  replay: NOT deterministic: failed the same way but the trace hash was {trace_hash:#018x}; \
+                 something outside the seed (wall clock, threads, HashMap order, tokio::select! without biased) \
+                 leaks into the run"
+            )?,
+            Replay::DifferentFailure { failure } => write!(
+                f,
+                "\n  replay: NOT deterministic: the re-run failed differently: {}",
+                failure.kind.summary()
+            )?,
+            Replay::Passed { trace_hash } => write!(
+                f,
+                "\n  replay: NOT deterministic: the re-run passed (trace hash {trace_hash:#018x})"
+            )?,
+        }
+        write!(f, "\n  replay this seed:\n    {}", self.replay_command)
+    }
+}
+
+/// The command that runs exactly `seed` of the test `spec`.
+pub(crate) fn replay_command(spec: &SimTestSpec, seed: u64) -> String {
+    let mut cmd = format!("{ENV_SEED}={seed:#x} cargo test -p {}", spec.package);
+    if spec.release {
+        cmd.push_str(" --release");
+    }
+    if spec.integration_test {
+        cmd.push_str(&format!(" --test {}", spec.crate_name));
+    } else if spec.crate_name == spec.package.replace('-', "_") {
+        cmd.push_str(" --lib");
+    }
+    cmd.push_str(&format!(" -- --exact {}", spec.test_name()));
+    cmd
+}

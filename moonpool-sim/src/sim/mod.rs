@@ -1,0 +1,320 @@
+//! The simulated world: [`Simulation`] runs one seed; [`SimContext`] is the
+//! test body's handle on it.
+
+mod executor;
+mod failure;
+mod panic_capture;
+mod providers;
+mod timers;
+mod trace;
+mod world;
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::rc::Rc;
+use std::time::Duration;
+
+pub use failure::{FailureKind, Livelock, SimFailure, TaskInfo};
+pub use world::{ProcessId, SimConfig};
+
+use crate::providers::Providers;
+use crate::task::JoinHandle;
+use crate::time::Instant;
+use trace::TraceEvent;
+use world::{World, with_world};
+
+/// One deterministic run: a seed, limits, and a test body.
+///
+/// Everything that happens in the run (which task runs next, what the user
+/// RNG returns, when timers fire) is a function of the seed, so running the
+/// same seed twice processes the same events and ends with the same
+/// [`SimReport::trace_hash`].
+///
+/// # Example
+///
+/// ```
+/// use moonpool_sim::Simulation;
+/// use std::time::Duration;
+///
+/// let run = |seed| {
+///     Simulation::new(seed)
+///         .run(|sim| async move {
+///             let p = sim.providers();
+///             let q = p.clone();
+///             let a = p.spawn(async move { q.random_below(100) });
+///             sim.sleep(Duration::from_secs(1)).await;
+///             a.await.unwrap()
+///         })
+///         .unwrap()
+/// };
+/// let (first, second) = (run(11), run(11));
+/// assert_eq!(first.output, second.output);
+/// assert_eq!(first.trace_hash, second.trace_hash);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Simulation {
+    seed: u64,
+    config: SimConfig,
+}
+
+/// The outcome of a successful run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimReport<T> {
+    /// What the test body returned.
+    pub output: T,
+    /// The run's seed.
+    pub seed: u64,
+    /// Simulated time when the body finished.
+    pub sim_time: Instant,
+    /// Hash of every event processed: equal for two runs of the same seed.
+    pub trace_hash: u64,
+    /// Task polls performed.
+    pub steps: u64,
+    /// Tasks spawned, the body included.
+    pub tasks_spawned: u64,
+}
+
+impl Simulation {
+    /// A run of `seed` with the default [`SimConfig`].
+    pub fn new(seed: u64) -> Self {
+        Self {
+            seed,
+            config: SimConfig::default(),
+        }
+    }
+
+    /// Replaces the limits.
+    pub fn config(mut self, config: SimConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Runs `body` until it returns. Tasks still alive then are dropped.
+    ///
+    /// # Errors
+    ///
+    /// A [`SimFailure`] when a task panics, every task is blocked with no
+    /// timer pending (deadlock), a budget in [`SimConfig`] is exceeded
+    /// (livelock), or this thread is already running a simulation.
+    #[track_caller]
+    pub fn run<F, Fut>(self, body: F) -> Result<SimReport<Fut::Output>, SimFailure>
+    where
+        F: FnOnce(SimContext) -> Fut,
+        Fut: Future + 'static,
+    {
+        let world = Rc::new(World::new(self.seed, self.config));
+        let Some(guard) = world::enter(Rc::clone(&world)) else {
+            return Err(SimFailure {
+                seed: self.seed,
+                kind: FailureKind::NestedSimulation,
+                sim_time: Instant::ZERO,
+                trace_hash: 0,
+                steps: 0,
+            });
+        };
+        let ctx = SimContext::new(world.id, self.seed);
+        let result = executor::run_main(&world, std::panic::Location::caller(), body(ctx));
+        drop(guard);
+        let sim_time = Instant::from_nanos(world.now.get());
+        let trace_hash = world.trace.get();
+        let steps = world.steps.get();
+        match result {
+            Ok(output) => Ok(SimReport {
+                output,
+                seed: self.seed,
+                sim_time,
+                trace_hash,
+                steps,
+                tasks_spawned: world.spawned.get(),
+            }),
+            Err(kind) => Err(SimFailure {
+                seed: self.seed,
+                kind,
+                sim_time,
+                trace_hash,
+                steps,
+            }),
+        }
+    }
+}
+
+/// Why a [`SimContext`] request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SimError {
+    /// No process has this id in this simulation.
+    #[error("no simulated process with id {0:?}")]
+    UnknownProcess(ProcessId),
+    /// The main process runs the test body and cannot be killed.
+    #[error("the main process runs the test body and cannot be killed")]
+    CannotKillMain,
+}
+
+/// The test body's handle on its simulation: time, tasks, processes and the
+/// seed's providers.
+///
+/// It is cheap to clone and `Send`, so it can be moved into spawned tasks,
+/// but it only works on the thread running its simulation.
+///
+/// # Example
+///
+/// ```
+/// use moonpool_sim::Simulation;
+/// use std::time::Duration;
+///
+/// Simulation::new(1)
+///     .run(|sim| async move {
+///         let node = sim.add_process("node-a");
+///         let ticks = sim.spawn_in(node, "ticker", {
+///             let sim = sim.clone();
+///             async move {
+///                 for _ in 0..3 {
+///                     sim.sleep(Duration::from_secs(10)).await;
+///                 }
+///                 sim.now()
+///             }
+///         });
+///         assert_eq!(ticks.await.unwrap().since_epoch(), Duration::from_secs(30));
+///     })
+///     .unwrap();
+/// ```
+#[derive(Clone, Debug)]
+pub struct SimContext {
+    world_id: u64,
+    seed: u64,
+    providers: Providers,
+}
+
+impl SimContext {
+    fn new(world_id: u64, seed: u64) -> Self {
+        Self {
+            world_id,
+            seed,
+            providers: providers::sim_providers(world_id, None),
+        }
+    }
+
+    /// The seed of this run.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The simulated time.
+    pub fn now(&self) -> Instant {
+        self.providers.now()
+    }
+
+    /// Completes after `duration` of simulated time.
+    pub fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + 'static {
+        self.providers.sleep(duration)
+    }
+
+    /// The simulated providers. Tasks spawned through them join the process
+    /// of the task that spawns them.
+    pub fn providers(&self) -> Providers {
+        self.providers.clone()
+    }
+
+    /// Simulated providers whose tasks always join `process`: what a node
+    /// running in that process is given.
+    pub fn providers_for(&self, process: ProcessId) -> Providers {
+        providers::sim_providers(self.world_id, Some(process))
+    }
+
+    /// Spawns a task into the current process.
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.providers.spawn(future)
+    }
+
+    /// Spawns a named task into `process`.
+    #[track_caller]
+    pub fn spawn_in<F>(
+        &self,
+        process: ProcessId,
+        name: impl Into<Cow<'static, str>>,
+        future: F,
+    ) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.providers_for(process).spawn_named(name, future)
+    }
+
+    /// Creates a new, empty process.
+    pub fn add_process(&self, name: impl Into<String>) -> ProcessId {
+        let name = name.into();
+        with_world(self.world_id, |w| {
+            let mut processes = w.processes.borrow_mut();
+            processes.push(world::ProcessInfo { name, alive: true });
+            ProcessId((processes.len() - 1) as u32)
+        })
+    }
+
+    /// The name of `process`, if it exists.
+    pub fn process_name(&self, process: ProcessId) -> Option<String> {
+        with_world(self.world_id, |w| {
+            w.processes
+                .borrow()
+                .get(process.0 as usize)
+                .map(|p| p.name.clone())
+        })
+    }
+
+    /// Whether `process` exists and has not been killed.
+    pub fn is_alive(&self, process: ProcessId) -> bool {
+        with_world(self.world_id, |w| {
+            w.processes
+                .borrow()
+                .get(process.0 as usize)
+                .is_some_and(|p| p.alive)
+        })
+    }
+
+    /// Kills `process`: drops all its tasks (their join handles report
+    /// cancelled) and refuses new ones. Returns how many tasks were dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::UnknownProcess`] for an id this simulation never issued;
+    /// [`SimError::CannotKillMain`] for [`ProcessId::MAIN`].
+    pub fn kill_process(&self, process: ProcessId) -> Result<usize, SimError> {
+        if process == ProcessId::MAIN {
+            return Err(SimError::CannotKillMain);
+        }
+        let dropped = with_world(self.world_id, |w| {
+            {
+                let mut processes = w.processes.borrow_mut();
+                let info = processes
+                    .get_mut(process.0 as usize)
+                    .ok_or(SimError::UnknownProcess(process))?;
+                info.alive = false;
+            }
+            w.trace.record(TraceEvent::Kill, u64::from(process.0), 0);
+            Ok(w.tasks.borrow_mut().remove_process(process))
+        })?;
+        let count = dropped.len();
+        // Dropped outside every borrow: destructors may reach the world.
+        drop(dropped);
+        Ok(count)
+    }
+
+    /// The number of live tasks in the simulation (the body included).
+    pub fn live_tasks(&self) -> usize {
+        with_world(self.world_id, |w| w.tasks.borrow().live())
+    }
+
+    /// The number of armed timers that have not fired yet.
+    pub fn pending_timers(&self) -> usize {
+        with_world(self.world_id, |w| w.timers.borrow().pending())
+    }
+
+    /// The event-trace hash so far.
+    pub fn trace_hash(&self) -> u64 {
+        with_world(self.world_id, |w| w.trace.get())
+    }
+}

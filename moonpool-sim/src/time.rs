@@ -1,0 +1,207 @@
+//! Time: the [`TimeProvider`] trait, the provider-neutral [`Instant`], and the
+//! [`Timeout`] combinator.
+
+use std::fmt;
+use std::future::Future;
+use std::ops::{Add, AddAssign, Sub};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use crate::task::BoxFuture;
+
+/// A point in time on a provider's clock, counted in nanoseconds from that
+/// clock's epoch (the start of the simulation, or the creation of the tokio
+/// time provider).
+///
+/// Instants from different providers are not comparable in meaning; within
+/// one provider they are monotonic.
+///
+/// # Example
+///
+/// ```
+/// use moonpool_sim::Instant;
+/// use std::time::Duration;
+///
+/// let start = Instant::ZERO;
+/// let later = start + Duration::from_millis(1500);
+/// assert_eq!(later - start, Duration::from_millis(1500));
+/// assert_eq!(later.to_string(), "1.500s");
+/// ```
+#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Instant {
+    nanos: u64,
+}
+
+impl Instant {
+    /// The clock's epoch.
+    pub const ZERO: Instant = Instant { nanos: 0 };
+    /// The largest representable instant (about 584 years after the epoch).
+    pub const MAX: Instant = Instant { nanos: u64::MAX };
+
+    /// An instant `nanos` nanoseconds after the epoch.
+    pub const fn from_nanos(nanos: u64) -> Self {
+        Self { nanos }
+    }
+
+    /// Nanoseconds since the epoch.
+    pub const fn as_nanos(self) -> u64 {
+        self.nanos
+    }
+
+    /// Time since the epoch.
+    pub const fn since_epoch(self) -> Duration {
+        Duration::from_nanos(self.nanos)
+    }
+
+    /// `self + d`, saturating at [`Instant::MAX`].
+    pub fn saturating_add(self, d: Duration) -> Self {
+        let add = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        Self {
+            nanos: self.nanos.saturating_add(add),
+        }
+    }
+
+    /// How long after `earlier` this instant is; zero if it is not later.
+    pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
+        Duration::from_nanos(self.nanos.saturating_sub(earlier.nanos))
+    }
+}
+
+impl Add<Duration> for Instant {
+    type Output = Instant;
+    /// Saturates at [`Instant::MAX`] instead of overflowing.
+    fn add(self, rhs: Duration) -> Instant {
+        self.saturating_add(rhs)
+    }
+}
+
+impl AddAssign<Duration> for Instant {
+    fn add_assign(&mut self, rhs: Duration) {
+        *self = self.saturating_add(rhs);
+    }
+}
+
+impl Sub<Instant> for Instant {
+    type Output = Duration;
+    /// Saturates at zero when `rhs` is later.
+    fn sub(self, rhs: Instant) -> Duration {
+        self.saturating_duration_since(rhs)
+    }
+}
+
+impl fmt::Debug for Instant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Instant({self})")
+    }
+}
+
+impl fmt::Display for Instant {
+    /// Seconds with millisecond precision, e.g. `3723.004s`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.nanos / 1_000_000_000;
+        let millis = (self.nanos / 1_000_000) % 1_000;
+        write!(f, "{secs}.{millis:03}s")
+    }
+}
+
+/// A clock and timers, as the runtime sees them.
+///
+/// Use it through [`Providers`](crate::Providers) (`now`, `sleep`, `timeout`).
+/// The tokio implementation reads the monotonic clock; the simulated one
+/// reads logical time, which jumps forward whenever no task can run.
+///
+/// # Example
+///
+/// ```
+/// use moonpool_sim::{Instant, TimeProvider, BoxFuture};
+///
+/// /// A clock frozen at the epoch whose timers never fire.
+/// struct Frozen;
+/// impl TimeProvider for Frozen {
+///     fn now(&self) -> Instant { Instant::ZERO }
+///     fn sleep_until(&self, _deadline: Instant) -> BoxFuture<'static, ()> {
+///         Box::pin(std::future::pending())
+///     }
+/// }
+/// assert_eq!(Frozen.now(), Instant::ZERO);
+/// ```
+pub trait TimeProvider: Send + Sync + 'static {
+    /// The current time on this clock.
+    fn now(&self) -> Instant;
+    /// A future that completes once the clock reaches `deadline`
+    /// (immediately if it already has).
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()>;
+}
+
+/// The error of a [`Timeout`] whose deadline passed first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("operation timed out after {after:?}")]
+pub struct Elapsed {
+    /// The time limit that was exceeded.
+    pub after: Duration,
+}
+
+pin_project_lite::pin_project! {
+    /// Runs a future with a time limit; built by
+    /// [`Providers::timeout`](crate::Providers::timeout).
+    ///
+    /// The inner future is polled before the timer, so a future that is ready
+    /// at the deadline still wins.
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct Timeout<F> {
+        #[pin]
+        future: F,
+        sleep: BoxFuture<'static, ()>,
+        after: Duration,
+    }
+}
+
+impl<F> Timeout<F> {
+    pub(crate) fn new(future: F, sleep: BoxFuture<'static, ()>, after: Duration) -> Self {
+        Self {
+            future,
+            sleep,
+            after,
+        }
+    }
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(v) = this.future.poll(cx) {
+            return Poll::Ready(Ok(v));
+        }
+        match this.sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(Elapsed { after: *this.after })),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instant_arithmetic_saturates() {
+        let a = Instant::from_nanos(10);
+        assert_eq!(Instant::ZERO - a, Duration::ZERO);
+        assert_eq!(a - Instant::ZERO, Duration::from_nanos(10));
+        assert_eq!(Instant::MAX + Duration::from_secs(1), Instant::MAX);
+        assert_eq!(a + Duration::MAX, Instant::MAX);
+        let mut b = a;
+        b += Duration::from_nanos(5);
+        assert_eq!(b.as_nanos(), 15);
+    }
+
+    #[test]
+    fn instant_displays_seconds_and_millis() {
+        let t = Instant::from_nanos(3_723_004_999_999);
+        assert_eq!(t.to_string(), "3723.004s");
+        assert_eq!(format!("{t:?}"), "Instant(3723.004s)");
+    }
+}

@@ -1,0 +1,47 @@
+//! # moonpool
+//!
+//! Deterministic simulation and (soon) Orleans-style virtual actors for async
+//! Rust. This facade is the only crate a user depends on.
+//!
+//! - [`sim_test`]: write a test as an `async fn`; it runs as a deterministic
+//!   simulation over many seeds, and a failure prints the one command that
+//!   replays its seed.
+//! - [`sim`]: the simulator and the providers (re-export of `moonpool-sim`).
+//!
+//! ```no_run
+//! use moonpool::prelude::*;
+//! use std::time::Duration;
+//!
+//! #[moonpool::sim_test(seeds = 200)]
+//! async fn replies_arrive_in_time(sim: SimContext) {
+//!     let p = sim.providers();
+//!     let reply = p.spawn({
+//!         let p = p.clone();
+//!         async move {
+//!             p.sleep(Duration::from_millis(p.random_below(50))).await;
+//!             "pong"
+//!         }
+//!     });
+//!     let got = p.timeout(Duration::from_millis(100), reply).await;
+//!     assert_eq!(got, Ok(Ok("pong")));
+//! }
+//! ```
+
+pub use moonpool_macros::sim_test;
+pub use moonpool_sim as sim;
+pub use moonpool_sim::{Instant, JoinHandle, ProcessId, Providers, SimContext, Simulation};
+
+/// The names most tests and actors need.
+pub mod prelude {
+    pub use crate::sim_test;
+    pub use moonpool_sim::{Instant, JoinHandle, ProcessId, Providers, SimContext};
+}
+
+/// Paths used by generated code. Not public API: anything here may change in
+/// any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use moonpool_sim::SimContext;
+    pub use moonpool_sim::runner::{BodyFuture, IntoTestResult, SimTestSpec, run_sim_test};
+    pub use std::time::Duration;
+}
