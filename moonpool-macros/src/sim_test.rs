@@ -5,7 +5,9 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{FnArg, ItemFn, LitInt, LitStr, Pat, ReturnType};
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::{Expr, ExprLit, FnArg, ItemFn, Lit, LitInt, LitStr, Meta, Pat, ReturnType, Token, Type};
 
 const DEFAULT_SEEDS: u64 = 100;
 
@@ -51,64 +53,114 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
             return Err(errors.finish().err().unwrap_or(e));
         }
     };
-    let takes_context = check_signature(&func, &mut errors);
+    let context = check_signature(&func, &mut errors);
     errors.finish()?;
-    Ok(generate(&func, &options, takes_context))
+    Ok(generate(&func, &options, context.as_ref()))
 }
 
 fn parse_options(args: TokenStream, errors: &mut Errors) -> Options {
     let mut options = Options::default();
-    let parser = syn::meta::parser(|meta| {
-        let Some(name) = meta.path.get_ident().map(ToString::to_string) else {
-            return Err(meta.error(
-                "unknown #[sim_test] option; expected `seeds`, `max_sim_time` or `max_polls_per_instant`",
+    let metas = match Parser::parse2(Punctuated::<Meta, Token![,]>::parse_terminated, args) {
+        Ok(metas) => metas,
+        Err(e) => {
+            errors.push(syn::Error::new(
+                e.span(),
+                "#[sim_test] options are `name = value` pairs separated by commas, e.g. `seeds = 500`",
             ));
-        };
-        match name.as_str() {
-            "seeds" | "max_polls_per_instant" => {
-                let lit: LitInt = meta.value()?.parse().map_err(|e| {
-                    syn::Error::new(e.span(), format!("`{name}` takes a whole number, e.g. `{name} = 500`"))
-                })?;
-                let n: u64 = lit.base10_parse().map_err(|_| {
-                    syn::Error::new(lit.span(), format!("`{name}` must be a whole number that fits in 64 bits"))
-                })?;
-                if n == 0 {
-                    return Err(syn::Error::new(lit.span(), format!("`{name}` must be at least 1")));
-                }
-                let slot = if name == "seeds" {
-                    &mut options.seeds
-                } else {
-                    &mut options.max_polls_per_instant
-                };
-                if slot.replace(n).is_some() {
-                    return Err(meta.error(format!("`{name}` is given twice")));
-                }
-                Ok(())
-            }
-            "max_sim_time" => {
-                let lit: LitStr = meta.value()?.parse().map_err(|e| {
-                    syn::Error::new(e.span(), "`max_sim_time` takes a duration string, e.g. `max_sim_time = \"10m\"`")
-                })?;
-                let nanos = parse_duration_nanos(&lit.value()).ok_or_else(|| {
-                    syn::Error::new(
-                        lit.span(),
-                        "`max_sim_time` must be a positive number with a unit: `ms`, `s`, `m` or `h` (e.g. \"90s\")",
-                    )
-                })?;
-                if options.max_sim_time_nanos.replace(nanos).is_some() {
-                    return Err(meta.error("`max_sim_time` is given twice"));
-                }
-                Ok(())
-            }
-            _ => Err(meta.error(format!(
-                "unknown #[sim_test] option `{name}`; expected `seeds`, `max_sim_time` or `max_polls_per_instant`"
-            ))),
+            return options;
         }
-    });
-    if let Err(e) = syn::parse::Parser::parse2(parser, args) {
-        errors.push(e);
+    };
+    for meta in metas {
+        if let Err(e) = apply_option(&mut options, &meta) {
+            errors.push(e);
+        }
     }
     options
+}
+
+const EXPECTED_OPTIONS: &str = "expected `seeds`, `max_sim_time` or `max_polls_per_instant`";
+
+fn apply_option(options: &mut Options, meta: &Meta) -> syn::Result<()> {
+    let Some(name) = meta.path().get_ident().map(ToString::to_string) else {
+        return Err(syn::Error::new(
+            meta.path().span(),
+            format!("unknown #[sim_test] option; {EXPECTED_OPTIONS}"),
+        ));
+    };
+    if !["seeds", "max_polls_per_instant", "max_sim_time"].contains(&name.as_str()) {
+        return Err(syn::Error::new(
+            meta.path().span(),
+            format!("unknown #[sim_test] option `{name}`; {EXPECTED_OPTIONS}"),
+        ));
+    }
+    let Meta::NameValue(nv) = meta else {
+        return Err(syn::Error::new(
+            meta.span(),
+            format!("`{name}` needs a value, e.g. `{name} = {}`", example_value(&name)),
+        ));
+    };
+    let duplicate = || syn::Error::new(meta.span(), format!("`{name}` is given twice"));
+    if name == "max_sim_time" {
+        let Some(lit) = lit_str(&nv.value) else {
+            return Err(syn::Error::new(
+                nv.value.span(),
+                "`max_sim_time` takes a duration string, e.g. `max_sim_time = \"10m\"`",
+            ));
+        };
+        let nanos = parse_duration_nanos(&lit.value()).ok_or_else(|| {
+            syn::Error::new(
+                lit.span(),
+                "`max_sim_time` must be a positive number with a unit: `ms`, `s`, `m` or `h` (e.g. \"90s\")",
+            )
+        })?;
+        if options.max_sim_time_nanos.replace(nanos).is_some() {
+            return Err(duplicate());
+        }
+        return Ok(());
+    }
+    let Some(lit) = lit_int(&nv.value) else {
+        return Err(syn::Error::new(
+            nv.value.span(),
+            format!("`{name}` takes a whole number, e.g. `{name} = {}`", example_value(&name)),
+        ));
+    };
+    let n: u64 = lit.base10_parse().map_err(|_| {
+        syn::Error::new(lit.span(), format!("`{name}` must be a whole number that fits in 64 bits"))
+    })?;
+    if n == 0 {
+        return Err(syn::Error::new(lit.span(), format!("`{name}` must be at least 1")));
+    }
+    let slot = if name == "seeds" {
+        &mut options.seeds
+    } else {
+        &mut options.max_polls_per_instant
+    };
+    if slot.replace(n).is_some() {
+        return Err(duplicate());
+    }
+    Ok(())
+}
+
+fn example_value(name: &str) -> &'static str {
+    match name {
+        "seeds" => "500",
+        "max_sim_time" => "\"10m\"",
+        _ => "100000",
+    }
+}
+
+fn lit_str(expr: &Expr) -> Option<&LitStr> {
+    match expr {
+        Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Some(s),
+        _ => None,
+    }
+}
+
+fn lit_int(expr: &Expr) -> Option<&LitInt> {
+    match expr {
+        Expr::Lit(ExprLit { lit: Lit::Int(i), .. }) => Some(i),
+        _ => None,
+    }
 }
 
 /// `"500ms"`, `"90s"`, `"10m"`, `"2h"` → nanoseconds; `None` if malformed,
@@ -128,8 +180,9 @@ fn parse_duration_nanos(text: &str) -> Option<u64> {
     n.checked_mul(scale).filter(|v| *v > 0)
 }
 
-/// Checks the function; returns whether it takes the context argument.
-fn check_signature(func: &ItemFn, errors: &mut Errors) -> bool {
+/// Checks the function; returns the context argument's type, if it takes
+/// one.
+fn check_signature(func: &ItemFn, errors: &mut Errors) -> Option<Type> {
     let sig = &func.sig;
     if sig.asyncness.is_none() {
         errors.push_at(
@@ -158,7 +211,7 @@ fn check_signature(func: &ItemFn, errors: &mut Errors) -> bool {
     if let Some(v) = &sig.variadic {
         errors.push_at(v.span(), "a #[sim_test] function cannot be variadic");
     }
-    let mut takes_context = false;
+    let mut context = None;
     for (i, arg) in sig.inputs.iter().enumerate() {
         match arg {
             FnArg::Receiver(r) => errors.push_at(
@@ -166,7 +219,7 @@ fn check_signature(func: &ItemFn, errors: &mut Errors) -> bool {
                 "a #[sim_test] function is a free function; it cannot take `self`",
             ),
             FnArg::Typed(t) if i == 0 => {
-                takes_context = true;
+                context = Some((*t.ty).clone());
                 if !matches!(&*t.pat, Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none())
                     && !matches!(&*t.pat, Pat::Wild(_))
                 {
@@ -182,10 +235,10 @@ fn check_signature(func: &ItemFn, errors: &mut Errors) -> bool {
             ),
         }
     }
-    takes_context
+    context
 }
 
-fn generate(func: &ItemFn, options: &Options, takes_context: bool) -> TokenStream {
+fn generate(func: &ItemFn, options: &Options, context: Option<&Type>) -> TokenStream {
     let attrs = &func.attrs;
     let vis = &func.vis;
     let name = &func.sig.ident;
@@ -203,8 +256,13 @@ fn generate(func: &ItemFn, options: &Options, takes_context: bool) -> TokenStrea
         Some(n) => quote!(::core::option::Option::Some(#n)),
         None => quote!(::core::option::Option::None),
     };
-    let call = if takes_context {
-        quote!(__moonpool_body(__moonpool_ctx))
+    let call = if let Some(ty) = context {
+        // A wrong argument type is reported at the user's type.
+        let check = quote_spanned!(ty.span()=> let __moonpool_ctx: #ty = __moonpool_ctx;);
+        quote!({
+            #check
+            __moonpool_body(__moonpool_ctx)
+        })
     } else {
         quote!({
             let _ = __moonpool_ctx;
@@ -219,18 +277,23 @@ fn generate(func: &ItemFn, options: &Options, takes_context: bool) -> TokenStrea
     let into_result = quote_spanned! {result_span=>
         ::moonpool::__private::IntoTestResult::into_test_result(#call.await)
     };
+    // The entry lives beside the test, not inside it, so that the body is
+    // type-checked in every build (a `#[test]` fn vanishes outside
+    // `cfg(test)`, and with it any error in the body's types).
+    let entry = quote::format_ident!("__moonpool_sim_test_{}", name);
     quote! {
+        #[doc(hidden)]
+        #[allow(non_snake_case, dead_code)]
+        fn #entry(
+            __moonpool_ctx: ::moonpool::__private::SimContext,
+        ) -> ::moonpool::__private::BodyFuture {
+            async fn __moonpool_body(#inputs) #output #block
+            ::std::boxed::Box::pin(async move { #into_result })
+        }
+
         #(#attrs)*
         #[::core::prelude::v1::test]
         #vis fn #name() {
-            async fn __moonpool_body(#inputs) #output #block
-
-            fn __moonpool_entry(
-                __moonpool_ctx: ::moonpool::__private::SimContext,
-            ) -> ::moonpool::__private::BodyFuture {
-                ::std::boxed::Box::pin(async move { #into_result })
-            }
-
             ::moonpool::__private::run_sim_test(
                 &::moonpool::__private::SimTestSpec {
                     path: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
@@ -242,7 +305,7 @@ fn generate(func: &ItemFn, options: &Options, takes_context: bool) -> TokenStrea
                     max_sim_time: #max_sim_time,
                     max_polls_per_instant: #max_polls,
                 },
-                __moonpool_entry,
+                #entry,
             );
         }
     }

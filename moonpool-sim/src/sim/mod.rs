@@ -11,6 +11,7 @@ mod world;
 
 use std::borrow::Cow;
 use std::future::Future;
+use std::panic::Location;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -102,6 +103,20 @@ impl Simulation {
         F: FnOnce(SimContext) -> Fut,
         Fut: Future + 'static,
     {
+        self.run_from(Location::caller(), body)
+    }
+
+    /// [`Simulation::run`], naming `location` as where the main task was
+    /// spawned (the runner passes the test's own location).
+    pub(crate) fn run_from<F, Fut>(
+        self,
+        location: &'static Location<'static>,
+        body: F,
+    ) -> Result<SimReport<Fut::Output>, SimFailure>
+    where
+        F: FnOnce(SimContext) -> Fut,
+        Fut: Future + 'static,
+    {
         let world = Rc::new(World::new(self.seed, self.config));
         let Some(guard) = world::enter(Rc::clone(&world)) else {
             return Err(SimFailure {
@@ -113,7 +128,7 @@ impl Simulation {
             });
         };
         let ctx = SimContext::new(world.id, self.seed);
-        let result = executor::run_main(&world, std::panic::Location::caller(), body(ctx));
+        let result = executor::run_main(&world, location, body(ctx));
         drop(guard);
         let sim_time = Instant::from_nanos(world.now.get());
         let trace_hash = world.trace.get();

@@ -1,0 +1,4 @@
+#[moonpool::sim_test]
+struct NotATest;
+
+fn main() {}

@@ -1,0 +1,8 @@
+struct S;
+
+impl S {
+    #[moonpool::sim_test]
+    async fn method(&self) {}
+}
+
+fn main() {}

@@ -1,0 +1,14 @@
+use moonpool::prelude::*;
+
+#[moonpool::sim_test(seeds = 500, max_sim_time = "10m", max_polls_per_instant = 20_000)]
+async fn with_every_option(sim: SimContext) {
+    sim.sleep(std::time::Duration::from_secs(1)).await;
+}
+
+#[moonpool::sim_test(max_sim_time = "250ms")]
+async fn milliseconds(_sim: SimContext) {}
+
+#[moonpool::sim_test(max_sim_time = "2h")]
+async fn hours(_: SimContext) {}
+
+fn main() {}
