@@ -1,1 +1,4 @@
-//! examples
+//! Scenarios shared by the runnable examples (`examples/*.rs`) and their
+//! simulation tests (`tests/*.rs`).
+
+pub mod overdraft;

@@ -4,9 +4,9 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
-use syn::spanned::Spanned;
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, FnArg, ItemFn, Lit, LitInt, LitStr, Meta, Pat, ReturnType, Token, Type};
 
 const DEFAULT_SEEDS: u64 = 100;
@@ -96,7 +96,10 @@ fn apply_option(options: &mut Options, meta: &Meta) -> syn::Result<()> {
     let Meta::NameValue(nv) = meta else {
         return Err(syn::Error::new(
             meta.span(),
-            format!("`{name}` needs a value, e.g. `{name} = {}`", example_value(&name)),
+            format!(
+                "`{name}` needs a value, e.g. `{name} = {}`",
+                example_value(&name)
+            ),
         ));
     };
     let duplicate = || syn::Error::new(meta.span(), format!("`{name}` is given twice"));
@@ -121,14 +124,23 @@ fn apply_option(options: &mut Options, meta: &Meta) -> syn::Result<()> {
     let Some(lit) = lit_int(&nv.value) else {
         return Err(syn::Error::new(
             nv.value.span(),
-            format!("`{name}` takes a whole number, e.g. `{name} = {}`", example_value(&name)),
+            format!(
+                "`{name}` takes a whole number, e.g. `{name} = {}`",
+                example_value(&name)
+            ),
         ));
     };
     let n: u64 = lit.base10_parse().map_err(|_| {
-        syn::Error::new(lit.span(), format!("`{name}` must be a whole number that fits in 64 bits"))
+        syn::Error::new(
+            lit.span(),
+            format!("`{name}` must be a whole number that fits in 64 bits"),
+        )
     })?;
     if n == 0 {
-        return Err(syn::Error::new(lit.span(), format!("`{name}` must be at least 1")));
+        return Err(syn::Error::new(
+            lit.span(),
+            format!("`{name}` must be at least 1"),
+        ));
     }
     let slot = if name == "seeds" {
         &mut options.seeds
@@ -151,14 +163,18 @@ fn example_value(name: &str) -> &'static str {
 
 fn lit_str(expr: &Expr) -> Option<&LitStr> {
     match expr {
-        Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Some(s),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Some(s),
         _ => None,
     }
 }
 
 fn lit_int(expr: &Expr) -> Option<&LitInt> {
     match expr {
-        Expr::Lit(ExprLit { lit: Lit::Int(i), .. }) => Some(i),
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(i), ..
+        }) => Some(i),
         _ => None,
     }
 }

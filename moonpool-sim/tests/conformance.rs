@@ -1,6 +1,7 @@
 //! The provider conformance suite (time, tasks, randomness): each body runs
 //! unchanged against the tokio providers and the simulated ones, so code
 //! tested in the simulator behaves the same in production.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::time::Duration;
 
@@ -63,7 +64,12 @@ async fn timeout_fires_for_slow_futures_only(p: Providers) {
     let slow = p
         .timeout(Duration::from_millis(10), p.sleep(Duration::from_secs(30)))
         .await;
-    assert_eq!(slow, Err(Elapsed { after: Duration::from_millis(10) }));
+    assert_eq!(
+        slow,
+        Err(Elapsed {
+            after: Duration::from_millis(10)
+        })
+    );
     let fast = p.timeout(Duration::from_secs(30), async { "done" }).await;
     assert_eq!(fast, Ok("done"));
 }
@@ -90,7 +96,12 @@ async fn abort_cancels_and_is_idempotent(p: Providers) {
     task.abort();
     // The task's future is dropped, so its channel closes.
     assert!(rx.await.is_err());
-    assert_eq!(task.await, Err(JoinError::Cancelled { task: "sleeper".into() }));
+    assert_eq!(
+        task.await,
+        Err(JoinError::Cancelled {
+            task: "sleeper".into()
+        })
+    );
 }
 
 async fn dropped_handles_detach(p: Providers) {
@@ -130,7 +141,8 @@ async fn random_draws_stay_in_range(p: Providers) {
     }
     assert!(!p.random_bool(0.0));
     assert!(p.random_bool(1.0));
-    assert_eq!(p.random_range(9..3), 9);
+    let (start, end) = (9, 3);
+    assert_eq!(p.random_range(start..end), 9);
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! A run is a function of its seed: same seed, same events; different seeds,
 //! different interleavings.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::collections::BTreeSet;
 use std::time::Duration;

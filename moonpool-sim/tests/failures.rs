@@ -1,5 +1,6 @@
 //! Runs that cannot finish are reported with their seed, never hung: task
 //! panics, deadlocks and livelocks.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::time::Duration;
 

@@ -1,4 +1,5 @@
 //! Tasks belong to processes; killing a process drops all its tasks.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::time::Duration;
 

@@ -1,5 +1,6 @@
 //! The multi-seed runner: seed plans, parallelism, failure reports, replay
 //! commands and the determinism check on the failing seed.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
@@ -77,7 +78,11 @@ fn runs_every_derived_seed_once_and_honours_overrides() {
     let mut expected: Vec<u64> = (0..7).map(|i| derive_seed(path, 99, i)).collect();
     expected.sort();
     assert_eq!(seen, expected);
-    assert!(summary.to_string().contains("MOONPOOL_SEED_BASE=0x63 repeats these seeds"));
+    assert!(
+        summary
+            .to_string()
+            .contains("MOONPOOL_SEED_BASE=0x63 repeats these seeds")
+    );
 }
 
 /// Fails on roughly one seed in five, depending only on the seed's draws.
@@ -119,9 +124,14 @@ fn a_failure_reports_the_lowest_failing_seed_and_replays_it() {
             seed: Some(derive_seed(spec.path, 0, i)),
             ..config()
         };
-        assert!(run_seeds(&spec, fails_sometimes, &only).is_ok(), "index {i}");
+        assert!(
+            run_seeds(&spec, fails_sometimes, &only).is_ok(),
+            "index {i}"
+        );
     }
-    assert!(matches!(report.failure.kind, FailureKind::TestFailed { ref message } if message.contains("drew zero")));
+    assert!(
+        matches!(report.failure.kind, FailureKind::TestFailed { ref message } if message.contains("drew zero"))
+    );
     assert_eq!(
         report.replay_command,
         format!(
@@ -130,7 +140,10 @@ fn a_failure_reports_the_lowest_failing_seed_and_replays_it() {
         )
     );
     let text = report.to_string();
-    assert!(text.contains("replay: reproduced, same trace hash"), "{text}");
+    assert!(
+        text.contains("replay: reproduced, same trace hash"),
+        "{text}"
+    );
     assert!(text.contains(&report.replay_command), "{text}");
 
     // Replaying the printed seed fails the same way.
@@ -138,7 +151,8 @@ fn a_failure_reports_the_lowest_failing_seed_and_replays_it() {
         seed: Some(report.failure.seed),
         ..config()
     };
-    let SimTestError::Failed(again) = run_seeds(&spec, fails_sometimes, &replay).unwrap_err() else {
+    let SimTestError::Failed(again) = run_seeds(&spec, fails_sometimes, &replay).unwrap_err()
+    else {
         panic!("expected the replay to fail")
     };
     assert_eq!(again.failure, report.failure);
@@ -170,7 +184,11 @@ fn a_non_deterministic_failure_is_called_out() {
     else {
         panic!("expected a failure")
     };
-    assert!(matches!(report.replay, Replay::DifferentTrace { .. }), "{:?}", report.replay);
+    assert!(
+        matches!(report.replay, Replay::DifferentTrace { .. }),
+        "{:?}",
+        report.replay
+    );
     assert!(report.to_string().contains("NOT deterministic"));
 }
 
@@ -184,7 +202,10 @@ fn replay_commands_select_the_right_target_and_profile() {
     let SimTestError::Failed(report) = run_seeds(
         &s,
         |_| Box::pin(async { Err("no".to_string()) }),
-        &RunnerConfig { seed: Some(1), ..config() },
+        &RunnerConfig {
+            seed: Some(1),
+            ..config()
+        },
     )
     .unwrap_err() else {
         panic!()

@@ -1,5 +1,6 @@
 //! Logical time: it jumps instead of waiting, timers fire in order, and
 //! dropped timers leave no trace.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::time::Duration;
 

@@ -1,6 +1,7 @@
 //! `#[moonpool::sim_test]` end to end: the attribute's options, the return
 //! types it accepts, and the environment variables that steer it (checked by
 //! re-running this test binary as a child process).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,8 +64,9 @@ mod nested {
     #[ignore = "fails on purpose; driven by failing_tests_print_a_replay_command"]
     async fn fails_on_odd_draws(sim: SimContext) {
         let p = sim.providers();
-        sim.sleep(std::time::Duration::from_millis(p.random_below(10))).await;
-        assert!(p.random_u64() % 2 == 0, "drew an odd number");
+        sim.sleep(std::time::Duration::from_millis(p.random_below(10)))
+            .await;
+        assert!(p.random_u64().is_multiple_of(2), "drew an odd number");
     }
 
     /// Waits on a heartbeat forever; the 90 s budget ends it.
@@ -90,7 +92,12 @@ fn child(test: &str, ignored: bool, env: &[(&str, &str)]) -> (bool, String) {
     if ignored {
         cmd.arg("--ignored");
     }
-    for var in ["MOONPOOL_SEED", "MOONPOOL_SEEDS", "MOONPOOL_SEED_BASE", "MOONPOOL_THREADS"] {
+    for var in [
+        "MOONPOOL_SEED",
+        "MOONPOOL_SEEDS",
+        "MOONPOOL_SEED_BASE",
+        "MOONPOOL_THREADS",
+    ] {
         cmd.env_remove(var);
     }
     cmd.envs(env.iter().copied());
@@ -105,7 +112,11 @@ fn child(test: &str, ignored: bool, env: &[(&str, &str)]) -> (bool, String) {
 
 #[test]
 fn moonpool_seed_replays_exactly_one_seed() {
-    let (ok, out) = child("nested::prints_its_seed", false, &[("MOONPOOL_SEED", "0x2a")]);
+    let (ok, out) = child(
+        "nested::prints_its_seed",
+        false,
+        &[("MOONPOOL_SEED", "0x2a")],
+    );
     assert!(ok, "{out}");
     assert_eq!(out.matches("ran-seed=").count(), 1, "{out}");
     assert!(out.contains("ran-seed=0x2a"), "{out}");
@@ -114,14 +125,22 @@ fn moonpool_seed_replays_exactly_one_seed() {
 
 #[test]
 fn moonpool_seeds_changes_the_count() {
-    let (ok, out) = child("nested::prints_its_seed", false, &[("MOONPOOL_SEEDS", "12")]);
+    let (ok, out) = child(
+        "nested::prints_its_seed",
+        false,
+        &[("MOONPOOL_SEEDS", "12")],
+    );
     assert!(ok, "{out}");
     assert_eq!(out.matches("ran-seed=").count(), 12, "{out}");
 }
 
 #[test]
 fn a_random_base_explores_new_seeds_and_prints_the_base() {
-    let (ok, out) = child("nested::prints_its_seed", false, &[("MOONPOOL_SEED_BASE", "random")]);
+    let (ok, out) = child(
+        "nested::prints_its_seed",
+        false,
+        &[("MOONPOOL_SEED_BASE", "random")],
+    );
     assert!(ok, "{out}");
     let base = out
         .split("MOONPOOL_SEED_BASE=")
@@ -130,7 +149,11 @@ fn a_random_base_explores_new_seeds_and_prints_the_base() {
         .expect("the base is printed")
         .to_string();
     // Repeating with the printed base runs the same seeds.
-    let (ok, again) = child("nested::prints_its_seed", false, &[("MOONPOOL_SEED_BASE", &base)]);
+    let (ok, again) = child(
+        "nested::prints_its_seed",
+        false,
+        &[("MOONPOOL_SEED_BASE", &base)],
+    );
     assert!(ok, "{again}");
     let seeds = |text: &str| {
         // libtest prints `test name ... ` without a newline before the
@@ -158,8 +181,14 @@ fn malformed_environment_values_are_named_in_the_error() {
     ] {
         let (ok, out) = child("nested::prints_its_seed", false, &[(var, value)]);
         assert!(!ok, "{var}={value} was accepted:\n{out}");
-        assert!(out.contains(&format!("{var}=\"{value}\" is not valid")), "{out}");
-        assert!(!out.contains("ran-seed="), "a seed ran despite the bad value:\n{out}");
+        assert!(
+            out.contains(&format!("{var}=\"{value}\" is not valid")),
+            "{out}"
+        );
+        assert!(
+            !out.contains("ran-seed="),
+            "a seed ran despite the bad value:\n{out}"
+        );
     }
 }
 
@@ -167,7 +196,10 @@ fn malformed_environment_values_are_named_in_the_error() {
 fn failing_tests_print_a_replay_command_that_replays() {
     let (ok, out) = child("nested::fails_on_odd_draws", true, &[]);
     assert!(!ok, "{out}");
-    assert!(out.contains("moonpool: `sim_test_macro::nested::fails_on_odd_draws` failed on seed 0x"), "{out}");
+    assert!(
+        out.contains("moonpool: `sim_test_macro::nested::fails_on_odd_draws` failed on seed 0x"),
+        "{out}"
+    );
     assert!(out.contains("task `main` panicked at"), "{out}");
     assert!(out.contains("drew an odd number"), "{out}");
     assert!(out.contains("replay: reproduced, same trace hash"), "{out}");
@@ -178,7 +210,9 @@ fn failing_tests_print_a_replay_command_that_replays() {
         .expect("a replay command")
         .to_string();
     assert!(
-        command.ends_with("cargo test -p moonpool --test sim_test_macro -- --exact nested::fails_on_odd_draws"),
+        command.ends_with(
+            "cargo test -p moonpool --test sim_test_macro -- --exact nested::fails_on_odd_draws"
+        ),
         "{command}"
     );
     let seed = command
@@ -187,9 +221,16 @@ fn failing_tests_print_a_replay_command_that_replays() {
         .next()
         .unwrap()
         .to_string();
-    let (ok, replay) = child("nested::fails_on_odd_draws", true, &[("MOONPOOL_SEED", &seed)]);
+    let (ok, replay) = child(
+        "nested::fails_on_odd_draws",
+        true,
+        &[("MOONPOOL_SEED", &seed)],
+    );
     assert!(!ok, "{replay}");
-    assert!(replay.contains(&format!("failed on seed {seed} (from MOONPOOL_SEED)")), "{replay}");
+    assert!(
+        replay.contains(&format!("failed on seed {seed} (from MOONPOOL_SEED)")),
+        "{replay}"
+    );
 }
 
 #[test]
@@ -207,5 +248,8 @@ fn the_options_were_applied() {
 fn a_tight_time_budget_turns_a_hang_into_a_livelock_report() {
     let (ok, out) = child("nested::outlives_its_budget", true, &[]);
     assert!(!ok, "{out}");
-    assert!(out.contains("livelock: the run did not finish within the simulated-time budget of 90s"), "{out}");
+    assert!(
+        out.contains("livelock: the run did not finish within the simulated-time budget of 90s"),
+        "{out}"
+    );
 }

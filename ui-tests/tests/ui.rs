@@ -1,4 +1,5 @@
 //! Every macro error message is pinned here.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 #[test]
 fn sim_test() {

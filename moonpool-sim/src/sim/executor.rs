@@ -119,7 +119,7 @@ fn poll_task(world: &World, key: TaskKey, capture: &CaptureGuard) {
                 .unwrap_or_else(|| payload_message(payload.as_ref()));
             let entry = world.tasks.borrow_mut().remove(key);
             world.fail(FailureKind::TaskPanicked {
-                task: info,
+                task: Box::new(info),
                 message,
                 panic_location: captured.and_then(|c| c.location),
             });

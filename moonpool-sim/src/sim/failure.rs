@@ -59,7 +59,7 @@ pub enum FailureKind {
     /// A task (or the test body) panicked.
     TaskPanicked {
         /// The task.
-        task: TaskInfo,
+        task: Box<TaskInfo>,
         /// The panic message.
         message: String,
         /// Where the panic happened, when known.
