@@ -45,3 +45,8 @@ pub mod __private {
     pub use moonpool_sim::runner::{BodyFuture, IntoTestResult, SimTestSpec, run_sim_test};
     pub use std::time::Duration;
 }
+
+/// The README's Rust examples, compiled as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExamples;
