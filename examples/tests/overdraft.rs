@@ -18,14 +18,8 @@ async fn the_locked_withdrawal_never_overdraws(sim: SimContext) {
 #[test]
 fn the_unguarded_withdrawal_is_caught_and_replays() {
     let spec = SimTestSpec {
-        path: "overdraft::unguarded",
-        package: "moonpool-examples",
-        crate_name: "overdraft",
-        integration_test: true,
-        release: false,
         seeds: 500,
-        max_sim_time: None,
-        max_polls_per_instant: None,
+        ..SimTestSpec::new("overdraft::unguarded", "moonpool-examples", "overdraft")
     };
     let body: moonpool::sim::runner::TestBody = |sim| {
         Box::pin(async move {

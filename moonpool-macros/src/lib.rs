@@ -17,7 +17,17 @@ mod sim_test;
 /// - `max_sim_time = "10m"`: the simulated-time budget per seed, past which
 ///   the run is a livelock (units `ms`, `s`, `m`, `h`; default one hour);
 /// - `max_polls_per_instant = N`: task polls without time moving before the
-///   run is a livelock (default one million).
+///   run is a livelock (default one million);
+/// - `invariant_every = N`: check the invariants registered with
+///   `SimContext::invariant` every `N` task polls (default 1);
+/// - `coverage = "strict"`: fail the test when a `sometimes!`/`reachable!`
+///   site never held or an `always!` site was never reached (default
+///   `"report"`: list them);
+/// - `coverage_of = ["crate::module", ...]`: the module paths whose chaos
+///   sites the test answers for (default: the test's crate and its
+///   package's library);
+/// - `faults = "swarm" | "calm" | "brutal"`: how each seed picks its fault
+///   families (default `"swarm"`: drawn from the seed).
 ///
 /// ```ignore
 /// #[moonpool::sim_test(seeds = 500)]

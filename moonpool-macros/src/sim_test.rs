@@ -17,6 +17,10 @@ struct Options {
     seeds: Option<u64>,
     max_sim_time_nanos: Option<u64>,
     max_polls_per_instant: Option<u64>,
+    invariant_every: Option<u64>,
+    strict_coverage: Option<bool>,
+    coverage_of: Option<Vec<LitStr>>,
+    faults: Option<String>,
 }
 
 /// Collects errors so the user sees every problem in one compile.
@@ -78,7 +82,16 @@ fn parse_options(args: TokenStream, errors: &mut Errors) -> Options {
     options
 }
 
-const EXPECTED_OPTIONS: &str = "expected `seeds`, `max_sim_time` or `max_polls_per_instant`";
+const OPTIONS: &[&str] = &[
+    "seeds",
+    "max_sim_time",
+    "max_polls_per_instant",
+    "invariant_every",
+    "coverage",
+    "coverage_of",
+    "faults",
+];
+const EXPECTED_OPTIONS: &str = "expected one of `seeds`, `max_sim_time`, `max_polls_per_instant`, `invariant_every`, `coverage`, `coverage_of`, `faults`";
 
 fn apply_option(options: &mut Options, meta: &Meta) -> syn::Result<()> {
     let Some(name) = meta.path().get_ident().map(ToString::to_string) else {
@@ -87,7 +100,7 @@ fn apply_option(options: &mut Options, meta: &Meta) -> syn::Result<()> {
             format!("unknown #[sim_test] option; {EXPECTED_OPTIONS}"),
         ));
     };
-    if !["seeds", "max_polls_per_instant", "max_sim_time"].contains(&name.as_str()) {
+    if !OPTIONS.contains(&name.as_str()) {
         return Err(syn::Error::new(
             meta.path().span(),
             format!("unknown #[sim_test] option `{name}`; {EXPECTED_OPTIONS}"),
@@ -103,6 +116,80 @@ fn apply_option(options: &mut Options, meta: &Meta) -> syn::Result<()> {
         ));
     };
     let duplicate = || syn::Error::new(meta.span(), format!("`{name}` is given twice"));
+    match name.as_str() {
+        "coverage" => {
+            let value = lit_str(&nv.value).map(LitStr::value);
+            let strict = match value.as_deref() {
+                Some("strict") => true,
+                Some("report") => false,
+                _ => {
+                    return Err(syn::Error::new(
+                        nv.value.span(),
+                        "`coverage` is \"report\" (list gaps, the default) or \"strict\" (gaps fail the test)",
+                    ));
+                }
+            };
+            if options.strict_coverage.replace(strict).is_some() {
+                return Err(duplicate());
+            }
+            return Ok(());
+        }
+        "faults" => {
+            let value = lit_str(&nv.value).map(LitStr::value);
+            let Some(v @ ("swarm" | "calm" | "brutal")) = value.as_deref() else {
+                return Err(syn::Error::new(
+                    nv.value.span(),
+                    "`faults` is \"swarm\" (each seed draws its fault families, the default), \"calm\" (none) or \"brutal\" (all)",
+                ));
+            };
+            if options.faults.replace(v.to_string()).is_some() {
+                return Err(duplicate());
+            }
+            return Ok(());
+        }
+        "coverage_of" => {
+            let Expr::Array(array) = &nv.value else {
+                return Err(syn::Error::new(
+                    nv.value.span(),
+                    "`coverage_of` takes a list of module paths, e.g. `coverage_of = [\"my_crate::bank\"]`",
+                ));
+            };
+            let mut paths = Vec::new();
+            for elem in &array.elems {
+                let Some(lit) = lit_str(elem) else {
+                    return Err(syn::Error::new(
+                        elem.span(),
+                        "each `coverage_of` entry is a module path string",
+                    ));
+                };
+                let text = lit.value();
+                let valid = !text.is_empty()
+                    && text.split("::").all(|seg| {
+                        !seg.is_empty()
+                            && seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                            && !seg.starts_with(|c: char| c.is_ascii_digit())
+                    });
+                if !valid {
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        "not a module path: use `crate_name` or `crate_name::module` (crate names with `_`, not `-`)",
+                    ));
+                }
+                paths.push(lit.clone());
+            }
+            if paths.is_empty() {
+                return Err(syn::Error::new(
+                    array.span(),
+                    "`coverage_of` needs at least one module path",
+                ));
+            }
+            if options.coverage_of.replace(paths).is_some() {
+                return Err(duplicate());
+            }
+            return Ok(());
+        }
+        _ => {}
+    }
     if name == "max_sim_time" {
         let Some(lit) = lit_str(&nv.value) else {
             return Err(syn::Error::new(
@@ -142,10 +229,10 @@ fn apply_option(options: &mut Options, meta: &Meta) -> syn::Result<()> {
             format!("`{name}` must be at least 1"),
         ));
     }
-    let slot = if name == "seeds" {
-        &mut options.seeds
-    } else {
-        &mut options.max_polls_per_instant
+    let slot = match name.as_str() {
+        "seeds" => &mut options.seeds,
+        "invariant_every" => &mut options.invariant_every,
+        _ => &mut options.max_polls_per_instant,
     };
     if slot.replace(n).is_some() {
         return Err(duplicate());
@@ -157,6 +244,9 @@ fn example_value(name: &str) -> &'static str {
     match name {
         "seeds" => "500",
         "max_sim_time" => "\"10m\"",
+        "coverage" => "\"strict\"",
+        "coverage_of" => "[\"my_crate\"]",
+        "faults" => "\"calm\"",
         _ => "100000",
     }
 }
@@ -268,10 +358,30 @@ fn generate(func: &ItemFn, options: &Options, context: Option<&Type>) -> TokenSt
         }
         None => quote!(::core::option::Option::None),
     };
-    let max_polls = match options.max_polls_per_instant {
+    let coverage = if options.strict_coverage == Some(true) {
+        quote!(::moonpool::__private::CoverageMode::Strict)
+    } else {
+        quote!(::moonpool::__private::CoverageMode::Report)
+    };
+    let coverage_of = options.coverage_of.as_deref().unwrap_or(&[]);
+    let faults = match options.faults.as_deref() {
+        Some("calm") => quote!(::core::option::Option::Some(
+            ::moonpool::__private::FaultPlan::Fixed(::moonpool::__private::FaultConfig::calm())
+        )),
+        Some("brutal") => quote!(::core::option::Option::Some(
+            ::moonpool::__private::FaultPlan::Fixed(::moonpool::__private::FaultConfig::brutal())
+        )),
+        Some(_) => quote!(::core::option::Option::Some(
+            ::moonpool::__private::FaultPlan::Swarm
+        )),
+        None => quote!(::core::option::Option::None),
+    };
+    let optional = |v: Option<u64>| match v {
         Some(n) => quote!(::core::option::Option::Some(#n)),
         None => quote!(::core::option::Option::None),
     };
+    let max_polls = optional(options.max_polls_per_instant);
+    let invariant_every = optional(options.invariant_every);
     let call = if let Some(ty) = context {
         // A wrong argument type is reported at the user's type.
         let check = quote_spanned!(ty.span()=> let __moonpool_ctx: #ty = __moonpool_ctx;);
@@ -320,6 +430,10 @@ fn generate(func: &ItemFn, options: &Options, context: Option<&Type>) -> TokenSt
                     seeds: #seeds,
                     max_sim_time: #max_sim_time,
                     max_polls_per_instant: #max_polls,
+                    faults: #faults,
+                    invariant_every: #invariant_every,
+                    coverage: #coverage,
+                    coverage_scope: &[#(#coverage_of),*],
                 },
                 #entry,
             );

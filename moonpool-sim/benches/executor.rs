@@ -165,14 +165,9 @@ fn main() {
 
     // The whole runner, as #[sim_test(seeds = 500)] runs it, on all cores.
     let spec = SimTestSpec {
-        path: "bench::workload",
-        package: "moonpool-sim",
-        crate_name: "executor",
-        integration_test: false,
-        release: true,
         seeds: SEEDS,
-        max_sim_time: None,
-        max_polls_per_instant: None,
+        release: true,
+        ..SimTestSpec::new("bench::workload", "moonpool-sim", "executor")
     };
     let config = RunnerConfig {
         seed: None,

@@ -50,6 +50,7 @@
 //! calls it can see. Channels and locks from `tokio::sync` are fine: they are
 //! runtime-agnostic and wake through the simulator.
 
+pub mod chaos;
 mod providers;
 mod random;
 pub mod runner;
@@ -67,3 +68,6 @@ pub use sim::{
 pub use task::{BoxFuture, JoinError, JoinHandle, SpawnSpec, TaskProvider, YieldNow, yield_now};
 pub use time::{Elapsed, Instant, TimeProvider, Timeout};
 pub use tokio_impl::ProviderError;
+
+#[doc(hidden)]
+pub use inventory as __inventory;

@@ -14,14 +14,8 @@ use moonpool_sim::{FailureKind, SimContext};
 
 fn spec(path: &'static str, seeds: u64) -> SimTestSpec {
     SimTestSpec {
-        path,
-        package: "moonpool-sim",
-        crate_name: "runner",
-        integration_test: true,
-        release: false,
         seeds,
-        max_sim_time: None,
-        max_polls_per_instant: None,
+        ..SimTestSpec::new(path, "moonpool-sim", "runner")
     }
 }
 

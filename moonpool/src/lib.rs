@@ -30,11 +30,24 @@
 pub use moonpool_macros::sim_test;
 pub use moonpool_sim as sim;
 pub use moonpool_sim::{Instant, JoinHandle, ProcessId, Providers, SimContext, Simulation};
+/// Chaos macros: fault points and assertions (see [`sim::chaos`]).
+/// `unreachable!` is reachable as `moonpool::sim::unreachable!` only, so it
+/// never shadows `std`'s.
+pub use moonpool_sim::{
+    always, always_eq, always_ge, always_gt, always_le, always_lt, always_ne,
+    always_or_unreachable, buggify, reachable, sometimes, sometimes_eq, sometimes_ge, sometimes_gt,
+    sometimes_le, sometimes_lt, sometimes_ne,
+};
 
 /// The names most tests and actors need.
 pub mod prelude {
     pub use crate::sim_test;
     pub use moonpool_sim::{Instant, JoinHandle, ProcessId, Providers, SimContext};
+    pub use moonpool_sim::{
+        always, always_eq, always_ge, always_gt, always_le, always_lt, always_ne,
+        always_or_unreachable, buggify, reachable, sometimes, sometimes_eq, sometimes_ge,
+        sometimes_gt, sometimes_le, sometimes_lt, sometimes_ne,
+    };
 }
 
 /// Paths used by generated code. Not public API: anything here may change in
@@ -42,7 +55,10 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use moonpool_sim::SimContext;
-    pub use moonpool_sim::runner::{BodyFuture, IntoTestResult, SimTestSpec, run_sim_test};
+    pub use moonpool_sim::chaos::{FaultConfig, FaultPlan};
+    pub use moonpool_sim::runner::{
+        BodyFuture, CoverageMode, IntoTestResult, SimTestSpec, run_sim_test,
+    };
     pub use std::time::Duration;
 }
 

@@ -69,6 +69,17 @@ mod nested {
         assert!(p.random_u64().is_multiple_of(2), "drew an odd number");
     }
 
+    /// A `sometimes!` no seed can satisfy, under strict coverage.
+    #[moonpool::sim_test(seeds = 20, coverage = "strict")]
+    #[ignore = "fails on purpose; driven by strict_coverage_fails_on_a_gap"]
+    async fn has_an_impossible_branch(sim: SimContext) {
+        let draw = sim.providers().random_below(10);
+        moonpool::sometimes!(draw < 10, "draws are small");
+        if draw >= 10 {
+            moonpool::sometimes!(true, "a draw of ten or more");
+        }
+    }
+
     /// Waits on a heartbeat forever; the 90 s budget ends it.
     #[moonpool::sim_test(seeds = 1, max_sim_time = "90s")]
     #[ignore = "fails on purpose; driven by a_tight_time_budget_turns_a_hang_into_a_livelock_report"]
@@ -242,6 +253,33 @@ fn the_options_were_applied() {
     assert!(ok, "{out}");
     assert!(out.contains("4 seeds passed"), "{out}");
     assert!(out.contains("longest run 3600.000s simulated"), "{out}");
+}
+
+#[moonpool::sim_test(seeds = 10, faults = "calm")]
+async fn calm_seeds_have_no_faults(sim: SimContext) {
+    assert_eq!(sim.faults(), moonpool::sim::chaos::FaultConfig::calm());
+    assert!(!moonpool::buggify!(1.0));
+}
+
+#[moonpool::sim_test(seeds = 10, faults = "brutal", coverage_of = ["sim_test_macro::nested"])]
+async fn brutal_seeds_fire_every_site(sim: SimContext) {
+    assert!(sim.faults().buggify);
+    assert!(moonpool::buggify!(1.0));
+}
+
+#[test]
+fn strict_coverage_fails_on_a_gap_and_prints_the_table() {
+    let (ok, out) = child("nested::has_an_impossible_branch", true, &[]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("every seed passed but 1 coverage gap(s) remain"),
+        "{out}"
+    );
+    assert!(out.contains("a draw of ten or more"), "{out}");
+    assert!(out.contains("GAP: never reached"), "{out}");
+    // The default scope is the test's crate, so the table lists every site
+    // in this file; the satisfied one is listed without a gap note.
+    assert!(out.contains("draws are small"), "{out}");
 }
 
 #[test]

@@ -7,3 +7,10 @@ fn sim_test() {
     t.pass("sim_test/pass/*.rs");
     t.compile_fail("sim_test/fail/*.rs");
 }
+
+#[test]
+fn chaos() {
+    let t = trybuild::TestCases::new();
+    t.pass("chaos/pass/*.rs");
+    t.compile_fail("chaos/fail/*.rs");
+}

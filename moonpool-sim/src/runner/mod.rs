@@ -23,6 +23,7 @@ pub use config::{
 pub use report::{FailureReport, Replay, RunSummary};
 pub use seeds::derive_seed;
 
+use crate::chaos::{CoverageReport, CoverageTally, FaultPlan, SiteCount};
 use crate::sim::{FailureKind, SimConfig, SimContext, SimFailure, Simulation};
 use crate::time::Instant;
 
@@ -52,9 +53,58 @@ pub struct SimTestSpec {
     pub max_sim_time: Option<Duration>,
     /// Polls without time advancing before a livelock is reported.
     pub max_polls_per_instant: Option<u64>,
+    /// The fault plan (default: the swarm draw per seed).
+    pub faults: Option<FaultPlan>,
+    /// Check invariants every this many polls (default: every poll).
+    pub invariant_every: Option<u64>,
+    /// Whether coverage gaps fail the test.
+    pub coverage: CoverageMode,
+    /// Module paths whose chaos sites the test answers for; empty means the
+    /// test's crate and its package's library.
+    pub coverage_scope: &'static [&'static str],
+}
+
+/// What the runner does with coverage gaps (`sometimes!` never true,
+/// `reachable!`/`always!` never reached).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CoverageMode {
+    /// Print them in the table. The default.
+    #[default]
+    Report,
+    /// Fail the test (unless a single seed was chosen with `MOONPOOL_SEED`).
+    Strict,
 }
 
 impl SimTestSpec {
+    /// A spec with the defaults `#[sim_test]` uses: 100 seeds, the default
+    /// budgets, the swarm fault plan, coverage reported (not strict) for the
+    /// default scope, an integration test built with debug assertions.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use moonpool_sim::runner::SimTestSpec;
+    ///
+    /// let spec = SimTestSpec { seeds: 500, ..SimTestSpec::new("bank::transfers", "bank", "bank") };
+    /// assert_eq!(spec.test_name(), "transfers");
+    /// ```
+    pub const fn new(path: &'static str, package: &'static str, crate_name: &'static str) -> Self {
+        Self {
+            path,
+            package,
+            crate_name,
+            integration_test: true,
+            release: false,
+            seeds: 100,
+            max_sim_time: None,
+            max_polls_per_instant: None,
+            faults: None,
+            invariant_every: None,
+            coverage: CoverageMode::Report,
+            coverage_scope: &[],
+        }
+    }
+
     /// The test's name as `cargo test` filters it (the path without the
     /// crate name).
     pub fn test_name(&self) -> &str {
@@ -70,7 +120,28 @@ impl SimTestSpec {
             max_polls_per_instant: self
                 .max_polls_per_instant
                 .unwrap_or(default.max_polls_per_instant),
+            faults: self.faults.unwrap_or(default.faults),
+            invariant_every: self.invariant_every.unwrap_or(default.invariant_every),
         }
+    }
+
+    /// The module paths whose chaos sites this test answers for: the
+    /// configured ones, or by default the test's crate and its package's
+    /// library.
+    pub fn coverage_scope(&self) -> Vec<&'static str> {
+        if !self.coverage_scope.is_empty() {
+            return self.coverage_scope.to_vec();
+        }
+        let lib = self.package.replace('-', "_");
+        let mut scope = vec![self.crate_name];
+        if lib != self.crate_name {
+            // A &'static str for the library crate: found among the sites'
+            // own module paths (they are 'static), if it has any.
+            if let Some(site) = crate::chaos::sites().iter().find(|s| s.crate_name() == lib) {
+                scope.push(site.crate_name());
+            }
+        }
+        scope
     }
 }
 
@@ -105,6 +176,18 @@ pub enum SimTestError {
     /// A seed failed.
     #[error("{0}")]
     Failed(Box<FailureReport>),
+    /// Every seed passed, but under strict coverage some sites were never
+    /// reached or never held.
+    #[error(
+        "moonpool: `{test}`: every seed passed but {} coverage gap(s) remain under coverage = \"strict\"\n{report}",
+        report.gaps().len()
+    )]
+    CoverageGaps {
+        /// The test's path.
+        test: String,
+        /// The coverage table.
+        report: Box<CoverageReport>,
+    },
 }
 
 /// Runs the test, panicking with the report when it fails: the entry point
@@ -172,7 +255,9 @@ fn run_seeds_from(
     let steps = AtomicU64::new(0);
     let max_time = AtomicU64::new(0);
     let failures: Mutex<Vec<(usize, SimFailure)>> = Mutex::new(Vec::new());
+    let coverage: Mutex<CoverageTally> = Mutex::new(CoverageTally::default());
     let worker = || {
+        let mut tally = CoverageTally::default();
         while !stop.load(Ordering::Relaxed) {
             let i = next.fetch_add(1, Ordering::Relaxed) as usize;
             let Some(&(_, seed)) = plan.get(i) else { break };
@@ -180,6 +265,7 @@ fn run_seeds_from(
                 Ok(passed) => {
                     steps.fetch_add(passed.steps, Ordering::Relaxed);
                     max_time.fetch_max(passed.sim_time.as_nanos(), Ordering::Relaxed);
+                    tally.add_seed(&passed.coverage);
                 }
                 Err(failure) => {
                     failures
@@ -190,6 +276,10 @@ fn run_seeds_from(
                 }
             }
         }
+        coverage
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .merge(&tally);
     };
     if threads == 1 {
         worker();
@@ -228,9 +318,19 @@ fn run_seeds_from(
             failure,
         })));
     }
+    let tally = coverage.into_inner().unwrap_or_else(|e| e.into_inner());
+    let coverage = tally.report(&spec.coverage_scope());
+    if spec.coverage == CoverageMode::Strict && config.seed.is_none() && !coverage.gaps().is_empty()
+    {
+        return Err(SimTestError::CoverageGaps {
+            test: spec.path.to_string(),
+            report: Box::new(coverage),
+        });
+    }
     #[allow(clippy::disallowed_methods)]
     let wall = started.elapsed();
     Ok(RunSummary {
+        coverage,
         test: spec.path.to_string(),
         seeds: plan.len() as u64,
         steps: steps.into_inner(),
@@ -245,6 +345,7 @@ struct Passed {
     steps: u64,
     sim_time: Instant,
     trace_hash: u64,
+    coverage: Vec<SiteCount>,
 }
 
 /// Runs one seed: its figures, or its failure.
@@ -262,9 +363,11 @@ fn run_one(
             steps: report.steps,
             sim_time: report.sim_time,
             trace_hash: report.trace_hash,
+            coverage: report.coverage,
         }),
         Err(message) => Err(SimFailure {
             seed,
+            faults: report.faults,
             kind: FailureKind::TestFailed { message },
             sim_time: report.sim_time,
             trace_hash: report.trace_hash,

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::chaos::CoverageReport;
 use crate::sim::SimFailure;
 use crate::time::Instant;
 
@@ -25,6 +26,8 @@ pub struct RunSummary {
     pub wall: Duration,
     /// The seed base, when not the default.
     pub base: Option<u64>,
+    /// The coverage table of the sites the test answers for.
+    pub coverage: CoverageReport,
 }
 
 impl fmt::Display for RunSummary {
@@ -44,6 +47,9 @@ impl fmt::Display for RunSummary {
                 f,
                 "\n  seed base {base:#x}: MOONPOOL_SEED_BASE={base:#x} repeats these seeds"
             )?;
+        }
+        if !self.coverage.sites.is_empty() {
+            write!(f, "\n{}", self.coverage)?;
         }
         Ok(())
     }
@@ -104,6 +110,7 @@ impl fmt::Display for FailureReport {
             write!(f, "; {} seeds failed in all", self.failed)?;
         }
         write!(f, "\n  failure: {}", fl.kind)?;
+        write!(f, "\n  faults: {}", fl.faults)?;
         write!(
             f,
             "\n  at simulated time {} after {} steps, trace hash {:#018x}",

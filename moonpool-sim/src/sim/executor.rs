@@ -41,6 +41,9 @@ pub(crate) fn run_main<T: 'static>(
             poll_task(world, key, &capture);
             let steps = world.steps.get() + 1;
             world.steps.set(steps);
+            if steps.is_multiple_of(world.config.invariant_every.max(1)) {
+                check_invariants(world, &capture);
+            }
             if world.steps_at_instant() > world.config.max_polls_per_instant {
                 break Err(FailureKind::Livelock {
                     reason: Livelock::BusyInstant {
@@ -127,6 +130,35 @@ fn poll_task(world: &World, key: TaskKey, capture: &CaptureGuard) {
         }
     }
     drop(future);
+}
+
+/// Runs every registered invariant; the first violation (an `Err`, or a
+/// panic inside the check) fails the run.
+fn check_invariants(world: &World, capture: &CaptureGuard) {
+    if world.invariants.borrow().is_empty() || world.failure.borrow().is_some() {
+        return;
+    }
+    // Taken out while they run, so a check may register more.
+    let invariants = std::mem::take(&mut *world.invariants.borrow_mut());
+    for inv in &invariants {
+        let outcome = catch_unwind(AssertUnwindSafe(|| (inv.check)()));
+        let message = match outcome {
+            Ok(Ok(())) => continue,
+            Ok(Err(message)) => message,
+            Err(payload) => match capture.take() {
+                Some(c) => format!("the check panicked: {}", c.message),
+                None => format!("the check panicked: {}", payload_message(payload.as_ref())),
+            },
+        };
+        world.fail(FailureKind::InvariantViolated {
+            name: inv.name.clone(),
+            message,
+        });
+        break;
+    }
+    let mut slot = world.invariants.borrow_mut();
+    let added = std::mem::replace(&mut *slot, invariants);
+    slot.extend(added);
 }
 
 fn unknown_task(key: TaskKey) -> TaskInfo {

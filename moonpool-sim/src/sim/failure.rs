@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::chaos::{FaultConfig, Site};
 use crate::time::Instant;
 
 /// A task, as described in a failure report.
@@ -65,6 +66,24 @@ pub enum FailureKind {
         /// Where the panic happened, when known.
         panic_location: Option<String>,
     },
+    /// An `always!`-family assertion was false, or an `unreachable!` was
+    /// reached.
+    AssertionFailed {
+        /// The site: its kind, message and location.
+        site: &'static Site,
+        /// Both values, for the numeric forms.
+        detail: Option<String>,
+        /// The task that evaluated it.
+        task: Option<String>,
+    },
+    /// An invariant registered with
+    /// [`SimContext::invariant`](crate::SimContext::invariant) did not hold.
+    InvariantViolated {
+        /// The invariant's name.
+        name: String,
+        /// What the check said.
+        message: String,
+    },
     /// The test body returned an error.
     TestFailed {
         /// The error, as displayed.
@@ -100,6 +119,21 @@ impl FailureKind {
                 Some(at) => format!("task `{}` panicked at {at}: {message}", task.name),
                 None => format!("task `{}` panicked: {message}", task.name),
             },
+            FailureKind::AssertionFailed {
+                site, detail, task, ..
+            } => {
+                let mut text = format!("{site} failed");
+                if let Some(d) = detail {
+                    text.push_str(&format!(": {d}"));
+                }
+                if let Some(t) = task {
+                    text.push_str(&format!(" (in task `{t}`)"));
+                }
+                text
+            }
+            FailureKind::InvariantViolated { name, message } => {
+                format!("invariant `{name}` violated: {message}")
+            }
             FailureKind::TestFailed { message } => format!("the test returned an error: {message}"),
             FailureKind::Deadlock { blocked } => {
                 format!(
@@ -168,11 +202,13 @@ impl fmt::Display for FailureKind {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "simulation seed {seed:#x} failed at simulated time {sim_time} after {steps} steps: {kind}"
+    "simulation seed {seed:#x} failed at simulated time {sim_time} after {steps} steps ({faults}): {kind}"
 )]
 pub struct SimFailure {
     /// The seed of the failed run.
     pub seed: u64,
+    /// The seed's fault configuration.
+    pub faults: FaultConfig,
     /// What went wrong.
     pub kind: FailureKind,
     /// Simulated time when it went wrong.

@@ -16,8 +16,10 @@ use std::rc::Rc;
 use std::time::Duration;
 
 pub use failure::{FailureKind, Livelock, SimFailure, TaskInfo};
+pub(crate) use world::try_with_current;
 pub use world::{ProcessId, SimConfig};
 
+use crate::chaos::{FaultConfig, SiteCount};
 use crate::providers::Providers;
 use crate::task::JoinHandle;
 use crate::time::Instant;
@@ -73,6 +75,11 @@ pub struct SimReport<T> {
     pub steps: u64,
     /// Tasks spawned, the body included.
     pub tasks_spawned: u64,
+    /// The seed's fault configuration.
+    pub faults: FaultConfig,
+    /// How often each chaos site was evaluated and held, aligned with
+    /// [`chaos::sites()`](crate::chaos::sites).
+    pub coverage: Vec<SiteCount>,
 }
 
 impl Simulation {
@@ -121,6 +128,7 @@ impl Simulation {
         let Some(guard) = world::enter(Rc::clone(&world)) else {
             return Err(SimFailure {
                 seed: self.seed,
+                faults: world.chaos.faults,
                 kind: FailureKind::NestedSimulation,
                 sim_time: Instant::ZERO,
                 trace_hash: 0,
@@ -133,6 +141,7 @@ impl Simulation {
         let sim_time = Instant::from_nanos(world.now.get());
         let trace_hash = world.trace.get();
         let steps = world.steps.get();
+        let faults = world.chaos.faults;
         match result {
             Ok(output) => Ok(SimReport {
                 output,
@@ -141,9 +150,12 @@ impl Simulation {
                 trace_hash,
                 steps,
                 tasks_spawned: world.spawned.get(),
+                faults,
+                coverage: world.chaos.counts(),
             }),
             Err(kind) => Err(SimFailure {
                 seed: self.seed,
+                faults,
                 kind,
                 sim_time,
                 trace_hash,
@@ -321,6 +333,50 @@ impl SimContext {
     /// The number of live tasks in the simulation (the body included).
     pub fn live_tasks(&self) -> usize {
         with_world(self.world_id, |w| w.tasks.borrow().live())
+    }
+
+    /// This seed's fault configuration (which families are on).
+    pub fn faults(&self) -> FaultConfig {
+        with_world(self.world_id, |w| w.chaos.faults)
+    }
+
+    /// Registers an invariant: `check` runs after every task poll (or every
+    /// [`SimConfig::invariant_every`] polls) until the run ends; an `Err`
+    /// fails the seed with the invariant's name, the message and the
+    /// simulated time.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use moonpool_sim::{FailureKind, Simulation};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let failure = Simulation::new(1)
+    ///     .run(|sim| async move {
+    ///         let balance = Arc::new(Mutex::new(10i64));
+    ///         let watched = Arc::clone(&balance);
+    ///         sim.invariant("balance is never negative", move || {
+    ///             let b = *watched.lock().unwrap();
+    ///             if b >= 0 { Ok(()) } else { Err(format!("balance is {b}")) }
+    ///         });
+    ///         *balance.lock().unwrap() -= 15;
+    ///         moonpool_sim::yield_now().await;
+    ///     })
+    ///     .unwrap_err();
+    /// assert!(matches!(failure.kind, FailureKind::InvariantViolated { ref name, .. } if name == "balance is never negative"));
+    /// ```
+    pub fn invariant(
+        &self,
+        name: impl Into<String>,
+        check: impl Fn() -> Result<(), String> + 'static,
+    ) {
+        let name = name.into();
+        with_world(self.world_id, |w| {
+            w.invariants.borrow_mut().push(world::Invariant {
+                name,
+                check: Box::new(check),
+            });
+        });
     }
 
     /// The number of armed timers that have not fired yet.

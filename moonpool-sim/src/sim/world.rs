@@ -18,6 +18,7 @@ use std::time::Duration;
 use super::failure::{FailureKind, TaskInfo};
 use super::timers::TimerQueue;
 use super::trace::{TraceEvent, TraceHash};
+use crate::chaos::{ChaosState, FaultPlan};
 use crate::random::DeterministicRng;
 
 /// A non-`Send` boxed future: the simulator runs everything on one thread.
@@ -71,6 +72,13 @@ pub struct SimConfig {
     /// livelock (tasks keep waking each other and never wait). Default: one
     /// million.
     pub max_polls_per_instant: u64,
+    /// How the run picks which fault families are on. Default: the swarm
+    /// draw from the seed.
+    pub faults: FaultPlan,
+    /// Invariants registered with
+    /// [`SimContext::invariant`](crate::SimContext::invariant) are checked
+    /// after every this-many task polls. Default: 1 (every poll).
+    pub invariant_every: u64,
 }
 
 impl Default for SimConfig {
@@ -78,6 +86,8 @@ impl Default for SimConfig {
         Self {
             max_sim_time: Duration::from_secs(3600),
             max_polls_per_instant: 1_000_000,
+            faults: FaultPlan::Swarm,
+            invariant_every: 1,
         }
     }
 }
@@ -211,6 +221,12 @@ impl TaskTable {
     }
 }
 
+/// A named check over shared state, run between task polls.
+pub(crate) struct Invariant {
+    pub(crate) name: String,
+    pub(crate) check: Box<dyn Fn() -> Result<(), String>>,
+}
+
 pub(crate) struct ProcessInfo {
     pub(crate) name: String,
     pub(crate) alive: bool,
@@ -235,6 +251,8 @@ pub(crate) struct World {
     /// `steps` when simulated time last moved.
     instant_start_step: Cell<u64>,
     pub(crate) spawned: Cell<u64>,
+    pub(crate) chaos: ChaosState,
+    pub(crate) invariants: RefCell<Vec<Invariant>>,
 }
 
 static NEXT_WORLD_ID: AtomicU64 = AtomicU64::new(1);
@@ -243,7 +261,6 @@ impl World {
     pub(crate) fn new(seed: u64, config: SimConfig) -> Self {
         Self {
             id: NEXT_WORLD_ID.fetch_add(1, Ordering::Relaxed),
-            config,
             now: Cell::new(0),
             ready: RefCell::new(Vec::new()),
             tasks: RefCell::new(TaskTable::default()),
@@ -260,6 +277,9 @@ impl World {
             steps: Cell::new(0),
             instant_start_step: Cell::new(0),
             spawned: Cell::new(0),
+            chaos: ChaosState::new(seed, config.faults.for_seed(seed)),
+            invariants: RefCell::new(Vec::new()),
+            config,
         }
     }
 
@@ -269,6 +289,15 @@ impl World {
             .get()
             .and_then(|k| self.tasks.borrow_mut().get_mut(k).map(|e| e.process))
             .unwrap_or(ProcessId::MAIN)
+    }
+
+    /// The name of the task being polled, if any.
+    pub(crate) fn current_task_name(&self) -> Option<String> {
+        let key = self.current_task.get()?;
+        self.tasks
+            .borrow_mut()
+            .get_mut(key)
+            .map(|e| e.name.to_string())
     }
 
     /// Task polls since simulated time last moved.
@@ -418,6 +447,17 @@ pub(crate) fn try_with_world<R>(world_id: u64, f: impl FnOnce(&World) -> R) -> O
                 Some(w) if w.id == world_id => Some(f(w)),
                 _ => None,
             }
+        })
+        .ok()
+        .flatten()
+}
+
+/// Runs `f` on this thread's current simulation, if there is one.
+pub(crate) fn try_with_current<R>(f: impl FnOnce(&World) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|cur| {
+            let cur = cur.try_borrow().ok()?;
+            cur.as_ref().map(|w| f(w))
         })
         .ok()
         .flatten()

@@ -1,0 +1,3 @@
+fn main() {
+    let _ = moonpool::buggify!("often");
+}

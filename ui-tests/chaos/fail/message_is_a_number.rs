@@ -1,0 +1,3 @@
+fn main() {
+    moonpool::reachable!(42);
+}

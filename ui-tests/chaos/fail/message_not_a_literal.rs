@@ -1,0 +1,4 @@
+fn main() {
+    let msg = "computed";
+    moonpool::always!(true, msg);
+}

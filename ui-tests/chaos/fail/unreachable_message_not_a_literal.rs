@@ -1,0 +1,4 @@
+fn main() {
+    let why = "oops";
+    moonpool::sim::unreachable!(why);
+}

@@ -1,0 +1,4 @@
+#[moonpool::sim_test(coverage = "sometimes")]
+async fn unclear(_sim: moonpool::SimContext) {}
+
+fn main() {}
