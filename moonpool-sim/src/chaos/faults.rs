@@ -29,6 +29,23 @@ pub struct FaultConfig {
     /// A site that is on fires with its own probability each time it is
     /// evaluated.
     pub buggify_sites_percent: u8,
+    /// Connects are sometimes refused.
+    pub connect_failures: bool,
+    /// Connections are sometimes reset mid-stream.
+    pub random_close: bool,
+    /// Links sometimes clog: their traffic waits in a burst of delay.
+    pub clogging: bool,
+    /// Timers fire late by a random drift.
+    pub clock_drift: bool,
+    /// A killed process's peers are sometimes not told (half-open
+    /// connections).
+    pub half_open: bool,
+    /// Delivered bytes sometimes have a bit flipped. Never drawn by the
+    /// swarm and not part of [`FaultConfig::brutal`]: turn it on to test
+    /// that framing detects corruption.
+    pub bit_flips: bool,
+    /// Disk reads, writes and syncs sometimes fail with an I/O error.
+    pub disk_errors: bool,
 }
 
 impl FaultConfig {
@@ -37,27 +54,56 @@ impl FaultConfig {
         Self {
             buggify: false,
             buggify_sites_percent: 0,
+            connect_failures: false,
+            random_close: false,
+            clogging: false,
+            clock_drift: false,
+            half_open: false,
+            bit_flips: false,
+            disk_errors: false,
         }
     }
 
-    /// Every family on, every buggify site on.
+    /// Every family on (except bit flips), every buggify site on.
     pub const fn brutal() -> Self {
         Self {
             buggify: true,
             buggify_sites_percent: 100,
+            connect_failures: true,
+            random_close: true,
+            clogging: true,
+            clock_drift: true,
+            half_open: true,
+            bit_flips: false,
+            disk_errors: true,
         }
     }
 
-    /// The swarm draw for `seed`: each family on or off, at a drawn
-    /// intensity.
+    /// The swarm draw for `seed`: each family on or off, buggify at a drawn
+    /// intensity. About one seed in twenty is entirely calm.
     pub fn swarm(seed: u64) -> Self {
         let mut rng = DeterministicRng::new(seed, STREAM_SWARM);
+        if rng.chance(0.05) {
+            return Self::calm();
+        }
         let buggify = rng.chance(0.6);
         let buggify_sites_percent = [10, 25, 50, 100][rng.below(4) as usize];
         Self {
             buggify,
             buggify_sites_percent: if buggify { buggify_sites_percent } else { 0 },
+            connect_failures: rng.chance(0.5),
+            random_close: rng.chance(0.5),
+            clogging: rng.chance(0.5),
+            clock_drift: rng.chance(0.5),
+            half_open: rng.chance(0.5),
+            bit_flips: false,
+            disk_errors: rng.chance(0.5),
         }
+    }
+
+    /// Whether no family is on.
+    pub fn is_calm(&self) -> bool {
+        *self == Self::calm()
     }
 }
 
@@ -70,11 +116,33 @@ impl Default for FaultConfig {
 }
 
 impl fmt::Display for FaultConfig {
+    /// `calm`, or the families that are on, e.g.
+    /// `buggify (25% of sites), random close, disk errors`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut on = Vec::new();
         if self.buggify {
-            write!(f, "buggify on ({}% of sites)", self.buggify_sites_percent)
+            on.push(format!(
+                "buggify ({}% of sites)",
+                self.buggify_sites_percent
+            ));
+        }
+        for (flag, name) in [
+            (self.connect_failures, "connect failures"),
+            (self.random_close, "random close"),
+            (self.clogging, "clogging"),
+            (self.clock_drift, "clock drift"),
+            (self.half_open, "half-open connections"),
+            (self.bit_flips, "bit flips"),
+            (self.disk_errors, "disk errors"),
+        ] {
+            if flag {
+                on.push(name.to_string());
+            }
+        }
+        if on.is_empty() {
+            write!(f, "calm")
         } else {
-            write!(f, "buggify off")
+            write!(f, "{}", on.join(", "))
         }
     }
 }

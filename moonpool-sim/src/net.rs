@@ -1,0 +1,118 @@
+//! Networking: the [`NetworkProvider`] trait (TCP-like streams between
+//! addresses) and its tokio implementation.
+//!
+//! Streams implement tokio's [`AsyncRead`] and [`AsyncWrite`], so framing
+//! code written with `tokio::io` runs unchanged on real sockets and on the
+//! simulated network.
+
+use std::io;
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::task::BoxFuture;
+
+/// A byte stream to a peer: a TCP connection, real or simulated.
+pub trait AsyncStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// The address of the other end.
+    fn peer_addr(&self) -> io::Result<SocketAddr>;
+    /// The address of this end.
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+}
+
+/// A boxed stream, as providers hand them out. `Box<dyn AsyncStream>`
+/// implements `AsyncRead + AsyncWrite`, so `tokio::io::AsyncReadExt` and
+/// friends work on it directly.
+pub type NetStream = Box<dyn AsyncStream>;
+
+/// A bound listening socket.
+pub trait NetListener: Send + 'static {
+    /// Waits for the next incoming connection.
+    fn accept(&mut self) -> BoxFuture<'_, io::Result<(NetStream, SocketAddr)>>;
+    /// The address this listener is bound to (with the real port when bound
+    /// to port 0).
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+}
+
+/// Opens listeners and connections, as the runtime sees it.
+///
+/// Use it through [`Providers::bind`](crate::Providers::bind) and
+/// [`Providers::connect`](crate::Providers::connect). The tokio
+/// implementation uses real TCP (with `TCP_NODELAY`); the simulated one
+/// moves bytes between simulated processes as events with a latency model
+/// and the seed's network faults.
+///
+/// # Example
+///
+/// ```
+/// use moonpool_sim::{BoxFuture, NetListener, NetStream, NetworkProvider};
+/// use std::{io, net::SocketAddr};
+///
+/// /// A network where every address refuses connections.
+/// struct Offline;
+/// impl NetworkProvider for Offline {
+///     fn bind(&self, _: SocketAddr) -> BoxFuture<'static, io::Result<Box<dyn NetListener>>> {
+///         Box::pin(async { Err(io::ErrorKind::PermissionDenied.into()) })
+///     }
+///     fn connect(&self, _: SocketAddr) -> BoxFuture<'static, io::Result<NetStream>> {
+///         Box::pin(async { Err(io::ErrorKind::ConnectionRefused.into()) })
+///     }
+/// }
+/// # let _ = Offline;
+/// ```
+pub trait NetworkProvider: Send + Sync + 'static {
+    /// Starts listening on `addr` (port 0 picks a free port).
+    fn bind(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<Box<dyn NetListener>>>;
+    /// Opens a connection to `addr`.
+    fn connect(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<NetStream>>;
+}
+
+pub(crate) mod tokio_net {
+    //! Real TCP through tokio.
+
+    use super::*;
+
+    pub(crate) struct TokioNetwork;
+
+    impl AsyncStream for tokio::net::TcpStream {
+        fn peer_addr(&self) -> io::Result<SocketAddr> {
+            tokio::net::TcpStream::peer_addr(self)
+        }
+        fn local_addr(&self) -> io::Result<SocketAddr> {
+            tokio::net::TcpStream::local_addr(self)
+        }
+    }
+
+    struct TokioListener(tokio::net::TcpListener);
+
+    impl NetListener for TokioListener {
+        fn accept(&mut self) -> BoxFuture<'_, io::Result<(NetStream, SocketAddr)>> {
+            Box::pin(async move {
+                let (stream, peer) = self.0.accept().await?;
+                stream.set_nodelay(true)?;
+                Ok((Box::new(stream) as NetStream, peer))
+            })
+        }
+
+        fn local_addr(&self) -> io::Result<SocketAddr> {
+            self.0.local_addr()
+        }
+    }
+
+    impl NetworkProvider for TokioNetwork {
+        fn bind(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<Box<dyn NetListener>>> {
+            Box::pin(async move {
+                let listener = tokio::net::TcpListener::bind(addr).await?;
+                Ok(Box::new(TokioListener(listener)) as Box<dyn NetListener>)
+            })
+        }
+
+        fn connect(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<NetStream>> {
+            Box::pin(async move {
+                let stream = tokio::net::TcpStream::connect(addr).await?;
+                stream.set_nodelay(true)?;
+                Ok(Box::new(stream) as NetStream)
+            })
+        }
+    }
+}
