@@ -51,20 +51,24 @@
 //! runtime-agnostic and wake through the simulator.
 
 pub mod chaos;
+mod net;
 mod providers;
 mod random;
 pub mod runner;
 mod sim;
+mod storage;
 mod task;
 mod time;
 mod tokio_impl;
 
+pub use net::{AsyncStream, NetListener, NetStream, NetworkProvider};
 pub use providers::Providers;
 pub use random::{DeterministicRng, RandomProvider};
 pub use sim::{
-    FailureKind, Livelock, ProcessId, SimConfig, SimContext, SimError, SimFailure, SimReport,
-    Simulation, TaskInfo,
+    DiskConfig, FailureKind, Livelock, NetConfig, ProcessId, SimConfig, SimContext, SimError,
+    SimFailure, SimReport, Simulation, TaskInfo,
 };
+pub use storage::{OpenMode, StorageFile, StorageProvider};
 pub use task::{BoxFuture, JoinError, JoinHandle, SpawnSpec, TaskProvider, YieldNow, yield_now};
 pub use time::{Elapsed, Instant, TimeProvider, Timeout};
 pub use tokio_impl::ProviderError;

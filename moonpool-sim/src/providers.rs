@@ -4,11 +4,15 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
 use std::panic::Location;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::net::{NetListener, NetStream, NetworkProvider};
 use crate::random::{RandomProvider, below_with, chance_from};
+use crate::storage::{OpenMode, StorageFile, StorageProvider};
 use crate::task::{JoinHandle, SpawnSpec, TaskProvider, wrap_task};
 use crate::time::{Instant, TimeProvider, Timeout};
 
@@ -44,6 +48,8 @@ pub struct Providers {
     time: Arc<dyn TimeProvider>,
     tasks: Arc<dyn TaskProvider>,
     random: Arc<dyn RandomProvider>,
+    network: Arc<dyn NetworkProvider>,
+    storage: Arc<dyn StorageProvider>,
 }
 
 impl fmt::Debug for Providers {
@@ -60,12 +66,87 @@ impl Providers {
         time: Arc<dyn TimeProvider>,
         tasks: Arc<dyn TaskProvider>,
         random: Arc<dyn RandomProvider>,
+        network: Arc<dyn NetworkProvider>,
+        storage: Arc<dyn StorageProvider>,
     ) -> Self {
         Self {
             time,
             tasks,
             random,
+            network,
+            storage,
         }
+    }
+
+    /// The storage provider.
+    pub fn storage(&self) -> &Arc<dyn StorageProvider> {
+        &self.storage
+    }
+
+    /// Opens the file at `path`.
+    ///
+    /// # Errors
+    ///
+    /// The provider's I/O error (not found, invalid path, injected fault, …).
+    pub async fn open(&self, path: &str, mode: OpenMode) -> io::Result<Box<dyn StorageFile>> {
+        self.storage.open(path, mode).await
+    }
+
+    /// Reads the whole file at `path`.
+    ///
+    /// # Errors
+    ///
+    /// The provider's I/O error.
+    pub async fn read_file(&self, path: &str) -> io::Result<Vec<u8>> {
+        let mut file = self.storage.open(path, OpenMode::Existing).await?;
+        let len = file.len().await?;
+        let len = usize::try_from(len)
+            .map_err(|_| io::Error::other("file too large to read into memory"))?;
+        file.read_at(0, len).await
+    }
+
+    /// Replaces the file at `path` with `data` atomically and durably: a
+    /// crash at any point leaves either the old content or the new, never a
+    /// mix. (Writes a temporary file, syncs it, renames it over `path`, and
+    /// syncs the directory.)
+    ///
+    /// # Errors
+    ///
+    /// The provider's I/O error; on error `path` still holds its old content.
+    pub async fn write_atomically(&self, path: &str, data: &[u8]) -> io::Result<()> {
+        let path = crate::storage::check_path(path)?;
+        let tmp = format!("{path}.tmp-moonpool");
+        let mut file = self.storage.open(&tmp, OpenMode::Truncate).await?;
+        file.write_at(0, data).await?;
+        file.sync().await?;
+        drop(file);
+        self.storage.rename(&tmp, &path).await?;
+        self.storage
+            .sync_dir(crate::storage::parent_of(&path))
+            .await
+    }
+
+    /// The network provider.
+    pub fn network(&self) -> &Arc<dyn NetworkProvider> {
+        &self.network
+    }
+
+    /// Starts listening on `addr` (port 0 picks a free port).
+    ///
+    /// # Errors
+    ///
+    /// The provider's I/O error (address in use, not this host's address, …).
+    pub async fn bind(&self, addr: SocketAddr) -> io::Result<Box<dyn NetListener>> {
+        self.network.bind(addr).await
+    }
+
+    /// Opens a connection to `addr`.
+    ///
+    /// # Errors
+    ///
+    /// The provider's I/O error (refused, timed out, …).
+    pub async fn connect(&self, addr: SocketAddr) -> io::Result<NetStream> {
+        self.network.connect(addr).await
     }
 
     /// The time provider.

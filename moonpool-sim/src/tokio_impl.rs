@@ -79,8 +79,9 @@ fn os_seed() -> u64 {
 
 impl Providers {
     /// Production providers on the current tokio runtime: tokio's monotonic
-    /// clock (its epoch is this call), tokio's scheduler, and a PCG generator
-    /// seeded from the operating system.
+    /// clock (its epoch is this call), tokio's scheduler, a PCG generator
+    /// seeded from the operating system, real TCP, and files under the
+    /// current directory.
     ///
     /// # Errors
     ///
@@ -100,6 +101,18 @@ impl Providers {
     /// assert!(Providers::tokio().is_err()); // no runtime here
     /// ```
     pub fn tokio() -> Result<Providers, ProviderError> {
+        Self::tokio_with_storage_root(".")
+    }
+
+    /// [`Providers::tokio`] with files kept under `root` instead of the
+    /// current directory.
+    ///
+    /// # Errors
+    ///
+    /// [`ProviderError::NoTokioRuntime`] when called outside a runtime.
+    pub fn tokio_with_storage_root(
+        root: impl Into<std::path::PathBuf>,
+    ) -> Result<Providers, ProviderError> {
         let handle =
             tokio::runtime::Handle::try_current().map_err(|_| ProviderError::NoTokioRuntime)?;
         Ok(Providers::new(
@@ -110,6 +123,8 @@ impl Providers {
             Arc::new(OsRandom {
                 rng: Mutex::new(DeterministicRng::new(os_seed(), 0)),
             }),
+            Arc::new(crate::net::tokio_net::TokioNetwork),
+            Arc::new(crate::storage::tokio_fs::TokioStorage { root: root.into() }),
         ))
     }
 }

@@ -5,9 +5,14 @@
 
 use std::time::Duration;
 
-use moonpool_sim::{Elapsed, JoinError, Providers, Simulation};
+use std::net::{IpAddr, SocketAddr};
 
-/// Generates `<name>_on_tokio` and `<name>_in_simulation` from one body.
+use moonpool_sim::{Elapsed, JoinError, OpenMode, Providers, Simulation};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Generates, from each body, a test on the tokio providers (real TCP on
+/// loopback, files in a fresh temporary directory) and one in the
+/// simulation (20 calm seeds: conformance is about semantics, not faults).
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod on_tokio {
@@ -16,13 +21,15 @@ macro_rules! conformance {
                 fn $name() {
                     let rt = tokio::runtime::Builder::new_multi_thread()
                         .worker_threads(2)
-                        .enable_time()
+                        .enable_all()
                         .build()
                         .unwrap();
+                    let root = super::temp_root(stringify!($name));
                     rt.block_on(async {
-                        let p = moonpool_sim::Providers::tokio().unwrap();
-                        super::$name(p).await;
+                        let p = moonpool_sim::Providers::tokio_with_storage_root(&root).unwrap();
+                        super::$name(p, "127.0.0.1".parse().unwrap()).await;
                     });
+                    let _ = std::fs::remove_dir_all(&root);
                 }
             )*
         }
@@ -31,14 +38,34 @@ macro_rules! conformance {
                 #[test]
                 fn $name() {
                     for seed in 0..20 {
+                        let config = moonpool_sim::SimConfig {
+                            faults: moonpool_sim::chaos::FaultPlan::Fixed(
+                                moonpool_sim::chaos::FaultConfig::calm(),
+                            ),
+                            ..moonpool_sim::SimConfig::default()
+                        };
                         moonpool_sim::Simulation::new(seed)
-                            .run(|sim| super::$name(sim.providers()))
+                            .config(config)
+                            .run(|sim| {
+                                let ip = sim.ip_of(moonpool_sim::ProcessId::MAIN);
+                                super::$name(sim.providers(), ip)
+                            })
                             .unwrap();
                     }
                 }
             )*
         }
     };
+}
+
+/// A fresh directory for one tokio test.
+fn temp_root(name: &str) -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!(
+        "moonpool-conformance-{}-{name}-{n}",
+        std::process::id()
+    ))
 }
 
 conformance!(
@@ -49,9 +76,17 @@ conformance!(
     dropped_handles_detach,
     many_tasks_share_a_channel,
     random_draws_stay_in_range,
+    echo_round_trips,
+    concurrent_connections_stay_separate,
+    ten_megabytes_arrive_intact,
+    half_close_lets_the_other_side_answer,
+    connecting_to_a_closed_port_is_refused,
+    reads_after_the_peer_closes_see_end_of_stream,
+    files_write_sync_read_rename_remove,
+    atomic_replace_and_bad_paths,
 );
 
-async fn sleep_waits_at_least_its_duration(p: Providers) {
+async fn sleep_waits_at_least_its_duration(p: Providers, _ip: IpAddr) {
     let start = p.now();
     p.sleep(Duration::from_millis(20)).await;
     assert!(p.now() - start >= Duration::from_millis(20));
@@ -60,7 +95,7 @@ async fn sleep_waits_at_least_its_duration(p: Providers) {
     assert!(p.now() - before < Duration::from_millis(20));
 }
 
-async fn timeout_fires_for_slow_futures_only(p: Providers) {
+async fn timeout_fires_for_slow_futures_only(p: Providers, _ip: IpAddr) {
     let slow = p
         .timeout(Duration::from_millis(10), p.sleep(Duration::from_secs(30)))
         .await;
@@ -74,7 +109,7 @@ async fn timeout_fires_for_slow_futures_only(p: Providers) {
     assert_eq!(fast, Ok("done"));
 }
 
-async fn spawn_returns_the_value(p: Providers) {
+async fn spawn_returns_the_value(p: Providers, _ip: IpAddr) {
     let q = p.clone();
     let task = p.spawn_named("adder", async move {
         q.sleep(Duration::from_millis(1)).await;
@@ -84,7 +119,7 @@ async fn spawn_returns_the_value(p: Providers) {
     assert_eq!(task.await, Ok(42));
 }
 
-async fn abort_cancels_and_is_idempotent(p: Providers) {
+async fn abort_cancels_and_is_idempotent(p: Providers, _ip: IpAddr) {
     let q = p.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = p.spawn_named("sleeper", async move {
@@ -104,7 +139,7 @@ async fn abort_cancels_and_is_idempotent(p: Providers) {
     );
 }
 
-async fn dropped_handles_detach(p: Providers) {
+async fn dropped_handles_detach(p: Providers, _ip: IpAddr) {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let q = p.clone();
     drop(p.spawn(async move {
@@ -114,7 +149,7 @@ async fn dropped_handles_detach(p: Providers) {
     assert_eq!(rx.await, Ok("ran"));
 }
 
-async fn many_tasks_share_a_channel(p: Providers) {
+async fn many_tasks_share_a_channel(p: Providers, _ip: IpAddr) {
     let (tx, mut rx) = tokio::sync::mpsc::channel(4);
     for i in 0..100u64 {
         let tx = tx.clone();
@@ -132,7 +167,7 @@ async fn many_tasks_share_a_channel(p: Providers) {
     assert_eq!(sum, 4_950);
 }
 
-async fn random_draws_stay_in_range(p: Providers) {
+async fn random_draws_stay_in_range(p: Providers, _ip: IpAddr) {
     for _ in 0..1_000 {
         assert!(p.random_below(10) < 10);
         assert!((5..8).contains(&p.random_range(5..8)));
@@ -143,6 +178,187 @@ async fn random_draws_stay_in_range(p: Providers) {
     assert!(p.random_bool(1.0));
     let (start, end) = (9, 3);
     assert_eq!(p.random_range(start..end), 9);
+}
+
+async fn listen(p: &Providers, ip: IpAddr) -> (Box<dyn moonpool_sim::NetListener>, SocketAddr) {
+    let listener = p.bind(SocketAddr::new(ip, 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    (listener, addr)
+}
+
+/// Serves echo on every accepted connection until the listener is dropped.
+fn spawn_echo(p: &Providers, mut listener: Box<dyn moonpool_sim::NetListener>) {
+    let q = p.clone();
+    p.spawn_named("echo-server", async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            q.spawn_named("echo-conn", async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                loop {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if stream.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+}
+
+async fn echo_round_trips(p: Providers, ip: IpAddr) {
+    let (listener, addr) = listen(&p, ip).await;
+    spawn_echo(&p, listener);
+    let mut stream = p.connect(addr).await.unwrap();
+    assert_eq!(stream.peer_addr().unwrap(), addr);
+    for round in 0..50u32 {
+        let msg = format!("ping {round}");
+        stream.write_all(msg.as_bytes()).await.unwrap();
+        let mut back = vec![0u8; msg.len()];
+        stream.read_exact(&mut back).await.unwrap();
+        assert_eq!(back, msg.as_bytes());
+    }
+}
+
+async fn concurrent_connections_stay_separate(p: Providers, ip: IpAddr) {
+    let (listener, addr) = listen(&p, ip).await;
+    spawn_echo(&p, listener);
+    let mut clients = Vec::new();
+    for c in 0..20u8 {
+        let q = p.clone();
+        clients.push(p.spawn(async move {
+            let mut stream = q.connect(addr).await.unwrap();
+            let payload = vec![c; 1000 + usize::from(c) * 37];
+            stream.write_all(&payload).await.unwrap();
+            let mut back = vec![0u8; payload.len()];
+            stream.read_exact(&mut back).await.unwrap();
+            back == payload
+        }));
+    }
+    for c in clients {
+        assert_eq!(c.await, Ok(true));
+    }
+}
+
+async fn ten_megabytes_arrive_intact(p: Providers, ip: IpAddr) {
+    const LEN: usize = 10 * 1024 * 1024;
+    let (mut listener, addr) = listen(&p, ip).await;
+    let receiver = p.spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut got = Vec::with_capacity(LEN);
+        stream.read_to_end(&mut got).await.unwrap();
+        got
+    });
+    let mut stream = p.connect(addr).await.unwrap();
+    let data: Vec<u8> = (0..LEN).map(|i| (i * 31 % 251) as u8).collect();
+    stream.write_all(&data).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let got = receiver.await.unwrap();
+    assert_eq!(got.len(), LEN);
+    assert!(got == data, "the transfer was corrupted");
+}
+
+async fn half_close_lets_the_other_side_answer(p: Providers, ip: IpAddr) {
+    let (mut listener, addr) = listen(&p, ip).await;
+    let server = p.spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut request = Vec::new();
+        stream.read_to_end(&mut request).await.unwrap(); // ends at the client's FIN
+        stream
+            .write_all(format!("got {} bytes", request.len()).as_bytes())
+            .await
+            .unwrap();
+        stream.shutdown().await.unwrap();
+    });
+    let mut stream = p.connect(addr).await.unwrap();
+    stream.write_all(b"hello server").await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).await.unwrap();
+    assert_eq!(reply, "got 12 bytes");
+    server.await.unwrap();
+}
+
+async fn connecting_to_a_closed_port_is_refused(p: Providers, ip: IpAddr) {
+    let (listener, addr) = listen(&p, ip).await;
+    drop(listener);
+    let err = p
+        .connect(addr)
+        .await
+        .err()
+        .expect("connected to a closed port");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+}
+
+async fn reads_after_the_peer_closes_see_end_of_stream(p: Providers, ip: IpAddr) {
+    let (mut listener, addr) = listen(&p, ip).await;
+    let server = p.spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        stream.write_all(b"bye").await.unwrap();
+        // Dropping the stream closes it.
+    });
+    let mut stream = p.connect(addr).await.unwrap();
+    server.await.unwrap();
+    let mut got = Vec::new();
+    stream.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"bye");
+    let mut more = [0u8; 4];
+    assert_eq!(
+        stream.read(&mut more).await.unwrap(),
+        0,
+        "data after end of stream"
+    );
+}
+
+async fn files_write_sync_read_rename_remove(p: Providers, _ip: IpAddr) {
+    let mut f = p.open("data/a.log", OpenMode::CreateNew).await.unwrap();
+    assert_eq!(f.append(b"hello ").await.unwrap(), 0);
+    assert_eq!(f.append(b"world").await.unwrap(), 6);
+    f.write_at(0, b"HELLO").await.unwrap();
+    f.sync().await.unwrap();
+    assert_eq!(f.len().await.unwrap(), 11);
+    assert_eq!(f.read_at(6, 100).await.unwrap(), b"world");
+    assert_eq!(f.read_at(50, 10).await.unwrap(), b"");
+    drop(f);
+    let err = p
+        .open("data/a.log", OpenMode::CreateNew)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+    assert_eq!(p.read_file("data/a.log").await.unwrap(), b"HELLO world");
+    p.storage()
+        .rename("data/a.log", "data/b.log")
+        .await
+        .unwrap();
+    p.storage().sync_dir("data").await.unwrap();
+    assert_eq!(p.storage().list("data").await.unwrap(), ["b.log"]);
+    let missing = p.read_file("data/a.log").await.unwrap_err();
+    assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
+    let mut t = p.open("data/b.log", OpenMode::Truncate).await.unwrap();
+    assert_eq!(t.len().await.unwrap(), 0);
+    drop(t);
+    p.storage().remove("data/b.log").await.unwrap();
+    assert!(p.storage().list("data").await.unwrap().is_empty());
+    assert_eq!(
+        p.storage().remove("data/b.log").await.unwrap_err().kind(),
+        std::io::ErrorKind::NotFound
+    );
+}
+
+async fn atomic_replace_and_bad_paths(p: Providers, _ip: IpAddr) {
+    p.write_atomically("state/acct", b"v1").await.unwrap();
+    p.write_atomically("state/acct", b"version two")
+        .await
+        .unwrap();
+    assert_eq!(p.read_file("state/acct").await.unwrap(), b"version two");
+    assert_eq!(p.storage().list("state").await.unwrap(), ["acct"]);
+    for bad in ["", "/abs", "../escape", "a/../../b"] {
+        let err = p.open(bad, OpenMode::Create).await.err().unwrap();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{bad}");
+    }
 }
 
 #[test]

@@ -122,6 +122,7 @@ impl SimTestSpec {
                 .unwrap_or(default.max_polls_per_instant),
             faults: self.faults.unwrap_or(default.faults),
             invariant_every: self.invariant_every.unwrap_or(default.invariant_every),
+            ..default
         }
     }
 

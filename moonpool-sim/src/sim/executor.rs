@@ -9,7 +9,9 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use super::failure::{FailureKind, Livelock, TaskInfo};
+use super::network;
 use super::panic_capture::{CaptureGuard, payload_message};
+use super::timers::Due;
 use super::trace::TraceEvent;
 use super::world::{LocalBoxFuture, ProcessId, TaskKey, World};
 use crate::time::Instant;
@@ -195,8 +197,10 @@ fn advance_time(world: &World) -> Result<(), FailureKind> {
         world.mark_time_advanced();
     }
     world.trace.record(TraceEvent::Timer, fired.at, fired.seq);
-    if let Some(waker) = fired.waker {
-        waker.wake();
+    match fired.due {
+        Due::Timer(Some(waker)) => waker.wake(),
+        Due::Timer(None) => {}
+        Due::Event(event) => network::handle_event(world, event),
     }
     Ok(())
 }

@@ -1,8 +1,11 @@
 //! The simulated world: [`Simulation`] runs one seed; [`SimContext`] is the
 //! test body's handle on it.
 
+mod control;
+mod disk;
 mod executor;
 mod failure;
+mod network;
 mod panic_capture;
 mod providers;
 mod timers;
@@ -15,7 +18,9 @@ use std::panic::Location;
 use std::rc::Rc;
 use std::time::Duration;
 
+pub use disk::DiskConfig;
 pub use failure::{FailureKind, Livelock, SimFailure, TaskInfo};
+pub use network::NetConfig;
 pub(crate) use world::try_with_current;
 pub use world::{ProcessId, SimConfig};
 
@@ -23,7 +28,6 @@ use crate::chaos::{FaultConfig, SiteCount};
 use crate::providers::Providers;
 use crate::task::JoinHandle;
 use crate::time::Instant;
-use trace::TraceEvent;
 use world::{World, with_world};
 
 /// One deterministic run: a seed, limits, and a test body.
@@ -174,6 +178,10 @@ pub enum SimError {
     /// The main process runs the test body and cannot be killed.
     #[error("the main process runs the test body and cannot be killed")]
     CannotKillMain,
+    /// The process was made with `add_process`, so there is nothing to run
+    /// on restart.
+    #[error("process {0:?} has no start function to restart (it was made with add_process)")]
+    NoStartFunction(ProcessId),
 }
 
 /// The test body's handle on its simulation: time, tasks, processes and the
@@ -277,7 +285,12 @@ impl SimContext {
         let name = name.into();
         with_world(self.world_id, |w| {
             let mut processes = w.processes.borrow_mut();
-            processes.push(world::ProcessInfo { name, alive: true });
+            processes.push(world::ProcessInfo {
+                name,
+                alive: true,
+                start: None,
+                incarnation: 0,
+            });
             ProcessId((processes.len() - 1) as u32)
         })
     }
@@ -300,34 +313,6 @@ impl SimContext {
                 .get(process.0 as usize)
                 .is_some_and(|p| p.alive)
         })
-    }
-
-    /// Kills `process`: drops all its tasks (their join handles report
-    /// cancelled) and refuses new ones. Returns how many tasks were dropped.
-    ///
-    /// # Errors
-    ///
-    /// [`SimError::UnknownProcess`] for an id this simulation never issued;
-    /// [`SimError::CannotKillMain`] for [`ProcessId::MAIN`].
-    pub fn kill_process(&self, process: ProcessId) -> Result<usize, SimError> {
-        if process == ProcessId::MAIN {
-            return Err(SimError::CannotKillMain);
-        }
-        let dropped = with_world(self.world_id, |w| {
-            {
-                let mut processes = w.processes.borrow_mut();
-                let info = processes
-                    .get_mut(process.0 as usize)
-                    .ok_or(SimError::UnknownProcess(process))?;
-                info.alive = false;
-            }
-            w.trace.record(TraceEvent::Kill, u64::from(process.0), 0);
-            Ok(w.tasks.borrow_mut().remove_process(process))
-        })?;
-        let count = dropped.len();
-        // Dropped outside every borrow: destructors may reach the world.
-        drop(dropped);
-        Ok(count)
     }
 
     /// The number of live tasks in the simulation (the body included).

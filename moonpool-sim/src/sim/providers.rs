@@ -6,6 +6,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use super::disk::SimStorage;
+use super::network::SimNetwork;
 use super::timers::TimerId;
 use super::world::{ProcessId, try_with_world, with_world};
 use crate::providers::Providers;
@@ -23,9 +25,20 @@ impl TimeProvider for SimTime {
     }
 
     fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
+        let deadline = with_world(self.world_id, |w| {
+            let deadline = deadline.as_nanos();
+            if w.chaos.faults.clock_drift && deadline > w.now.get() {
+                // Timers fire late, never early.
+                let max = w.net.borrow().config.clock_drift_max;
+                let max = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX);
+                deadline.saturating_add(w.chaos.rng.borrow_mut().below(max.saturating_add(1)))
+            } else {
+                deadline
+            }
+        });
         Box::pin(SimSleep {
             world_id: self.world_id,
-            deadline: deadline.as_nanos(),
+            deadline,
             timer: None,
         })
     }
@@ -36,6 +49,19 @@ pub(crate) struct SimSleep {
     world_id: u64,
     deadline: u64,
     timer: Option<TimerId>,
+}
+
+impl SimSleep {
+    /// A sleep of `nanos` from now, without clock drift (used for network
+    /// latencies, which have their own model).
+    pub(crate) fn after(world_id: u64, nanos: u64) -> Self {
+        let now = with_world(world_id, |w| w.now.get());
+        Self {
+            world_id,
+            deadline: now.saturating_add(nanos),
+            timer: None,
+        }
+    }
 }
 
 impl Future for SimSleep {
@@ -112,5 +138,7 @@ pub(crate) fn sim_providers(world_id: u64, process: Option<ProcessId>) -> Provid
         Arc::new(SimTime { world_id }),
         Arc::new(SimTasks { world_id, process }),
         Arc::new(SimRandom { world_id }),
+        Arc::new(SimNetwork { world_id, process }),
+        Arc::new(SimStorage { world_id, process }),
     )
 }

@@ -1,11 +1,14 @@
-//! The simulator's timer queue: deadlines ordered by (time, sequence), so
-//! timers due at the same instant fire in the order they were set.
+//! The simulator's event queue: timers and network events ordered by
+//! (time, sequence), so entries due at the same instant fire in the order
+//! they were scheduled.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::task::Waker;
 
 use slab::Slab;
+
+use super::network::NetEvent;
 
 /// Identifies one armed timer. Stale ids (fired and collected, or cancelled)
 /// are recognised by their sequence number.
@@ -36,15 +39,27 @@ impl PartialOrd for Scheduled {
 
 struct TimerSlot {
     seq: u64,
-    waker: Option<Waker>,
-    fired: bool,
+    kind: SlotKind,
 }
 
-/// A fired timer, handed to the executor.
+enum SlotKind {
+    Timer { waker: Option<Waker>, fired: bool },
+    Event(NetEvent),
+}
+
+/// What became due.
+pub(crate) enum Due {
+    /// A timer: wake its task.
+    Timer(Option<Waker>),
+    /// A network event to process.
+    Event(NetEvent),
+}
+
+/// A due entry, handed to the executor.
 pub(crate) struct Fired {
     pub(crate) at: u64,
     pub(crate) seq: u64,
-    pub(crate) waker: Option<Waker>,
+    pub(crate) due: Due,
 }
 
 #[derive(Default)]
@@ -57,13 +72,22 @@ pub(crate) struct TimerQueue {
 impl TimerQueue {
     /// Arms a timer for `at` (nanoseconds since the epoch).
     pub(crate) fn insert(&mut self, at: u64, waker: Waker) -> TimerId {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let slot = self.slots.insert(TimerSlot {
-            seq,
+        let kind = SlotKind::Timer {
             waker: Some(waker),
             fired: false,
-        });
+        };
+        self.push(at, kind)
+    }
+
+    /// Schedules a network event for `at`.
+    pub(crate) fn schedule(&mut self, at: u64, event: NetEvent) {
+        self.push(at, SlotKind::Event(event));
+    }
+
+    fn push(&mut self, at: u64, kind: SlotKind) -> TimerId {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let slot = self.slots.insert(TimerSlot { seq, kind });
         self.heap.push(Reverse(Scheduled { at, seq, slot }));
         TimerId { slot, seq }
     }
@@ -74,15 +98,18 @@ impl TimerQueue {
 
     /// `Some(true)` once the timer fired; `None` for an unknown id.
     pub(crate) fn fired(&mut self, id: TimerId) -> Option<bool> {
-        self.slot_mut(id).map(|s| s.fired)
+        match self.slot_mut(id).map(|s| &s.kind) {
+            Some(SlotKind::Timer { fired, .. }) => Some(*fired),
+            _ => None,
+        }
     }
 
     /// Replaces the waker to call when the timer fires.
     pub(crate) fn set_waker(&mut self, id: TimerId, waker: &Waker) {
-        if let Some(slot) = self.slot_mut(id) {
-            match &slot.waker {
+        if let Some(SlotKind::Timer { waker: slot, .. }) = self.slot_mut(id).map(|s| &mut s.kind) {
+            match slot {
                 Some(w) if w.will_wake(waker) => {}
-                _ => slot.waker = Some(waker.clone()),
+                _ => *slot = Some(waker.clone()),
             }
         }
     }
@@ -95,24 +122,37 @@ impl TimerQueue {
         }
     }
 
-    /// Fires the earliest live timer, if any.
+    /// Fires the earliest live entry, if any.
     pub(crate) fn pop_next(&mut self) -> Option<Fired> {
         while let Some(Reverse(top)) = self.heap.pop() {
-            if let Some(slot) = self.slots.get_mut(top.slot).filter(|s| s.seq == top.seq) {
-                slot.fired = true;
-                return Some(Fired {
-                    at: top.at,
-                    seq: top.seq,
-                    waker: slot.waker.take(),
-                });
-            }
+            let Some(slot) = self.slots.get_mut(top.slot).filter(|s| s.seq == top.seq) else {
+                continue;
+            };
+            let due = match &mut slot.kind {
+                SlotKind::Timer { waker, fired } => {
+                    *fired = true;
+                    Due::Timer(waker.take())
+                }
+                SlotKind::Event(_) => match self.slots.remove(top.slot).kind {
+                    SlotKind::Event(event) => Due::Event(event),
+                    SlotKind::Timer { .. } => continue,
+                },
+            };
+            return Some(Fired {
+                at: top.at,
+                seq: top.seq,
+                due,
+            });
         }
         None
     }
 
-    /// Number of armed, unfired timers.
+    /// Number of armed, unfired timers (network events not counted).
     pub(crate) fn pending(&self) -> usize {
-        self.slots.iter().filter(|(_, s)| !s.fired).count()
+        self.slots
+            .iter()
+            .filter(|(_, s)| matches!(s.kind, SlotKind::Timer { fired: false, .. }))
+            .count()
     }
 
     /// Drops every timer and its waker.
@@ -136,10 +176,25 @@ mod tests {
         let d = q.insert(5, w.clone());
         q.remove(d);
         assert_eq!(q.pending(), 3);
-        let order: Vec<(u64, u64)> = std::iter::from_fn(|| q.pop_next())
-            .map(|f| (f.at, f.seq))
+        q.schedule(
+            15,
+            NetEvent::HalfOpenReset {
+                conn: 0,
+                generation: 0,
+            },
+        );
+        let order: Vec<(u64, u64, bool)> = std::iter::from_fn(|| q.pop_next())
+            .map(|f| (f.at, f.seq, matches!(f.due, Due::Event(_))))
             .collect();
-        assert_eq!(order, vec![(10, b.seq), (10, c.seq), (20, a.seq)]);
+        assert_eq!(
+            order,
+            vec![
+                (10, b.seq, false),
+                (10, c.seq, false),
+                (15, d.seq + 1, true),
+                (20, a.seq, false)
+            ]
+        );
         assert_eq!(q.fired(a), Some(true));
         assert_eq!(q.fired(d), None);
         q.remove(a);

@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
@@ -15,7 +16,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Wake, Waker};
 use std::time::Duration;
 
+use super::disk::{Disk, DiskConfig};
 use super::failure::{FailureKind, TaskInfo};
+use super::network::{NetConfig, NetState};
 use super::timers::TimerQueue;
 use super::trace::{TraceEvent, TraceHash};
 use crate::chaos::{ChaosState, FaultPlan};
@@ -63,7 +66,7 @@ impl ProcessId {
 /// let sim = Simulation::new(3).config(config);
 /// # let _ = sim;
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SimConfig {
     /// A run whose next event lies beyond this much simulated time is a
     /// livelock. Default: one hour.
@@ -79,6 +82,10 @@ pub struct SimConfig {
     /// [`SimContext::invariant`](crate::SimContext::invariant) are checked
     /// after every this-many task polls. Default: 1 (every poll).
     pub invariant_every: u64,
+    /// The simulated network's latencies and fault rates.
+    pub net: NetConfig,
+    /// The simulated disks' latencies and error rate.
+    pub disk: DiskConfig,
 }
 
 impl Default for SimConfig {
@@ -88,6 +95,8 @@ impl Default for SimConfig {
             max_polls_per_instant: 1_000_000,
             faults: FaultPlan::Swarm,
             invariant_every: 1,
+            net: NetConfig::default(),
+            disk: DiskConfig::default(),
         }
     }
 }
@@ -227,9 +236,14 @@ pub(crate) struct Invariant {
     pub(crate) check: Box<dyn Fn() -> Result<(), String>>,
 }
 
+/// What a process runs when it starts (and on every restart).
+pub(crate) type StartFn = Rc<dyn Fn(crate::Providers) -> crate::BoxFuture<'static, ()>>;
+
 pub(crate) struct ProcessInfo {
     pub(crate) name: String,
     pub(crate) alive: bool,
+    pub(crate) start: Option<StartFn>,
+    pub(crate) incarnation: u32,
 }
 
 /// One simulation's state.
@@ -253,6 +267,8 @@ pub(crate) struct World {
     pub(crate) spawned: Cell<u64>,
     pub(crate) chaos: ChaosState,
     pub(crate) invariants: RefCell<Vec<Invariant>>,
+    pub(crate) net: RefCell<NetState>,
+    pub(crate) disks: RefCell<BTreeMap<ProcessId, Disk>>,
 }
 
 static NEXT_WORLD_ID: AtomicU64 = AtomicU64::new(1);
@@ -271,6 +287,8 @@ impl World {
             processes: RefCell::new(vec![ProcessInfo {
                 name: "main".to_string(),
                 alive: true,
+                start: None,
+                incarnation: 0,
             }]),
             current_task: Cell::new(None),
             failure: RefCell::new(None),
@@ -279,6 +297,8 @@ impl World {
             spawned: Cell::new(0),
             chaos: ChaosState::new(seed, config.faults.for_seed(seed)),
             invariants: RefCell::new(Vec::new()),
+            net: RefCell::new(NetState::new(seed, config.net.clone())),
+            disks: RefCell::new(BTreeMap::new()),
             config,
         }
     }
@@ -289,6 +309,14 @@ impl World {
             .get()
             .and_then(|k| self.tasks.borrow_mut().get_mut(k).map(|e| e.process))
             .unwrap_or(ProcessId::MAIN)
+    }
+
+    /// Whether `process` exists and has not been killed.
+    pub(crate) fn process_alive(&self, process: ProcessId) -> bool {
+        self.processes
+            .borrow()
+            .get(process.0 as usize)
+            .is_some_and(|p| p.alive)
     }
 
     /// The name of the task being polled, if any.

@@ -1,0 +1,452 @@
+//! The simulated disk: one per process, with crash semantics. Writes live in
+//! a page cache until `sync`; names change in a directory cache until
+//! `sync_dir`. A crash keeps what was made durable, plus a random prefix of
+//! what was not (the last piece of it possibly torn).
+
+use std::collections::BTreeMap;
+use std::io;
+use std::time::Duration;
+
+use super::providers::SimSleep;
+use super::world::{ProcessId, World, with_world};
+use crate::random::DeterministicRng;
+use crate::storage::{OpenMode, StorageFile, StorageProvider, check_dir, check_path, parent_of};
+use crate::task::BoxFuture;
+
+/// How the simulated disks behave.
+///
+/// # Example
+///
+/// ```
+/// use moonpool_sim::{DiskConfig, SimConfig};
+/// use std::time::Duration;
+///
+/// let slow = DiskConfig { sync_latency_max: Duration::from_millis(50), ..DiskConfig::default() };
+/// let config = SimConfig { disk: slow, ..SimConfig::default() };
+/// # let _ = config;
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiskConfig {
+    /// Longest latency of a read, write or directory operation (uniform from
+    /// zero).
+    pub io_latency_max: Duration,
+    /// Longest latency of a `sync` or `sync_dir`.
+    pub sync_latency_max: Duration,
+    /// Chance that an operation fails with an I/O error (`disk_errors`
+    /// family). A failed write or sync changes nothing.
+    pub error_probability: f64,
+}
+
+impl Default for DiskConfig {
+    fn default() -> Self {
+        Self {
+            io_latency_max: Duration::from_micros(200),
+            sync_latency_max: Duration::from_millis(5),
+            error_probability: 0.01,
+        }
+    }
+}
+
+enum Op {
+    Write(u64, Vec<u8>),
+    Truncate,
+}
+
+#[derive(Default)]
+struct Inode {
+    data: Vec<u8>,
+    durable: Vec<u8>,
+    /// Operations since the last sync, in order.
+    pending: Vec<Op>,
+}
+
+fn apply(data: &mut Vec<u8>, op: &Op) {
+    match op {
+        Op::Truncate => data.clear(),
+        Op::Write(offset, bytes) => {
+            let at = *offset as usize;
+            if data.len() < at + bytes.len() {
+                data.resize(at + bytes.len(), 0);
+            }
+            data[at..at + bytes.len()].copy_from_slice(bytes);
+        }
+    }
+}
+
+/// One process's disk.
+#[derive(Default)]
+pub(crate) struct Disk {
+    names: BTreeMap<String, u64>,
+    durable_names: BTreeMap<String, u64>,
+    inodes: BTreeMap<u64, Inode>,
+    next_inode: u64,
+}
+
+fn not_found(path: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, format!("no such file: {path}"))
+}
+
+impl Disk {
+    fn open(&mut self, path: &str, mode: OpenMode) -> io::Result<u64> {
+        match (self.names.get(path).copied(), mode) {
+            (Some(_), OpenMode::CreateNew) => Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("file exists: {path}"),
+            )),
+            (Some(ino), OpenMode::Truncate) => {
+                if let Some(inode) = self.inodes.get_mut(&ino) {
+                    inode.data.clear();
+                    inode.pending.push(Op::Truncate);
+                }
+                Ok(ino)
+            }
+            (Some(ino), _) => Ok(ino),
+            (None, OpenMode::Existing) => Err(not_found(path)),
+            (None, _) => {
+                self.next_inode += 1;
+                let ino = self.next_inode;
+                self.inodes.insert(ino, Inode::default());
+                self.names.insert(path.to_string(), ino);
+                Ok(ino)
+            }
+        }
+    }
+
+    fn inode(&mut self, ino: u64) -> io::Result<&mut Inode> {
+        self.inodes
+            .get_mut(&ino)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the file was removed"))
+    }
+
+    /// A crash: durable state plus a random prefix of pending operations,
+    /// the last of them possibly torn; names as of the last `sync_dir`.
+    pub(crate) fn crash(&mut self, rng: &mut DeterministicRng) {
+        for inode in self.inodes.values_mut() {
+            let mut survived = std::mem::take(&mut inode.durable);
+            let pending = std::mem::take(&mut inode.pending);
+            let kept = rng.below(pending.len() as u64 + 1) as usize;
+            for op in &pending[..kept] {
+                apply(&mut survived, op);
+            }
+            if let Some(Op::Write(offset, bytes)) = pending.get(kept)
+                && !bytes.is_empty()
+                && rng.chance(0.5)
+            {
+                let torn = rng.below(bytes.len() as u64) as usize;
+                apply(&mut survived, &Op::Write(*offset, bytes[..torn].to_vec()));
+            }
+            inode.data = survived.clone();
+            inode.durable = survived;
+        }
+        self.names = self.durable_names.clone();
+        let live: Vec<u64> = self.names.values().copied().collect();
+        self.inodes.retain(|ino, _| live.contains(ino));
+    }
+
+    fn sync_dir(&mut self, dir: &str) {
+        self.durable_names.retain(|name, _| parent_of(name) != dir);
+        for (name, ino) in &self.names {
+            if parent_of(name) == dir {
+                self.durable_names.insert(name.clone(), *ino);
+            }
+        }
+    }
+}
+
+impl World {
+    /// Applies a crash to `process`'s disk, or erases it.
+    pub(crate) fn crash_disk(&self, process: ProcessId, wipe: bool) {
+        let mut disks = self.disks.borrow_mut();
+        if wipe {
+            disks.remove(&process);
+        } else if let Some(disk) = disks.get_mut(&process) {
+            disk.crash(&mut self.chaos.rng.borrow_mut());
+        }
+    }
+}
+
+/// The simulated storage provider of a process (or of whichever task uses
+/// it, when `process` is `None`).
+pub(crate) struct SimStorage {
+    pub(crate) world_id: u64,
+    pub(crate) process: Option<ProcessId>,
+}
+
+#[derive(Clone, Copy)]
+enum Latency {
+    Io,
+    Sync,
+}
+
+/// Which disk an operation acts on: the process and its incarnation.
+#[derive(Clone, Copy)]
+struct Target {
+    world_id: u64,
+    process: ProcessId,
+    incarnation: u32,
+}
+
+impl Target {
+    fn resolve(world_id: u64, pinned: Option<ProcessId>) -> io::Result<Self> {
+        with_world(world_id, |w| {
+            let process = pinned.unwrap_or_else(|| w.current_process());
+            let incarnation = w
+                .processes
+                .borrow()
+                .get(process.0 as usize)
+                .filter(|p| p.alive)
+                .map(|p| p.incarnation)
+                .ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::NotConnected,
+                        "the simulated process is not running",
+                    )
+                })?;
+            Ok(Self {
+                world_id,
+                process,
+                incarnation,
+            })
+        })
+    }
+
+    /// Waits the operation's latency, then runs `f` on the disk unless the
+    /// process died meanwhile or the fault stream injects an error.
+    async fn run<R>(
+        self,
+        latency: Latency,
+        f: impl FnOnce(&mut Disk) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let wait = with_world(self.world_id, |w| {
+            let config = &w.config.disk;
+            let max = match latency {
+                Latency::Io => config.io_latency_max,
+                Latency::Sync => config.sync_latency_max,
+            };
+            w.chaos.rng.borrow_mut().below(
+                u64::try_from(max.as_nanos())
+                    .unwrap_or(u64::MAX)
+                    .saturating_add(1),
+            )
+        });
+        SimSleep::after(self.world_id, wait).await;
+        with_world(self.world_id, |w| {
+            let alive = w
+                .processes
+                .borrow()
+                .get(self.process.0 as usize)
+                .is_some_and(|p| p.alive && p.incarnation == self.incarnation);
+            if !alive {
+                return Err(io::Error::new(
+                    io::ErrorKind::Other,
+                    "stale file handle: the process restarted",
+                ));
+            }
+            if w.chaos.faults.disk_errors
+                && w.chaos
+                    .rng
+                    .borrow_mut()
+                    .chance(w.config.disk.error_probability)
+            {
+                return Err(io::Error::other("injected disk I/O error"));
+            }
+            let mut disks = w.disks.borrow_mut();
+            f(disks.entry(self.process).or_default())
+        })
+    }
+}
+
+struct SimFile {
+    target: Target,
+    inode: u64,
+}
+
+impl StorageFile for SimFile {
+    fn read_at(&mut self, offset: u64, len: usize) -> BoxFuture<'_, io::Result<Vec<u8>>> {
+        let ino = self.inode;
+        Box::pin(self.target.run(Latency::Io, move |disk| {
+            let data = &disk.inode(ino)?.data;
+            let start = (offset as usize).min(data.len());
+            let end = start.saturating_add(len).min(data.len());
+            Ok(data[start..end].to_vec())
+        }))
+    }
+
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> BoxFuture<'_, io::Result<()>> {
+        let (ino, data) = (self.inode, data.to_vec());
+        Box::pin(self.target.run(Latency::Io, move |disk| {
+            let inode = disk.inode(ino)?;
+            let op = Op::Write(offset, data);
+            apply(&mut inode.data, &op);
+            inode.pending.push(op);
+            Ok(())
+        }))
+    }
+
+    fn append(&mut self, data: &[u8]) -> BoxFuture<'_, io::Result<u64>> {
+        let (ino, data) = (self.inode, data.to_vec());
+        Box::pin(self.target.run(Latency::Io, move |disk| {
+            let inode = disk.inode(ino)?;
+            let at = inode.data.len() as u64;
+            let op = Op::Write(at, data);
+            apply(&mut inode.data, &op);
+            inode.pending.push(op);
+            Ok(at)
+        }))
+    }
+
+    fn sync(&mut self) -> BoxFuture<'_, io::Result<()>> {
+        let ino = self.inode;
+        Box::pin(self.target.run(Latency::Sync, move |disk| {
+            let inode = disk.inode(ino)?;
+            inode.durable = inode.data.clone();
+            inode.pending.clear();
+            Ok(())
+        }))
+    }
+
+    fn len(&mut self) -> BoxFuture<'_, io::Result<u64>> {
+        let ino = self.inode;
+        Box::pin(self.target.run(Latency::Io, move |disk| {
+            Ok(disk.inode(ino)?.data.len() as u64)
+        }))
+    }
+}
+
+impl StorageProvider for SimStorage {
+    fn open(
+        &self,
+        path: &str,
+        mode: OpenMode,
+    ) -> BoxFuture<'static, io::Result<Box<dyn StorageFile>>> {
+        let (world_id, pinned, path) = (self.world_id, self.process, check_path(path));
+        Box::pin(async move {
+            let (path, target) = (path?, Target::resolve(world_id, pinned)?);
+            let inode = target
+                .run(Latency::Io, move |disk| disk.open(&path, mode))
+                .await?;
+            Ok(Box::new(SimFile { target, inode }) as Box<dyn StorageFile>)
+        })
+    }
+
+    fn rename(&self, from: &str, to: &str) -> BoxFuture<'static, io::Result<()>> {
+        let (world_id, pinned) = (self.world_id, self.process);
+        let (from, to) = (check_path(from), check_path(to));
+        Box::pin(async move {
+            let (from, to, target) = (from?, to?, Target::resolve(world_id, pinned)?);
+            target
+                .run(Latency::Io, move |disk| {
+                    let ino = disk.names.remove(&from).ok_or_else(|| not_found(&from))?;
+                    disk.names.insert(to, ino);
+                    Ok(())
+                })
+                .await
+        })
+    }
+
+    fn remove(&self, path: &str) -> BoxFuture<'static, io::Result<()>> {
+        let (world_id, pinned, path) = (self.world_id, self.process, check_path(path));
+        Box::pin(async move {
+            let (path, target) = (path?, Target::resolve(world_id, pinned)?);
+            target
+                .run(Latency::Io, move |disk| {
+                    disk.names
+                        .remove(&path)
+                        .map(|_| ())
+                        .ok_or_else(|| not_found(&path))
+                })
+                .await
+        })
+    }
+
+    fn list(&self, dir: &str) -> BoxFuture<'static, io::Result<Vec<String>>> {
+        let (world_id, pinned, dir) = (self.world_id, self.process, check_dir(dir));
+        Box::pin(async move {
+            let (dir, target) = (dir?, Target::resolve(world_id, pinned)?);
+            target
+                .run(Latency::Io, move |disk| {
+                    Ok(disk
+                        .names
+                        .keys()
+                        .filter(|n| parent_of(n) == dir)
+                        .map(|n| n.rsplit('/').next().unwrap_or(n).to_string())
+                        .collect())
+                })
+                .await
+        })
+    }
+
+    fn sync_dir(&self, dir: &str) -> BoxFuture<'static, io::Result<()>> {
+        let (world_id, pinned, dir) = (self.world_id, self.process, check_dir(dir));
+        Box::pin(async move {
+            let (dir, target) = (dir?, Target::resolve(world_id, pinned)?);
+            target
+                .run(Latency::Sync, move |disk| {
+                    disk.sync_dir(&dir);
+                    Ok(())
+                })
+                .await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(disk: &mut Disk, path: &str, bytes: &[u8], sync: bool) {
+        let ino = disk.open(path, OpenMode::Create).unwrap();
+        let inode = disk.inode(ino).unwrap();
+        let op = Op::Write(inode.data.len() as u64, bytes.to_vec());
+        apply(&mut inode.data, &op);
+        inode.pending.push(op);
+        if sync {
+            inode.durable = inode.data.clone();
+            inode.pending.clear();
+        }
+    }
+
+    #[test]
+    fn a_crash_keeps_synced_data_and_a_prefix_of_the_rest() {
+        let mut outcomes = std::collections::BTreeSet::new();
+        for seed in 0..200 {
+            let mut disk = Disk::default();
+            write(&mut disk, "f", b"durable|", true);
+            disk.sync_dir("");
+            write(&mut disk, "f", b"one|", false);
+            write(&mut disk, "f", b"two|", false);
+            disk.crash(&mut DeterministicRng::new(seed, 0));
+            let ino = disk.names["f"];
+            let data = String::from_utf8(disk.inodes[&ino].data.clone()).unwrap();
+            assert!(data.starts_with("durable|"), "{data}");
+            assert!(
+                "durable|one|two|".starts_with(&data),
+                "not a prefix: {data}"
+            );
+            outcomes.insert(data);
+        }
+        // Lost, kept, and torn variants all occur.
+        assert!(outcomes.contains("durable|"));
+        assert!(outcomes.contains("durable|one|two|"));
+        assert!(outcomes.len() > 4, "{outcomes:?}");
+    }
+
+    #[test]
+    fn names_survive_only_after_sync_dir() {
+        let mut disk = Disk::default();
+        write(&mut disk, "a", b"x", true);
+        disk.crash(&mut DeterministicRng::new(1, 0));
+        assert!(disk.names.is_empty(), "an unsynced create survived");
+        write(&mut disk, "a", b"x", true);
+        disk.sync_dir("");
+        let ino = disk.names["a"];
+        disk.names.remove("a");
+        disk.names.insert("b".into(), ino);
+        disk.crash(&mut DeterministicRng::new(1, 0));
+        assert_eq!(
+            disk.names.keys().collect::<Vec<_>>(),
+            ["a"],
+            "an unsynced rename survived"
+        );
+    }
+}
