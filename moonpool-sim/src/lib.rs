@@ -19,6 +19,7 @@
 //! use std::time::Duration;
 //!
 //! let report = Simulation::new(42)
+//!     .faults(moonpool_sim::chaos::FaultConfig::calm()) // exact timers
 //!     .run(|sim| async move {
 //!         let (tx, mut rx) = tokio::sync::mpsc::channel(8);
 //!         for i in 0..4u64 {

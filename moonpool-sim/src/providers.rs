@@ -99,7 +99,7 @@ impl Providers {
     /// The provider's I/O error.
     pub async fn read_file(&self, path: &str) -> io::Result<Vec<u8>> {
         let mut file = self.storage.open(path, OpenMode::Existing).await?;
-        let len = file.len().await?;
+        let len = file.size().await?;
         let len = usize::try_from(len)
             .map_err(|_| io::Error::other("file too large to read into memory"))?;
         file.read_at(0, len).await

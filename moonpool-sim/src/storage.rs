@@ -36,8 +36,8 @@ pub trait StorageFile: Send + 'static {
     fn append(&mut self, data: &[u8]) -> BoxFuture<'_, io::Result<u64>>;
     /// Makes every write so far durable.
     fn sync(&mut self) -> BoxFuture<'_, io::Result<()>>;
-    /// The file's length.
-    fn len(&mut self) -> BoxFuture<'_, io::Result<u64>>;
+    /// The file's length in bytes.
+    fn size(&mut self) -> BoxFuture<'_, io::Result<u64>>;
 }
 
 /// Files, as the runtime sees them. Paths are relative, `/`-separated, and
@@ -183,7 +183,7 @@ pub(crate) mod tokio_fs {
             Box::pin(async move { self.0.sync_all().await })
         }
 
-        fn len(&mut self) -> BoxFuture<'_, io::Result<u64>> {
+        fn size(&mut self) -> BoxFuture<'_, io::Result<u64>> {
             Box::pin(async move { Ok(self.0.metadata().await?.len()) })
         }
     }

@@ -272,6 +272,7 @@ fn an_unreachable_sometimes_is_a_gap_and_fails_under_strict_coverage() {
 #[test]
 fn invariants_are_checked_between_steps() {
     let failure = Simulation::new(4)
+        .faults(FaultConfig::calm())
         .run(|sim| async move {
             let total = Arc::new(AtomicU64::new(100));
             let watched = Arc::clone(&total);

@@ -318,7 +318,7 @@ async fn files_write_sync_read_rename_remove(p: Providers, _ip: IpAddr) {
     assert_eq!(f.append(b"world").await.unwrap(), 6);
     f.write_at(0, b"HELLO").await.unwrap();
     f.sync().await.unwrap();
-    assert_eq!(f.len().await.unwrap(), 11);
+    assert_eq!(f.size().await.unwrap(), 11);
     assert_eq!(f.read_at(6, 100).await.unwrap(), b"world");
     assert_eq!(f.read_at(50, 10).await.unwrap(), b"");
     drop(f);
@@ -338,7 +338,7 @@ async fn files_write_sync_read_rename_remove(p: Providers, _ip: IpAddr) {
     let missing = p.read_file("data/a.log").await.unwrap_err();
     assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
     let mut t = p.open("data/b.log", OpenMode::Truncate).await.unwrap();
-    assert_eq!(t.len().await.unwrap(), 0);
+    assert_eq!(t.size().await.unwrap(), 0);
     drop(t);
     p.storage().remove("data/b.log").await.unwrap();
     assert!(p.storage().list("data").await.unwrap().is_empty());

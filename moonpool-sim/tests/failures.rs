@@ -4,11 +4,13 @@
 
 use std::time::Duration;
 
+use moonpool_sim::chaos::FaultConfig;
 use moonpool_sim::{FailureKind, Livelock, SimConfig, Simulation};
 
 #[test]
 fn a_task_panic_fails_the_run_with_its_name_and_location() {
     let failure = Simulation::new(77)
+        .faults(FaultConfig::calm())
         .run(|sim| async move {
             let p = sim.providers();
             let bad = p.spawn_named("validator", async { panic!("balance went negative: -5") });
@@ -49,6 +51,7 @@ fn a_task_panic_fails_the_run_with_its_name_and_location() {
 #[test]
 fn a_panicking_body_is_reported_as_the_main_task() {
     let failure = Simulation::new(1)
+        .faults(FaultConfig::calm())
         .run(|_sim| async { assert_eq!(1 + 1, 3, "arithmetic") })
         .unwrap_err();
     match failure.kind {
@@ -63,6 +66,7 @@ fn a_panicking_body_is_reported_as_the_main_task() {
 #[test]
 fn a_deadlock_lists_every_blocked_task() {
     let failure = Simulation::new(5)
+        .faults(FaultConfig::calm())
         .run(|sim| async move {
             let (tx, rx) = tokio::sync::oneshot::channel::<()>();
             sim.providers().spawn_named("holder", async move {
@@ -94,6 +98,7 @@ fn a_run_past_its_time_budget_is_a_livelock() {
         ..SimConfig::default()
     };
     let failure = Simulation::new(8)
+        .faults(FaultConfig::calm())
         .config(config)
         .run(|sim| async move {
             let p = sim.providers();
@@ -130,6 +135,7 @@ fn tasks_that_never_let_time_move_are_a_livelock() {
         ..SimConfig::default()
     };
     let failure = Simulation::new(4)
+        .faults(FaultConfig::calm())
         .config(config)
         .run(|sim| async move {
             for _ in 0..2 {
@@ -153,6 +159,7 @@ fn tasks_that_never_let_time_move_are_a_livelock() {
 fn a_failing_seed_fails_identically_twice() {
     let run = || {
         Simulation::new(123)
+            .faults(FaultConfig::calm())
             .run(|sim| async move {
                 let p = sim.providers();
                 for i in 0..50u64 {
@@ -175,7 +182,13 @@ fn a_failing_seed_fails_identically_twice() {
 #[test]
 fn a_simulation_inside_a_simulation_is_refused() {
     let inner = Simulation::new(1)
-        .run(|_sim| async { Simulation::new(2).run(|_s| async {}).map(|_| ()) })
+        .faults(FaultConfig::calm())
+        .run(|_sim| async {
+            Simulation::new(2)
+                .faults(FaultConfig::calm())
+                .run(|_s| async {})
+                .map(|_| ())
+        })
         .unwrap()
         .output;
     assert_eq!(inner.unwrap_err().kind, FailureKind::NestedSimulation);

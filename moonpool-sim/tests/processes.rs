@@ -3,11 +3,13 @@
 
 use std::time::Duration;
 
+use moonpool_sim::chaos::FaultConfig;
 use moonpool_sim::{JoinError, ProcessId, SimError, Simulation};
 
 #[test]
 fn killing_a_process_drops_its_tasks_and_their_children() {
     Simulation::new(6)
+        .faults(FaultConfig::calm())
         .run(|sim| async move {
             let node = sim.add_process("node-1");
             let other = sim.add_process("node-2");
@@ -65,6 +67,7 @@ fn sim_child(p: moonpool_sim::Providers) -> moonpool_sim::JoinHandle<()> {
 fn unknown_processes_are_errors_not_panics() {
     // An id issued by another simulation means nothing in this one.
     let foreign = Simulation::new(9)
+        .faults(FaultConfig::calm())
         .run(|s| async move {
             s.add_process("a");
             s.add_process("b");
@@ -73,6 +76,7 @@ fn unknown_processes_are_errors_not_panics() {
         .unwrap()
         .output;
     Simulation::new(1)
+        .faults(FaultConfig::calm())
         .run(move |sim| async move {
             let real = sim.add_process("only");
             assert_ne!(real, foreign);
@@ -91,6 +95,7 @@ fn unknown_processes_are_errors_not_panics() {
 #[test]
 fn abort_cancels_a_pending_task() {
     Simulation::new(2)
+        .faults(FaultConfig::calm())
         .run(|sim| async move {
             let p = sim.providers();
             let slow = p.spawn_named("slow", {

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use moonpool_sim::chaos::FaultConfig;
 use moonpool_sim::{Elapsed, Instant, Simulation};
 
 #[test]
@@ -11,6 +12,7 @@ fn a_simulated_hour_of_sleeps_takes_no_wall_time() {
     #[allow(clippy::disallowed_methods)] // measuring the harness, not the run
     let wall = std::time::Instant::now();
     let report = Simulation::new(1)
+        .faults(FaultConfig::calm())
         .run(|sim| async move {
             let p = sim.providers();
             let mut sleepers = Vec::new();
@@ -43,6 +45,7 @@ fn a_simulated_hour_of_sleeps_takes_no_wall_time() {
 #[test]
 fn timers_fire_in_deadline_order() {
     let order = Simulation::new(9)
+        .faults(FaultConfig::calm())
         .run(|sim| async move {
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
             for ms in [30u64, 10, 20, 10, 5] {
@@ -72,6 +75,7 @@ fn timers_fire_in_deadline_order() {
 #[test]
 fn timeout_elapses_at_the_deadline_and_ready_futures_win() {
     let report = Simulation::new(2)
+        .faults(FaultConfig::calm())
         .run(|sim| async move {
             let p = sim.providers();
             let slow = p
@@ -101,6 +105,7 @@ fn timeout_elapses_at_the_deadline_and_ready_futures_win() {
 #[test]
 fn dropped_timers_are_forgotten_and_do_not_move_time() {
     let report = Simulation::new(3)
+        .faults(FaultConfig::calm())
         .run(|sim| async move {
             let p = sim.providers();
             for _ in 0..100 {

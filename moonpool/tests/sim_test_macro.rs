@@ -29,7 +29,9 @@ async fn hundreds_of_tasks_on_500_seeds(sim: SimContext) {
         sum += i;
     }
     assert_eq!(sum, 300 * 299 / 2);
-    assert!(sim.now().since_epoch() < Duration::from_secs(1));
+    // Sleeps end before 1 s, plus at most 50 ms of timer drift (the
+    // clock-drift fault family).
+    assert!(sim.now().since_epoch() < Duration::from_millis(1_050));
 }
 
 static RUNS: AtomicU64 = AtomicU64::new(0);

@@ -237,10 +237,7 @@ impl Target {
                 .get(self.process.0 as usize)
                 .is_some_and(|p| p.alive && p.incarnation == self.incarnation);
             if !alive {
-                return Err(io::Error::new(
-                    io::ErrorKind::Other,
-                    "stale file handle: the process restarted",
-                ));
+                return Err(io::Error::other("stale file handle: the process restarted"));
             }
             if w.chaos.faults.disk_errors
                 && w.chaos
@@ -305,7 +302,7 @@ impl StorageFile for SimFile {
         }))
     }
 
-    fn len(&mut self) -> BoxFuture<'_, io::Result<u64>> {
+    fn size(&mut self) -> BoxFuture<'_, io::Result<u64>> {
         let ino = self.inode;
         Box::pin(self.target.run(Latency::Io, move |disk| {
             Ok(disk.inode(ino)?.data.len() as u64)

@@ -95,9 +95,30 @@ impl Simulation {
         }
     }
 
-    /// Replaces the limits.
+    /// Replaces the configuration (limits, fault plan, network and disk
+    /// models).
     pub fn config(mut self, config: SimConfig) -> Self {
         self.config = config;
+        self
+    }
+
+    /// Uses `faults` instead of the seed's swarm draw. `FaultConfig::calm()`
+    /// gives exact timings (no timer drift) and no injected failures.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use moonpool_sim::{Simulation, chaos::FaultConfig};
+    /// use std::time::Duration;
+    ///
+    /// let report = Simulation::new(5)
+    ///     .faults(FaultConfig::calm())
+    ///     .run(|sim| async move { sim.sleep(Duration::from_millis(30)).await })
+    ///     .unwrap();
+    /// assert_eq!(report.sim_time.since_epoch(), Duration::from_millis(30));
+    /// ```
+    pub fn faults(mut self, faults: FaultConfig) -> Self {
+        self.config.faults = crate::chaos::FaultPlan::Fixed(faults);
         self
     }
 
@@ -197,6 +218,7 @@ pub enum SimError {
 /// use std::time::Duration;
 ///
 /// Simulation::new(1)
+///     .faults(moonpool_sim::chaos::FaultConfig::calm()) // exact timers
 ///     .run(|sim| async move {
 ///         let node = sim.add_process("node-a");
 ///         let ticks = sim.spawn_in(node, "ticker", {

@@ -165,11 +165,11 @@ impl NetState {
 
     /// Closes a listener; connections it had not accepted are reset.
     pub(crate) fn unbind(&mut self, addr: SocketAddr, id: u64, wake: &mut Wakeups) {
-        if self.listeners.get(&addr).is_some_and(|l| l.id == id) {
-            if let Some(l) = self.listeners.remove(&addr) {
-                for (c, generation) in l.backlog {
-                    self.reset(c, generation, wake);
-                }
+        if self.listeners.get(&addr).is_some_and(|l| l.id == id)
+            && let Some(l) = self.listeners.remove(&addr)
+        {
+            for (c, generation) in l.backlog {
+                self.reset(c, generation, wake);
             }
         }
     }
