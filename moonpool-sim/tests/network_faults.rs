@@ -332,3 +332,70 @@ fn calm_networks_lose_nothing() {
         assert_eq!(r.output, (120, 0), "seed {seed}");
     }
 }
+
+#[test]
+fn a_writer_blocks_when_the_reader_does_not_read() {
+    calm(6)
+        .run(|sim| async move {
+            let p = sim.providers();
+            let mut listener = p.bind("10.0.0.1:7100".parse().unwrap()).await.unwrap();
+            let server = p.spawn(async move {
+                let (stream, _) = listener.accept().await.unwrap();
+                // Hold the connection without reading.
+                std::future::pending::<()>().await;
+                drop(stream);
+            });
+            let mut stream = p.connect("10.0.0.1:7100".parse().unwrap()).await.unwrap();
+            let big = vec![1u8; 4 * 1024 * 1024];
+            let mut written = 0usize;
+            let stalled = p
+                .timeout(Duration::from_secs(10), async {
+                    while written < big.len() {
+                        written += stream.write(&big[written..]).await.unwrap();
+                    }
+                })
+                .await;
+            assert!(stalled.is_err(), "4 MiB fit into a 256 KiB window");
+            let window = NetConfig::default().buffer_bytes;
+            assert_eq!(written, window, "the writer stopped at the window");
+            server.abort();
+        })
+        .unwrap();
+}
+
+#[test]
+fn clogged_links_delay_traffic() {
+    let round_trip = |clogging: bool| {
+        let config = SimConfig {
+            net: NetConfig {
+                clog_probability: 1.0,
+                clog_max: Duration::from_secs(1),
+                ..NetConfig::default()
+            },
+            ..SimConfig::default()
+        };
+        Simulation::new(7)
+            .config(config)
+            .faults(FaultConfig {
+                clogging,
+                ..FaultConfig::calm()
+            })
+            .run(|sim| async move {
+                let (_, addr) = start_echo(&sim, "server");
+                sim.sleep(Duration::from_millis(10)).await;
+                let mut stream = sim.providers().connect(addr).await.unwrap();
+                let start = sim.now();
+                for _ in 0..20 {
+                    stream.write_all(b"tick").await.unwrap();
+                    let mut buf = [0u8; 4];
+                    stream.read_exact(&mut buf).await.unwrap();
+                }
+                sim.now() - start
+            })
+            .unwrap()
+            .output
+    };
+    let (clear, clogged) = (round_trip(false), round_trip(true));
+    assert!(clear < Duration::from_millis(100), "{clear:?}");
+    assert!(clogged > clear * 10, "clear {clear:?}, clogged {clogged:?}");
+}

@@ -83,8 +83,8 @@ fn restart_keeps_synced_data_and_loses_unsynced_data() {
         unsynced_outcomes.insert(unsynced);
     }
     // Lost entirely, kept entirely, and torn in between all happen.
-    assert!(unsynced_outcomes.contains(&b""[..].to_vec()));
-    assert!(unsynced_outcomes.contains(&b"first-second"[..].to_vec()));
+    assert!(unsynced_outcomes.contains(&b""[..]));
+    assert!(unsynced_outcomes.contains(&b"first-second"[..]));
     assert!(unsynced_outcomes.len() >= 4, "{unsynced_outcomes:?}");
 }
 
