@@ -1,8 +1,11 @@
 //! # moonpool-core
 //!
-//! The home of moonpool's virtual actor runtime (actors, directory,
-//! membership, transport, state), written against
-//! [`moonpool_sim::Providers`] only so that it runs unchanged on tokio and
+//! moonpool's virtual actor runtime, written against
+//! [`moonpool_sim::Providers`] only, so that it runs unchanged on tokio and
 //! inside the simulator.
 //!
-//! The runtime is being built; this crate exports nothing yet.
+//! Built so far: [`transport`], the node-to-node messaging layer (framing,
+//! handshake, one connection per node pair, request/response correlation,
+//! reconnection with backoff).
+
+pub mod transport;

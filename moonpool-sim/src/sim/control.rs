@@ -202,6 +202,12 @@ impl SimContext {
         });
     }
 
+    /// The number of simulated connections whose two ends both still
+    /// exist (useful to check connection reuse).
+    pub fn open_connections(&self) -> usize {
+        with_world(self.world_id, |w| w.net.borrow().open_connections())
+    }
+
     /// Restores every link.
     pub fn heal_all(&self) {
         self.unblock(|_, _| true);

@@ -235,6 +235,13 @@ impl NetState {
         Some((c, generation, client_addr))
     }
 
+    pub(crate) fn open_connections(&self) -> usize {
+        self.conns
+            .iter()
+            .filter(|(_, c)| c.open[0] && c.open[1] && !c.is_reset)
+            .count()
+    }
+
     pub(crate) fn conn(&self, c: usize, generation: u64) -> Option<&Conn> {
         self.conns
             .get(c)

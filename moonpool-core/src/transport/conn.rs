@@ -1,0 +1,222 @@
+//! One established connection: a writer task draining a queue of frames,
+//! a reader task dispatching what arrives, and the requests waiting for
+//! their responses.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use moonpool_sim::{NetStream, Providers};
+use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::sync::{mpsc, oneshot};
+
+use super::frame::{FrameError, read_frame};
+use super::wire::{NodeId, Wire, encode};
+use super::{Inbound, TransportError, lock};
+
+type Waiter = oneshot::Sender<Result<Vec<u8>, TransportError>>;
+
+/// A live connection to one peer.
+pub(crate) struct Conn {
+    pub(crate) peer: NodeId,
+    /// Who dialed: decides which of two racing connections survives.
+    pub(crate) dialer: NodeId,
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    pending: Mutex<BTreeMap<u64, Waiter>>,
+    closed: AtomicBool,
+    /// Superseded by another connection to the same peer: no new requests.
+    retired: AtomicBool,
+    /// This side dialed it (and so closes it once retired and idle).
+    outbound: bool,
+}
+
+impl Conn {
+    pub(crate) fn is_usable(&self) -> bool {
+        !self.closed.load(Ordering::Relaxed) && !self.retired.load(Ordering::Relaxed)
+    }
+
+    /// Queues a frame; `false` if the connection is gone.
+    fn push(&self, frame: Vec<u8>) -> bool {
+        !self.closed.load(Ordering::Relaxed) && self.tx.send(frame).is_ok()
+    }
+
+    /// Sends a request and registers `waiter` for its response.
+    pub(crate) fn request(
+        &self,
+        id: u64,
+        payload: Vec<u8>,
+        waiter: Waiter,
+    ) -> Result<(), TransportError> {
+        let frame = frame_of(&Wire::Request { id, payload })?;
+        lock(&self.pending).insert(id, waiter);
+        if self.push(frame) {
+            Ok(())
+        } else {
+            lock(&self.pending).remove(&id);
+            Err(TransportError::ConnectionLost {
+                peer: self.peer.addr,
+            })
+        }
+    }
+
+    /// Gives up on request `id` (it timed out).
+    pub(crate) fn forget(&self, id: u64) {
+        lock(&self.pending).remove(&id);
+        self.close_if_retired_and_idle();
+    }
+
+    pub(crate) fn one_way(&self, payload: Vec<u8>) -> Result<(), TransportError> {
+        let frame = frame_of(&Wire::OneWay { payload })?;
+        if self.push(frame) {
+            Ok(())
+        } else {
+            Err(TransportError::ConnectionLost {
+                peer: self.peer.addr,
+            })
+        }
+    }
+
+    /// Stops using this connection for new requests; the dialer closes it
+    /// once its last response arrives.
+    pub(crate) fn retire(&self) {
+        self.retired.store(true, Ordering::Relaxed);
+        self.close_if_retired_and_idle();
+    }
+
+    fn close_if_retired_and_idle(&self) {
+        if self.outbound && self.retired.load(Ordering::Relaxed) && lock(&self.pending).is_empty() {
+            self.close();
+        }
+    }
+
+    /// Closes the connection; waiting requests fail with `ConnectionLost`.
+    pub(crate) fn close(&self) {
+        if self.closed.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        // An empty frame tells the writer task to shut the stream down.
+        let _ = self.tx.send(Vec::new());
+        let waiters = std::mem::take(&mut *lock(&self.pending));
+        for (_, w) in waiters {
+            let _ = w.send(Err(TransportError::ConnectionLost {
+                peer: self.peer.addr,
+            }));
+        }
+    }
+
+    fn complete(&self, id: u64, result: Result<Vec<u8>, String>) {
+        let waiter = lock(&self.pending).remove(&id);
+        if let Some(w) = waiter {
+            let _ = w.send(result.map_err(|message| TransportError::Remote { message }));
+        }
+        self.close_if_retired_and_idle();
+    }
+}
+
+pub(crate) fn frame_of(msg: &Wire) -> Result<Vec<u8>, TransportError> {
+    let body = encode(msg).map_err(|e| TransportError::Encode(e.to_string()))?;
+    Ok(super::frame::encode(&body))
+}
+
+/// Who a handshaken connection is with, and who dialed it.
+pub(crate) struct Endpoints {
+    pub(crate) peer: NodeId,
+    pub(crate) dialer: NodeId,
+    /// This side dialed.
+    pub(crate) outbound: bool,
+}
+
+/// Starts the reader and writer tasks of a handshaken stream.
+pub(crate) fn start(
+    providers: &Providers,
+    stream: NetStream,
+    ends: Endpoints,
+    max_frame: usize,
+    inbound: Arc<dyn Inbound>,
+    on_close: impl FnOnce(&Arc<Conn>) + Send + 'static,
+) -> Arc<Conn> {
+    let (read, write) = tokio::io::split(stream);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let Endpoints {
+        peer,
+        dialer,
+        outbound,
+    } = ends;
+    let conn = Arc::new(Conn {
+        peer,
+        dialer,
+        tx,
+        pending: Mutex::new(BTreeMap::new()),
+        closed: AtomicBool::new(false),
+        retired: AtomicBool::new(false),
+        outbound,
+    });
+    providers.spawn_named(format!("conn-writer:{}", peer.addr), writer(write, rx));
+    let reader_conn = Arc::clone(&conn);
+    let p = providers.clone();
+    providers.spawn_named(format!("conn-reader:{}", peer.addr), async move {
+        reader(&p, read, &reader_conn, max_frame, inbound).await;
+        reader_conn.close();
+        on_close(&reader_conn);
+    });
+    conn
+}
+
+async fn writer(mut write: WriteHalf<NetStream>, mut rx: mpsc::UnboundedReceiver<Vec<u8>>) {
+    while let Some(frame) = rx.recv().await {
+        if frame.is_empty() || write.write_all(&frame).await.is_err() {
+            break;
+        }
+    }
+    let _ = write.shutdown().await;
+}
+
+async fn reader(
+    providers: &Providers,
+    mut read: ReadHalf<NetStream>,
+    conn: &Arc<Conn>,
+    max_frame: usize,
+    inbound: Arc<dyn Inbound>,
+) {
+    loop {
+        let body = match read_frame(&mut read, max_frame).await {
+            Ok(body) => body,
+            Err(FrameError::Closed) => return,
+            Err(e) => {
+                tracing::error!(peer = %conn.peer, error = %e, "dropping connection after a bad frame");
+                return;
+            }
+        };
+        let msg = match super::wire::decode(&body) {
+            Ok(msg) => msg,
+            Err(e) => {
+                tracing::error!(peer = %conn.peer, error = %e, "dropping connection after an undecodable message");
+                return;
+            }
+        };
+        match msg {
+            Wire::Response { id, result } => conn.complete(id, result),
+            Wire::Request { id, payload } => {
+                let (inbound, conn) = (Arc::clone(&inbound), Arc::clone(conn));
+                providers.spawn_named("inbound-request", async move {
+                    let result = inbound.handle(conn.peer, payload).await;
+                    if let Ok(frame) = frame_of(&Wire::Response { id, result }) {
+                        conn.push(frame);
+                    }
+                });
+            }
+            Wire::OneWay { payload } => {
+                let (inbound, peer) = (Arc::clone(&inbound), conn.peer);
+                providers.spawn_named("inbound-message", async move {
+                    if let Err(e) = inbound.handle(peer, payload).await {
+                        tracing::warn!(%peer, error = %e, "one-way message failed");
+                    }
+                });
+            }
+            Wire::Hello { .. } | Wire::Welcome { .. } | Wire::Refused { .. } => {
+                tracing::error!(peer = %conn.peer, "dropping connection: handshake message after the handshake");
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Frames on the wire: a 4-byte big-endian body length, a 4-byte CRC-32 of
+//! the body, then the body. A reader refuses a frame longer than its limit
+//! before reading it, and a frame whose checksum does not match.
+
+use std::io;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Bytes before the body.
+pub const HEADER_LEN: usize = 8;
+
+/// Why a frame could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The peer announced a frame larger than this side accepts.
+    #[error("frame of {len} bytes exceeds the limit of {max} bytes")]
+    TooLarge {
+        /// The announced length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The body does not match its checksum: corrupted in transit.
+    #[error("frame checksum mismatch (expected {expected:#010x}, computed {actual:#010x})")]
+    Checksum {
+        /// The checksum in the header.
+        expected: u32,
+        /// The checksum of the bytes received.
+        actual: u32,
+    },
+    /// The connection closed cleanly between frames.
+    #[error("connection closed")]
+    Closed,
+    /// The connection failed or closed in the middle of a frame.
+    #[error("connection error: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Encodes `body` as a frame.
+///
+/// # Example
+///
+/// ```
+/// use moonpool_core::transport::frame::{encode, HEADER_LEN};
+///
+/// let f = encode(b"hi");
+/// assert_eq!(f.len(), HEADER_LEN + 2);
+/// assert_eq!(&f[..4], &2u32.to_be_bytes());
+/// ```
+pub fn encode(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(&crc32fast::hash(body).to_be_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+/// Writes one frame.
+///
+/// # Errors
+///
+/// The stream's I/O error.
+pub async fn write_frame<W: AsyncWrite + Unpin + ?Sized>(w: &mut W, body: &[u8]) -> io::Result<()> {
+    w.write_all(&encode(body)).await
+}
+
+/// Reads one frame of at most `max` body bytes.
+///
+/// # Errors
+///
+/// [`FrameError::Closed`] at a clean end of stream; [`FrameError::TooLarge`]
+/// and [`FrameError::Checksum`] for frames to refuse; [`FrameError::Io`]
+/// otherwise.
+pub async fn read_frame<R: AsyncRead + Unpin + ?Sized>(
+    r: &mut R,
+    max: usize,
+) -> Result<Vec<u8>, FrameError> {
+    let mut header = [0u8; HEADER_LEN];
+    let mut got = 0;
+    while got < HEADER_LEN {
+        match r.read(&mut header[got..]).await? {
+            0 if got == 0 => return Err(FrameError::Closed),
+            0 => return Err(FrameError::Io(io::ErrorKind::UnexpectedEof.into())),
+            n => got += n,
+        }
+    }
+    let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let expected = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
+    if len > max {
+        return Err(FrameError::TooLarge { len, max });
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).await?;
+    let actual = crc32fast::hash(&body);
+    if actual != expected {
+        return Err(FrameError::Checksum { expected, actual });
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block_on<F: std::future::Future + 'static>(f: F) -> F::Output {
+        moonpool_sim::Simulation::new(1)
+            .run(|_| f)
+            .map(|r| r.output)
+            .map_err(|e| e.to_string())
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn round_trips_and_detects_damage() {
+        block_on(async {
+            let bytes = encode(b"hello frame");
+            let mut r = &bytes[..];
+            assert_eq!(read_frame(&mut r, 1024).await.unwrap(), b"hello frame");
+            assert!(matches!(
+                read_frame(&mut r, 1024).await,
+                Err(FrameError::Closed)
+            ));
+
+            let mut flipped = bytes.clone();
+            flipped[HEADER_LEN + 3] ^= 0x10;
+            assert!(matches!(
+                read_frame(&mut &flipped[..], 1024).await,
+                Err(FrameError::Checksum { .. })
+            ));
+
+            assert!(matches!(
+                read_frame(&mut &bytes[..], 4).await,
+                Err(FrameError::TooLarge { len: 11, max: 4 })
+            ));
+
+            let truncated = &bytes[..bytes.len() - 2];
+            assert!(matches!(
+                read_frame(&mut &truncated[..], 1024).await,
+                Err(FrameError::Io(_))
+            ));
+            assert!(matches!(
+                read_frame(&mut &bytes[..3], 1024).await,
+                Err(FrameError::Io(_))
+            ));
+        });
+    }
+}

@@ -1,0 +1,553 @@
+//! The node-to-node transport: checksummed, size-limited frames; a
+//! handshake that refuses other clusters and protocol versions; one
+//! connection per node pair; request/response correlation with per-call
+//! timeouts; reconnection with exponential backoff and jitter.
+//!
+//! Bad input never takes a node down: a garbage, oversize or corrupted
+//! frame closes that one connection with a logged error.
+
+mod conn;
+pub mod frame;
+mod wire;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use moonpool_sim::{Instant, NetStream, Providers};
+use tokio::sync::oneshot;
+
+pub use wire::{NodeId, PROTOCOL_VERSION};
+
+use conn::{Conn, frame_of};
+use frame::{read_frame, write_frame};
+use wire::Wire;
+
+/// Locks a std mutex, ignoring poisoning (state is kept consistent).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What the transport does with requests from peers.
+pub trait Inbound: Send + Sync + 'static {
+    /// Handles `payload` from `from`; the `Ok` bytes (or the error text) go
+    /// back to the caller.
+    fn handle(
+        &self,
+        from: NodeId,
+        payload: Vec<u8>,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>>;
+}
+
+/// Transport settings.
+#[derive(Clone, Debug)]
+pub struct TransportConfig {
+    /// Only peers presenting this cluster id are accepted.
+    pub cluster_id: String,
+    /// Largest frame body accepted; larger frames close the connection.
+    pub max_frame_bytes: usize,
+    /// How long a handshake may take.
+    pub handshake_timeout: Duration,
+    /// First reconnect delay after a failed connect.
+    pub backoff_min: Duration,
+    /// Largest reconnect delay.
+    pub backoff_max: Duration,
+}
+
+impl TransportConfig {
+    /// Defaults for `cluster_id`: 16 MiB frames, 2 s handshakes, backoff
+    /// from 20 ms doubling to 2 s (each delay jittered by up to half).
+    pub fn new(cluster_id: impl Into<String>) -> Self {
+        Self {
+            cluster_id: cluster_id.into(),
+            max_frame_bytes: 16 * 1024 * 1024,
+            handshake_timeout: Duration::from_secs(2),
+            backoff_min: Duration::from_millis(20),
+            backoff_max: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Why a transport operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// No response within the call's time limit.
+    #[error("no response from {peer} within {after:?}")]
+    Timeout {
+        /// The peer.
+        peer: SocketAddr,
+        /// The limit.
+        after: Duration,
+    },
+    /// The peer could not be reached before the deadline.
+    #[error("cannot reach {peer}: {reason}")]
+    Unreachable {
+        /// The peer.
+        peer: SocketAddr,
+        /// The last connect error.
+        reason: String,
+    },
+    /// The peer refused the handshake (wrong cluster or protocol version).
+    #[error("{peer} refused the connection: {reason}")]
+    Refused {
+        /// The peer.
+        peer: SocketAddr,
+        /// Its reason.
+        reason: String,
+    },
+    /// The connection broke while the request was in flight.
+    #[error("connection to {peer} was lost")]
+    ConnectionLost {
+        /// The peer.
+        peer: SocketAddr,
+    },
+    /// The peer's handler returned an error.
+    #[error("the peer failed to handle the request: {message}")]
+    Remote {
+        /// Its error text.
+        message: String,
+    },
+    /// A message could not be encoded.
+    #[error("cannot encode a message: {0}")]
+    Encode(String),
+    /// The local listener could not be opened.
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        reason: String,
+    },
+}
+
+struct Peer {
+    conn: Option<Arc<Conn>>,
+    /// Serialises dialing, so concurrent callers share one connect.
+    dial: Arc<tokio::sync::Mutex<()>>,
+    backoff: Duration,
+    next_attempt: Instant,
+}
+
+struct Inner {
+    providers: Providers,
+    config: TransportConfig,
+    local: NodeId,
+    inbound: Arc<dyn Inbound>,
+    peers: Mutex<BTreeMap<SocketAddr, Peer>>,
+    next_request: AtomicU64,
+}
+
+/// A node's transport endpoint. Cheap to clone.
+///
+/// # Example
+///
+/// ```
+/// use moonpool_core::transport::{Inbound, NodeId, Transport, TransportConfig};
+/// use moonpool_sim::Simulation;
+/// use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+///
+/// struct Upper;
+/// impl Inbound for Upper {
+///     fn handle(&self, _from: NodeId, p: Vec<u8>)
+///         -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>> {
+///         Box::pin(async move { Ok(p.to_ascii_uppercase()) })
+///     }
+/// }
+///
+/// Simulation::new(1).faults(moonpool_sim::chaos::FaultConfig::calm()).run(|sim| async move {
+///     let a = sim.add_process("a");
+///     let b = sim.add_process("b");
+///     let config = TransportConfig::new("demo");
+///     let ta = Transport::start(sim.providers_for(a), "10.0.0.2:5000".parse().unwrap(), config.clone(), Arc::new(Upper)).await.unwrap();
+///     let _tb = Transport::start(sim.providers_for(b), "10.0.0.3:5000".parse().unwrap(), config, Arc::new(Upper)).await.unwrap();
+///     let reply = ta.request("10.0.0.3:5000".parse().unwrap(), b"hi".to_vec(), Duration::from_secs(1)).await;
+///     assert_eq!(reply.unwrap(), b"HI");
+/// }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Transport {
+    inner: Arc<Inner>,
+}
+
+impl Transport {
+    /// Listens on `listen` and starts accepting peers.
+    ///
+    /// # Errors
+    ///
+    /// [`TransportError::Bind`] when the address cannot be bound.
+    pub async fn start(
+        providers: Providers,
+        listen: SocketAddr,
+        config: TransportConfig,
+        inbound: Arc<dyn Inbound>,
+    ) -> Result<Transport, TransportError> {
+        let bind_err = |e: std::io::Error| TransportError::Bind {
+            addr: listen,
+            reason: e.to_string(),
+        };
+        let mut listener = providers.bind(listen).await.map_err(bind_err)?;
+        let addr = listener.local_addr().map_err(bind_err)?;
+        let local = NodeId {
+            addr,
+            incarnation: providers.random_u64(),
+        };
+        let transport = Transport {
+            inner: Arc::new(Inner {
+                providers: providers.clone(),
+                config,
+                local,
+                inbound,
+                peers: Mutex::new(BTreeMap::new()),
+                next_request: AtomicU64::new(1),
+            }),
+        };
+        let weak = Arc::downgrade(&transport.inner);
+        providers.spawn_named(format!("accept:{addr}"), async move {
+            while let Ok((stream, from)) = listener.accept().await {
+                let Some(inner) = weak.upgrade() else { break };
+                let t = Transport { inner };
+                let p = t.inner.providers.clone();
+                p.spawn_named(format!("handshake:{from}"), async move {
+                    t.accept(stream, from).await
+                });
+            }
+        });
+        Ok(transport)
+    }
+
+    /// This node's identity.
+    pub fn local(&self) -> NodeId {
+        self.inner.local
+    }
+
+    /// The peers with a usable connection right now.
+    pub fn connected_peers(&self) -> Vec<NodeId> {
+        lock(&self.inner.peers)
+            .values()
+            .filter_map(|p| p.conn.as_ref().filter(|c| c.is_usable()).map(|c| c.peer))
+            .collect()
+    }
+
+    /// Sends `payload` to `to` and waits at most `timeout` for the answer
+    /// (connecting, with backoff, if needed).
+    ///
+    /// # Errors
+    ///
+    /// Any [`TransportError`].
+    pub async fn request(
+        &self,
+        to: SocketAddr,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, TransportError> {
+        let p = &self.inner.providers;
+        let deadline = p.now() + timeout;
+        let timed_out = || TransportError::Timeout {
+            peer: to,
+            after: timeout,
+        };
+        let conn = match p.timeout(timeout, self.connection(to, deadline)).await {
+            Ok(conn) => conn?,
+            Err(_) => return Err(timed_out()),
+        };
+        let id = self.inner.next_request.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        conn.request(id, payload, tx)?;
+        let left = deadline.saturating_duration_since(p.now());
+        match p.timeout(left, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(TransportError::ConnectionLost { peer: to }),
+            Err(_) => {
+                conn.forget(id);
+                Err(timed_out())
+            }
+        }
+    }
+
+    /// Sends `payload` to `to` without waiting for an answer.
+    ///
+    /// # Errors
+    ///
+    /// When no connection can be made within `timeout`.
+    pub async fn send(
+        &self,
+        to: SocketAddr,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<(), TransportError> {
+        let p = &self.inner.providers;
+        let deadline = p.now() + timeout;
+        match p.timeout(timeout, self.connection(to, deadline)).await {
+            Ok(conn) => conn?.one_way(payload),
+            Err(_) => Err(TransportError::Timeout {
+                peer: to,
+                after: timeout,
+            }),
+        }
+    }
+
+    /// A usable connection to `to`, dialing (with backoff) if there is none.
+    async fn connection(
+        &self,
+        to: SocketAddr,
+        deadline: Instant,
+    ) -> Result<Arc<Conn>, TransportError> {
+        let dial_lock = {
+            let mut peers = lock(&self.inner.peers);
+            let peer = peers.entry(to).or_insert_with(|| Peer {
+                conn: None,
+                dial: Arc::new(tokio::sync::Mutex::new(())),
+                backoff: Duration::ZERO,
+                next_attempt: Instant::ZERO,
+            });
+            if let Some(c) = peer.conn.as_ref().filter(|c| c.is_usable()) {
+                return Ok(Arc::clone(c));
+            }
+            Arc::clone(&peer.dial)
+        };
+        let _dialing = dial_lock.lock().await;
+        let p = &self.inner.providers;
+        loop {
+            let next_attempt = {
+                let peers = lock(&self.inner.peers);
+                match peers.get(&to) {
+                    Some(peer) => {
+                        if let Some(c) = peer.conn.as_ref().filter(|c| c.is_usable()) {
+                            return Ok(Arc::clone(c));
+                        }
+                        peer.next_attempt
+                    }
+                    None => Instant::ZERO,
+                }
+            };
+            if next_attempt > deadline {
+                return Err(TransportError::Unreachable {
+                    peer: to,
+                    reason: "backing off after failed connects".to_string(),
+                });
+            }
+            p.sleep_until(next_attempt).await;
+            match self.dial(to).await {
+                Ok(conn) => {
+                    if let Some(peer) = lock(&self.inner.peers).get_mut(&to) {
+                        peer.backoff = Duration::ZERO;
+                    }
+                    return Ok(conn);
+                }
+                Err(e @ TransportError::Refused { .. }) => return Err(e),
+                Err(e) => {
+                    let now = p.now();
+                    let delay = {
+                        let mut peers = lock(&self.inner.peers);
+                        let Some(peer) = peers.get_mut(&to) else {
+                            return Err(e);
+                        };
+                        let cfg = &self.inner.config;
+                        peer.backoff = (peer.backoff * 2).clamp(cfg.backoff_min, cfg.backoff_max);
+                        let jitter = p.random_duration(Duration::ZERO, peer.backoff / 2);
+                        let delay = peer.backoff + jitter;
+                        peer.next_attempt = now + delay;
+                        delay
+                    };
+                    tracing::debug!(peer = %to, error = %e, retry_in = ?delay, "connect failed");
+                    if now + delay > deadline {
+                        return Err(match e {
+                            TransportError::Timeout { .. } => TransportError::Unreachable {
+                                peer: to,
+                                reason: "handshake timed out".to_string(),
+                            },
+                            other => other,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Connects and handshakes as the dialer.
+    async fn dial(&self, to: SocketAddr) -> Result<Arc<Conn>, TransportError> {
+        let p = &self.inner.providers;
+        let cfg = &self.inner.config;
+        let unreachable = |reason: String| TransportError::Unreachable { peer: to, reason };
+        let handshake = async {
+            let mut stream = p
+                .connect(to)
+                .await
+                .map_err(|e| unreachable(e.to_string()))?;
+            let hello = Wire::Hello {
+                cluster: cfg.cluster_id.clone(),
+                version: PROTOCOL_VERSION,
+                from: self.inner.local,
+            };
+            let body = wire::encode(&hello).map_err(|e| TransportError::Encode(e.to_string()))?;
+            write_frame(&mut stream, &body)
+                .await
+                .map_err(|e| unreachable(e.to_string()))?;
+            let reply = read_frame(&mut stream, cfg.max_frame_bytes)
+                .await
+                .map_err(|e| unreachable(format!("handshake failed: {e}")))?;
+            match wire::decode(&reply) {
+                Ok(Wire::Welcome { from }) => Ok((stream, from)),
+                Ok(Wire::Refused { reason }) => Err(TransportError::Refused { peer: to, reason }),
+                Ok(_) | Err(_) => Err(unreachable(
+                    "handshake failed: unexpected reply".to_string(),
+                )),
+            }
+        };
+        let (stream, peer) = match p.timeout(cfg.handshake_timeout, handshake).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(TransportError::Timeout {
+                    peer: to,
+                    after: cfg.handshake_timeout,
+                });
+            }
+        };
+        if peer.addr != to {
+            tracing::warn!(dialed = %to, answered = %peer, "peer answered with another address");
+        }
+        Ok(self.install(stream, peer, self.inner.local, true))
+    }
+
+    /// Handshakes an incoming connection as the acceptor.
+    async fn accept(&self, mut stream: NetStream, from: SocketAddr) {
+        let p = self.inner.providers.clone();
+        let cfg = self.inner.config.clone();
+        let hello = p
+            .timeout(
+                cfg.handshake_timeout,
+                read_frame(&mut stream, cfg.max_frame_bytes),
+            )
+            .await;
+        let body = match hello {
+            Ok(Ok(body)) => body,
+            Ok(Err(e)) => {
+                tracing::error!(%from, error = %e, "dropping connection: bad handshake frame");
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(%from, "dropping connection: no handshake in time");
+                return;
+            }
+        };
+        let refusal = match wire::decode(&body) {
+            Ok(Wire::Hello {
+                cluster,
+                version,
+                from: peer,
+            }) => {
+                if cluster != cfg.cluster_id {
+                    Err(format!(
+                        "cluster id mismatch: this node is in cluster `{}`, the peer in `{cluster}`",
+                        cfg.cluster_id
+                    ))
+                } else if version != PROTOCOL_VERSION {
+                    Err(format!(
+                        "protocol version mismatch: this node speaks {PROTOCOL_VERSION}, the peer {version}"
+                    ))
+                } else {
+                    Ok(peer)
+                }
+            }
+            Ok(_) => Err("the first message was not a handshake".to_string()),
+            Err(e) => Err(format!("undecodable handshake: {e}")),
+        };
+        let peer = match refusal {
+            Ok(peer) => peer,
+            Err(reason) => {
+                tracing::error!(%from, %reason, "refusing connection");
+                if let Ok(frame) = frame_of(&Wire::Refused { reason }) {
+                    let _ = tokio::io::AsyncWriteExt::write_all(&mut stream, &frame).await;
+                }
+                return;
+            }
+        };
+        let Ok(welcome) = frame_of(&Wire::Welcome {
+            from: self.inner.local,
+        }) else {
+            return;
+        };
+        if tokio::io::AsyncWriteExt::write_all(&mut stream, &welcome)
+            .await
+            .is_err()
+        {
+            return;
+        }
+        self.install(stream, peer, peer, false);
+    }
+
+    /// Registers an established connection for `peer`. When another usable
+    /// connection to the same peer exists, the one dialed by the lower
+    /// address wins on both sides; the other is retired.
+    fn install(
+        &self,
+        stream: NetStream,
+        peer: NodeId,
+        dialer: NodeId,
+        outbound: bool,
+    ) -> Arc<Conn> {
+        let weak = Arc::downgrade(&self.inner);
+        let ends = conn::Endpoints {
+            peer,
+            dialer,
+            outbound,
+        };
+        let conn = conn::start(
+            &self.inner.providers,
+            stream,
+            ends,
+            self.inner.config.max_frame_bytes,
+            Arc::clone(&self.inner.inbound),
+            move |closed| {
+                if let Some(inner) = weak.upgrade() {
+                    let mut peers = lock(&inner.peers);
+                    if let Some(p) = peers.get_mut(&closed.peer.addr)
+                        && p.conn.as_ref().is_some_and(|c| Arc::ptr_eq(c, closed))
+                    {
+                        p.conn = None;
+                    }
+                }
+            },
+        );
+        let mut peers = lock(&self.inner.peers);
+        let slot = peers.entry(peer.addr).or_insert_with(|| Peer {
+            conn: None,
+            dial: Arc::new(tokio::sync::Mutex::new(())),
+            backoff: Duration::ZERO,
+            next_attempt: Instant::ZERO,
+        });
+        match slot.conn.as_ref().filter(|c| c.is_usable()) {
+            Some(existing) if existing.peer != peer => {
+                // The peer restarted: the old connection is stale.
+                existing.retire();
+                slot.conn = Some(Arc::clone(&conn));
+            }
+            Some(existing) if existing.dialer.addr <= dialer.addr => {
+                conn.retire();
+                return Arc::clone(existing);
+            }
+            Some(existing) => {
+                existing.retire();
+                slot.conn = Some(Arc::clone(&conn));
+            }
+            None => slot.conn = Some(Arc::clone(&conn)),
+        }
+        conn
+    }
+
+    /// Closes every connection; pending requests fail with
+    /// `ConnectionLost`.
+    pub fn close_all(&self) {
+        let conns: Vec<Arc<Conn>> = lock(&self.inner.peers)
+            .values_mut()
+            .filter_map(|p| p.conn.take())
+            .collect();
+        for c in conns {
+            c.close();
+        }
+    }
+}
