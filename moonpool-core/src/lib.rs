@@ -4,8 +4,16 @@
 //! [`moonpool_sim::Providers`] only, so that it runs unchanged on tokio and
 //! inside the simulator.
 //!
-//! Built so far: [`transport`], the node-to-node messaging layer (framing,
-//! handshake, one connection per node pair, request/response correlation,
-//! reconnection with backoff).
+//! - [`transport`]: node-to-node messaging (framing, handshake, one
+//!   connection per node pair, request/response correlation, reconnection).
+//! - [`actor`]: actor identities, the traits an actor type implements, typed
+//!   references.
+//! - [`node`]: a node hosting activations, its share of the directory,
+//!   membership and failure detection.
 
+pub mod actor;
+pub mod node;
 pub mod transport;
+
+pub use actor::{Actor, ActorContext, ActorId, ActorRef, CallError, Handler, Message};
+pub use node::Node;

@@ -1,0 +1,267 @@
+//! One activation: a task that builds the actor, then runs its messages one
+//! turn at a time until it goes idle or the node shuts down.
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
+
+use moonpool_sim::{BoxFuture, Providers};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Actor, ActorContext, ActorId, CallError};
+use crate::node::NodeInner;
+
+/// A typed turn: what a local call runs on the actor.
+pub(crate) type LocalTurn<A> =
+    Box<dyn for<'a> FnOnce(&'a mut A, &'a ActorContext) -> BoxFuture<'a, ()> + Send>;
+
+/// Coerces a closure into a [`LocalTurn`].
+pub(crate) fn make_turn<A, F>(f: F) -> LocalTurn<A>
+where
+    F: for<'a> FnOnce(&'a mut A, &'a ActorContext) -> BoxFuture<'a, ()> + Send + 'static,
+{
+    Box::new(f)
+}
+
+/// How a local turn ended, for the caller; a dropped sender means the
+/// activation stopped before running it (so the caller re-routes).
+pub(crate) enum TurnEnd {
+    Ran,
+    Panicked(String),
+}
+
+pub(crate) enum Envelope<A> {
+    /// A call from this node: typed, never serialized.
+    Local {
+        turn: LocalTurn<A>,
+        chain: Vec<ActorId>,
+        done: oneshot::Sender<TurnEnd>,
+    },
+    /// A call that arrived as bytes.
+    Remote {
+        method: u32,
+        body: Vec<u8>,
+        chain: Vec<ActorId>,
+        reply: oneshot::Sender<Result<Vec<u8>, CallError>>,
+    },
+    /// Deactivate now (node shutdown).
+    Stop,
+}
+
+/// The handle the node keeps for an activation.
+pub(crate) struct Activation<A> {
+    pub(crate) tx: mpsc::UnboundedSender<Envelope<A>>,
+}
+
+/// The type-erased view of an activation.
+pub(crate) trait AnyActivation: Send + Sync {
+    fn as_any(&self) -> &dyn Any;
+    fn deliver_remote(
+        &self,
+        method: u32,
+        body: Vec<u8>,
+        chain: Vec<ActorId>,
+    ) -> oneshot::Receiver<Result<Vec<u8>, CallError>>;
+    fn stop(&self);
+}
+
+impl<A: Actor> AnyActivation for Activation<A> {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn deliver_remote(
+        &self,
+        method: u32,
+        body: Vec<u8>,
+        chain: Vec<ActorId>,
+    ) -> oneshot::Receiver<Result<Vec<u8>, CallError>> {
+        let (reply, rx) = oneshot::channel();
+        let _ = self.tx.send(Envelope::Remote {
+            method,
+            body,
+            chain,
+            reply,
+        });
+        rx
+    }
+
+    fn stop(&self) {
+        let _ = self.tx.send(Envelope::Stop);
+    }
+}
+
+/// Runs a handler future, turning a panic into `Err(message)`.
+///
+/// # Example
+///
+/// ```
+/// # moonpool_sim::Simulation::new(1).run(|_| async {
+/// let r = moonpool_core::actor::catch_handler_panic(async { panic!("bad input") }).await;
+/// assert_eq!(r, Err::<(), _>("bad input".to_string()));
+/// # }).unwrap();
+/// ```
+pub async fn catch_handler_panic<F: Future>(future: F) -> Result<F::Output, String> {
+    CatchUnwind {
+        future: Box::pin(future),
+    }
+    .await
+}
+
+struct CatchUnwind<F> {
+    future: Pin<Box<F>>,
+}
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, String>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let fut = self.future.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Err(payload) => Poll::Ready(Err(panic_text(payload.as_ref()))),
+        }
+    }
+}
+
+fn panic_text(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "<non-string panic>".to_string())
+}
+
+/// Starts an activation of `A` for `id` and returns its handle.
+pub(crate) fn spawn_activation<A: Actor>(
+    node: &Arc<NodeInner>,
+    id: ActorId,
+    generation: u64,
+) -> Arc<Activation<A>> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let activation = Arc::new(Activation { tx });
+    let ctx = ActorContext {
+        id: id.clone(),
+        node: Arc::downgrade(node),
+        providers: node.providers.clone(),
+        chain: Vec::new(),
+    };
+    let weak = Arc::downgrade(node);
+    node.providers
+        .spawn_named(format!("actor:{id}"), run::<A>(ctx, rx, weak, generation));
+    activation
+}
+
+async fn run<A: Actor>(
+    ctx: ActorContext,
+    mut rx: mpsc::UnboundedReceiver<Envelope<A>>,
+    node: Weak<NodeInner>,
+    generation: u64,
+) {
+    let p: Providers = ctx.providers.clone();
+    let id = ctx.id.clone();
+    let mut actor = match catch_handler_panic(A::activate(&ctx)).await {
+        Ok(Ok(actor)) => actor,
+        Ok(Err(reason)) | Err(reason) => {
+            tracing::warn!(actor = %id, %reason, "activation failed");
+            if let Some(node) = node.upgrade() {
+                node.forget_activation(&id, generation).await;
+            }
+            rx.close();
+            let err = CallError::ActivationFailed {
+                actor: id.to_string(),
+                reason,
+            };
+            while let Some(env) = rx.recv().await {
+                if let Envelope::Remote { reply, .. } = env {
+                    let _ = reply.send(Err(err.clone()));
+                }
+            }
+            return;
+        }
+    };
+    let idle = A::options().idle_timeout;
+    loop {
+        let env = match p.timeout(idle, rx.recv()).await {
+            Err(_) => break, // idle
+            Ok(None) | Ok(Some(Envelope::Stop)) => break,
+            Ok(Some(env)) => env,
+        };
+        let (chain, outcome) = match env {
+            Envelope::Stop => break,
+            Envelope::Local { turn, chain, done } => {
+                let turn_ctx = with_chain(&ctx, chain.clone());
+                let result = catch_handler_panic(turn(&mut actor, &turn_ctx)).await;
+                let _ = done.send(match &result {
+                    Ok(()) => TurnEnd::Ran,
+                    Err(message) => TurnEnd::Panicked(message.clone()),
+                });
+                (chain, result.map(|()| None))
+            }
+            Envelope::Remote {
+                method,
+                body,
+                chain,
+                reply,
+            } => {
+                let turn_ctx = with_chain(&ctx, chain.clone());
+                match catch_handler_panic(actor.dispatch(method, &body, &turn_ctx)).await {
+                    Ok(result) => {
+                        let _ = reply.send(result);
+                        (chain, Ok(None))
+                    }
+                    Err(message) => (chain, Ok(Some((message, reply)))),
+                }
+            }
+        };
+        let _ = chain;
+        let panicked = match outcome {
+            Ok(None) => None,
+            Ok(Some((message, reply))) => {
+                let _ = reply.send(Err(CallError::HandlerPanicked {
+                    actor: id.to_string(),
+                    message: message.clone(),
+                }));
+                Some(message)
+            }
+            Err(message) => Some(message),
+        };
+        if let Some(message) = panicked {
+            // The actor's state may be half-updated: drop the activation
+            // without its deactivation hook.
+            tracing::error!(actor = %id, %message, "handler panicked; dropping the activation");
+            finish::<A>(node, &id, generation, rx).await;
+            return;
+        }
+    }
+    actor.on_deactivate(&ctx).await;
+    finish::<A>(node, &id, generation, rx).await;
+}
+
+fn with_chain(ctx: &ActorContext, mut chain: Vec<ActorId>) -> ActorContext {
+    chain.push(ctx.id.clone());
+    ActorContext {
+        chain,
+        ..ctx.clone()
+    }
+}
+
+/// Leaves the node's table and the directory, then drops whatever arrived
+/// in the meantime unrun: each caller sees that and re-routes to a new
+/// activation.
+async fn finish<A: Actor>(
+    node: Weak<NodeInner>,
+    id: &ActorId,
+    generation: u64,
+    mut rx: mpsc::UnboundedReceiver<Envelope<A>>,
+) {
+    if let Some(node) = node.upgrade() {
+        node.forget_activation(id, generation).await;
+    }
+    rx.close();
+    while rx.recv().await.is_some() {}
+}

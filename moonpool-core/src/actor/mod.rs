@@ -1,0 +1,191 @@
+//! Actors: identities, the traits an actor type implements, and typed
+//! references to activations anywhere in the cluster.
+//!
+//! An actor type implements [`Actor`] (how it activates and deactivates, its
+//! options, and how to dispatch a message that arrived as bytes) and one
+//! [`Handler`] per [`Message`] it accepts. `#[actor]`/`#[actor_impl]` will
+//! generate these; they are written by hand here.
+
+mod activation;
+mod context;
+mod error;
+mod reference;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+pub use activation::catch_handler_panic;
+pub(crate) use activation::{
+    Activation, AnyActivation, Envelope, TurnEnd, make_turn, spawn_activation,
+};
+pub use context::ActorContext;
+pub use error::CallError;
+pub use reference::ActorRef;
+
+use moonpool_sim::BoxFuture;
+
+/// Which actor: its type's stable name and its key.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ActorId {
+    /// The actor type's [`Actor::TYPE_NAME`].
+    pub type_name: Cow<'static, str>,
+    /// The key within the type.
+    pub key: String,
+}
+
+impl ActorId {
+    /// The id of `A` with `key`.
+    pub fn of<A: Actor>(key: impl Into<String>) -> Self {
+        Self {
+            type_name: Cow::Borrowed(A::TYPE_NAME),
+            key: key.into(),
+        }
+    }
+}
+
+impl fmt::Display for ActorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.type_name, self.key)
+    }
+}
+
+/// A stable wire id for a method, derived from its name (FNV-1a, 32 bits),
+/// so reordering methods never changes the protocol.
+///
+/// # Example
+///
+/// ```
+/// use moonpool_core::actor::method_id;
+/// assert_eq!(method_id("deposit"), method_id("deposit"));
+/// assert_ne!(method_id("deposit"), method_id("withdraw"));
+/// ```
+pub const fn method_id(name: &str) -> u32 {
+    let bytes = name.as_bytes();
+    let mut hash: u32 = 0x811C_9DC5;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u32;
+        hash = hash.wrapping_mul(0x0100_0193);
+        i += 1;
+    }
+    hash
+}
+
+/// Where the first message to an actor activates it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Placement {
+    /// A live host chosen at random. The default.
+    #[default]
+    Random,
+    /// The calling node, when it hosts the type.
+    PreferLocal,
+    /// The host with the fewest activations, as last reported.
+    LeastLoaded,
+    /// The host that owns the id on the consistent-hash ring (stable while
+    /// membership is).
+    ConsistentHash,
+}
+
+/// Per-type behaviour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ActorOptions {
+    /// Where new activations go.
+    pub placement: Placement,
+    /// An activation with no message for this long is deactivated.
+    pub idle_timeout: Duration,
+}
+
+impl Default for ActorOptions {
+    fn default() -> Self {
+        Self {
+            placement: Placement::Random,
+            idle_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// A message an actor accepts: a request and its reply type.
+pub trait Message: Serialize + DeserializeOwned + Send + 'static {
+    /// What the handler returns.
+    type Reply: Serialize + DeserializeOwned + Send + 'static;
+    /// The method's stable name; its [`method_id`] goes on the wire.
+    const NAME: &'static str;
+}
+
+/// An actor type.
+///
+/// Activations are turn-based: one message at a time, each handled to
+/// completion (including its awaits) before the next starts. A call that
+/// would come back into an activation that is waiting on that very call
+/// chain fails at once with [`CallError::CallCycle`].
+pub trait Actor: Sized + Send + 'static {
+    /// The type's stable name on the wire.
+    const TYPE_NAME: &'static str;
+
+    /// The type's options (placement, idle timeout).
+    fn options() -> ActorOptions {
+        ActorOptions::default()
+    }
+
+    /// Builds an activation (load persisted state here).
+    fn activate(ctx: &ActorContext) -> impl Future<Output = Result<Self, String>> + Send;
+
+    /// Runs before the activation is dropped (idle timeout or node
+    /// shutdown).
+    fn on_deactivate(&mut self, _ctx: &ActorContext) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
+    /// Handles a message that arrived as bytes: decode by method id, run
+    /// the handler, encode the reply. Implement with [`dispatch`].
+    fn dispatch<'a>(
+        &'a mut self,
+        method: u32,
+        body: &'a [u8],
+        ctx: &'a ActorContext,
+    ) -> BoxFuture<'a, Result<Vec<u8>, CallError>>;
+}
+
+/// Handles one message type.
+pub trait Handler<M: Message>: Actor {
+    /// Handles `msg`; the activation is this handler's alone until it
+    /// returns.
+    fn handle(&mut self, msg: M, ctx: &ActorContext) -> impl Future<Output = M::Reply> + Send;
+}
+
+/// Decodes `body` as `M`, runs `A`'s handler, encodes the reply: the body
+/// of one arm of [`Actor::dispatch`].
+///
+/// # Errors
+///
+/// [`CallError::Decode`] for bytes that are not an `M`;
+/// [`CallError::Encode`] if the reply cannot be encoded.
+pub async fn dispatch<A: Handler<M>, M: Message>(
+    actor: &mut A,
+    body: &[u8],
+    ctx: &ActorContext,
+) -> Result<Vec<u8>, CallError> {
+    let msg: M = postcard::from_bytes(body).map_err(|e| CallError::Decode {
+        what: format!("{}::{} request", A::TYPE_NAME, M::NAME),
+        reason: e.to_string(),
+    })?;
+    let reply = actor.handle(msg, ctx).await;
+    postcard::to_allocvec(&reply).map_err(|e| CallError::Encode {
+        what: format!("{}::{} reply", A::TYPE_NAME, M::NAME),
+        reason: e.to_string(),
+    })
+}
+
+/// The error of an unknown method id, for the fallback arm of
+/// [`Actor::dispatch`].
+pub fn unknown_method<A: Actor>(method: u32) -> CallError {
+    CallError::UnknownMethod {
+        actor_type: A::TYPE_NAME.to_string(),
+        method,
+    }
+}

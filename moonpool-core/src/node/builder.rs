@@ -1,0 +1,191 @@
+//! Building a node.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use moonpool_sim::Providers;
+
+use super::{
+    ActorFactory, InMemoryMembership, Member, MemberStatus, MembershipTable, Node, NodeInner, View,
+    factory_of, watch,
+};
+use crate::actor::Actor;
+use crate::transport::{Transport, TransportConfig, TransportError};
+
+/// A node's settings.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// The cluster this node belongs to; strangers are refused.
+    pub cluster_id: String,
+    /// Where it listens.
+    pub listen: SocketAddr,
+    /// Time limit of one actor call, routing included.
+    pub call_timeout: Duration,
+    /// How often peers are probed (and membership re-read).
+    pub probe_interval: Duration,
+    /// How long a probe may take.
+    pub probe_timeout: Duration,
+    /// Missed probes in a row before a peer is declared dead.
+    pub missed_probes: u32,
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The listener could not be opened.
+    #[error("cannot start the transport: {0}")]
+    Transport(#[from] TransportError),
+    /// No providers were given and there is no tokio runtime.
+    #[error("no providers given and none available: {0}")]
+    Providers(#[from] moonpool_sim::ProviderError),
+    /// The membership table refused the join.
+    #[error("cannot join the cluster: {0}")]
+    Membership(#[from] super::MembershipError),
+    /// Two hosted actor types share a name.
+    #[error("actor type `{0}` is registered twice")]
+    DuplicateType(&'static str),
+}
+
+/// Builds a [`Node`].
+///
+/// # Example
+///
+/// ```ignore
+/// let table = InMemoryMembership::new();
+/// let node = Node::builder("bank")
+///     .listen("127.0.0.1:4000".parse()?)
+///     .membership(table.clone())
+///     .host::<Account>()
+///     .build()
+///     .await?;
+/// ```
+pub struct NodeBuilder {
+    config: NodeConfig,
+    providers: Option<Providers>,
+    membership: Option<Arc<dyn MembershipTable>>,
+    types: Vec<(&'static str, Arc<dyn ActorFactory>)>,
+}
+
+impl NodeBuilder {
+    pub(crate) fn new(cluster_id: impl Into<String>) -> Self {
+        Self {
+            config: NodeConfig {
+                cluster_id: cluster_id.into(),
+                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                call_timeout: Duration::from_secs(30),
+                probe_interval: Duration::from_secs(1),
+                probe_timeout: Duration::from_millis(500),
+                missed_probes: 3,
+            },
+            providers: None,
+            membership: None,
+            types: Vec::new(),
+        }
+    }
+
+    /// Where to listen (default `127.0.0.1:0`).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.config.listen = addr;
+        self
+    }
+
+    /// The providers to run on (default: tokio's, from the current runtime).
+    pub fn providers(mut self, providers: Providers) -> Self {
+        self.providers = Some(providers);
+        self
+    }
+
+    /// The membership table (default: a fresh in-memory one, i.e. a
+    /// one-node cluster).
+    pub fn membership(mut self, table: impl MembershipTable) -> Self {
+        self.membership = Some(Arc::new(table));
+        self
+    }
+
+    /// Hosts actor type `A` on this node.
+    pub fn host<A: Actor>(mut self) -> Self {
+        self.types.push((A::TYPE_NAME, factory_of::<A>()));
+        self
+    }
+
+    /// Changes the call time limit.
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.config.call_timeout = timeout;
+        self
+    }
+
+    /// Changes failure detection: probe every `interval`, declare dead after
+    /// `missed` unanswered probes of at most `timeout` each.
+    pub fn failure_detection(mut self, interval: Duration, timeout: Duration, missed: u32) -> Self {
+        self.config.probe_interval = interval;
+        self.config.probe_timeout = timeout;
+        self.config.missed_probes = missed.max(1);
+        self
+    }
+
+    /// Starts the node: listen, join the membership table, start watching
+    /// peers.
+    ///
+    /// # Errors
+    ///
+    /// A [`NodeError`] saying what could not start.
+    pub async fn build(self) -> Result<Node, NodeError> {
+        let providers = match self.providers {
+            Some(p) => p,
+            None => Providers::tokio()?,
+        };
+        let mut types = BTreeMap::new();
+        for (name, factory) in self.types {
+            if types.insert(name, factory).is_some() {
+                return Err(NodeError::DuplicateType(name));
+            }
+        }
+        let hosts: Vec<String> = types.keys().map(|k| (*k).to_string()).collect();
+        let membership = self
+            .membership
+            .unwrap_or_else(|| Arc::new(InMemoryMembership::new()));
+        let node = Node {
+            inner: Arc::new(NodeInner {
+                providers: providers.clone(),
+                config: self.config.clone(),
+                transport: OnceLock::new(),
+                id: OnceLock::new(),
+                types,
+                activations: Mutex::new(BTreeMap::new()),
+                directory: Mutex::new(BTreeMap::new()),
+                cache: Mutex::new(BTreeMap::new()),
+                view: Mutex::new(View::default()),
+                membership: Arc::clone(&membership),
+                next_generation: AtomicU64::new(1),
+                stopping: AtomicBool::new(false),
+            }),
+        };
+        let transport = Transport::start(
+            providers.clone(),
+            self.config.listen,
+            TransportConfig::new(self.config.cluster_id.clone()),
+            node.inbound(),
+        )
+        .await?;
+        let id = transport.local();
+        let _ = node.inner.id.set(id);
+        let _ = node.inner.transport.set(transport);
+        membership
+            .join(Member {
+                id,
+                status: MemberStatus::Alive,
+                hosts,
+                load: 0,
+            })
+            .await?;
+        watch::refresh(&node.inner).await;
+        providers.spawn_named(
+            format!("watch:{}", id.addr),
+            watch::watch(Arc::downgrade(&node.inner)),
+        );
+        Ok(node)
+    }
+}

@@ -1,0 +1,166 @@
+//! The directory: each live host owns the partition of actor ids the ring
+//! gives it, and answers where those actors live.
+
+use std::time::Duration;
+
+use super::protocol::{NodeRequest, NodeResponse};
+use super::watch::refresh;
+use super::{NodeInner, View};
+use crate::actor::ActorId;
+use crate::transport::{NodeId, TransportError, lock};
+
+/// How long a directory request may take.
+const DIRECTORY_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl NodeInner {
+    /// The node owning `id`'s directory entry.
+    fn directory_owner(&self, id: &ActorId) -> Option<NodeId> {
+        lock(&self.view).ring.owner(id)
+    }
+
+    /// Registers `candidate` as `id`'s home unless it has a live one;
+    /// returns the home. Registration always happens at the partition's
+    /// owner as seen in a freshly read membership, so two nodes with
+    /// different stale views cannot both register.
+    pub(crate) async fn directory_register(
+        &self,
+        id: &ActorId,
+        candidate: NodeId,
+    ) -> Result<NodeId, TransportError> {
+        let no_owner = || TransportError::Unreachable {
+            peer: self.config.listen,
+            reason: "no live host owns the directory yet".to_string(),
+        };
+        for attempt in 0..3 {
+            if attempt > 0 {
+                refresh(self).await;
+            }
+            let owner = self.directory_owner(id).ok_or_else(no_owner)?;
+            if owner == self.node_id() {
+                refresh(self).await;
+                if self.directory_owner(id) != Some(owner) {
+                    continue;
+                }
+                return Ok(self.dir_register_local(id, candidate));
+            }
+            let req = NodeRequest::Register {
+                actor: id.clone(),
+                candidate,
+            };
+            match self.request(owner, &req, DIRECTORY_TIMEOUT).await? {
+                NodeResponse::Location(Some(home)) => return Ok(home),
+                NodeResponse::WrongOwner => continue,
+                other => {
+                    return Err(TransportError::Remote {
+                        message: format!("unexpected directory answer {other:?}"),
+                    });
+                }
+            }
+        }
+        Err(TransportError::Unreachable {
+            peer: self.config.listen,
+            reason: "directory ownership kept moving".to_string(),
+        })
+    }
+
+    /// A `Register` from a peer: answer only for a partition this node owns
+    /// in a freshly read membership.
+    pub(crate) async fn handle_register(&self, id: &ActorId, candidate: NodeId) -> NodeResponse {
+        refresh(self).await;
+        if self.directory_owner(id) != Some(self.node_id()) {
+            return NodeResponse::WrongOwner;
+        }
+        NodeResponse::Location(Some(self.dir_register_local(id, candidate)))
+    }
+
+    /// Entries handed over by the previous owner. An entry that conflicts
+    /// with one registered here meanwhile means a duplicate activation: the
+    /// entry here wins and the other activation is told to stop.
+    pub(crate) fn accept_handoff(&self, entries: Vec<(ActorId, NodeId)>) -> Vec<(NodeId, ActorId)> {
+        let view = lock(&self.view);
+        let mut dir = lock(&self.directory);
+        let mut losers = Vec::new();
+        for (actor, node) in entries {
+            match dir.get(&actor) {
+                Some(home) if *home != node && view.is_alive(*home) => losers.push((node, actor)),
+                Some(home) if *home == node => {}
+                _ => {
+                    dir.insert(actor, node);
+                }
+            }
+        }
+        losers
+    }
+
+    /// Forgets `id`'s entry if it points at `node`.
+    pub(crate) async fn directory_unregister(
+        &self,
+        id: &ActorId,
+        node: NodeId,
+    ) -> Result<(), TransportError> {
+        let Some(owner) = self.directory_owner(id) else {
+            return Ok(());
+        };
+        if owner == self.node_id() {
+            self.dir_unregister_local(id, node);
+            return Ok(());
+        }
+        let req = NodeRequest::Unregister {
+            actor: id.clone(),
+            node,
+        };
+        self.request(owner, &req, DIRECTORY_TIMEOUT)
+            .await
+            .map(|_| ())
+    }
+
+    pub(crate) fn dir_register_local(&self, id: &ActorId, candidate: NodeId) -> NodeId {
+        let view = lock(&self.view);
+        let mut dir = lock(&self.directory);
+        match dir.get(id) {
+            Some(home) if view.is_alive(*home) => *home,
+            _ => {
+                dir.insert(id.clone(), candidate);
+                candidate
+            }
+        }
+    }
+
+    pub(crate) fn dir_unregister_local(&self, id: &ActorId, node: NodeId) {
+        let mut dir = lock(&self.directory);
+        if dir.get(id) == Some(&node) {
+            dir.remove(id);
+        }
+    }
+
+    /// After a membership change: drop entries and cached locations that
+    /// point at dead nodes, and hand entries this node no longer owns to
+    /// their new owners.
+    pub(crate) async fn rebalance_directory(&self, view: &View) {
+        let me = self.node_id();
+        lock(&self.cache).retain(|_, n| view.is_alive(*n));
+        let mut moving: Vec<(NodeId, ActorId, NodeId)> = Vec::new();
+        {
+            let mut dir = lock(&self.directory);
+            dir.retain(|_, n| view.is_alive(*n));
+            dir.retain(|id, home| match view.ring.owner(id) {
+                Some(owner) if owner != me => {
+                    moving.push((owner, id.clone(), *home));
+                    false
+                }
+                _ => true,
+            });
+        }
+        let mut by_owner: std::collections::BTreeMap<NodeId, Vec<(ActorId, NodeId)>> =
+            Default::default();
+        for (owner, id, home) in moving {
+            by_owner.entry(owner).or_default().push((id, home));
+        }
+        for (owner, entries) in by_owner {
+            let req = NodeRequest::Handoff { entries };
+            if let Err(e) = self.request(owner, &req, DIRECTORY_TIMEOUT).await {
+                tracing::warn!(%owner, error = %e, "directory handoff failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,673 @@
+//! A node: hosts activations, owns a partition of the actor directory,
+//! routes calls, and watches its peers.
+
+mod builder;
+mod directory;
+mod membership;
+mod protocol;
+mod ring;
+mod watch;
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use moonpool_sim::{Instant, Providers};
+use tokio::sync::oneshot;
+
+pub use builder::{NodeBuilder, NodeConfig, NodeError};
+pub use membership::{InMemoryMembership, Member, MemberStatus, MembershipError, MembershipTable};
+
+use crate::actor::{
+    Activation, Actor, ActorId, ActorRef, AnyActivation, CallError, Envelope, Handler, Message,
+    Placement, TurnEnd, make_turn, spawn_activation,
+};
+use crate::transport::{NodeId, Transport, TransportError, lock};
+use protocol::{NodeRequest, NodeResponse};
+use ring::Ring;
+
+/// Attempts to route one call before giving up (each re-route follows a
+/// stale location).
+const MAX_ROUTES: u32 = 6;
+
+/// Builds activations of one actor type, type-erased.
+pub(crate) trait ActorFactory: Send + Sync {
+    fn spawn(&self, node: &Arc<NodeInner>, id: ActorId, generation: u64) -> Arc<dyn AnyActivation>;
+}
+
+struct FactoryOf<A>(PhantomData<fn() -> A>);
+
+impl<A: Actor> ActorFactory for FactoryOf<A> {
+    fn spawn(&self, node: &Arc<NodeInner>, id: ActorId, generation: u64) -> Arc<dyn AnyActivation> {
+        spawn_activation::<A>(node, id, generation)
+    }
+}
+
+pub(crate) fn factory_of<A: Actor>() -> Arc<dyn ActorFactory> {
+    Arc::new(FactoryOf::<A>(PhantomData))
+}
+
+struct Hosted {
+    activation: Arc<dyn AnyActivation>,
+    generation: u64,
+}
+
+/// The cluster as this node last saw it.
+#[derive(Default)]
+pub(crate) struct View {
+    members: Vec<Member>,
+    ring: Ring,
+}
+
+impl View {
+    fn alive(&self) -> impl Iterator<Item = &Member> {
+        self.members
+            .iter()
+            .filter(|m| m.status == MemberStatus::Alive)
+    }
+
+    fn is_alive(&self, node: NodeId) -> bool {
+        self.alive().any(|m| m.id == node)
+    }
+}
+
+pub(crate) struct NodeInner {
+    pub(crate) providers: Providers,
+    pub(crate) config: NodeConfig,
+    transport: std::sync::OnceLock<Transport>,
+    id: std::sync::OnceLock<NodeId>,
+    types: BTreeMap<&'static str, Arc<dyn ActorFactory>>,
+    activations: Mutex<BTreeMap<ActorId, Hosted>>,
+    directory: Mutex<BTreeMap<ActorId, NodeId>>,
+    cache: Mutex<BTreeMap<ActorId, NodeId>>,
+    view: Mutex<View>,
+    membership: Arc<dyn MembershipTable>,
+    next_generation: AtomicU64,
+    stopping: AtomicBool,
+}
+
+/// A node of a moonpool cluster. Cheap to clone; not generic over
+/// providers (they were chosen when it was built).
+///
+/// # Example
+///
+/// ```ignore
+/// let node = Node::builder("bank").listen(addr).host::<Account>().build().await?;
+/// let alice = node.actor::<Account>("alice");
+/// alice.call(Deposit(10)).await?;
+/// ```
+#[derive(Clone)]
+pub struct Node {
+    pub(crate) inner: Arc<NodeInner>,
+}
+
+thread_local! {
+    static CURRENT_NODE: RefCell<Option<Node>> = const { RefCell::new(None) };
+}
+
+/// The node whose request is being decoded on this thread, if any: lets a
+/// deserialized [`ActorRef`] bind to it.
+pub(crate) fn current_node() -> Option<Node> {
+    CURRENT_NODE.with(|c| c.borrow().clone())
+}
+
+/// Polls `F` with `node` as the current node.
+struct WithNode<F> {
+    node: Node,
+    future: Pin<Box<F>>,
+}
+
+impl<F: Future> Future for WithNode<F> {
+    type Output = F::Output;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let previous = CURRENT_NODE.with(|c| c.replace(Some(self.node.clone())));
+        let out = self.future.as_mut().poll(cx);
+        CURRENT_NODE.with(|c| *c.borrow_mut() = previous);
+        out
+    }
+}
+
+fn unreachable(actor: &ActorId, e: &TransportError) -> CallError {
+    match e {
+        TransportError::Timeout { after, .. } => CallError::Timeout {
+            actor: actor.to_string(),
+            millis: after.as_millis() as u64,
+        },
+        TransportError::Remote { message } => CallError::NodeUnreachable {
+            actor: actor.to_string(),
+            reason: format!("the node failed the request: {message}"),
+        },
+        other => CallError::NodeUnreachable {
+            actor: actor.to_string(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+impl Node {
+    /// Starts building a node of cluster `cluster_id`.
+    pub fn builder(cluster_id: impl Into<String>) -> NodeBuilder {
+        NodeBuilder::new(cluster_id)
+    }
+
+    /// This node's identity.
+    pub fn id(&self) -> NodeId {
+        self.inner.node_id()
+    }
+
+    /// A reference to actor `A` with `key`, usable from anywhere.
+    pub fn actor<A: Actor>(&self, key: impl Into<String>) -> ActorRef<A> {
+        ActorRef::new(ActorId::of::<A>(key), Some(self.clone()), Vec::new())
+    }
+
+    /// Whether this node has stopped serving (shut down, or declared dead
+    /// by its peers).
+    pub fn is_stopped(&self) -> bool {
+        self.inner.stopping.load(Ordering::Relaxed)
+    }
+
+    /// How many activations this node hosts.
+    pub fn activation_count(&self) -> usize {
+        lock(&self.inner.activations).len()
+    }
+
+    /// Whether this node hosts an activation of `id` right now.
+    pub fn hosts(&self, id: &ActorId) -> bool {
+        lock(&self.inner.activations).contains_key(id)
+    }
+
+    /// The live members this node knows of.
+    pub fn live_members(&self) -> Vec<NodeId> {
+        lock(&self.inner.view).alive().map(|m| m.id).collect()
+    }
+
+    /// Leaves the cluster gracefully: stops taking calls, deactivates every
+    /// activation (running `on_deactivate`), and marks itself as left.
+    pub async fn shutdown(&self) {
+        self.inner.stop_hosting();
+        let p = &self.inner.providers;
+        let deadline = p.now() + Duration::from_secs(10);
+        while !lock(&self.inner.activations).is_empty() && p.now() < deadline {
+            p.sleep(Duration::from_millis(5)).await;
+        }
+        let _ = self.inner.membership.leave(self.id()).await;
+        if let Some(t) = self.inner.transport.get() {
+            t.close_all();
+        }
+    }
+
+    pub(crate) async fn call<A: Handler<M>, M: Message>(
+        &self,
+        id: &ActorId,
+        msg: M,
+        chain: &[ActorId],
+    ) -> Result<M::Reply, CallError> {
+        let inner = &self.inner;
+        if inner.stopping.load(Ordering::Relaxed) {
+            return Err(CallError::ShuttingDown);
+        }
+        check_cycle(id, chain)?;
+        let p = &inner.providers;
+        let timeout = inner.config.call_timeout;
+        let deadline = p.now() + timeout;
+        let timed_out = || CallError::Timeout {
+            actor: id.to_string(),
+            millis: timeout.as_millis() as u64,
+        };
+        let mut msg = Some(msg);
+        let mut body: Option<Vec<u8>> = None;
+        for _ in 0..MAX_ROUTES {
+            let left = deadline.saturating_duration_since(p.now());
+            let target = match p
+                .timeout(left, inner.locate(id, A::options().placement))
+                .await
+            {
+                Ok(t) => t?,
+                Err(_) => return Err(timed_out()),
+            };
+            if target == inner.node_id() {
+                let Some(activation) = inner.local_activation::<A>(id).await? else {
+                    inner.invalidate(id);
+                    continue;
+                };
+                let Some(m) = msg.take() else {
+                    return Err(CallError::RoutingFailed {
+                        actor: id.to_string(),
+                        attempts: MAX_ROUTES,
+                    });
+                };
+                match local_turn::<A, M>(&activation, m, chain.to_vec(), p, deadline).await {
+                    LocalOutcome::Reply(r) => return Ok(r),
+                    LocalOutcome::Failed(e) => return Err(e),
+                    LocalOutcome::NotRun(m) => {
+                        msg = Some(m);
+                        inner.invalidate(id);
+                        continue;
+                    }
+                }
+            }
+            let bytes = match &body {
+                Some(b) => b.clone(),
+                None => {
+                    let m = msg.as_ref().ok_or_else(|| CallError::RoutingFailed {
+                        actor: id.to_string(),
+                        attempts: MAX_ROUTES,
+                    })?;
+                    let b = postcard::to_allocvec(m).map_err(|e| CallError::Encode {
+                        what: format!("{}::{} request", A::TYPE_NAME, M::NAME),
+                        reason: e.to_string(),
+                    })?;
+                    body = Some(b.clone());
+                    b
+                }
+            };
+            let request = NodeRequest::Call {
+                target: id.clone(),
+                method: crate::actor::method_id(M::NAME),
+                body: bytes,
+                chain: chain.to_vec(),
+            };
+            let left = deadline.saturating_duration_since(p.now());
+            match inner.request(target, &request, left).await {
+                Ok(NodeResponse::Reply(bytes)) => {
+                    return postcard::from_bytes(&bytes).map_err(|e| CallError::Decode {
+                        what: format!("{}::{} reply", A::TYPE_NAME, M::NAME),
+                        reason: e.to_string(),
+                    });
+                }
+                Ok(NodeResponse::Failed(e)) => return Err(e),
+                Ok(NodeResponse::NotHere) => inner.invalidate(id),
+                Ok(_) => inner.invalidate(id),
+                Err(e) => {
+                    inner.invalidate(id);
+                    if p.now() >= deadline {
+                        return Err(unreachable(id, &e));
+                    }
+                    if !matches!(e, TransportError::ConnectionLost { .. }) {
+                        return Err(unreachable(id, &e));
+                    }
+                }
+            }
+        }
+        Err(CallError::RoutingFailed {
+            actor: id.to_string(),
+            attempts: MAX_ROUTES,
+        })
+    }
+
+    pub(crate) async fn send<A: Handler<M>, M: Message>(
+        &self,
+        id: &ActorId,
+        msg: M,
+        chain: &[ActorId],
+    ) -> Result<(), CallError> {
+        if self.inner.stopping.load(Ordering::Relaxed) {
+            return Err(CallError::ShuttingDown);
+        }
+        check_cycle(id, chain)?;
+        let (node, id, chain) = (self.clone(), id.clone(), chain.to_vec());
+        self.inner
+            .providers
+            .spawn_named(format!("send:{id}"), async move {
+                if let Err(e) = node.call::<A, M>(&id, msg, &chain).await {
+                    tracing::warn!(actor = %id, error = %e, "one-way message failed");
+                }
+            });
+        Ok(())
+    }
+}
+
+fn check_cycle(id: &ActorId, chain: &[ActorId]) -> Result<(), CallError> {
+    if chain.contains(id) {
+        let chain = chain
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" -> ");
+        return Err(CallError::CallCycle {
+            actor: id.to_string(),
+            chain,
+        });
+    }
+    Ok(())
+}
+
+enum LocalOutcome<M: Message> {
+    Reply(M::Reply),
+    Failed(CallError),
+    /// The activation stopped before running it: route again.
+    NotRun(M),
+}
+
+async fn local_turn<A: Handler<M>, M: Message>(
+    activation: &Arc<Activation<A>>,
+    msg: M,
+    chain: Vec<ActorId>,
+    p: &Providers,
+    deadline: Instant,
+) -> LocalOutcome<M> {
+    let (reply_tx, reply_rx) = oneshot::channel();
+    let (done_tx, done_rx) = oneshot::channel();
+    // The message comes back if the turn never runs.
+    let slot = Arc::new(Mutex::new(Some(msg)));
+    let turn_slot = Arc::clone(&slot);
+    let turn = make_turn(
+        move |actor: &mut A, ctx: &crate::actor::ActorContext| -> moonpool_sim::BoxFuture<'_, ()> {
+            Box::pin(async move {
+                let msg = lock(&turn_slot).take();
+                if let Some(msg) = msg {
+                    let reply = actor.handle(msg, ctx).await;
+                    let _ = reply_tx.send(reply);
+                }
+            })
+        },
+    );
+    if activation
+        .tx
+        .send(Envelope::Local {
+            turn,
+            chain,
+            done: done_tx,
+        })
+        .is_err()
+    {
+        return match lock(&slot).take() {
+            Some(m) => LocalOutcome::NotRun(m),
+            None => LocalOutcome::Failed(CallError::ShuttingDown),
+        };
+    }
+    let left = deadline.saturating_duration_since(p.now());
+    match p.timeout(left, reply_rx).await {
+        Ok(Ok(reply)) => LocalOutcome::Reply(reply),
+        Ok(Err(_)) => match done_rx.await {
+            Ok(TurnEnd::Panicked(message)) => LocalOutcome::Failed(CallError::HandlerPanicked {
+                actor: A::TYPE_NAME.to_string(),
+                message,
+            }),
+            _ => match lock(&slot).take() {
+                Some(m) => LocalOutcome::NotRun(m),
+                None => LocalOutcome::Failed(CallError::ShuttingDown),
+            },
+        },
+        Err(_) => LocalOutcome::Failed(CallError::Timeout {
+            actor: A::TYPE_NAME.to_string(),
+            millis: 0,
+        }),
+    }
+}
+
+impl NodeInner {
+    pub(crate) fn node_id(&self) -> NodeId {
+        self.id.get().copied().unwrap_or(NodeId {
+            addr: self.config.listen,
+            incarnation: 0,
+        })
+    }
+
+    fn transport(&self) -> Result<&Transport, TransportError> {
+        self.transport.get().ok_or(TransportError::ConnectionLost {
+            peer: self.config.listen,
+        })
+    }
+
+    /// Sends a node request and decodes the response.
+    async fn request(
+        &self,
+        to: NodeId,
+        req: &NodeRequest,
+        timeout: Duration,
+    ) -> Result<NodeResponse, TransportError> {
+        let bytes =
+            postcard::to_allocvec(req).map_err(|e| TransportError::Encode(e.to_string()))?;
+        let reply = self.transport()?.request(to.addr, bytes, timeout).await?;
+        postcard::from_bytes(&reply).map_err(|e| TransportError::Remote {
+            message: format!("undecodable node response: {e}"),
+        })
+    }
+
+    /// Stops taking calls and stops every activation.
+    pub(crate) fn stop_hosting(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+        let hosted: Vec<Arc<dyn AnyActivation>> = lock(&self.activations)
+            .values()
+            .map(|h| Arc::clone(&h.activation))
+            .collect();
+        for a in hosted {
+            a.stop();
+        }
+    }
+
+    fn invalidate(&self, id: &ActorId) {
+        lock(&self.cache).remove(id);
+    }
+
+    /// The activation of `A` for `id` on this node, creating it if the
+    /// directory places it here; `None` if the directory places it
+    /// elsewhere.
+    async fn local_activation<A: Actor>(
+        self: &Arc<Self>,
+        id: &ActorId,
+    ) -> Result<Option<Arc<Activation<A>>>, CallError> {
+        let Some(hosted) = self.hosted_or_activate(id).await? else {
+            return Ok(None);
+        };
+        let typed = hosted
+            .as_any()
+            .downcast_ref::<Activation<A>>()
+            .map(|a| Arc::new(Activation { tx: a.tx.clone() }));
+        Ok(typed)
+    }
+
+    /// The erased activation for `id`, activating it if the directory says
+    /// this node is its home.
+    async fn hosted_or_activate(
+        self: &Arc<Self>,
+        id: &ActorId,
+    ) -> Result<Option<Arc<dyn AnyActivation>>, CallError> {
+        if let Some(h) = lock(&self.activations).get(id) {
+            return Ok(Some(Arc::clone(&h.activation)));
+        }
+        let Some(factory) = self.types.get(id.type_name.as_ref()).cloned() else {
+            return Ok(None);
+        };
+        let me = self.node_id();
+        match self.directory_register(id, me).await {
+            Ok(home) if home == me => {}
+            Ok(_) => return Ok(None),
+            Err(e) => return Err(unreachable(id, &e)),
+        }
+        let mut activations = lock(&self.activations);
+        if let Some(h) = activations.get(id) {
+            return Ok(Some(Arc::clone(&h.activation)));
+        }
+        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+        let activation = factory.spawn(self, id.clone(), generation);
+        activations.insert(
+            id.clone(),
+            Hosted {
+                activation: Arc::clone(&activation),
+                generation,
+            },
+        );
+        Ok(Some(activation))
+    }
+
+    /// An activation ended: leave the table, then the directory.
+    pub(crate) async fn forget_activation(&self, id: &ActorId, generation: u64) {
+        {
+            let mut activations = lock(&self.activations);
+            if activations
+                .get(id)
+                .is_some_and(|h| h.generation == generation)
+            {
+                activations.remove(id);
+            } else {
+                return;
+            }
+        }
+        let me = self.node_id();
+        if let Err(e) = self.directory_unregister(id, me).await {
+            tracing::debug!(actor = %id, error = %e, "could not unregister from the directory");
+        }
+    }
+
+    /// Handles a request from a peer node.
+    async fn handle(self: Arc<Self>, req: NodeRequest) -> NodeResponse {
+        match req {
+            NodeRequest::Ping => NodeResponse::Done,
+            NodeRequest::Register { actor, candidate } => {
+                self.handle_register(&actor, candidate).await
+            }
+            NodeRequest::Lookup { actor } => {
+                NodeResponse::Location(lock(&self.directory).get(&actor).copied())
+            }
+            NodeRequest::Unregister { actor, node } => {
+                self.dir_unregister_local(&actor, node);
+                NodeResponse::Done
+            }
+            NodeRequest::Handoff { entries } => {
+                for (loser, actor) in self.accept_handoff(entries) {
+                    tracing::warn!(%actor, node = %loser, "duplicate activation found on handoff; stopping it");
+                    let inner = Arc::clone(&self);
+                    self.providers.spawn_named("stop-duplicate", async move {
+                        let req = NodeRequest::Deactivate { actor };
+                        if let Err(e) = inner.request(loser, &req, Duration::from_secs(5)).await {
+                            tracing::warn!(node = %loser, error = %e, "could not stop a duplicate activation");
+                        }
+                    });
+                }
+                NodeResponse::Done
+            }
+            NodeRequest::Deactivate { actor } => {
+                let hosted = lock(&self.activations)
+                    .get(&actor)
+                    .map(|h| Arc::clone(&h.activation));
+                if let Some(a) = hosted {
+                    a.stop();
+                }
+                NodeResponse::Done
+            }
+            NodeRequest::Call {
+                target,
+                method,
+                body,
+                chain,
+            } => {
+                if self.stopping.load(Ordering::Relaxed) {
+                    return NodeResponse::Failed(CallError::ShuttingDown);
+                }
+                if let Err(e) = check_cycle(&target, &chain) {
+                    return NodeResponse::Failed(e);
+                }
+                if !self.types.contains_key(target.type_name.as_ref()) {
+                    return NodeResponse::Failed(CallError::UnknownActorType {
+                        actor_type: target.type_name.to_string(),
+                    });
+                }
+                let activation = match self.hosted_or_activate(&target).await {
+                    Ok(Some(a)) => a,
+                    Ok(None) => return NodeResponse::NotHere,
+                    Err(e) => return NodeResponse::Failed(e),
+                };
+                let node = Node {
+                    inner: Arc::clone(&self),
+                };
+                let rx = activation.deliver_remote(method, body, chain);
+                match (WithNode {
+                    node,
+                    future: Box::pin(rx),
+                })
+                .await
+                {
+                    Ok(Ok(bytes)) => NodeResponse::Reply(bytes),
+                    Ok(Err(e)) => NodeResponse::Failed(e),
+                    // Dropped unrun: the activation stopped; re-route.
+                    Err(_) => NodeResponse::NotHere,
+                }
+            }
+        }
+    }
+
+    /// A live host for a new activation of `type_name`, per `placement`.
+    fn place(&self, id: &ActorId, placement: Placement) -> Result<NodeId, CallError> {
+        let view = lock(&self.view);
+        let hosts: Vec<&Member> = view
+            .alive()
+            .filter(|m| m.hosts.iter().any(|t| t == id.type_name.as_ref()))
+            .collect();
+        if hosts.is_empty() {
+            return Err(CallError::UnknownActorType {
+                actor_type: id.type_name.to_string(),
+            });
+        }
+        let me = self.node_id();
+        let chosen = match placement {
+            Placement::PreferLocal if hosts.iter().any(|m| m.id == me) => me,
+            Placement::LeastLoaded => hosts
+                .iter()
+                .min_by_key(|m| (m.load, m.id))
+                .map_or(me, |m| m.id),
+            Placement::ConsistentHash => Ring::new(hosts.iter().map(|m| m.id))
+                .owner(id)
+                .unwrap_or(me),
+            Placement::Random | Placement::PreferLocal => {
+                let i = self.providers.random_below(hosts.len() as u64) as usize;
+                hosts[i].id
+            }
+        };
+        Ok(chosen)
+    }
+
+    /// Where `id` lives: the cache, or the directory (registering a new
+    /// home chosen by `placement`).
+    async fn locate(&self, id: &ActorId, placement: Placement) -> Result<NodeId, CallError> {
+        if let Some(n) = lock(&self.cache).get(id).copied()
+            && lock(&self.view).is_alive(n)
+        {
+            return Ok(n);
+        }
+        let candidate = self.place(id, placement)?;
+        let home = self
+            .directory_register(id, candidate)
+            .await
+            .map_err(|e| unreachable(id, &e))?;
+        lock(&self.cache).insert(id.clone(), home);
+        Ok(home)
+    }
+}
+
+impl Node {
+    /// Routes a request that arrived from a peer.
+    pub(crate) fn inbound(&self) -> Arc<dyn crate::transport::Inbound> {
+        Arc::new(Inbound {
+            node: Arc::downgrade(&self.inner),
+        })
+    }
+}
+
+struct Inbound {
+    node: std::sync::Weak<NodeInner>,
+}
+
+impl crate::transport::Inbound for Inbound {
+    fn handle(
+        &self,
+        _from: NodeId,
+        payload: Vec<u8>,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>> {
+        let node = self.node.upgrade();
+        Box::pin(async move {
+            let node = node.ok_or("the node has stopped")?;
+            let req: NodeRequest = postcard::from_bytes(&payload)
+                .map_err(|e| format!("undecodable node request: {e}"))?;
+            let resp = node.handle(req).await;
+            postcard::to_allocvec(&resp).map_err(|e| format!("cannot encode the response: {e}"))
+        })
+    }
+}

@@ -1,0 +1,43 @@
+//! What nodes say to each other, inside transport requests.
+
+use serde::{Deserialize, Serialize};
+
+use crate::actor::{ActorId, CallError};
+use crate::transport::NodeId;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum NodeRequest {
+    /// Deliver a message to an actor this node should host.
+    Call {
+        target: ActorId,
+        method: u32,
+        body: Vec<u8>,
+        chain: Vec<ActorId>,
+    },
+    /// Directory partition owner: where is `actor`? Register `candidate`
+    /// if nowhere.
+    Register { actor: ActorId, candidate: NodeId },
+    /// Directory partition owner: where is `actor`, if anywhere?
+    Lookup { actor: ActorId },
+    /// Directory partition owner: forget `actor` if it is on `node`.
+    Unregister { actor: ActorId, node: NodeId },
+    /// Directory entries moving to their new owner.
+    Handoff { entries: Vec<(ActorId, NodeId)> },
+    /// Stop a duplicate activation (the directory kept another one).
+    Deactivate { actor: ActorId },
+    /// Liveness probe.
+    Ping,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum NodeResponse {
+    Reply(Vec<u8>),
+    Failed(CallError),
+    /// This node does not (or no longer) host the actor: re-route.
+    NotHere,
+    Location(Option<NodeId>),
+    /// The receiver does not own that directory partition (views differ):
+    /// refresh membership and ask the right owner.
+    WrongOwner,
+    Done,
+}

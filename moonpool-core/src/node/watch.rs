@@ -1,0 +1,98 @@
+//! Keeping the view of the cluster current: refresh membership, probe
+//! peers, declare the silent dead, report load.
+
+use std::collections::BTreeMap;
+use std::sync::Weak;
+
+use super::protocol::NodeRequest;
+use super::ring::Ring;
+use super::{MemberStatus, NodeInner, View};
+use crate::transport::{NodeId, lock};
+
+/// Reads the membership table and rebuilds the view; returns whether the
+/// set of live hosts changed.
+pub(crate) async fn refresh(node: &NodeInner) -> bool {
+    let members = match node.membership.snapshot().await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read membership");
+            return false;
+        }
+    };
+    let hosts: Vec<NodeId> = members
+        .iter()
+        .filter(|m| m.status == MemberStatus::Alive && !m.hosts.is_empty())
+        .map(|m| m.id)
+        .collect();
+    let view = View {
+        ring: Ring::new(hosts.iter().copied()),
+        members,
+    };
+    let changed = {
+        let old = lock(&node.view);
+        let old_hosts: Vec<NodeId> = old
+            .members
+            .iter()
+            .filter(|m| m.status == MemberStatus::Alive && !m.hosts.is_empty())
+            .map(|m| m.id)
+            .collect();
+        old_hosts != hosts
+    };
+    if changed {
+        node.rebalance_directory(&view).await;
+    }
+    *lock(&node.view) = view;
+    changed
+}
+
+fn declared_dead(node: &NodeInner, me: NodeId) -> bool {
+    lock(&node.view)
+        .members
+        .iter()
+        .any(|m| m.id == me && m.status == MemberStatus::Dead)
+}
+
+/// Runs until the node is gone: refresh, probe, report load.
+pub(crate) async fn watch(node: Weak<NodeInner>) {
+    let mut missed: BTreeMap<NodeId, u32> = BTreeMap::new();
+    loop {
+        let Some(n) = node.upgrade() else { return };
+        if n.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let interval = n.config.probe_interval;
+        refresh(&n).await;
+        let me = n.node_id();
+        if declared_dead(&n, me) {
+            // Another node could not reach us and the cluster has moved our
+            // actors elsewhere: serving them on would mean two activations.
+            tracing::error!(node = %me, "this node was declared dead; it stops serving");
+            n.stop_hosting();
+            return;
+        }
+        let load = lock(&n.activations).len() as u64;
+        let _ = n.membership.report_load(me, load).await;
+        let peers: Vec<NodeId> = lock(&n.view)
+            .alive()
+            .map(|m| m.id)
+            .filter(|id| *id != me)
+            .collect();
+        for peer in peers {
+            let ok = n
+                .request(peer, &NodeRequest::Ping, n.config.probe_timeout)
+                .await
+                .is_ok();
+            let count = missed.entry(peer).or_insert(0);
+            *count = if ok { 0 } else { *count + 1 };
+            if *count >= n.config.missed_probes {
+                tracing::warn!(%peer, missed = *count, "peer stopped answering probes");
+                let _ = n.membership.declare_dead(peer, me).await;
+                missed.remove(&peer);
+                refresh(&n).await;
+            }
+        }
+        let p = n.providers.clone();
+        drop(n);
+        p.sleep(interval).await;
+    }
+}

@@ -1,0 +1,284 @@
+//! The actor runtime under simulation: activation on first call, turn-based
+//! execution, single activation under concurrent first calls, idle
+//! deactivation, call cycles, handler panics, node death and reactivation.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Add, Counter, Explode, Get, Ping, Pinger, start_cluster};
+use moonpool_core::{ActorId, CallError, Node};
+use moonpool_sim::chaos::FaultConfig;
+use moonpool_sim::{ProcessId, SimContext, Simulation};
+
+async fn nodes(sim: &SimContext, n: usize, timeout: Duration) -> Vec<(ProcessId, Node)> {
+    let (_, mut rx) = start_cluster(sim, n, timeout);
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(rx.recv().await.unwrap());
+    }
+    // A stable cluster: wait until every node sees every other.
+    while out.iter().any(|(_, node)| node.live_members().len() < n) {
+        sim.sleep(Duration::from_millis(50)).await;
+    }
+    out
+}
+
+#[test]
+fn calls_activate_once_and_run_one_turn_at_a_time() {
+    for seed in 0..50 {
+        Simulation::new(seed)
+            .faults(FaultConfig::calm())
+            .run(|sim| async move {
+                let cluster = nodes(&sim, 3, Duration::from_secs(10)).await;
+                let p = sim.providers();
+                // 3 nodes x 10 concurrent first calls to one id.
+                let mut calls = Vec::new();
+                for (_, node) in &cluster {
+                    for _ in 0..10 {
+                        let c = node.actor::<Counter>("shared");
+                        calls.push(p.spawn(async move { c.call(Add(1)).await }));
+                    }
+                }
+                let mut results = Vec::new();
+                for c in calls {
+                    results.push(c.await.unwrap().unwrap());
+                }
+                results.sort();
+                // Each turn saw the previous one's write: no lost update, so
+                // exactly one activation handled all 30, one at a time.
+                assert_eq!(
+                    results,
+                    (1..=30).collect::<Vec<u64>>(),
+                    "seed {}",
+                    sim.seed()
+                );
+                let id = ActorId::of::<Counter>("shared");
+                let hosting = cluster.iter().filter(|(_, n)| n.hosts(&id)).count();
+                assert_eq!(hosting, 1, "seed {}", sim.seed());
+                assert_eq!(
+                    cluster[0]
+                        .1
+                        .actor::<Counter>("shared")
+                        .call(Get)
+                        .await
+                        .unwrap(),
+                    30
+                );
+            })
+            .unwrap();
+    }
+}
+
+#[test]
+fn concurrent_first_calls_under_network_chaos_still_activate_once() {
+    for seed in 0..100 {
+        let result = Simulation::new(seed)
+            .faults(FaultConfig {
+                connect_failures: true,
+                clogging: true,
+                clock_drift: true,
+                ..FaultConfig::calm()
+            })
+            .run(|sim| async move {
+                let cluster = nodes(&sim, 3, Duration::from_secs(20)).await;
+                let p = sim.providers();
+                let mut calls = Vec::new();
+                for (_, node) in &cluster {
+                    for k in 0..5 {
+                        let c = node.actor::<Counter>(format!("k{k}"));
+                        calls.push(p.spawn(async move { c.call(Add(1)).await }));
+                    }
+                }
+                let mut ok = 0u64;
+                for c in calls {
+                    if c.await.unwrap().is_ok() {
+                        ok += 1;
+                    }
+                }
+                let mut total = 0;
+                for k in 0..5 {
+                    let id = ActorId::of::<Counter>(format!("k{k}"));
+                    let hosting = cluster.iter().filter(|(_, n)| n.hosts(&id)).count();
+                    assert!(
+                        hosting <= 1,
+                        "seed {}: {id} active on {hosting} nodes",
+                        sim.seed()
+                    );
+                    // Reads are idempotent: retry through the faults.
+                    let reader = cluster[0].1.actor::<Counter>(format!("k{k}"));
+                    let mut value = None;
+                    for _ in 0..20 {
+                        if let Ok(v) = reader.call(Get).await {
+                            value = Some(v);
+                            break;
+                        }
+                    }
+                    total += value.expect("a read got through");
+                }
+                let nobody_declared_dead = cluster[0].1.live_members().len() == 3;
+                (ok, total, nobody_declared_dead)
+            })
+            .unwrap()
+            .output;
+        // Unless failure detection wrongly declared a node dead (its
+        // activations, and their in-memory state, then went with it), every
+        // acknowledged add is in the counters: no update went to a second
+        // activation.
+        if result.2 {
+            assert!(result.1 >= result.0, "seed {seed}: {result:?}");
+        }
+    }
+}
+
+#[test]
+fn idle_activations_deactivate_after_the_configured_time_not_before() {
+    Simulation::new(1)
+        .faults(FaultConfig::calm())
+        .run(|sim| async move {
+            let cluster = nodes(&sim, 1, Duration::from_secs(10)).await;
+            let node = &cluster[0].1;
+            let id = ActorId::of::<Counter>("idle");
+            node.actor::<Counter>("idle").call(Add(5)).await.unwrap();
+            assert!(node.hosts(&id));
+            sim.sleep(Duration::from_secs(59)).await;
+            assert!(node.hosts(&id), "deactivated before its 60 s idle timeout");
+            sim.sleep(Duration::from_secs(2)).await;
+            assert!(!node.hosts(&id), "still active after 61 idle seconds");
+            // The next call reactivates it, with fresh state.
+            assert_eq!(node.actor::<Counter>("idle").call(Get).await.unwrap(), 0);
+            assert!(node.hosts(&id));
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_call_cycle_fails_fast() {
+    Simulation::new(2)
+        .faults(FaultConfig::calm())
+        .run(|sim| async move {
+            let cluster = nodes(&sim, 2, Duration::from_secs(30)).await;
+            let start = sim.now();
+            // a -> b -> a: b's call back into a would wait on a, which waits
+            // on b.
+            let reply = cluster[0]
+                .1
+                .actor::<Pinger>("a")
+                .call(Ping("b".into()))
+                .await
+                .unwrap();
+            let err = reply.unwrap_err();
+            let CallError::CallCycle { actor, chain } = &err else {
+                panic!("expected a call cycle, got {err}");
+            };
+            assert_eq!(actor, "Pinger/a");
+            assert_eq!(chain, "Pinger/a -> Pinger/b");
+            assert!(
+                sim.now() - start < Duration::from_secs(1),
+                "took {:?}",
+                sim.now() - start
+            );
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_panicking_handler_is_a_typed_error_and_the_actor_recovers() {
+    Simulation::new(3)
+        .faults(FaultConfig::calm())
+        .run(|sim| async move {
+            let cluster = nodes(&sim, 2, Duration::from_secs(10)).await;
+            for (_, node) in &cluster {
+                let c = node.actor::<Counter>("fragile");
+                c.call(Add(1)).await.unwrap();
+                let err = c.call(Explode).await.unwrap_err();
+                assert!(
+                    matches!(&err, CallError::HandlerPanicked { message, .. } if message == "exploded on purpose"),
+                    "{err}"
+                );
+                // A fresh activation takes the next call.
+                assert_eq!(c.call(Get).await.unwrap(), 0);
+            }
+        })
+        .unwrap();
+}
+
+#[test]
+fn an_unknown_actor_type_is_a_typed_error() {
+    Simulation::new(4)
+        .faults(FaultConfig::calm())
+        .run(|sim| async move {
+            let node = moonpool_core::Node::builder("lonely")
+                .listen("10.0.0.1:7100".parse().unwrap())
+                .providers(sim.providers())
+                .build()
+                .await
+                .unwrap();
+            let err = node.actor::<Counter>("x").call(Get).await.unwrap_err();
+            assert_eq!(
+                err,
+                CallError::UnknownActorType {
+                    actor_type: "Counter".into()
+                }
+            );
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_killed_node_s_actors_fail_typed_then_reactivate_elsewhere() {
+    for seed in 0..50 {
+        Simulation::new(seed)
+            .faults(FaultConfig::calm())
+            .run(|sim| async move {
+                let cluster = nodes(&sim, 3, Duration::from_secs(2)).await;
+                let caller = cluster[0].1.clone();
+                // Find an actor hosted on node 2.
+                let (victim_pid, victim) = cluster[2].clone();
+                let mut key = None;
+                for k in 0..50 {
+                    let c = caller.actor::<Counter>(format!("a{k}"));
+                    c.call(Add(1)).await.unwrap();
+                    if victim.hosts(&ActorId::of::<Counter>(format!("a{k}"))) {
+                        key = Some(format!("a{k}"));
+                        break;
+                    }
+                }
+                let key = key.expect("some actor landed on node 2");
+                sim.kill_process(victim_pid).unwrap();
+                let start = sim.now();
+                let r = caller.actor::<Counter>(key.clone()).call(Get).await;
+                if let Err(e) = &r {
+                    assert!(
+                        matches!(
+                            e,
+                            CallError::NodeUnreachable { .. } | CallError::Timeout { .. }
+                        ),
+                        "{e}"
+                    );
+                }
+                assert!(
+                    sim.now() - start <= Duration::from_millis(2_100),
+                    "took {:?}",
+                    sim.now() - start
+                );
+                // Once the node is declared dead, the actor reactivates on a
+                // survivor.
+                sim.sleep(Duration::from_secs(2)).await;
+                assert_eq!(
+                    caller
+                        .actor::<Counter>(key.clone())
+                        .call(Add(7))
+                        .await
+                        .unwrap(),
+                    7
+                );
+                let id = ActorId::of::<Counter>(key);
+                let hosting = cluster[..2].iter().filter(|(_, n)| n.hosts(&id)).count();
+                assert_eq!(hosting, 1);
+                assert_eq!(caller.live_members().len(), 2);
+            })
+            .unwrap();
+    }
+}

@@ -1,0 +1,199 @@
+//! Hand-written actors and a simulated cluster for the runtime's tests.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use moonpool_core::actor::{ActorOptions, Placement, dispatch, method_id, unknown_method};
+use moonpool_core::node::InMemoryMembership;
+use moonpool_core::{Actor, ActorContext, ActorRef, CallError, Handler, Message, Node};
+use moonpool_sim::{BoxFuture, ProcessId, Providers, SimContext};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+/// A counter whose `Add` reads, waits, then writes: lost updates would
+/// show if two turns ever overlapped or two activations existed.
+#[derive(Default)]
+pub struct Counter {
+    value: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct Add(pub u64);
+impl Message for Add {
+    type Reply = u64;
+    const NAME: &'static str = "add";
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct Get;
+impl Message for Get {
+    type Reply = u64;
+    const NAME: &'static str = "get";
+}
+
+/// Panics inside the handler.
+#[derive(Serialize, Deserialize)]
+pub struct Explode;
+impl Message for Explode {
+    type Reply = ();
+    const NAME: &'static str = "explode";
+}
+
+impl Actor for Counter {
+    const TYPE_NAME: &'static str = "Counter";
+
+    fn options() -> ActorOptions {
+        ActorOptions {
+            placement: Placement::Random,
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+
+    async fn activate(_ctx: &ActorContext) -> Result<Self, String> {
+        Ok(Self::default())
+    }
+
+    fn dispatch<'a>(
+        &'a mut self,
+        method: u32,
+        body: &'a [u8],
+        ctx: &'a ActorContext,
+    ) -> BoxFuture<'a, Result<Vec<u8>, CallError>> {
+        Box::pin(async move {
+            match method {
+                m if m == method_id(Add::NAME) => dispatch::<Self, Add>(self, body, ctx).await,
+                m if m == method_id(Get::NAME) => dispatch::<Self, Get>(self, body, ctx).await,
+                m if m == method_id(Explode::NAME) => {
+                    dispatch::<Self, Explode>(self, body, ctx).await
+                }
+                m => Err(unknown_method::<Self>(m)),
+            }
+        })
+    }
+}
+
+impl Handler<Add> for Counter {
+    async fn handle(&mut self, Add(n): Add, ctx: &ActorContext) -> u64 {
+        let before = self.value;
+        ctx.providers().sleep(Duration::from_millis(1)).await;
+        self.value = before + n;
+        self.value
+    }
+}
+
+impl Handler<Get> for Counter {
+    async fn handle(&mut self, _: Get, _ctx: &ActorContext) -> u64 {
+        self.value
+    }
+}
+
+impl Handler<Explode> for Counter {
+    async fn handle(&mut self, _: Explode, _ctx: &ActorContext) {
+        panic!("exploded on purpose");
+    }
+}
+
+/// Calls a `Ponger`, which calls back: a cycle.
+#[derive(Default)]
+pub struct Pinger;
+
+#[derive(Serialize, Deserialize)]
+pub struct Ping(pub String);
+impl Message for Ping {
+    type Reply = Result<String, CallError>;
+    const NAME: &'static str = "ping";
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct Echo;
+impl Message for Echo {
+    type Reply = String;
+    const NAME: &'static str = "echo";
+}
+
+impl Actor for Pinger {
+    const TYPE_NAME: &'static str = "Pinger";
+
+    async fn activate(_ctx: &ActorContext) -> Result<Self, String> {
+        Ok(Self)
+    }
+
+    fn dispatch<'a>(
+        &'a mut self,
+        method: u32,
+        body: &'a [u8],
+        ctx: &'a ActorContext,
+    ) -> BoxFuture<'a, Result<Vec<u8>, CallError>> {
+        Box::pin(async move {
+            match method {
+                m if m == method_id(Ping::NAME) => dispatch::<Self, Ping>(self, body, ctx).await,
+                m if m == method_id(Echo::NAME) => dispatch::<Self, Echo>(self, body, ctx).await,
+                m => Err(unknown_method::<Self>(m)),
+            }
+        })
+    }
+}
+
+impl Handler<Ping> for Pinger {
+    /// Pings the `Pinger` named in the message; that one pings us back.
+    async fn handle(&mut self, Ping(next): Ping, ctx: &ActorContext) -> Result<String, CallError> {
+        let me = ctx.id().key.clone();
+        let other: ActorRef<Pinger> = ctx.actor(next);
+        other.call(Ping(me)).await?
+    }
+}
+
+impl Handler<Echo> for Pinger {
+    async fn handle(&mut self, _: Echo, _ctx: &ActorContext) -> String {
+        "echo".to_string()
+    }
+}
+
+pub const PORT: u16 = 7000;
+
+/// Starts `n` node processes sharing one in-memory membership table; each
+/// (re)start sends its node on the returned channel.
+pub fn start_cluster(
+    sim: &SimContext,
+    n: usize,
+    call_timeout: Duration,
+) -> (Vec<ProcessId>, mpsc::UnboundedReceiver<(ProcessId, Node)>) {
+    let table = InMemoryMembership::new();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut pids = Vec::new();
+    for i in 0..n {
+        let (table, tx) = (table.clone(), tx.clone());
+        let pid_cell = std::sync::Arc::new(std::sync::OnceLock::new());
+        let pid_for_start = std::sync::Arc::clone(&pid_cell);
+        let pid = sim.start_process(format!("node-{i}"), move |p: Providers| {
+            let (table, tx, pid) = (
+                table.clone(),
+                tx.clone(),
+                std::sync::Arc::clone(&pid_for_start),
+            );
+            async move {
+                let listen = SocketAddr::new([0, 0, 0, 0].into(), PORT);
+                // 0.0.0.0 binds to the process's own address.
+                let node = Node::builder("test-cluster")
+                    .listen(listen)
+                    .providers(p)
+                    .membership(table)
+                    .host::<Counter>()
+                    .host::<Pinger>()
+                    .call_timeout(call_timeout)
+                    .failure_detection(Duration::from_millis(500), Duration::from_millis(500), 4)
+                    .build()
+                    .await
+                    .expect("node starts");
+                let me = *pid.get().expect("pid set before the first poll");
+                let _ = tx.send((me, node.clone()));
+                std::future::pending::<()>().await;
+                drop(node);
+            }
+        });
+        let _ = pid_cell.set(pid);
+        pids.push(pid);
+    }
+    (pids, rx)
+}
