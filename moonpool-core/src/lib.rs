@@ -10,9 +10,12 @@
 //!   references.
 //! - [`node`]: a node hosting activations, its share of the directory,
 //!   membership and failure detection.
+//! - [`state`]: persisted actor state with optimistic concurrency, in
+//!   memory or on disk (crash-tested through the storage provider).
 
 pub mod actor;
 pub mod node;
+pub mod state;
 pub mod transport;
 
 pub use actor::{Actor, ActorContext, ActorId, ActorRef, CallError, Handler, Message};

@@ -66,6 +66,7 @@ pub struct NodeBuilder {
     config: NodeConfig,
     providers: Option<Providers>,
     membership: Option<Arc<dyn MembershipTable>>,
+    storage: Option<Arc<dyn crate::state::StateStorage>>,
     types: Vec<(&'static str, Arc<dyn ActorFactory>)>,
 }
 
@@ -82,6 +83,7 @@ impl NodeBuilder {
             },
             providers: None,
             membership: None,
+            storage: None,
             types: Vec::new(),
         }
     }
@@ -102,6 +104,12 @@ impl NodeBuilder {
     /// one-node cluster).
     pub fn membership(mut self, table: impl MembershipTable) -> Self {
         self.membership = Some(Arc::new(table));
+        self
+    }
+
+    /// Where actors persist their state ([`Persisted`](crate::state::Persisted)).
+    pub fn storage(mut self, storage: impl crate::state::StateStorage) -> Self {
+        self.storage = Some(Arc::new(storage));
         self
     }
 
@@ -159,6 +167,7 @@ impl NodeBuilder {
                 cache: Mutex::new(BTreeMap::new()),
                 view: Mutex::new(View::default()),
                 membership: Arc::clone(&membership),
+                storage: self.storage,
                 next_generation: AtomicU64::new(1),
                 stopping: AtomicBool::new(false),
             }),

@@ -88,6 +88,7 @@ pub(crate) struct NodeInner {
     cache: Mutex<BTreeMap<ActorId, NodeId>>,
     view: Mutex<View>,
     membership: Arc<dyn MembershipTable>,
+    pub(crate) storage: Option<Arc<dyn crate::state::StateStorage>>,
     next_generation: AtomicU64,
     stopping: AtomicBool,
 }
@@ -286,12 +287,12 @@ impl Node {
                 Ok(_) => inner.invalidate(id),
                 Err(e) => {
                     inner.invalidate(id);
-                    if p.now() >= deadline {
+                    if p.now() >= deadline || !matches!(e, TransportError::ConnectionLost { .. }) {
                         return Err(unreachable(id, &e));
                     }
-                    if !matches!(e, TransportError::ConnectionLost { .. }) {
-                        return Err(unreachable(id, &e));
-                    }
+                    // The connection broke under the call: give the
+                    // transport a moment to notice before routing again.
+                    p.sleep(Duration::from_millis(20)).await;
                 }
             }
         }

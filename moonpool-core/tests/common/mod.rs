@@ -197,3 +197,72 @@ pub fn start_cluster(
     }
     (pids, rx)
 }
+
+/// An account whose balance is persisted after every deposit.
+pub struct Account {
+    balance: moonpool_core::state::Persisted<u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct Deposit(pub u64);
+impl Message for Deposit {
+    type Reply = Result<u64, String>;
+    const NAME: &'static str = "deposit";
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct Balance;
+impl Message for Balance {
+    type Reply = u64;
+    const NAME: &'static str = "balance";
+}
+
+impl Actor for Account {
+    const TYPE_NAME: &'static str = "Account";
+
+    async fn activate(ctx: &ActorContext) -> Result<Self, String> {
+        let balance = moonpool_core::state::Persisted::load(ctx)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Self { balance })
+    }
+
+    fn dispatch<'a>(
+        &'a mut self,
+        method: u32,
+        body: &'a [u8],
+        ctx: &'a ActorContext,
+    ) -> BoxFuture<'a, Result<Vec<u8>, CallError>> {
+        Box::pin(async move {
+            match method {
+                m if m == method_id(Deposit::NAME) => {
+                    dispatch::<Self, Deposit>(self, body, ctx).await
+                }
+                m if m == method_id(Balance::NAME) => {
+                    dispatch::<Self, Balance>(self, body, ctx).await
+                }
+                m => Err(unknown_method::<Self>(m)),
+            }
+        })
+    }
+}
+
+impl Handler<Deposit> for Account {
+    async fn handle(&mut self, Deposit(n): Deposit, _ctx: &ActorContext) -> Result<u64, String> {
+        let before = *self.balance;
+        *self.balance += n;
+        match self.balance.save().await {
+            Ok(()) => Ok(*self.balance),
+            Err(e) => {
+                *self.balance = before;
+                Err(e.to_string())
+            }
+        }
+    }
+}
+
+impl Handler<Balance> for Account {
+    async fn handle(&mut self, _: Balance, _ctx: &ActorContext) -> u64 {
+        *self.balance
+    }
+}
