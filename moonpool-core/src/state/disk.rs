@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use moonpool_sim::{BoxFuture, Providers};
 
-use super::{ETag, StateStorage, StorageError};
+use super::{ETag, Record, StateStorage, StorageError};
 use crate::actor::ActorId;
 
 /// Record layout: etag (8 bytes), CRC-32 of the data (4 bytes), data.
@@ -53,7 +53,7 @@ async fn read_record(
     p: &Providers,
     path: &str,
     id: &ActorId,
-) -> Result<Option<(Vec<u8>, ETag)>, StorageError> {
+) -> Result<Option<Record>, StorageError> {
     let bytes = match p.read_file(path).await {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -76,10 +76,7 @@ async fn read_record(
 }
 
 impl StateStorage for DiskStorage {
-    fn read(
-        &self,
-        id: &ActorId,
-    ) -> BoxFuture<'static, Result<Option<(Vec<u8>, ETag)>, StorageError>> {
+    fn read(&self, id: &ActorId) -> BoxFuture<'static, Result<Option<Record>, StorageError>> {
         let (this, id) = (self.clone(), id.clone());
         Box::pin(async move {
             let _turn = this.gate.lock().await;

@@ -5,14 +5,14 @@ use std::sync::{Arc, Mutex};
 
 use moonpool_sim::BoxFuture;
 
-use super::{ETag, StateStorage, StorageError};
+use super::{ETag, Record, StateStorage, StorageError};
 use crate::actor::ActorId;
 use crate::transport::lock;
 
 /// State kept in memory (lost with the process). Clones share the data.
 #[derive(Clone, Default)]
 pub struct InMemoryStorage {
-    records: Arc<Mutex<BTreeMap<ActorId, (Vec<u8>, ETag)>>>,
+    records: Arc<Mutex<BTreeMap<ActorId, Record>>>,
 }
 
 impl InMemoryStorage {
@@ -31,10 +31,7 @@ fn conflict(id: &ActorId, expected: Option<ETag>, actual: Option<ETag>) -> Stora
 }
 
 impl StateStorage for InMemoryStorage {
-    fn read(
-        &self,
-        id: &ActorId,
-    ) -> BoxFuture<'static, Result<Option<(Vec<u8>, ETag)>, StorageError>> {
+    fn read(&self, id: &ActorId) -> BoxFuture<'static, Result<Option<Record>, StorageError>> {
         let found = lock(&self.records).get(id).cloned();
         Box::pin(async move { Ok(found) })
     }

@@ -28,6 +28,9 @@ impl fmt::Display for ETag {
     }
 }
 
+/// A stored record: the bytes and their version.
+pub type Record = (Vec<u8>, ETag);
+
 /// Why a state operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum StorageError {
@@ -81,10 +84,7 @@ pub enum StorageError {
 /// ```
 pub trait StateStorage: Send + Sync + 'static {
     /// The record of `id` and its etag, if any.
-    fn read(
-        &self,
-        id: &ActorId,
-    ) -> BoxFuture<'static, Result<Option<(Vec<u8>, ETag)>, StorageError>>;
+    fn read(&self, id: &ActorId) -> BoxFuture<'static, Result<Option<Record>, StorageError>>;
     /// Replaces the record if its etag is `expected` (`None`: there must be
     /// no record); returns the new etag.
     fn write(
