@@ -39,6 +39,9 @@ pub(crate) enum Envelope<A> {
         turn: LocalTurn<A>,
         chain: Vec<ActorId>,
         done: oneshot::Sender<TurnEnd>,
+        /// Whether this message counts as activity for idle deactivation
+        /// (timer ticks do not).
+        keep_alive: bool,
     },
     /// A call that arrived as bytes.
     Remote {
@@ -149,6 +152,8 @@ pub(crate) fn spawn_activation<A: Actor>(
         node: Arc::downgrade(node),
         providers: node.providers.clone(),
         chain: Vec::new(),
+        mailbox: Arc::new(activation.tx.clone()),
+        timers: Arc::new(std::sync::Mutex::new(Vec::new())),
     };
     let weak = Arc::downgrade(node);
     node.providers
@@ -185,15 +190,28 @@ async fn run<A: Actor>(
         }
     };
     let idle = A::options().idle_timeout;
+    let mut last_activity = p.now();
     loop {
-        let env = match p.timeout(idle, rx.recv()).await {
+        let left = (last_activity + idle).saturating_duration_since(p.now());
+        let env = match p.timeout(left, rx.recv()).await {
             Err(_) => break, // idle
             Ok(None) | Ok(Some(Envelope::Stop)) => break,
             Ok(Some(env)) => env,
         };
+        if !matches!(
+            env,
+            Envelope::Local {
+                keep_alive: false,
+                ..
+            }
+        ) {
+            last_activity = p.now();
+        }
         let (chain, outcome) = match env {
             Envelope::Stop => break,
-            Envelope::Local { turn, chain, done } => {
+            Envelope::Local {
+                turn, chain, done, ..
+            } => {
                 let turn_ctx = with_chain(&ctx, chain.clone());
                 let result = catch_handler_panic(turn(&mut actor, &turn_ctx)).await;
                 let _ = done.send(match &result {
@@ -234,10 +252,12 @@ async fn run<A: Actor>(
             // The actor's state may be half-updated: drop the activation
             // without its deactivation hook.
             tracing::error!(actor = %id, %message, "handler panicked; dropping the activation");
+            ctx.stop_all_timers();
             finish::<A>(node, &id, generation, rx).await;
             return;
         }
     }
+    ctx.stop_all_timers();
     actor.on_deactivate(&ctx).await;
     finish::<A>(node, &id, generation, rx).await;
 }

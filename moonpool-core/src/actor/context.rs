@@ -1,12 +1,21 @@
 //! What a handler knows about its activation: who it is, the providers, and
 //! how to call other actors (propagating the call chain).
 
-use std::sync::Weak;
+use std::any::Any;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
-use moonpool_sim::Providers;
+use moonpool_sim::{JoinHandle, Providers};
+use tokio::sync::mpsc;
 
-use super::{Actor, ActorId, ActorRef};
+use super::activation::{Envelope, make_turn};
+use super::{Actor, ActorId, ActorRef, CallError, Handler, Message};
 use crate::node::{Node, NodeInner};
+use crate::transport::lock;
+
+/// Identifies a timer started with [`ActorContext::start_timer`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimerId(usize);
 
 /// The context of one turn of an activation.
 ///
@@ -25,6 +34,10 @@ pub struct ActorContext {
     /// Activations waiting in this call chain, outermost first, ending with
     /// this one.
     pub(crate) chain: Vec<ActorId>,
+    /// The activation's own mailbox (an `UnboundedSender<Envelope<A>>`).
+    pub(crate) mailbox: Arc<dyn Any + Send + Sync>,
+    /// Timers of this activation, stopped when it deactivates.
+    pub(crate) timers: Arc<Mutex<Vec<Option<JoinHandle<()>>>>>,
 }
 
 impl ActorContext {
@@ -43,6 +56,77 @@ impl ActorContext {
     pub fn actor<B: Actor>(&self, key: impl Into<String>) -> ActorRef<B> {
         let node = self.node.upgrade().map(|inner| Node { inner });
         ActorRef::new(ActorId::of::<B>(key), node, self.chain.clone())
+    }
+
+    /// Delivers `make()` to this activation every `period`, as a turn of its
+    /// own, until [`stop_timer`](Self::stop_timer) or deactivation. Ticks
+    /// do not keep an idle activation alive.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::UnknownActorType`] if `A` is not this activation's type.
+    pub fn start_timer<A, M>(
+        &self,
+        period: Duration,
+        make: impl Fn() -> M + Send + 'static,
+    ) -> Result<TimerId, CallError>
+    where
+        A: Handler<M>,
+        M: Message,
+    {
+        let Some(tx) = self
+            .mailbox
+            .downcast_ref::<mpsc::UnboundedSender<Envelope<A>>>()
+            .cloned()
+        else {
+            return Err(CallError::UnknownActorType {
+                actor_type: A::TYPE_NAME.to_string(),
+            });
+        };
+        let p = self.providers.clone();
+        let task = self
+            .providers
+            .spawn_named(format!("timer:{}", self.id), async move {
+                loop {
+                    p.sleep(period).await;
+                    let msg = make();
+                    let turn = make_turn(
+                        move |actor: &mut A,
+                              ctx: &ActorContext|
+                              -> moonpool_sim::BoxFuture<'_, ()> {
+                            Box::pin(async move {
+                                let _ = actor.handle(msg, ctx).await;
+                            })
+                        },
+                    );
+                    let (done, _) = tokio::sync::oneshot::channel();
+                    let tick = Envelope::Local {
+                        turn,
+                        chain: Vec::new(),
+                        done,
+                        keep_alive: false,
+                    };
+                    if tx.send(tick).is_err() {
+                        return;
+                    }
+                }
+            });
+        let mut timers = lock(&self.timers);
+        timers.push(Some(task));
+        Ok(TimerId(timers.len() - 1))
+    }
+
+    /// Stops a timer (no effect if it already stopped).
+    pub fn stop_timer(&self, id: TimerId) {
+        if let Some(task) = lock(&self.timers).get_mut(id.0).and_then(Option::take) {
+            task.abort();
+        }
+    }
+
+    pub(crate) fn stop_all_timers(&self) {
+        for task in lock(&self.timers).iter_mut().filter_map(Option::take) {
+            task.abort();
+        }
     }
 
     /// The node hosting this activation, while it runs.

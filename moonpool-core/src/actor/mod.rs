@@ -23,7 +23,7 @@ pub use activation::catch_handler_panic;
 pub(crate) use activation::{
     Activation, AnyActivation, Envelope, TurnEnd, make_turn, spawn_activation,
 };
-pub use context::ActorContext;
+pub use context::{ActorContext, TimerId};
 pub use error::CallError;
 pub use reference::ActorRef;
 

@@ -375,6 +375,7 @@ async fn local_turn<A: Handler<M>, M: Message>(
             turn,
             chain,
             done: done_tx,
+            keep_alive: true,
         })
         .is_err()
     {

@@ -181,6 +181,7 @@ pub fn start_cluster(
                     .membership(table)
                     .host::<Counter>()
                     .host::<Pinger>()
+                    .host::<Ticker>()
                     .call_timeout(call_timeout)
                     .failure_detection(Duration::from_millis(500), Duration::from_millis(500), 4)
                     .build()
@@ -264,5 +265,91 @@ impl Handler<Deposit> for Account {
 impl Handler<Balance> for Account {
     async fn handle(&mut self, _: Balance, _ctx: &ActorContext) -> u64 {
         *self.balance
+    }
+}
+
+/// Counts timer ticks; records deactivations.
+#[derive(Default)]
+pub struct Ticker {
+    ticks: u64,
+}
+
+pub static TICKER_DEACTIVATIONS: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(0);
+
+#[derive(Serialize, Deserialize)]
+pub struct StartTicking;
+impl Message for StartTicking {
+    type Reply = ();
+    const NAME: &'static str = "start_ticking";
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+pub struct Tick;
+impl Message for Tick {
+    type Reply = ();
+    const NAME: &'static str = "tick";
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct Ticks;
+impl Message for Ticks {
+    type Reply = u64;
+    const NAME: &'static str = "ticks";
+}
+
+impl Actor for Ticker {
+    const TYPE_NAME: &'static str = "Ticker";
+
+    fn options() -> ActorOptions {
+        ActorOptions {
+            placement: Placement::PreferLocal,
+            idle_timeout: Duration::from_secs(10),
+        }
+    }
+
+    async fn activate(_ctx: &ActorContext) -> Result<Self, String> {
+        Ok(Self::default())
+    }
+
+    async fn on_deactivate(&mut self, _ctx: &ActorContext) {
+        TICKER_DEACTIVATIONS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn dispatch<'a>(
+        &'a mut self,
+        method: u32,
+        body: &'a [u8],
+        ctx: &'a ActorContext,
+    ) -> BoxFuture<'a, Result<Vec<u8>, CallError>> {
+        Box::pin(async move {
+            match method {
+                m if m == method_id(StartTicking::NAME) => {
+                    dispatch::<Self, StartTicking>(self, body, ctx).await
+                }
+                m if m == method_id(Tick::NAME) => dispatch::<Self, Tick>(self, body, ctx).await,
+                m if m == method_id(Ticks::NAME) => dispatch::<Self, Ticks>(self, body, ctx).await,
+                m => Err(unknown_method::<Self>(m)),
+            }
+        })
+    }
+}
+
+impl Handler<StartTicking> for Ticker {
+    async fn handle(&mut self, _: StartTicking, ctx: &ActorContext) {
+        ctx.start_timer::<Ticker, Tick>(Duration::from_secs(1), || Tick)
+            .expect("own type");
+    }
+}
+
+impl Handler<Tick> for Ticker {
+    async fn handle(&mut self, _: Tick, _ctx: &ActorContext) {
+        self.ticks += 1;
+    }
+}
+
+impl Handler<Ticks> for Ticker {
+    async fn handle(&mut self, _: Ticks, _ctx: &ActorContext) -> u64 {
+        self.ticks
     }
 }
