@@ -1,5 +1,5 @@
-//! One activation: a task that builds the actor, then runs its messages one
-//! turn at a time until it goes idle or the node shuts down.
+//! One activation: its mailbox, the turns it runs, and the task that builds
+//! the actor and hands it to the turn scheduler (`turns.rs`).
 
 use std::any::Any;
 use std::future::Future;
@@ -8,15 +8,33 @@ use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 
-use moonpool_sim::{BoxFuture, Providers};
+use moonpool_sim::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Actor, ActorContext, ActorId, CallError};
+use super::{Actor, ActorContext, ActorId, CallChain, CallError, ChainLink};
 use crate::node::NodeInner;
 
-/// A typed turn: what a local call runs on the actor.
+/// An exclusive turn: what a local call runs on the actor, alone.
 pub(crate) type LocalTurn<A> =
     Box<dyn for<'a> FnOnce(&'a mut A, &'a ActorContext) -> BoxFuture<'a, ()> + Send>;
+
+/// A shared (reentrant) turn: runs alongside other shared turns.
+pub(crate) type SharedTurn<A> =
+    Box<dyn for<'a> FnOnce(&'a A, &'a ActorContext) -> BoxFuture<'a, ()> + Send>;
+
+/// A local call's work.
+pub(crate) enum Turn<A> {
+    Exclusive(LocalTurn<A>),
+    Shared(SharedTurn<A>),
+}
+
+/// Coerces a closure into a [`SharedTurn`].
+pub(crate) fn make_shared_turn<A, F>(f: F) -> SharedTurn<A>
+where
+    F: for<'a> FnOnce(&'a A, &'a ActorContext) -> BoxFuture<'a, ()> + Send + 'static,
+{
+    Box::new(f)
+}
 
 /// Coerces a closure into a [`LocalTurn`].
 pub(crate) fn make_turn<A, F>(f: F) -> LocalTurn<A>
@@ -36,8 +54,8 @@ pub(crate) enum TurnEnd {
 pub(crate) enum Envelope<A> {
     /// A call from this node: typed, never serialized.
     Local {
-        turn: LocalTurn<A>,
-        chain: Vec<ActorId>,
+        turn: Turn<A>,
+        chain: CallChain,
         done: oneshot::Sender<TurnEnd>,
         /// Whether this message counts as activity for idle deactivation
         /// (timer ticks do not).
@@ -47,7 +65,7 @@ pub(crate) enum Envelope<A> {
     Remote {
         method: u32,
         body: Vec<u8>,
-        chain: Vec<ActorId>,
+        chain: CallChain,
         reply: oneshot::Sender<Result<Vec<u8>, CallError>>,
     },
     /// Deactivate now (node shutdown).
@@ -66,7 +84,7 @@ pub(crate) trait AnyActivation: Send + Sync {
         &self,
         method: u32,
         body: Vec<u8>,
-        chain: Vec<ActorId>,
+        chain: CallChain,
     ) -> oneshot::Receiver<Result<Vec<u8>, CallError>>;
     fn stop(&self);
 }
@@ -80,7 +98,7 @@ impl<A: Actor> AnyActivation for Activation<A> {
         &self,
         method: u32,
         body: Vec<u8>,
-        chain: Vec<ActorId>,
+        chain: CallChain,
     ) -> oneshot::Receiver<Result<Vec<u8>, CallError>> {
         let (reply, rx) = oneshot::channel();
         let _ = self.tx.send(Envelope::Remote {
@@ -167,9 +185,8 @@ async fn run<A: Actor>(
     node: Weak<NodeInner>,
     generation: u64,
 ) {
-    let p: Providers = ctx.providers.clone();
     let id = ctx.id.clone();
-    let mut actor = match catch_handler_panic(A::activate(&ctx)).await {
+    let actor = match catch_handler_panic(A::activate(&ctx)).await {
         Ok(Ok(actor)) => actor,
         Ok(Err(reason)) | Err(reason) => {
             tracing::warn!(actor = %id, %reason, "activation failed");
@@ -189,81 +206,24 @@ async fn run<A: Actor>(
             return;
         }
     };
-    let idle = A::options().idle_timeout;
-    let mut last_activity = p.now();
-    loop {
-        let left = (last_activity + idle).saturating_duration_since(p.now());
-        let env = match p.timeout(left, rx.recv()).await {
-            Err(_) => break, // idle
-            Ok(None) | Ok(Some(Envelope::Stop)) => break,
-            Ok(Some(env)) => env,
-        };
-        if !matches!(
-            env,
-            Envelope::Local {
-                keep_alive: false,
-                ..
-            }
-        ) {
-            last_activity = p.now();
-        }
-        let (chain, outcome) = match env {
-            Envelope::Stop => break,
-            Envelope::Local {
-                turn, chain, done, ..
-            } => {
-                let turn_ctx = with_chain(&ctx, chain.clone());
-                let result = catch_handler_panic(turn(&mut actor, &turn_ctx)).await;
-                let _ = done.send(match &result {
-                    Ok(()) => TurnEnd::Ran,
-                    Err(message) => TurnEnd::Panicked(message.clone()),
-                });
-                (chain, result.map(|()| None))
-            }
-            Envelope::Remote {
-                method,
-                body,
-                chain,
-                reply,
-            } => {
-                let turn_ctx = with_chain(&ctx, chain.clone());
-                match catch_handler_panic(actor.dispatch(method, &body, &turn_ctx)).await {
-                    Ok(result) => {
-                        let _ = reply.send(result);
-                        (chain, Ok(None))
-                    }
-                    Err(message) => (chain, Ok(Some((message, reply)))),
-                }
-            }
-        };
-        let _ = chain;
-        let panicked = match outcome {
-            Ok(None) => None,
-            Ok(Some((message, reply))) => {
-                let _ = reply.send(Err(CallError::HandlerPanicked {
-                    actor: id.to_string(),
-                    message: message.clone(),
-                }));
-                Some(message)
-            }
-            Err(message) => Some(message),
-        };
-        if let Some(message) = panicked {
-            // The actor's state may be half-updated: drop the activation
-            // without its deactivation hook.
-            tracing::error!(actor = %id, %message, "handler panicked; dropping the activation");
-            ctx.stop_all_timers();
-            finish::<A>(node, &id, generation, rx).await;
-            return;
-        }
-    }
+    let (actor, rx, panicked) = super::turns::schedule(actor, &ctx, rx).await;
     ctx.stop_all_timers();
-    actor.on_deactivate(&ctx).await;
+    if panicked {
+        // The actor's state may be half-updated: drop the activation
+        // without its deactivation hook.
+        tracing::error!(actor = %id, "a handler panicked; dropping the activation");
+    } else if let Some(mut actor) = actor {
+        actor.on_deactivate(&ctx).await;
+    }
     finish::<A>(node, &id, generation, rx).await;
 }
 
-fn with_chain(ctx: &ActorContext, mut chain: Vec<ActorId>) -> ActorContext {
-    chain.push(ctx.id.clone());
+/// `ctx` for a turn that extends `chain`.
+pub(crate) fn with_chain(ctx: &ActorContext, mut chain: CallChain, shared: bool) -> ActorContext {
+    chain.push(ChainLink {
+        actor: ctx.id.clone(),
+        shared,
+    });
     ActorContext {
         chain,
         ..ctx.clone()

@@ -8,8 +8,8 @@ use std::time::Duration;
 use moonpool_sim::{JoinHandle, Providers};
 use tokio::sync::mpsc;
 
-use super::activation::{Envelope, make_turn};
-use super::{Actor, ActorId, ActorRef, CallError, Handler, Message};
+use super::activation::{Envelope, Turn, make_turn};
+use super::{Actor, ActorId, ActorRef, CallChain, CallError, Handler, Message};
 use crate::node::{Node, NodeInner};
 use crate::transport::lock;
 
@@ -33,7 +33,7 @@ pub struct ActorContext {
     pub(crate) providers: Providers,
     /// Activations waiting in this call chain, outermost first, ending with
     /// this one.
-    pub(crate) chain: Vec<ActorId>,
+    pub(crate) chain: CallChain,
     /// The activation's own mailbox (an `UnboundedSender<Envelope<A>>`).
     pub(crate) mailbox: Arc<dyn Any + Send + Sync>,
     /// Timers of this activation, stopped when it deactivates.
@@ -101,7 +101,7 @@ impl ActorContext {
                     );
                     let (done, _) = tokio::sync::oneshot::channel();
                     let tick = Envelope::Local {
-                        turn,
+                        turn: Turn::Exclusive(turn),
                         chain: Vec::new(),
                         done,
                         keep_alive: false,

@@ -10,6 +10,7 @@ mod activation;
 mod context;
 mod error;
 mod reference;
+mod turns;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -21,7 +22,8 @@ use serde::{Deserialize, Serialize};
 
 pub use activation::catch_handler_panic;
 pub(crate) use activation::{
-    Activation, AnyActivation, Envelope, TurnEnd, make_turn, spawn_activation,
+    Activation, AnyActivation, Envelope, Turn, TurnEnd, make_shared_turn, make_turn,
+    spawn_activation,
 };
 pub use context::{ActorContext, TimerId};
 pub use error::CallError;
@@ -53,6 +55,18 @@ impl fmt::Display for ActorId {
         write!(f, "{}/{}", self.type_name, self.key)
     }
 }
+
+/// One activation waiting in a call chain, and whether its turn is shared.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainLink {
+    /// The waiting activation.
+    pub actor: ActorId,
+    /// Whether it waits in a shared (reentrant) turn.
+    pub shared: bool,
+}
+
+/// The activations a call is nested in, outermost first.
+pub type CallChain = Vec<ChainLink>;
 
 /// A stable wire id for a method, derived from its name (FNV-1a, 32 bits),
 /// so reordering methods never changes the protocol.
@@ -123,7 +137,7 @@ pub trait Message: Serialize + DeserializeOwned + Send + 'static {
 /// completion (including its awaits) before the next starts. A call that
 /// would come back into an activation that is waiting on that very call
 /// chain fails at once with [`CallError::CallCycle`].
-pub trait Actor: Sized + Send + 'static {
+pub trait Actor: Sized + Send + Sync + 'static {
     /// The type's stable name on the wire.
     const TYPE_NAME: &'static str;
 
@@ -149,6 +163,23 @@ pub trait Actor: Sized + Send + 'static {
         body: &'a [u8],
         ctx: &'a ActorContext,
     ) -> BoxFuture<'a, Result<Vec<u8>, CallError>>;
+
+    /// Whether `method` is a shared (reentrant) method, handled by
+    /// [`Actor::dispatch_shared`]. Default: none is.
+    fn is_shared(_method: u32) -> bool {
+        false
+    }
+
+    /// Like [`Actor::dispatch`] for shared methods (implement with
+    /// [`dispatch_shared`]). Default: no shared methods.
+    fn dispatch_shared<'a>(
+        &'a self,
+        method: u32,
+        _body: &'a [u8],
+        _ctx: &'a ActorContext,
+    ) -> BoxFuture<'a, Result<Vec<u8>, CallError>> {
+        Box::pin(async move { Err(unknown_method::<Self>(method)) })
+    }
 }
 
 /// Handles one message type.
@@ -156,6 +187,36 @@ pub trait Handler<M: Message>: Actor {
     /// Handles `msg`; the activation is this handler's alone until it
     /// returns.
     fn handle(&mut self, msg: M, ctx: &ActorContext) -> impl Future<Output = M::Reply> + Send;
+}
+
+/// Handles one message type with shared access: the opt-in to
+/// reentrancy. Shared turns run alongside each other (never alongside an
+/// exclusive turn), and a call chain that comes back into an activation
+/// waiting in a shared turn is served instead of deadlocking.
+pub trait SharedHandler<M: Message>: Actor {
+    /// Handles `msg` with `&self`: keep mutable state behind locks or atomics.
+    fn handle_shared(&self, msg: M, ctx: &ActorContext) -> impl Future<Output = M::Reply> + Send;
+}
+
+/// [`dispatch`] for a [`SharedHandler`].
+///
+/// # Errors
+///
+/// As [`dispatch`].
+pub async fn dispatch_shared<A: SharedHandler<M>, M: Message>(
+    actor: &A,
+    body: &[u8],
+    ctx: &ActorContext,
+) -> Result<Vec<u8>, CallError> {
+    let msg: M = postcard::from_bytes(body).map_err(|e| CallError::Decode {
+        what: format!("{}::{} request", A::TYPE_NAME, M::NAME),
+        reason: e.to_string(),
+    })?;
+    let reply = actor.handle_shared(msg, ctx).await;
+    postcard::to_allocvec(&reply).map_err(|e| CallError::Encode {
+        what: format!("{}::{} reply", A::TYPE_NAME, M::NAME),
+        reason: e.to_string(),
+    })
 }
 
 /// Decodes `body` as `M`, runs `A`'s handler, encodes the reply: the body

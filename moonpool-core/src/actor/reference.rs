@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{Actor, ActorId, CallError, Handler, Message};
+use super::{Actor, ActorId, CallChain, CallError, Handler, Message, SharedHandler};
 use crate::node::{Node, current_node};
 
 /// A typed, location-transparent reference to actor `A`. Cheap to clone;
@@ -22,12 +22,12 @@ use crate::node::{Node, current_node};
 pub struct ActorRef<A: Actor> {
     id: ActorId,
     node: Option<Node>,
-    chain: Vec<ActorId>,
+    chain: CallChain,
     _type: PhantomData<fn() -> A>,
 }
 
 impl<A: Actor> ActorRef<A> {
-    pub(crate) fn new(id: ActorId, node: Option<Node>, chain: Vec<ActorId>) -> Self {
+    pub(crate) fn new(id: ActorId, node: Option<Node>, chain: CallChain) -> Self {
         Self {
             id,
             node,
@@ -56,6 +56,21 @@ impl<A: Actor> ActorRef<A> {
         A: Handler<M>,
     {
         self.node()?.call::<A, M>(&self.id, msg, &self.chain).await
+    }
+
+    /// Calls a shared (reentrant) method: it may run alongside other shared
+    /// turns of the activation.
+    ///
+    /// # Errors
+    ///
+    /// A [`CallError`] saying why no reply came.
+    pub async fn call_shared<M: Message>(&self, msg: M) -> Result<M::Reply, CallError>
+    where
+        A: SharedHandler<M>,
+    {
+        self.node()?
+            .call_shared::<A, M>(&self.id, msg, &self.chain)
+            .await
     }
 
     /// Sends `msg` without waiting for the handler (it still runs, turn by

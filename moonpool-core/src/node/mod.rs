@@ -25,8 +25,9 @@ pub use builder::{NodeBuilder, NodeConfig, NodeError};
 pub use membership::{InMemoryMembership, Member, MemberStatus, MembershipError, MembershipTable};
 
 use crate::actor::{
-    Activation, Actor, ActorId, ActorRef, AnyActivation, CallError, Envelope, Handler, Message,
-    Placement, TurnEnd, make_turn, spawn_activation,
+    Activation, Actor, ActorContext, ActorId, ActorRef, AnyActivation, CallChain, CallError,
+    ChainLink, Envelope, Handler, Message, Placement, SharedHandler, Turn, TurnEnd,
+    make_shared_turn, make_turn, spawn_activation,
 };
 use crate::transport::{NodeId, Transport, TransportError, lock};
 use protocol::{NodeRequest, NodeResponse};
@@ -207,19 +208,47 @@ impl Node {
         &self,
         id: &ActorId,
         msg: M,
-        chain: &[ActorId],
+        chain: &[ChainLink],
+    ) -> Result<M::Reply, CallError> {
+        self.route::<A, M>(id, msg, chain, false, exclusive_turn::<A, M>)
+            .await
+    }
+
+    pub(crate) async fn call_shared<A: SharedHandler<M>, M: Message>(
+        &self,
+        id: &ActorId,
+        msg: M,
+        chain: &[ChainLink],
+    ) -> Result<M::Reply, CallError> {
+        self.route::<A, M>(id, msg, chain, true, shared_turn::<A, M>)
+            .await
+    }
+
+    /// Delivers one call: to a local activation as a typed turn, or to the
+    /// hosting node as bytes, following stale locations until the deadline.
+    async fn route<A: Actor, M: Message>(
+        &self,
+        id: &ActorId,
+        msg: M,
+        chain: &[ChainLink],
+        shared: bool,
+        make: TurnMaker<A, M>,
     ) -> Result<M::Reply, CallError> {
         let inner = &self.inner;
         if inner.stopping.load(Ordering::Relaxed) {
             return Err(CallError::ShuttingDown);
         }
-        check_cycle(id, chain)?;
+        check_cycle(id, shared, chain)?;
         let p = &inner.providers;
         let timeout = inner.config.call_timeout;
         let deadline = p.now() + timeout;
         let timed_out = || CallError::Timeout {
             actor: id.to_string(),
             millis: timeout.as_millis() as u64,
+        };
+        let routing_failed = || CallError::RoutingFailed {
+            actor: id.to_string(),
+            attempts: MAX_ROUTES,
         };
         let mut msg = Some(msg);
         let mut body: Option<Vec<u8>> = None;
@@ -237,15 +266,11 @@ impl Node {
                     inner.invalidate(id);
                     continue;
                 };
-                let Some(m) = msg.take() else {
-                    return Err(CallError::RoutingFailed {
-                        actor: id.to_string(),
-                        attempts: MAX_ROUTES,
-                    });
-                };
-                match local_turn::<A, M>(&activation, m, chain.to_vec(), p, deadline).await {
+                let m = msg.take().ok_or_else(routing_failed)?;
+                match local_turn::<A, M>(&activation, m, chain.to_vec(), make, p, deadline).await {
                     LocalOutcome::Reply(r) => return Ok(r),
                     LocalOutcome::Failed(e) => return Err(e),
+                    LocalOutcome::TimedOut => return Err(timed_out()),
                     LocalOutcome::NotRun(m) => {
                         msg = Some(m);
                         inner.invalidate(id);
@@ -256,10 +281,7 @@ impl Node {
             let bytes = match &body {
                 Some(b) => b.clone(),
                 None => {
-                    let m = msg.as_ref().ok_or_else(|| CallError::RoutingFailed {
-                        actor: id.to_string(),
-                        attempts: MAX_ROUTES,
-                    })?;
+                    let m = msg.as_ref().ok_or_else(routing_failed)?;
                     let b = postcard::to_allocvec(m).map_err(|e| CallError::Encode {
                         what: format!("{}::{} request", A::TYPE_NAME, M::NAME),
                         reason: e.to_string(),
@@ -273,6 +295,7 @@ impl Node {
                 method: crate::actor::method_id(M::NAME),
                 body: bytes,
                 chain: chain.to_vec(),
+                shared,
             };
             let left = deadline.saturating_duration_since(p.now());
             match inner.request(target, &request, left).await {
@@ -283,7 +306,6 @@ impl Node {
                     });
                 }
                 Ok(NodeResponse::Failed(e)) => return Err(e),
-                Ok(NodeResponse::NotHere) => inner.invalidate(id),
                 Ok(_) => inner.invalidate(id),
                 Err(e) => {
                     inner.invalidate(id);
@@ -296,22 +318,19 @@ impl Node {
                 }
             }
         }
-        Err(CallError::RoutingFailed {
-            actor: id.to_string(),
-            attempts: MAX_ROUTES,
-        })
+        Err(routing_failed())
     }
 
     pub(crate) async fn send<A: Handler<M>, M: Message>(
         &self,
         id: &ActorId,
         msg: M,
-        chain: &[ActorId],
+        chain: &[ChainLink],
     ) -> Result<(), CallError> {
         if self.inner.stopping.load(Ordering::Relaxed) {
             return Err(CallError::ShuttingDown);
         }
-        check_cycle(id, chain)?;
+        check_cycle(id, false, chain)?;
         let (node, id, chain) = (self.clone(), id.clone(), chain.to_vec());
         self.inner
             .providers
@@ -324,11 +343,16 @@ impl Node {
     }
 }
 
-fn check_cycle(id: &ActorId, chain: &[ActorId]) -> Result<(), CallError> {
-    if chain.contains(id) {
+/// Refuses a call that would wait on an activation already waiting in its
+/// chain, unless both that wait and this call are shared turns.
+fn check_cycle(id: &ActorId, shared: bool, chain: &[ChainLink]) -> Result<(), CallError> {
+    let deadlock = chain
+        .iter()
+        .any(|l| l.actor == *id && !(l.shared && shared));
+    if deadlock {
         let chain = chain
             .iter()
-            .map(ToString::to_string)
+            .map(|l| l.actor.to_string())
             .collect::<Vec<_>>()
             .join(" -> ");
         return Err(CallError::CallCycle {
@@ -339,17 +363,55 @@ fn check_cycle(id: &ActorId, chain: &[ActorId]) -> Result<(), CallError> {
     Ok(())
 }
 
+/// Builds the turn of a local call from the message slot and the reply
+/// channel.
+type TurnMaker<A, M> = fn(Arc<Mutex<Option<M>>>, oneshot::Sender<<M as Message>::Reply>) -> Turn<A>;
+
+fn exclusive_turn<A: Handler<M>, M: Message>(
+    slot: Arc<Mutex<Option<M>>>,
+    reply: oneshot::Sender<M::Reply>,
+) -> Turn<A> {
+    Turn::Exclusive(make_turn(
+        move |actor: &mut A, ctx: &ActorContext| -> moonpool_sim::BoxFuture<'_, ()> {
+            Box::pin(async move {
+                let msg = lock(&slot).take();
+                if let Some(msg) = msg {
+                    let _ = reply.send(actor.handle(msg, ctx).await);
+                }
+            })
+        },
+    ))
+}
+
+fn shared_turn<A: SharedHandler<M>, M: Message>(
+    slot: Arc<Mutex<Option<M>>>,
+    reply: oneshot::Sender<M::Reply>,
+) -> Turn<A> {
+    Turn::Shared(make_shared_turn(
+        move |actor: &A, ctx: &ActorContext| -> moonpool_sim::BoxFuture<'_, ()> {
+            Box::pin(async move {
+                let msg = lock(&slot).take();
+                if let Some(msg) = msg {
+                    let _ = reply.send(actor.handle_shared(msg, ctx).await);
+                }
+            })
+        },
+    ))
+}
+
 enum LocalOutcome<M: Message> {
     Reply(M::Reply),
     Failed(CallError),
+    TimedOut,
     /// The activation stopped before running it: route again.
     NotRun(M),
 }
 
-async fn local_turn<A: Handler<M>, M: Message>(
+async fn local_turn<A: Actor, M: Message>(
     activation: &Arc<Activation<A>>,
     msg: M,
-    chain: Vec<ActorId>,
+    chain: CallChain,
+    make: TurnMaker<A, M>,
     p: &Providers,
     deadline: Instant,
 ) -> LocalOutcome<M> {
@@ -357,28 +419,14 @@ async fn local_turn<A: Handler<M>, M: Message>(
     let (done_tx, done_rx) = oneshot::channel();
     // The message comes back if the turn never runs.
     let slot = Arc::new(Mutex::new(Some(msg)));
-    let turn_slot = Arc::clone(&slot);
-    let turn = make_turn(
-        move |actor: &mut A, ctx: &crate::actor::ActorContext| -> moonpool_sim::BoxFuture<'_, ()> {
-            Box::pin(async move {
-                let msg = lock(&turn_slot).take();
-                if let Some(msg) = msg {
-                    let reply = actor.handle(msg, ctx).await;
-                    let _ = reply_tx.send(reply);
-                }
-            })
-        },
-    );
-    if activation
-        .tx
-        .send(Envelope::Local {
-            turn,
-            chain,
-            done: done_tx,
-            keep_alive: true,
-        })
-        .is_err()
-    {
+    let turn = make(Arc::clone(&slot), reply_tx);
+    let sent = activation.tx.send(Envelope::Local {
+        turn,
+        chain,
+        done: done_tx,
+        keep_alive: true,
+    });
+    if sent.is_err() {
         return match lock(&slot).take() {
             Some(m) => LocalOutcome::NotRun(m),
             None => LocalOutcome::Failed(CallError::ShuttingDown),
@@ -397,10 +445,7 @@ async fn local_turn<A: Handler<M>, M: Message>(
                 None => LocalOutcome::Failed(CallError::ShuttingDown),
             },
         },
-        Err(_) => LocalOutcome::Failed(CallError::Timeout {
-            actor: A::TYPE_NAME.to_string(),
-            millis: 0,
-        }),
+        Err(_) => LocalOutcome::TimedOut,
     }
 }
 
@@ -560,11 +605,12 @@ impl NodeInner {
                 method,
                 body,
                 chain,
+                shared,
             } => {
                 if self.stopping.load(Ordering::Relaxed) {
                     return NodeResponse::Failed(CallError::ShuttingDown);
                 }
-                if let Err(e) = check_cycle(&target, &chain) {
+                if let Err(e) = check_cycle(&target, shared, &chain) {
                     return NodeResponse::Failed(e);
                 }
                 if !self.types.contains_key(target.type_name.as_ref()) {
@@ -671,5 +717,46 @@ impl crate::transport::Inbound for Inbound {
             let resp = node.handle(req).await;
             postcard::to_allocvec(&resp).map_err(|e| format!("cannot encode the response: {e}"))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(key: &str, shared: bool) -> ChainLink {
+        ChainLink {
+            actor: ActorId {
+                type_name: "T".into(),
+                key: key.into(),
+            },
+            shared,
+        }
+    }
+
+    #[test]
+    fn only_shared_into_shared_may_reenter() {
+        let a = link("a", false).actor;
+        let chain_excl = vec![link("a", false), link("b", false)];
+        let chain_shared = vec![link("a", true), link("b", false)];
+        assert!(matches!(
+            check_cycle(&a, false, &chain_excl),
+            Err(CallError::CallCycle { .. })
+        ));
+        assert!(matches!(
+            check_cycle(&a, true, &chain_excl),
+            Err(CallError::CallCycle { .. })
+        ));
+        assert!(matches!(
+            check_cycle(&a, false, &chain_shared),
+            Err(CallError::CallCycle { .. })
+        ));
+        assert!(check_cycle(&a, true, &chain_shared).is_ok());
+        assert!(check_cycle(&link("c", false).actor, false, &chain_excl).is_ok());
+        let err = check_cycle(&a, false, &chain_excl).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "call cycle: `T/a` is already waiting in this call chain (T/a -> T/b)"
+        );
     }
 }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::actor::{ActorId, CallError};
+use crate::actor::{ActorId, CallChain, CallError};
 use crate::transport::NodeId;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -12,7 +12,9 @@ pub(crate) enum NodeRequest {
         target: ActorId,
         method: u32,
         body: Vec<u8>,
-        chain: Vec<ActorId>,
+        chain: CallChain,
+        /// Whether the method is shared (for the cycle check).
+        shared: bool,
     },
     /// Directory partition owner: where is `actor`? Register `candidate`
     /// if nowhere.

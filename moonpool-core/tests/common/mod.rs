@@ -182,6 +182,7 @@ pub fn start_cluster(
                     .host::<Counter>()
                     .host::<Pinger>()
                     .host::<Ticker>()
+                    .host::<Library>()
                     .call_timeout(call_timeout)
                     .failure_detection(Duration::from_millis(500), Duration::from_millis(500), 4)
                     .build()
@@ -351,5 +352,142 @@ impl Handler<Tick> for Ticker {
 impl Handler<Ticks> for Ticker {
     async fn handle(&mut self, _: Ticks, _ctx: &ActorContext) -> u64 {
         self.ticks
+    }
+}
+
+/// An actor with shared (reentrant) methods.
+#[derive(Default)]
+pub struct Library {
+    books: std::sync::atomic::AtomicU64,
+}
+
+/// Shared: waits a second.
+#[derive(Serialize, Deserialize)]
+pub struct Browse;
+impl Message for Browse {
+    type Reply = ();
+    const NAME: &'static str = "browse";
+}
+
+/// Shared: asks library `0` to peek back at us.
+#[derive(Serialize, Deserialize)]
+pub struct AskPeer(pub String);
+impl Message for AskPeer {
+    type Reply = Result<u64, CallError>;
+    const NAME: &'static str = "ask_peer";
+}
+
+/// Shared: calls `Peek` on library `0`.
+#[derive(Serialize, Deserialize)]
+pub struct PeekAt(pub String);
+impl Message for PeekAt {
+    type Reply = Result<u64, CallError>;
+    const NAME: &'static str = "peek_at";
+}
+
+/// Shared: the count.
+#[derive(Serialize, Deserialize)]
+pub struct Peek;
+impl Message for Peek {
+    type Reply = u64;
+    const NAME: &'static str = "peek";
+}
+
+/// Exclusive: add a book.
+#[derive(Serialize, Deserialize)]
+pub struct Shelve;
+impl Message for Shelve {
+    type Reply = u64;
+    const NAME: &'static str = "shelve";
+}
+
+impl Actor for Library {
+    const TYPE_NAME: &'static str = "Library";
+
+    async fn activate(_ctx: &ActorContext) -> Result<Self, String> {
+        Ok(Self::default())
+    }
+
+    fn dispatch<'a>(
+        &'a mut self,
+        method: u32,
+        body: &'a [u8],
+        ctx: &'a ActorContext,
+    ) -> BoxFuture<'a, Result<Vec<u8>, CallError>> {
+        Box::pin(async move {
+            match method {
+                m if m == method_id(Shelve::NAME) => {
+                    dispatch::<Self, Shelve>(self, body, ctx).await
+                }
+                m => Err(unknown_method::<Self>(m)),
+            }
+        })
+    }
+
+    fn is_shared(method: u32) -> bool {
+        [Browse::NAME, AskPeer::NAME, PeekAt::NAME, Peek::NAME]
+            .iter()
+            .any(|n| method_id(n) == method)
+    }
+
+    fn dispatch_shared<'a>(
+        &'a self,
+        method: u32,
+        body: &'a [u8],
+        ctx: &'a ActorContext,
+    ) -> BoxFuture<'a, Result<Vec<u8>, CallError>> {
+        use moonpool_core::actor::dispatch_shared as shared;
+        Box::pin(async move {
+            match method {
+                m if m == method_id(Browse::NAME) => shared::<Self, Browse>(self, body, ctx).await,
+                m if m == method_id(AskPeer::NAME) => {
+                    shared::<Self, AskPeer>(self, body, ctx).await
+                }
+                m if m == method_id(PeekAt::NAME) => shared::<Self, PeekAt>(self, body, ctx).await,
+                m if m == method_id(Peek::NAME) => shared::<Self, Peek>(self, body, ctx).await,
+                m => Err(unknown_method::<Self>(m)),
+            }
+        })
+    }
+}
+
+impl moonpool_core::actor::SharedHandler<Browse> for Library {
+    async fn handle_shared(&self, _: Browse, ctx: &ActorContext) {
+        ctx.providers().sleep(Duration::from_secs(1)).await;
+    }
+}
+
+impl moonpool_core::actor::SharedHandler<AskPeer> for Library {
+    async fn handle_shared(
+        &self,
+        AskPeer(peer): AskPeer,
+        ctx: &ActorContext,
+    ) -> Result<u64, CallError> {
+        let me = ctx.id().key.clone();
+        ctx.actor::<Library>(peer).call_shared(PeekAt(me)).await?
+    }
+}
+
+impl moonpool_core::actor::SharedHandler<PeekAt> for Library {
+    async fn handle_shared(
+        &self,
+        PeekAt(who): PeekAt,
+        ctx: &ActorContext,
+    ) -> Result<u64, CallError> {
+        ctx.actor::<Library>(who).call_shared(Peek).await
+    }
+}
+
+impl moonpool_core::actor::SharedHandler<Peek> for Library {
+    async fn handle_shared(&self, _: Peek, _ctx: &ActorContext) -> u64 {
+        self.books.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Handler<Shelve> for Library {
+    async fn handle(&mut self, _: Shelve, ctx: &ActorContext) -> u64 {
+        ctx.providers().sleep(Duration::from_millis(500)).await;
+        *self.books.get_mut() += 1;
+        *self.books.get_mut()
     }
 }

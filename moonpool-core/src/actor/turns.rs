@@ -1,0 +1,230 @@
+//! The turn scheduler of one activation.
+//!
+//! Exclusive turns (`&mut self` handlers) run one at a time, in arrival
+//! order. Shared turns (`&self` handlers of [`SharedHandler`]) run
+//! alongside each other, but never alongside an exclusive turn. A shared
+//! call coming back through a call chain in which this activation waits in
+//! a shared turn (A → B → A) jumps the queue, so reentrant call chains
+//! cannot deadlock; any other call back into a waiting activation is a
+//! [`CallError::CallCycle`], refused before it is queued.
+//!
+//! [`SharedHandler`]: super::SharedHandler
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use moonpool_sim::Providers;
+use tokio::sync::{RwLock, mpsc, oneshot};
+
+use super::activation::{Envelope, Turn, TurnEnd, catch_handler_panic, with_chain};
+use super::{Actor, ActorContext, CallError};
+
+/// A finished turn: whether it was exclusive, and its panic if any.
+struct Done {
+    exclusive: bool,
+    panic: Option<String>,
+}
+
+fn is_shared<A: Actor>(env: &Envelope<A>) -> bool {
+    match env {
+        Envelope::Local { turn, .. } => matches!(turn, Turn::Shared(_)),
+        Envelope::Remote { method, .. } => A::is_shared(*method),
+        Envelope::Stop => false,
+    }
+}
+
+/// A shared call whose chain already holds this activation in a shared
+/// turn: it must not wait behind queued exclusive turns.
+fn is_reentrant_callback<A: Actor>(env: &Envelope<A>, ctx: &ActorContext) -> bool {
+    let chain = match env {
+        Envelope::Local { chain, .. } | Envelope::Remote { chain, .. } => chain,
+        Envelope::Stop => return false,
+    };
+    is_shared(env) && chain.iter().any(|l| l.actor == ctx.id && l.shared)
+}
+
+/// Runs turns until the activation idles out, is stopped, or a handler
+/// panics. Returns the actor (unless a panic poisoned it), the mailbox (for
+/// draining), and whether a handler panicked.
+pub(crate) async fn schedule<A: Actor>(
+    actor: A,
+    ctx: &ActorContext,
+    mut rx: mpsc::UnboundedReceiver<Envelope<A>>,
+) -> (Option<A>, mpsc::UnboundedReceiver<Envelope<A>>, bool) {
+    let p: Providers = ctx.providers.clone();
+    let idle = A::options().idle_timeout;
+    let state = Arc::new(RwLock::new(actor));
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+    let mut queue: VecDeque<Envelope<A>> = VecDeque::new();
+    let (mut exclusive, mut shared) = (false, 0usize);
+    let mut stopping = false;
+    let mut panicked = false;
+    let mut last_activity = p.now();
+    loop {
+        // Start what may start, in order (nothing more after a panic).
+        if !panicked {
+            loop {
+                let startable = match queue.front() {
+                    None => false,
+                    Some(env) if is_shared(env) => !exclusive,
+                    Some(_) => !exclusive && shared == 0,
+                };
+                if !startable {
+                    break;
+                }
+                let Some(env) = queue.pop_front() else { break };
+                if start(env, &state, ctx, &p, &done_tx).await {
+                    exclusive = true;
+                } else {
+                    shared += 1;
+                }
+            }
+        }
+        let running = exclusive || shared > 0;
+        if !running && (stopping || panicked) {
+            break;
+        }
+        let wait = (last_activity + idle).saturating_duration_since(p.now());
+        tokio::select! {
+            biased;
+            Some(done) = done_rx.recv() => {
+                if done.exclusive { exclusive = false } else { shared -= 1 }
+                if let Some(message) = done.panic {
+                    tracing::error!(actor = %ctx.id, %message, "handler panicked");
+                    panicked = true;
+                }
+            }
+            env = rx.recv(), if !stopping && !panicked => match env {
+                None | Some(Envelope::Stop) => stopping = true,
+                Some(env) => {
+                    if !matches!(env, Envelope::Local { keep_alive: false, .. }) {
+                        last_activity = p.now();
+                    }
+                    if is_reentrant_callback(&env, ctx) && !exclusive {
+                        shared += 1;
+                        start(env, &state, ctx, &p, &done_tx).await;
+                    } else {
+                        queue.push_back(env);
+                    }
+                }
+            },
+            () = p.sleep(wait), if !running && queue.is_empty() && !stopping => break,
+        }
+    }
+    // Calls still queued were never run: dropping them makes their callers
+    // re-route.
+    drop(queue);
+    let actor = if panicked {
+        None
+    } else {
+        Arc::try_unwrap(state).ok().map(RwLock::into_inner)
+    };
+    (actor, rx, panicked)
+}
+
+/// Starts one turn as its own task; returns whether it is exclusive.
+async fn start<A: Actor>(
+    env: Envelope<A>,
+    state: &Arc<RwLock<A>>,
+    ctx: &ActorContext,
+    p: &Providers,
+    done: &mpsc::UnboundedSender<Done>,
+) -> bool {
+    let shared = is_shared(&env);
+    let done = done.clone();
+    let name = format!("turn:{}", ctx.id);
+    match env {
+        Envelope::Stop => {
+            let _ = done.send(Done {
+                exclusive: !shared,
+                panic: None,
+            });
+        }
+        Envelope::Local {
+            turn,
+            chain,
+            done: turn_done,
+            ..
+        } => {
+            let turn_ctx = with_chain(ctx, chain, shared);
+            match turn {
+                Turn::Exclusive(turn) => {
+                    let mut guard = Arc::clone(state).write_owned().await;
+                    p.spawn_named(name, async move {
+                        let result = catch_handler_panic(turn(&mut guard, &turn_ctx)).await;
+                        finish_local(result, turn_done, &done, true);
+                    });
+                }
+                Turn::Shared(turn) => {
+                    let guard = Arc::clone(state).read_owned().await;
+                    p.spawn_named(name, async move {
+                        let result = catch_handler_panic(turn(&guard, &turn_ctx)).await;
+                        finish_local(result, turn_done, &done, false);
+                    });
+                }
+            }
+        }
+        Envelope::Remote {
+            method,
+            body,
+            chain,
+            reply,
+        } => {
+            let turn_ctx = with_chain(ctx, chain, shared);
+            let actor_name = ctx.id.to_string();
+            if shared {
+                let guard = Arc::clone(state).read_owned().await;
+                p.spawn_named(name, async move {
+                    let result =
+                        catch_handler_panic(guard.dispatch_shared(method, &body, &turn_ctx)).await;
+                    finish_remote(result, reply, &done, false, actor_name);
+                });
+            } else {
+                let mut guard = Arc::clone(state).write_owned().await;
+                p.spawn_named(name, async move {
+                    let result =
+                        catch_handler_panic(guard.dispatch(method, &body, &turn_ctx)).await;
+                    finish_remote(result, reply, &done, true, actor_name);
+                });
+            }
+        }
+    }
+    !shared
+}
+
+fn finish_local(
+    result: Result<(), String>,
+    turn_done: oneshot::Sender<TurnEnd>,
+    done: &mpsc::UnboundedSender<Done>,
+    exclusive: bool,
+) {
+    let panic = result.err();
+    let _ = turn_done.send(match &panic {
+        None => TurnEnd::Ran,
+        Some(message) => TurnEnd::Panicked(message.clone()),
+    });
+    let _ = done.send(Done { exclusive, panic });
+}
+
+fn finish_remote(
+    result: Result<Result<Vec<u8>, CallError>, String>,
+    reply: oneshot::Sender<Result<Vec<u8>, CallError>>,
+    done: &mpsc::UnboundedSender<Done>,
+    exclusive: bool,
+    actor: String,
+) {
+    let panic = match result {
+        Ok(r) => {
+            let _ = reply.send(r);
+            None
+        }
+        Err(message) => {
+            let _ = reply.send(Err(CallError::HandlerPanicked {
+                actor,
+                message: message.clone(),
+            }));
+            Some(message)
+        }
+    };
+    let _ = done.send(Done { exclusive, panic });
+}
