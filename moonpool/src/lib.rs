@@ -1,12 +1,14 @@
 //! # moonpool
 //!
-//! Deterministic simulation and (soon) Orleans-style virtual actors for async
-//! Rust. This facade is the only crate a user depends on.
+//! Deterministic simulation and Orleans-style virtual actors for async Rust.
+//! This facade is the only crate a user depends on.
 //!
 //! - [`sim_test`]: write a test as an `async fn`; it runs as a deterministic
 //!   simulation over many seeds, and a failure prints the one command that
 //!   replays its seed.
 //! - [`sim`]: the simulator and the providers (re-export of `moonpool-sim`).
+//! - [`runtime`]: the actor runtime (re-export of `moonpool-core`): [`Node`],
+//!   [`ActorRef`], [`Actor`], [`Handler`], persisted state, the transport.
 //!
 //! ```no_run
 //! use moonpool::prelude::*;
@@ -27,6 +29,11 @@
 //! }
 //! ```
 
+pub use moonpool_core as runtime;
+pub use moonpool_core::state::Persisted;
+pub use moonpool_core::{
+    Actor, ActorContext, ActorId, ActorRef, CallError, Handler, Message, Node,
+};
 pub use moonpool_macros::sim_test;
 pub use moonpool_sim as sim;
 pub use moonpool_sim::{Instant, JoinHandle, ProcessId, Providers, SimContext, Simulation};
@@ -42,6 +49,10 @@ pub use moonpool_sim::{
 /// The names most tests and actors need.
 pub mod prelude {
     pub use crate::sim_test;
+    pub use moonpool_core::state::Persisted;
+    pub use moonpool_core::{
+        Actor, ActorContext, ActorId, ActorRef, CallError, Handler, Message, Node,
+    };
     pub use moonpool_sim::{Instant, JoinHandle, ProcessId, Providers, SimContext};
     pub use moonpool_sim::{
         always, always_eq, always_ge, always_gt, always_le, always_lt, always_ne,

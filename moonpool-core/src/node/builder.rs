@@ -66,6 +66,8 @@ pub struct NodeBuilder {
     config: NodeConfig,
     providers: Option<Providers>,
     membership: Option<Arc<dyn MembershipTable>>,
+    primary: Option<SocketAddr>,
+    host_membership: bool,
     storage: Option<Arc<dyn crate::state::StateStorage>>,
     types: Vec<(&'static str, Arc<dyn ActorFactory>)>,
 }
@@ -83,6 +85,8 @@ impl NodeBuilder {
             },
             providers: None,
             membership: None,
+            primary: None,
+            host_membership: false,
             storage: None,
             types: Vec::new(),
         }
@@ -104,6 +108,19 @@ impl NodeBuilder {
     /// one-node cluster).
     pub fn membership(mut self, table: impl MembershipTable) -> Self {
         self.membership = Some(Arc::new(table));
+        self
+    }
+
+    /// This node hosts the cluster's membership table (the primary of a
+    /// development cluster); other nodes use [`NodeBuilder::primary`].
+    pub fn host_membership(mut self) -> Self {
+        self.host_membership = true;
+        self
+    }
+
+    /// Uses the membership table hosted by the primary node at `addr`.
+    pub fn primary(mut self, addr: SocketAddr) -> Self {
+        self.primary = Some(addr);
         self
     }
 
@@ -152,9 +169,19 @@ impl NodeBuilder {
             }
         }
         let hosts: Vec<String> = types.keys().map(|k| (*k).to_string()).collect();
-        let membership = self
-            .membership
-            .unwrap_or_else(|| Arc::new(InMemoryMembership::new()));
+        let hosted_membership = self.host_membership.then(InMemoryMembership::new);
+        let transport_slot = Arc::new(OnceLock::new());
+        let membership: Arc<dyn MembershipTable> =
+            match (self.membership, &hosted_membership, self.primary) {
+                (Some(table), _, _) => table,
+                (None, Some(hosted), _) => Arc::new(hosted.clone()),
+                (None, None, Some(primary)) => Arc::new(super::membership::PrimaryMembership {
+                    primary,
+                    transport: Arc::clone(&transport_slot),
+                    timeout: self.config.probe_timeout.max(Duration::from_secs(1)),
+                }),
+                (None, None, None) => Arc::new(InMemoryMembership::new()),
+            };
         let node = Node {
             inner: Arc::new(NodeInner {
                 providers: providers.clone(),
@@ -167,6 +194,7 @@ impl NodeBuilder {
                 cache: Mutex::new(BTreeMap::new()),
                 view: Mutex::new(View::default()),
                 membership: Arc::clone(&membership),
+                hosted_membership,
                 storage: self.storage,
                 next_generation: AtomicU64::new(1),
                 stopping: AtomicBool::new(false),
@@ -181,6 +209,7 @@ impl NodeBuilder {
         .await?;
         let id = transport.local();
         let _ = node.inner.id.set(id);
+        let _ = transport_slot.set(transport.clone());
         let _ = node.inner.transport.set(transport);
         membership
             .join(Member {

@@ -143,3 +143,81 @@ impl MembershipTable for InMemoryMembership {
         Box::pin(async move { Ok(rows) })
     }
 }
+
+/// The membership table of a development cluster, hosted by one primary
+/// node (built with [`NodeBuilder::host_membership`]) and reached over the
+/// cluster transport by the others (built with
+/// [`NodeBuilder::primary`]). If the primary is down, membership cannot
+/// change until it is back.
+///
+/// [`NodeBuilder::host_membership`]: super::NodeBuilder::host_membership
+/// [`NodeBuilder::primary`]: super::NodeBuilder::primary
+#[derive(Clone)]
+pub(crate) struct PrimaryMembership {
+    pub(crate) primary: SocketAddr,
+    pub(crate) transport: Arc<std::sync::OnceLock<crate::transport::Transport>>,
+    pub(crate) timeout: std::time::Duration,
+}
+
+impl PrimaryMembership {
+    fn ask(
+        &self,
+        op: super::protocol::MembershipOp,
+    ) -> BoxFuture<'static, Result<Vec<Member>, MembershipError>> {
+        let this = self.clone();
+        Box::pin(async move {
+            let transport = this.transport.get().ok_or_else(|| {
+                MembershipError("the node's transport is not running".to_string())
+            })?;
+            let req = super::protocol::NodeRequest::Membership(op);
+            let bytes = postcard::to_allocvec(&req).map_err(|e| MembershipError(e.to_string()))?;
+            let reply = transport
+                .request(this.primary, bytes, this.timeout)
+                .await
+                .map_err(|e| {
+                    MembershipError(format!("primary {} unreachable: {e}", this.primary))
+                })?;
+            match postcard::from_bytes(&reply).map_err(|e| MembershipError(e.to_string()))? {
+                super::protocol::NodeResponse::Members(m) => Ok(m),
+                super::protocol::NodeResponse::Done => Ok(Vec::new()),
+                other => Err(MembershipError(format!(
+                    "unexpected answer from the primary: {other:?}"
+                ))),
+            }
+        })
+    }
+}
+
+impl MembershipTable for PrimaryMembership {
+    fn join(&self, member: Member) -> BoxFuture<'static, Result<(), MembershipError>> {
+        let f = self.ask(super::protocol::MembershipOp::Join(member));
+        Box::pin(async move { f.await.map(|_| ()) })
+    }
+
+    fn report_load(
+        &self,
+        node: NodeId,
+        load: u64,
+    ) -> BoxFuture<'static, Result<(), MembershipError>> {
+        let f = self.ask(super::protocol::MembershipOp::ReportLoad(node, load));
+        Box::pin(async move { f.await.map(|_| ()) })
+    }
+
+    fn declare_dead(
+        &self,
+        node: NodeId,
+        by: NodeId,
+    ) -> BoxFuture<'static, Result<(), MembershipError>> {
+        let f = self.ask(super::protocol::MembershipOp::DeclareDead(node, by));
+        Box::pin(async move { f.await.map(|_| ()) })
+    }
+
+    fn leave(&self, node: NodeId) -> BoxFuture<'static, Result<(), MembershipError>> {
+        let f = self.ask(super::protocol::MembershipOp::Leave(node));
+        Box::pin(async move { f.await.map(|_| ()) })
+    }
+
+    fn snapshot(&self) -> BoxFuture<'static, Result<Vec<Member>, MembershipError>> {
+        self.ask(super::protocol::MembershipOp::Snapshot)
+    }
+}

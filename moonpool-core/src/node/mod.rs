@@ -89,6 +89,8 @@ pub(crate) struct NodeInner {
     cache: Mutex<BTreeMap<ActorId, NodeId>>,
     view: Mutex<View>,
     membership: Arc<dyn MembershipTable>,
+    /// The table this node hosts for the cluster, when it is the primary.
+    hosted_membership: Option<InMemoryMembership>,
     pub(crate) storage: Option<Arc<dyn crate::state::StateStorage>>,
     next_generation: AtomicU64,
     stopping: AtomicBool,
@@ -568,6 +570,7 @@ impl NodeInner {
     async fn handle(self: Arc<Self>, req: NodeRequest) -> NodeResponse {
         match req {
             NodeRequest::Ping => NodeResponse::Done,
+            NodeRequest::Membership(op) => self.serve_membership(op).await,
             NodeRequest::Register { actor, candidate } => {
                 self.handle_register(&actor, candidate).await
             }
@@ -639,6 +642,34 @@ impl NodeInner {
                     Err(_) => NodeResponse::NotHere,
                 }
             }
+        }
+    }
+
+    /// Serves the membership table to the cluster (primary node only).
+    async fn serve_membership(&self, op: protocol::MembershipOp) -> NodeResponse {
+        let Some(table) = &self.hosted_membership else {
+            return NodeResponse::Failed(CallError::NodeUnreachable {
+                actor: "membership".to_string(),
+                reason: "this node is not the membership primary".to_string(),
+            });
+        };
+        let result = match op {
+            protocol::MembershipOp::Join(m) => table.join(m).await.map(|()| Vec::new()),
+            protocol::MembershipOp::ReportLoad(n, l) => {
+                table.report_load(n, l).await.map(|()| Vec::new())
+            }
+            protocol::MembershipOp::DeclareDead(n, by) => {
+                table.declare_dead(n, by).await.map(|()| Vec::new())
+            }
+            protocol::MembershipOp::Leave(n) => table.leave(n).await.map(|()| Vec::new()),
+            protocol::MembershipOp::Snapshot => table.snapshot().await,
+        };
+        match result {
+            Ok(members) => NodeResponse::Members(members),
+            Err(e) => NodeResponse::Failed(CallError::NodeUnreachable {
+                actor: "membership".to_string(),
+                reason: e.to_string(),
+            }),
         }
     }
 

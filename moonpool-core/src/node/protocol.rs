@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::membership::Member;
 use crate::actor::{ActorId, CallChain, CallError};
 use crate::transport::NodeId;
 
@@ -29,6 +30,17 @@ pub(crate) enum NodeRequest {
     Deactivate { actor: ActorId },
     /// Liveness probe.
     Ping,
+    /// An operation on the membership table hosted by this (primary) node.
+    Membership(MembershipOp),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum MembershipOp {
+    Join(Member),
+    ReportLoad(NodeId, u64),
+    DeclareDead(NodeId, NodeId),
+    Leave(NodeId),
+    Snapshot,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -38,6 +50,7 @@ pub(crate) enum NodeResponse {
     /// This node does not (or no longer) host the actor: re-route.
     NotHere,
     Location(Option<NodeId>),
+    Members(Vec<Member>),
     /// The receiver does not own that directory partition (views differ):
     /// refresh membership and ask the right owner.
     WrongOwner,
