@@ -282,3 +282,71 @@ fn a_killed_node_s_actors_fail_typed_then_reactivate_elsewhere() {
             .unwrap();
     }
 }
+
+/// Retries an idempotent call through transient faults.
+async fn retrying<T, F, Fut>(sim: &SimContext, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, CallError>>,
+{
+    for _ in 0..50 {
+        if let Ok(v) = f().await {
+            return v;
+        }
+        sim.sleep(Duration::from_millis(200)).await;
+    }
+    panic!("a call never got through");
+}
+
+#[test]
+fn under_network_chaos_a_killed_node_s_actors_come_back_elsewhere() {
+    for seed in 0..40 {
+        Simulation::new(seed)
+            .faults(FaultConfig {
+                connect_failures: true,
+                random_close: true,
+                clogging: true,
+                clock_drift: true,
+                ..FaultConfig::calm()
+            })
+            .run(|sim| async move {
+                let cluster = nodes(&sim, 3, Duration::from_secs(2)).await;
+                let caller = cluster[0].1.clone();
+                let (victim_pid, victim) = cluster[2].clone();
+                let mut key = None;
+                for k in 0..50 {
+                    let c = caller.actor::<Counter>(format!("a{k}"));
+                    retrying(&sim, || c.call(Get)).await;
+                    if victim.hosts(&ActorId::of::<Counter>(format!("a{k}"))) {
+                        key = Some(format!("a{k}"));
+                        break;
+                    }
+                }
+                let Some(key) = key else { return };
+                sim.kill_process(victim_pid).unwrap();
+                let start = sim.now();
+                if let Err(e) = caller.actor::<Counter>(key.clone()).call(Get).await {
+                    assert!(
+                        matches!(
+                            e,
+                            CallError::NodeUnreachable { .. }
+                                | CallError::Timeout { .. }
+                                | CallError::RoutingFailed { .. }
+                        ),
+                        "{e}"
+                    );
+                }
+                assert!(sim.now() - start <= Duration::from_millis(2_100));
+                let c = caller.actor::<Counter>(key.clone());
+                // A fresh activation on a survivor (the state was in memory).
+                assert_eq!(retrying(&sim, || c.call(Get)).await, 0);
+                let id = ActorId::of::<Counter>(key);
+                let hosting = cluster[..2].iter().filter(|(_, n)| n.hosts(&id)).count();
+                assert_eq!(hosting, 1, "seed {}", sim.seed());
+                // The caller's own view catches up within a refresh or two.
+                sim.sleep(Duration::from_secs(1)).await;
+                assert!(!caller.live_members().contains(&victim.id()));
+            })
+            .unwrap();
+    }
+}

@@ -232,3 +232,51 @@ fn a_development_cluster_shares_the_primary_s_membership_table() {
             .unwrap();
     }
 }
+
+#[test]
+fn garbage_at_a_node_s_port_closes_that_connection_only() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    Simulation::new(5)
+        .faults(FaultConfig::calm())
+        .run(|sim| async move {
+            let (pids, mut rx) = start_cluster(&sim, 2, Duration::from_secs(5));
+            let (_, a) = rx.recv().await.unwrap();
+            let (_, b) = rx.recv().await.unwrap();
+            while a.live_members().len() < 2 || b.live_members().len() < 2 {
+                sim.sleep(Duration::from_millis(50)).await;
+            }
+            let p = sim.providers();
+            let mut oversize = u32::MAX.to_be_bytes().to_vec();
+            oversize.extend_from_slice(&[0; 4]);
+            for bytes in [
+                b"\x00\x00\x00\x05\xde\xad\xbe\xefhello".to_vec(),
+                oversize,
+                vec![0xff; 64],
+            ] {
+                for pid in &pids {
+                    let addr = std::net::SocketAddr::new(sim.ip_of(*pid), common::PORT);
+                    let mut s = p.connect(addr).await.unwrap();
+                    s.write_all(&bytes).await.unwrap();
+                    let mut rest = Vec::new();
+                    let closed = p
+                        .timeout(Duration::from_secs(5), s.read_to_end(&mut rest))
+                        .await;
+                    assert!(closed.is_ok(), "the node kept a garbage connection open");
+                }
+                // Both nodes still serve the cluster.
+                for k in 0..4 {
+                    a.actor::<Counter>(format!("g{k}"))
+                        .call(Add(1))
+                        .await
+                        .unwrap();
+                }
+            }
+            for k in 0..4 {
+                assert_eq!(
+                    b.actor::<Counter>(format!("g{k}")).call(Get).await.unwrap(),
+                    3
+                );
+            }
+        })
+        .unwrap();
+}
