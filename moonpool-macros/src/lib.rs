@@ -4,6 +4,8 @@
 
 use proc_macro::TokenStream;
 
+mod actor;
+mod errors;
 mod sim_test;
 
 /// Turns an `async fn` into a test that runs its body as a deterministic
@@ -42,6 +44,34 @@ mod sim_test;
 #[proc_macro_attribute]
 pub fn sim_test(args: TokenStream, item: TokenStream) -> TokenStream {
     sim_test::expand(args.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Declares an actor struct. Options: `name = "Wire"` (stable wire name,
+/// default the struct's name), `placement = "random" | "prefer_local" |
+/// "least_loaded" | "consistent_hash"`, `idle_timeout = "10m"`, `reentrant`
+/// (every `&self` handler may run alongside others), and `state` (one field
+/// marked `#[state]`, of type `Persisted<T>`, is loaded on activation; the
+/// other fields start at their `Default`). Without `state` the struct must
+/// implement `Default`.
+#[proc_macro_attribute]
+pub fn actor(args: TokenStream, item: TokenStream) -> TokenStream {
+    actor::actor(args.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns the `pub async fn` methods of an `#[actor]` struct's impl block
+/// into messages: generates one message type per method, a typed
+/// `{Name}Ref` with one async method per handler, dispatch, and the
+/// registration that makes every node host the type. `#[one_way]` marks a
+/// handler whose reference method does not wait; `#[reentrant]` marks a
+/// `&self` handler that runs alongside others. `async fn on_activate(&mut
+/// self, ctx: &ActorContext)` and `on_deactivate` are lifecycle hooks.
+#[proc_macro_attribute]
+pub fn actor_impl(args: TokenStream, item: TokenStream) -> TokenStream {
+    actor::actor_impl(args.into(), item.into())
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

@@ -2,12 +2,14 @@
 //! problems reported at once), then expand to a `#[test]` that hands the body
 //! to the multi-seed runner.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Expr, ExprLit, FnArg, ItemFn, Lit, LitInt, LitStr, Meta, Pat, ReturnType, Token, Type};
+use syn::{Expr, FnArg, ItemFn, LitStr, Meta, Pat, ReturnType, Token, Type};
+
+use crate::errors::{Errors, lit_int, lit_str, parse_duration_nanos};
 
 const DEFAULT_SEEDS: u64 = 100;
 
@@ -21,27 +23,6 @@ struct Options {
     strict_coverage: Option<bool>,
     coverage_of: Option<Vec<LitStr>>,
     faults: Option<String>,
-}
-
-/// Collects errors so the user sees every problem in one compile.
-#[derive(Default)]
-struct Errors(Option<syn::Error>);
-
-impl Errors {
-    fn push(&mut self, err: syn::Error) {
-        match &mut self.0 {
-            Some(all) => all.combine(err),
-            None => self.0 = Some(err),
-        }
-    }
-
-    fn push_at(&mut self, span: Span, msg: impl std::fmt::Display) {
-        self.push(syn::Error::new(span, msg));
-    }
-
-    fn finish(self) -> syn::Result<()> {
-        self.0.map_or(Ok(()), Err)
-    }
 }
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
@@ -249,41 +230,6 @@ fn example_value(name: &str) -> &'static str {
         "faults" => "\"calm\"",
         _ => "100000",
     }
-}
-
-fn lit_str(expr: &Expr) -> Option<&LitStr> {
-    match expr {
-        Expr::Lit(ExprLit {
-            lit: Lit::Str(s), ..
-        }) => Some(s),
-        _ => None,
-    }
-}
-
-fn lit_int(expr: &Expr) -> Option<&LitInt> {
-    match expr {
-        Expr::Lit(ExprLit {
-            lit: Lit::Int(i), ..
-        }) => Some(i),
-        _ => None,
-    }
-}
-
-/// `"500ms"`, `"90s"`, `"10m"`, `"2h"` → nanoseconds; `None` if malformed,
-/// zero or too large.
-fn parse_duration_nanos(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let digits = text.find(|c: char| !c.is_ascii_digit())?;
-    let (number, unit) = text.split_at(digits);
-    let n: u64 = number.parse().ok()?;
-    let scale: u64 = match unit.trim() {
-        "ms" => 1_000_000,
-        "s" => 1_000_000_000,
-        "m" | "min" => 60_000_000_000,
-        "h" => 3_600_000_000_000,
-        _ => return None,
-    };
-    n.checked_mul(scale).filter(|v| *v > 0)
 }
 
 /// Checks the function; returns the context argument's type, if it takes

@@ -34,7 +34,7 @@ pub use moonpool_core::state::Persisted;
 pub use moonpool_core::{
     Actor, ActorContext, ActorId, ActorRef, CallError, Handler, Message, Node,
 };
-pub use moonpool_macros::sim_test;
+pub use moonpool_macros::{actor, actor_impl, sim_test};
 pub use moonpool_sim as sim;
 pub use moonpool_sim::{Instant, JoinHandle, ProcessId, Providers, SimContext, Simulation};
 /// Chaos macros: fault points and assertions (see [`sim::chaos`]).
@@ -48,7 +48,7 @@ pub use moonpool_sim::{
 
 /// The names most tests and actors need.
 pub mod prelude {
-    pub use crate::sim_test;
+    pub use crate::{actor, actor_impl, sim_test};
     pub use moonpool_core::state::Persisted;
     pub use moonpool_core::{
         Actor, ActorContext, ActorId, ActorRef, CallError, Handler, Message, Node,
@@ -65,8 +65,31 @@ pub mod prelude {
 /// any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use inventory;
+    pub use moonpool_core::actor::SharedHandler;
+    pub use moonpool_core::actor::{
+        ActorDecl, ActorOptions, Placement, dispatch, dispatch_shared, unknown_method,
+    };
+    pub use moonpool_core::node::ActorRegistration;
+    pub use moonpool_core::state::Persisted;
+    pub use moonpool_core::{Actor, ActorContext, ActorId, ActorRef, CallError, Handler, Message};
+    pub use moonpool_sim::BoxFuture;
     pub use moonpool_sim::SimContext;
     pub use moonpool_sim::chaos::{FaultConfig, FaultPlan};
+    pub use serde;
+
+    /// Compile-time check that a handler argument or reply can cross the
+    /// wire.
+    pub fn assert_wire<T: WireType>() {}
+
+    /// Types that can be a handler argument or reply.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot cross the wire as a handler argument or reply",
+        label = "derive `serde::Serialize` and `serde::Deserialize` for it",
+        note = "actor messages are serialized with postcard when the actor lives on another node"
+    )]
+    pub trait WireType {}
+    impl<T: serde::Serialize + serde::de::DeserializeOwned> WireType for T {}
     pub use moonpool_sim::runner::{
         BodyFuture, CoverageMode, IntoTestResult, SimTestSpec, run_sim_test,
     };

@@ -53,9 +53,13 @@ impl ActorContext {
 
     /// A reference to another actor; calls through it carry this call chain,
     /// so a cycle back into a waiting activation fails fast.
-    pub fn actor<B: Actor>(&self, key: impl Into<String>) -> ActorRef<B> {
+    pub fn actor<B: Actor>(&self, key: impl Into<String>) -> B::Ref {
         let node = self.node.upgrade().map(|inner| Node { inner });
-        ActorRef::new(ActorId::of::<B>(key), node, self.chain.clone())
+        B::Ref::from(ActorRef::new(
+            ActorId::of::<B>(key),
+            node,
+            self.chain.clone(),
+        ))
     }
 
     /// Delivers `make()` to this activation every `period`, as a turn of its

@@ -141,6 +141,10 @@ pub trait Actor: Sized + Send + Sync + 'static {
     /// The type's stable name on the wire.
     const TYPE_NAME: &'static str;
 
+    /// What [`Node::actor`](crate::Node::actor) returns: [`ActorRef<Self>`]
+    /// for hand-written actors, a typed `{Name}Ref` for macro-made ones.
+    type Ref: From<ActorRef<Self>>;
+
     /// The type's options (placement, idle timeout).
     fn options() -> ActorOptions {
         ActorOptions::default()
@@ -180,6 +184,24 @@ pub trait Actor: Sized + Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Vec<u8>, CallError>> {
         Box::pin(async move { Err(unknown_method::<Self>(method)) })
     }
+}
+
+/// What `#[actor]` declares about a struct; `#[actor_impl]` builds the
+/// [`Actor`] impl on it. Not meant to be implemented by hand.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an actor: add `#[moonpool::actor]` to its struct",
+    label = "`#[actor_impl]` needs `#[actor]` on this type's struct"
+)]
+pub trait ActorDecl: Sized + Send + Sync + 'static {
+    /// The wire name.
+    const TYPE_NAME: &'static str;
+    /// Whether `&self` handlers are shared (reentrant) by default.
+    const REENTRANT: bool;
+    /// Placement and idle timeout.
+    fn options() -> ActorOptions;
+    /// Builds the activation (default value, or loaded state).
+    fn create(ctx: &ActorContext) -> impl Future<Output = Result<Self, String>> + Send;
 }
 
 /// Handles one message type.

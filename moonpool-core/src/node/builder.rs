@@ -49,6 +49,18 @@ pub enum NodeError {
     DuplicateType(&'static str),
 }
 
+/// An actor type linked into the binary, registered by `#[actor_impl]` so
+/// nodes host it without hand registration.
+#[doc(hidden)]
+pub struct ActorRegistration {
+    /// The type's wire name.
+    pub type_name: &'static str,
+    /// Adds the type to a builder (`|b| b.host::<A>()`).
+    pub host: fn(NodeBuilder) -> NodeBuilder,
+}
+
+inventory::collect!(ActorRegistration);
+
 /// Builds a [`Node`].
 ///
 /// # Example
@@ -70,6 +82,9 @@ pub struct NodeBuilder {
     host_membership: bool,
     storage: Option<Arc<dyn crate::state::StateStorage>>,
     types: Vec<(&'static str, Arc<dyn ActorFactory>)>,
+    /// Which registered types to host: `None` for all of them.
+    only: Option<Vec<String>>,
+    client_only: bool,
 }
 
 impl NodeBuilder {
@@ -89,6 +104,8 @@ impl NodeBuilder {
             host_membership: false,
             storage: None,
             types: Vec::new(),
+            only: None,
+            client_only: false,
         }
     }
 
@@ -130,7 +147,25 @@ impl NodeBuilder {
         self
     }
 
-    /// Hosts actor type `A` on this node.
+    /// Hosts only the registered (`#[actor]`) types named here, instead of
+    /// every one linked into the binary.
+    pub fn only_types<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.only = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Hosts no actors: the node only calls them (a client).
+    pub fn client_only(mut self) -> Self {
+        self.client_only = true;
+        self
+    }
+
+    /// Hosts actor type `A` on this node. Naming types this way turns off
+    /// hosting every registered type.
     pub fn host<A: Actor>(mut self) -> Self {
         self.types.push((A::TYPE_NAME, factory_of::<A>()));
         self
@@ -157,7 +192,24 @@ impl NodeBuilder {
     /// # Errors
     ///
     /// A [`NodeError`] saying what could not start.
-    pub async fn build(self) -> Result<Node, NodeError> {
+    pub async fn build(mut self) -> Result<Node, NodeError> {
+        if self.client_only {
+            self.types.clear();
+        } else if self.types.is_empty() {
+            // Every #[actor] type linked in (or the ones `only_types` names).
+            let mut registered: Vec<&ActorRegistration> =
+                inventory::iter::<ActorRegistration>.into_iter().collect();
+            registered.sort_by_key(|r| r.type_name);
+            for r in registered {
+                let wanted = self
+                    .only
+                    .as_ref()
+                    .is_none_or(|only| only.iter().any(|n| n == r.type_name));
+                if wanted && !self.types.iter().any(|(n, _)| *n == r.type_name) {
+                    self = (r.host)(self);
+                }
+            }
+        }
         let providers = match self.providers {
             Some(p) => p,
             None => Providers::tokio()?,

@@ -21,7 +21,7 @@ use std::time::Duration;
 use moonpool_sim::{Instant, Providers};
 use tokio::sync::oneshot;
 
-pub use builder::{NodeBuilder, NodeConfig, NodeError};
+pub use builder::{ActorRegistration, NodeBuilder, NodeConfig, NodeError};
 pub use membership::{InMemoryMembership, Member, MemberStatus, MembershipError, MembershipTable};
 
 use crate::actor::{
@@ -166,7 +166,12 @@ impl Node {
     }
 
     /// A reference to actor `A` with `key`, usable from anywhere.
-    pub fn actor<A: Actor>(&self, key: impl Into<String>) -> ActorRef<A> {
+    pub fn actor<A: Actor>(&self, key: impl Into<String>) -> A::Ref {
+        A::Ref::from(self.actor_ref::<A>(key))
+    }
+
+    /// The untyped-method reference to actor `A` with `key`.
+    pub fn actor_ref<A: Actor>(&self, key: impl Into<String>) -> ActorRef<A> {
         ActorRef::new(ActorId::of::<A>(key), Some(self.clone()), Vec::new())
     }
 

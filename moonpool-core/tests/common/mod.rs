@@ -42,6 +42,7 @@ impl Message for Explode {
 
 impl Actor for Counter {
     const TYPE_NAME: &'static str = "Counter";
+    type Ref = ActorRef<Self>;
 
     fn options() -> ActorOptions {
         ActorOptions {
@@ -114,6 +115,7 @@ impl Message for Echo {
 
 impl Actor for Pinger {
     const TYPE_NAME: &'static str = "Pinger";
+    type Ref = ActorRef<Self>;
 
     async fn activate(_ctx: &ActorContext) -> Result<Self, String> {
         Ok(Self)
@@ -139,7 +141,7 @@ impl Handler<Ping> for Pinger {
     /// Pings the `Pinger` named in the message; that one pings us back.
     async fn handle(&mut self, Ping(next): Ping, ctx: &ActorContext) -> Result<String, CallError> {
         let me = ctx.id().key.clone();
-        let other: ActorRef<Pinger> = ctx.actor(next);
+        let other: ActorRef<Pinger> = ctx.actor::<Pinger>(next);
         other.call(Ping(me)).await?
     }
 }
@@ -221,6 +223,7 @@ impl Message for Balance {
 
 impl Actor for Account {
     const TYPE_NAME: &'static str = "Account";
+    type Ref = ActorRef<Self>;
 
     async fn activate(ctx: &ActorContext) -> Result<Self, String> {
         let balance = moonpool_core::state::Persisted::load(ctx)
@@ -301,6 +304,7 @@ impl Message for Ticks {
 
 impl Actor for Ticker {
     const TYPE_NAME: &'static str = "Ticker";
+    type Ref = ActorRef<Self>;
 
     fn options() -> ActorOptions {
         ActorOptions {
@@ -403,6 +407,7 @@ impl Message for Shelve {
 
 impl Actor for Library {
     const TYPE_NAME: &'static str = "Library";
+    type Ref = ActorRef<Self>;
 
     async fn activate(_ctx: &ActorContext) -> Result<Self, String> {
         Ok(Self::default())

@@ -1,0 +1,361 @@
+//! Generate: the `ActorDecl` of a struct; the messages, typed reference,
+//! handler impls, dispatch and registration of an impl block. Generated code
+//! names only `::moonpool::__private` paths.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::{ItemImpl, ItemStruct};
+
+use super::model::{ActorModel, ImplModel};
+use crate::errors::method_id;
+
+pub(crate) fn actor(model: &ActorModel, item: &ItemStruct) -> TokenStream {
+    let ident = &model.ident;
+    let name = &model.name;
+    let reentrant = model.reentrant;
+    let placement = match &model.placement {
+        Some(p) => quote!(::moonpool::__private::Placement::#p),
+        None => quote!(::moonpool::__private::Placement::Random),
+    };
+    let idle = match model.idle_nanos {
+        Some(n) => quote!(::moonpool::__private::Duration::from_nanos(#n)),
+        None => quote!(::moonpool::__private::ActorOptions::default().idle_timeout),
+    };
+    let create = match &model.state_field {
+        None => quote! {
+            ::core::result::Result::Ok(<Self as ::core::default::Default>::default())
+        },
+        Some(state) => {
+            let inits = model.fields.iter().map(|f| {
+                if f == state {
+                    quote! {
+                        #f: ::moonpool::__private::Persisted::load(ctx)
+                            .await
+                            .map_err(|e| ::std::string::ToString::to_string(&e))?
+                    }
+                } else {
+                    quote!(#f: ::core::default::Default::default())
+                }
+            });
+            quote!(::core::result::Result::Ok(Self { #(#inits),* }))
+        }
+    };
+    quote! {
+        #item
+
+        impl ::moonpool::__private::ActorDecl for #ident {
+            const TYPE_NAME: &'static str = #name;
+            const REENTRANT: bool = #reentrant;
+
+            fn options() -> ::moonpool::__private::ActorOptions {
+                ::moonpool::__private::ActorOptions {
+                    placement: #placement,
+                    idle_timeout: #idle,
+                }
+            }
+
+            #[allow(clippy::manual_async_fn)]
+            fn create(
+                ctx: &::moonpool::__private::ActorContext,
+            ) -> impl ::core::future::Future<Output = ::core::result::Result<Self, ::std::string::String>> + ::core::marker::Send {
+                async move {
+                    let _ = ctx;
+                    #create
+                }
+            }
+        }
+    }
+}
+
+fn snake(ident: &syn::Ident) -> String {
+    let mut out = String::new();
+    for (i, c) in ident.to_string().chars().enumerate() {
+        if c.is_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn camel(ident: &syn::Ident) -> syn::Ident {
+    let s: String = ident
+        .to_string()
+        .split('_')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let mut cs = p.chars();
+            cs.next()
+                .map(|c| c.to_uppercase().chain(cs).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect();
+    format_ident!("{}", s, span = ident.span())
+}
+
+pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
+    let actor = &model.self_ident;
+    let vis = quote!(pub);
+    let module = format_ident!("__moonpool_{}", snake(actor));
+    let reference = format_ident!("{}Ref", actor);
+    let p = quote!(::moonpool::__private);
+
+    let mut messages = Vec::new();
+    let mut handler_impls = Vec::new();
+    let mut exclusive_arms = Vec::new();
+    let mut shared_arms = Vec::new();
+    let mut shared_checks = Vec::new();
+    let mut ref_methods = Vec::new();
+
+    for h in &model.handlers {
+        let msg = camel(&h.method);
+        let wire = &h.wire_name;
+        let id = method_id(wire);
+        let tys: Vec<_> = h.args.iter().map(|(_, t)| t).collect();
+        let names: Vec<_> = h.args.iter().map(|(n, _)| n).collect();
+        let ret = match &h.ret {
+            Some(t) => quote!(#t),
+            None => quote!(()),
+        };
+        let serde_crate = quote!("::moonpool::__private::serde").to_string();
+        let serde_crate = serde_crate.trim_matches('"');
+        messages.push(quote! {
+            #[doc = concat!("The message of `", stringify!(#actor), "::", #wire, "`.")]
+            #[derive(#p::serde::Serialize, #p::serde::Deserialize)]
+            #[serde(crate = #serde_crate)]
+            pub struct #msg(#(pub #tys),*);
+
+            impl #p::Message for #msg {
+                type Reply = #ret;
+                const NAME: &'static str = #wire;
+            }
+        });
+        // The call: the context goes back where the method takes it.
+        let mut call_args: Vec<TokenStream> = names.iter().map(|n| quote!(#n)).collect();
+        if let Some(pos) = h.ctx_position {
+            call_args.insert(pos.min(call_args.len()), quote!(ctx));
+        }
+        let method = &h.method;
+        let destructure = quote!(let #module::#msg(#(#names),*) = msg;);
+        let check_types = h.args.iter().map(|(_, t)| {
+            quote_spanned! {syn::spanned::Spanned::span(t)=>
+                #p::assert_wire::<#t>();
+            }
+        });
+        let check_ret = h.ret.as_ref().map(|t| {
+            quote_spanned! {syn::spanned::Spanned::span(t)=>
+                #p::assert_wire::<#t>();
+            }
+        });
+        handler_impls.push(quote! {
+            impl #p::Handler<#module::#msg> for #actor {
+                #[allow(unused_variables)]
+                async fn handle(&mut self, msg: #module::#msg, ctx: &#p::ActorContext) -> #ret {
+                    #(#check_types)*
+                    #check_ret
+                    #destructure
+                    self.#method(#(#call_args),*).await
+                }
+            }
+        });
+        exclusive_arms.push(quote! {
+            #id => #p::dispatch::<Self, #module::#msg>(self, body, ctx).await,
+        });
+        let shared_expr = if h.reentrant {
+            quote!(true)
+        } else if h.mutable {
+            quote!(false)
+        } else {
+            quote!(<#actor as #p::ActorDecl>::REENTRANT)
+        };
+        if !h.mutable {
+            handler_impls.push(quote! {
+                impl #p::SharedHandler<#module::#msg> for #actor {
+                    #[allow(unused_variables)]
+                    async fn handle_shared(&self, msg: #module::#msg, ctx: &#p::ActorContext) -> #ret {
+                        #destructure
+                        self.#method(#(#call_args),*).await
+                    }
+                }
+            });
+            shared_arms.push(quote! {
+                #id => #p::dispatch_shared::<Self, #module::#msg>(self, body, ctx).await,
+            });
+            shared_checks.push(quote!(#id => #shared_expr,));
+        }
+        let docs = &h.docs;
+        let params = h.args.iter().map(|(n, t)| quote!(#n: #t));
+        let send = if h.one_way {
+            quote! {
+                #(#docs)*
+                ///
+                /// One-way: returns once the message is handed over, without
+                /// waiting for the handler.
+                pub async fn #method(&self, #(#params),*) -> ::core::result::Result<(), #p::CallError> {
+                    self.inner.send(#module::#msg(#(#names),*)).await
+                }
+            }
+        } else if h.mutable {
+            quote! {
+                #(#docs)*
+                pub async fn #method(&self, #(#params),*) -> ::core::result::Result<#ret, #p::CallError> {
+                    self.inner.call(#module::#msg(#(#names),*)).await
+                }
+            }
+        } else {
+            quote! {
+                #(#docs)*
+                pub async fn #method(&self, #(#params),*) -> ::core::result::Result<#ret, #p::CallError> {
+                    if #shared_expr {
+                        self.inner.call_shared(#module::#msg(#(#names),*)).await
+                    } else {
+                        self.inner.call(#module::#msg(#(#names),*)).await
+                    }
+                }
+            }
+        };
+        ref_methods.push(send);
+        let _ = &h.span;
+    }
+
+    let on_activate = model
+        .on_activate
+        .then(|| quote!(actor.on_activate(ctx).await;));
+    let on_deactivate = if model.on_deactivate {
+        quote!(self.on_deactivate(ctx).await;)
+    } else {
+        quote!(let _ = ctx;)
+    };
+    let activate_binding = if model.on_activate {
+        quote!(let mut actor)
+    } else {
+        quote!(let actor)
+    };
+    let ref_doc = format!("A typed reference to a `{actor}` actor: one async method per handler.");
+
+    quote! {
+        #item
+
+        #[doc(hidden)]
+        #[allow(non_snake_case, non_camel_case_types)]
+        #vis mod #module {
+            #[allow(unused_imports)]
+            use super::*;
+            #(#messages)*
+        }
+
+        #(#handler_impls)*
+
+        #[doc = #ref_doc]
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        #vis struct #reference {
+            inner: #p::ActorRef<#actor>,
+        }
+
+        impl ::core::convert::From<#p::ActorRef<#actor>> for #reference {
+            fn from(inner: #p::ActorRef<#actor>) -> Self {
+                Self { inner }
+            }
+        }
+
+        impl #p::serde::Serialize for #reference {
+            fn serialize<S: #p::serde::Serializer>(&self, s: S) -> ::core::result::Result<S::Ok, S::Error> {
+                #p::serde::Serialize::serialize(&self.inner, s)
+            }
+        }
+
+        impl<'de> #p::serde::Deserialize<'de> for #reference {
+            fn deserialize<D: #p::serde::Deserializer<'de>>(d: D) -> ::core::result::Result<Self, D::Error> {
+                <#p::ActorRef<#actor> as #p::serde::Deserialize<'de>>::deserialize(d).map(Self::from)
+            }
+        }
+
+        impl #reference {
+            /// The actor's id.
+            pub fn id(&self) -> &#p::ActorId {
+                self.inner.id()
+            }
+
+            /// The untyped reference underneath.
+            pub fn inner(&self) -> &#p::ActorRef<#actor> {
+                &self.inner
+            }
+
+            #(#ref_methods)*
+        }
+
+        impl #p::Actor for #actor {
+            const TYPE_NAME: &'static str = <#actor as #p::ActorDecl>::TYPE_NAME;
+            type Ref = #reference;
+
+            fn options() -> #p::ActorOptions {
+                <#actor as #p::ActorDecl>::options()
+            }
+
+            #[allow(clippy::manual_async_fn)]
+            fn activate(
+                ctx: &#p::ActorContext,
+            ) -> impl ::core::future::Future<Output = ::core::result::Result<Self, ::std::string::String>> + ::core::marker::Send {
+                async move {
+                    #activate_binding = <#actor as #p::ActorDecl>::create(ctx).await?;
+                    #on_activate
+                    ::core::result::Result::Ok(actor)
+                }
+            }
+
+            #[allow(clippy::manual_async_fn)]
+            fn on_deactivate(&mut self, ctx: &#p::ActorContext) -> impl ::core::future::Future<Output = ()> + ::core::marker::Send {
+                async move {
+                    #on_deactivate
+                }
+            }
+
+            fn dispatch<'a>(
+                &'a mut self,
+                method: u32,
+                body: &'a [u8],
+                ctx: &'a #p::ActorContext,
+            ) -> #p::BoxFuture<'a, ::core::result::Result<::std::vec::Vec<u8>, #p::CallError>> {
+                ::std::boxed::Box::pin(async move {
+                    match method {
+                        #(#exclusive_arms)*
+                        other => ::core::result::Result::Err(#p::unknown_method::<Self>(other)),
+                    }
+                })
+            }
+
+            fn is_shared(method: u32) -> bool {
+                match method {
+                    #(#shared_checks)*
+                    _ => false,
+                }
+            }
+
+            fn dispatch_shared<'a>(
+                &'a self,
+                method: u32,
+                body: &'a [u8],
+                ctx: &'a #p::ActorContext,
+            ) -> #p::BoxFuture<'a, ::core::result::Result<::std::vec::Vec<u8>, #p::CallError>> {
+                ::std::boxed::Box::pin(async move {
+                    let _ = (body, ctx);
+                    match method {
+                        #(#shared_arms)*
+                        other => ::core::result::Result::Err(#p::unknown_method::<Self>(other)),
+                    }
+                })
+            }
+        }
+
+        #p::inventory::submit! {
+            #p::ActorRegistration {
+                type_name: <#actor as #p::ActorDecl>::TYPE_NAME,
+                host: |builder| builder.host::<#actor>(),
+            }
+        }
+    }
+}
