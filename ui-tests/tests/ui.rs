@@ -14,3 +14,10 @@ fn chaos() {
     t.pass("chaos/pass/*.rs");
     t.compile_fail("chaos/fail/*.rs");
 }
+
+#[test]
+fn actor() {
+    let t = trybuild::TestCases::new();
+    t.pass("actor/pass/*.rs");
+    t.compile_fail("actor/fail/*.rs");
+}

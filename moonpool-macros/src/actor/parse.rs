@@ -234,6 +234,13 @@ pub(crate) fn actor_impl(
         if let Some(h) = handler(f, &receiver, one_way, reentrant, errors) {
             let id = method_id(&h.wire_name);
             if let Some(other) = ids.insert(id, h.wire_name.clone()) {
+                if other == h.wire_name {
+                    errors.push_at(
+                        h.span,
+                        format!("duplicate handler `{other}`: each handler needs its own name"),
+                    );
+                    continue;
+                }
                 errors.push_at(
                     h.span,
                     format!(

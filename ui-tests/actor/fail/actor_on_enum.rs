@@ -1,0 +1,6 @@
+#[moonpool::actor]
+pub enum A {
+    One,
+}
+
+fn main() {}

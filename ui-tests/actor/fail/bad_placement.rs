@@ -1,0 +1,5 @@
+#[moonpool::actor(placement = "nearest")]
+#[derive(Default)]
+pub struct A;
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[moonpool::actor]
+#[derive(Default)]
+pub struct Holder<T> {
+    value: T,
+}
+
+fn main() {}

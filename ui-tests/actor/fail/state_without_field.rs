@@ -1,0 +1,6 @@
+#[moonpool::actor(state)]
+pub struct A {
+    total: u64,
+}
+
+fn main() {}

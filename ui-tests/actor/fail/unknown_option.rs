@@ -1,0 +1,5 @@
+#[moonpool::actor(colour = "blue", idle_timeout = "soon")]
+#[derive(Default)]
+pub struct A;
+
+fn main() {}
