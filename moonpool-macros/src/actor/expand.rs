@@ -187,7 +187,12 @@ pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
             });
             shared_checks.push(quote!(#id => #shared_expr,));
         }
-        let docs = &h.docs;
+        let default_doc = format!("Calls `{actor}::{wire}` on the actor.");
+        let docs = if h.docs.is_empty() {
+            vec![syn::parse_quote!(#[doc = #default_doc])]
+        } else {
+            h.docs.clone()
+        };
         let params = h.args.iter().map(|(n, t)| quote!(#n: #t));
         let send = if h.one_way {
             quote! {

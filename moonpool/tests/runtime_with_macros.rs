@@ -1,0 +1,177 @@
+//! The runtime's headline guarantees, with macro-made actors, across many
+//! seeds with network faults: one activation under concurrent first calls,
+//! reactivation after a node dies, call cycles failing fast, idle
+//! deactivation on time.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::time::Duration;
+
+use moonpool::prelude::*;
+use moonpool::runtime::node::InMemoryMembership;
+
+/// Read-wait-write: a lost update would show two activations or two turns
+/// overlapping.
+#[moonpool::actor(idle_timeout = "20s")]
+#[derive(Default)]
+pub struct Tally {
+    value: u64,
+}
+
+#[moonpool::actor_impl]
+impl Tally {
+    /// Adds one, slowly.
+    pub async fn incr(&mut self, ctx: &ActorContext) -> u64 {
+        let before = self.value;
+        ctx.providers().sleep(Duration::from_millis(1)).await;
+        self.value = before + 1;
+        self.value
+    }
+
+    /// The value.
+    pub async fn value(&self) -> u64 {
+        self.value
+    }
+
+    /// Calls `other`, which calls back.
+    pub async fn call_back_through(
+        &mut self,
+        other: String,
+        ctx: &ActorContext,
+    ) -> Result<u64, CallError> {
+        let me = ctx.id().key.clone();
+        ctx.actor::<Tally>(other).call_me(me).await?
+    }
+
+    /// Reads `who`'s value.
+    pub async fn call_me(&mut self, who: String, ctx: &ActorContext) -> Result<u64, CallError> {
+        ctx.actor::<Tally>(who).value().await
+    }
+}
+
+async fn cluster(sim: &SimContext, n: usize) -> Vec<(ProcessId, Node)> {
+    let table = InMemoryMembership::new();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for i in 0..n {
+        let (table, tx) = (table.clone(), tx.clone());
+        let cell = std::sync::Arc::new(std::sync::OnceLock::new());
+        let mine = std::sync::Arc::clone(&cell);
+        let pid = sim.start_process(format!("n{i}"), move |p: Providers| {
+            let (table, tx, mine) = (table.clone(), tx.clone(), std::sync::Arc::clone(&mine));
+            async move {
+                let node = Node::builder("macro-runtime")
+                    .listen("0.0.0.0:7000".parse().unwrap())
+                    .providers(p)
+                    .membership(table)
+                    .call_timeout(Duration::from_secs(2))
+                    .failure_detection(Duration::from_millis(500), Duration::from_millis(500), 4)
+                    .build()
+                    .await
+                    .unwrap();
+                let _ = tx.send((*mine.get().unwrap(), node.clone()));
+                std::future::pending::<()>().await;
+                drop(node);
+            }
+        });
+        let _ = cell.set(pid);
+    }
+    let mut nodes = Vec::new();
+    for _ in 0..n {
+        nodes.push(rx.recv().await.unwrap());
+    }
+    while nodes.iter().any(|(_, node)| node.live_members().len() < n) {
+        sim.sleep(Duration::from_millis(50)).await;
+    }
+    nodes
+}
+
+#[moonpool::sim_test(seeds = 60, faults = "calm")]
+async fn one_activation_under_concurrent_first_calls_from_three_nodes(sim: SimContext) {
+    let nodes = cluster(&sim, 3).await;
+    let p = sim.providers();
+    let mut calls = Vec::new();
+    for (_, node) in &nodes {
+        for _ in 0..10 {
+            let t = node.actor::<Tally>("hot");
+            calls.push(p.spawn(async move { t.incr().await }));
+        }
+    }
+    let mut seen = Vec::new();
+    for c in calls {
+        seen.push(c.await.unwrap().unwrap());
+    }
+    seen.sort();
+    assert_eq!(seen, (1..=30).collect::<Vec<u64>>());
+    let id = ActorId::of::<Tally>("hot");
+    assert_eq!(nodes.iter().filter(|(_, n)| n.hosts(&id)).count(), 1);
+}
+
+#[moonpool::sim_test(seeds = 60)]
+async fn a_dead_node_s_actors_come_back_elsewhere(sim: SimContext) {
+    // Swarm faults: refused connects, resets, clogs, drift, maybe calm.
+    let nodes = cluster(&sim, 3).await;
+    let caller = nodes[0].1.clone();
+    let (victim_pid, victim) = nodes[2].clone();
+    let mut key = None;
+    for k in 0..40 {
+        let t = caller.actor::<Tally>(format!("t{k}"));
+        for _ in 0..20 {
+            if t.value().await.is_ok() {
+                break;
+            }
+            sim.sleep(Duration::from_millis(100)).await;
+        }
+        if victim.hosts(&ActorId::of::<Tally>(format!("t{k}"))) {
+            key = Some(format!("t{k}"));
+            break;
+        }
+    }
+    let Some(key) = key else { return };
+    sim.kill_process(victim_pid).unwrap();
+    let t = caller.actor::<Tally>(key.clone());
+    let start = sim.now();
+    if let Err(e) = t.value().await {
+        assert!(
+            matches!(
+                e,
+                CallError::NodeUnreachable { .. }
+                    | CallError::Timeout { .. }
+                    | CallError::RoutingFailed { .. }
+            ),
+            "{e}"
+        );
+    }
+    assert!(sim.now() - start <= Duration::from_millis(2_100));
+    let mut value = None;
+    for _ in 0..50 {
+        if let Ok(v) = t.value().await {
+            value = Some(v);
+            break;
+        }
+        sim.sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(value, Some(0), "a fresh activation on a survivor");
+    let id = ActorId::of::<Tally>(key);
+    assert_eq!(nodes[..2].iter().filter(|(_, n)| n.hosts(&id)).count(), 1);
+}
+
+#[moonpool::sim_test(seeds = 30, faults = "calm")]
+async fn a_call_cycle_fails_fast(sim: SimContext) {
+    let nodes = cluster(&sim, 2).await;
+    let start = sim.now();
+    let a = nodes[0].1.actor::<Tally>("a");
+    let err = a.call_back_through("b".into()).await.unwrap().unwrap_err();
+    assert!(matches!(err, CallError::CallCycle { .. }), "{err}");
+    assert!(sim.now() - start < Duration::from_secs(1));
+}
+
+#[moonpool::sim_test(seeds = 30, faults = "calm")]
+async fn idle_deactivation_happens_on_time(sim: SimContext) {
+    let nodes = cluster(&sim, 1).await;
+    let node = &nodes[0].1;
+    let t = node.actor::<Tally>("idle");
+    t.incr().await.unwrap();
+    sim.sleep(Duration::from_millis(19_900)).await;
+    assert!(node.hosts(t.id()));
+    sim.sleep(Duration::from_millis(200)).await;
+    assert!(!node.hosts(t.id()));
+}
