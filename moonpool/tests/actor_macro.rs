@@ -212,3 +212,36 @@ async fn reentrant_actors_serve_chains_back_into_themselves(sim: SimContext) {
     x.clear().await.unwrap();
     assert_eq!(x.visits().await.unwrap(), 1);
 }
+
+#[moonpool::sim_test(seeds = 5, faults = "calm")]
+async fn a_node_can_host_only_some_registered_types(sim: SimContext) {
+    let table = InMemoryMembership::new();
+    let node = Node::builder("restricted")
+        .listen("10.0.0.1:7000".parse().unwrap())
+        .providers(sim.providers())
+        .membership(table.clone())
+        .storage(InMemoryStorage::new())
+        .only_types(["Counter"])
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(node.actor::<Counter>("c").add(2).await.unwrap(), 2);
+    let err = node.actor::<Lobby>("l").visits().await.unwrap_err();
+    assert_eq!(
+        err,
+        CallError::UnknownActorType {
+            actor_type: "Lobby".into()
+        }
+    );
+    let client = Node::builder("restricted")
+        .listen("10.0.0.1:7001".parse().unwrap())
+        .providers(sim.providers())
+        .membership(table)
+        .client_only()
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(client.actor::<Counter>("c").add(3).await.unwrap(), 5);
+    assert_eq!(client.activation_count(), 0);
+    assert_eq!(node.activation_count(), 1);
+}
