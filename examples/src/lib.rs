@@ -1,4 +1,5 @@
 //! Scenarios shared by the runnable examples (`examples/*.rs`) and their
 //! simulation tests (`tests/*.rs`).
 
+pub mod hello;
 pub mod overdraft;

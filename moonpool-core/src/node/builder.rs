@@ -247,6 +247,7 @@ impl NodeBuilder {
                 view: Mutex::new(View::default()),
                 membership: Arc::clone(&membership),
                 hosted_membership,
+                settle_until: Mutex::new(moonpool_sim::Instant::ZERO),
                 storage: self.storage,
                 next_generation: AtomicU64::new(1),
                 stopping: AtomicBool::new(false),

@@ -41,7 +41,7 @@ impl NodeInner {
                 if self.directory_owner(id) != Some(owner) {
                     continue;
                 }
-                return Ok(self.dir_register_local(id, candidate));
+                return Ok(self.register_here(id, candidate).await);
             }
             let req = NodeRequest::Register {
                 actor: id.clone(),
@@ -70,7 +70,59 @@ impl NodeInner {
         if self.directory_owner(id) != Some(self.node_id()) {
             return NodeResponse::WrongOwner;
         }
-        NodeResponse::Location(Some(self.dir_register_local(id, candidate)))
+        NodeResponse::Location(Some(self.register_here(id, candidate).await))
+    }
+
+    /// Registration at this (owning) node. Shortly after the ring changed,
+    /// this partition may have come from a node that died with its entries:
+    /// before placing a new activation, ask the live hosts whether one of
+    /// them already runs it, so a surviving activation is found rather than
+    /// duplicated.
+    async fn register_here(&self, id: &ActorId, candidate: NodeId) -> NodeId {
+        if let Some(home) = self.live_entry(id) {
+            return home;
+        }
+        let unsettled = self.providers.now() < *lock(&self.settle_until);
+        let mut found = None;
+        if unsettled {
+            if lock(&self.activations).contains_key(id) {
+                found = Some(self.node_id());
+            } else {
+                let me = self.node_id();
+                let hosts: Vec<NodeId> = lock(&self.view)
+                    .alive()
+                    .map(|m| m.id)
+                    .filter(|n| *n != me)
+                    .collect();
+                for host in hosts {
+                    let req = NodeRequest::Hosts { actor: id.clone() };
+                    if let Ok(NodeResponse::Location(Some(n))) =
+                        self.request(host, &req, DIRECTORY_TIMEOUT).await
+                    {
+                        found = Some(n);
+                        break;
+                    }
+                }
+            }
+        }
+        let view = lock(&self.view);
+        let mut dir = lock(&self.directory);
+        match dir.get(id) {
+            Some(home) if view.is_alive(*home) => *home,
+            _ => {
+                let home = found.unwrap_or(candidate);
+                dir.insert(id.clone(), home);
+                home
+            }
+        }
+    }
+
+    fn live_entry(&self, id: &ActorId) -> Option<NodeId> {
+        let view = lock(&self.view);
+        lock(&self.directory)
+            .get(id)
+            .copied()
+            .filter(|home| view.is_alive(*home))
     }
 
     /// Entries handed over by the previous owner. An entry that conflicts
@@ -112,18 +164,6 @@ impl NodeInner {
         self.request(owner, &req, DIRECTORY_TIMEOUT)
             .await
             .map(|_| ())
-    }
-
-    pub(crate) fn dir_register_local(&self, id: &ActorId, candidate: NodeId) -> NodeId {
-        let view = lock(&self.view);
-        let mut dir = lock(&self.directory);
-        match dir.get(id) {
-            Some(home) if view.is_alive(*home) => *home,
-            _ => {
-                dir.insert(id.clone(), candidate);
-                candidate
-            }
-        }
     }
 
     pub(crate) fn dir_unregister_local(&self, id: &ActorId, node: NodeId) {

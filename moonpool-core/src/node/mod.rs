@@ -89,6 +89,8 @@ pub(crate) struct NodeInner {
     cache: Mutex<BTreeMap<ActorId, NodeId>>,
     view: Mutex<View>,
     membership: Arc<dyn MembershipTable>,
+    /// Until when the directory may be missing entries after a ring change.
+    pub(crate) settle_until: Mutex<Instant>,
     /// The table this node hosts for the cluster, when it is the primary.
     hosted_membership: Option<InMemoryMembership>,
     pub(crate) storage: Option<Arc<dyn crate::state::StateStorage>>,
@@ -575,6 +577,10 @@ impl NodeInner {
     async fn handle(self: Arc<Self>, req: NodeRequest) -> NodeResponse {
         match req {
             NodeRequest::Ping => NodeResponse::Done,
+            NodeRequest::Hosts { actor } => {
+                let hosting = lock(&self.activations).contains_key(&actor);
+                NodeResponse::Location(hosting.then(|| self.node_id()))
+            }
             NodeRequest::Membership(op) => self.serve_membership(op).await,
             NodeRequest::Register { actor, candidate } => {
                 self.handle_register(&actor, candidate).await

@@ -26,6 +26,8 @@ pub(crate) enum NodeRequest {
     Unregister { actor: ActorId, node: NodeId },
     /// Directory entries moving to their new owner.
     Handoff { entries: Vec<(ActorId, NodeId)> },
+    /// Does this node host `actor`? (Directory recovery.)
+    Hosts { actor: ActorId },
     /// Stop a duplicate activation (the directory kept another one).
     Deactivate { actor: ActorId },
     /// Liveness probe.

@@ -39,6 +39,10 @@ pub(crate) async fn refresh(node: &NodeInner) -> bool {
         old_hosts != hosts
     };
     if changed {
+        // Partitions may have moved or died with their node: for a while,
+        // registrations check the live hosts first (see `register_here`).
+        let settle = node.config.probe_interval * 10;
+        *lock(&node.settle_until) = node.providers.now() + settle;
         node.rebalance_directory(&view).await;
     }
     *lock(&node.view) = view;
