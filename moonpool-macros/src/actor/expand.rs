@@ -114,7 +114,7 @@ pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
     for h in &model.handlers {
         let msg = camel(&h.method);
         let wire = &h.wire_name;
-        let id = method_id(wire);
+        let id = syn::LitInt::new(&format!("{:#010x}u32", method_id(wire)), h.span);
         let tys: Vec<_> = h.args.iter().map(|(_, t)| t).collect();
         let names: Vec<_> = h.args.iter().map(|(n, _)| n).collect();
         let ret = match &h.ret {
