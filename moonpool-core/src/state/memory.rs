@@ -20,6 +20,14 @@ impl InMemoryStorage {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// Every record, read at once (for invariant checks in tests).
+    pub fn snapshot(&self) -> Vec<(ActorId, Record)> {
+        lock(&self.records)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
 }
 
 fn conflict(id: &ActorId, expected: Option<ETag>, actual: Option<ETag>) -> StorageError {

@@ -4,6 +4,7 @@
 
 mod disk;
 mod memory;
+mod remote;
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use disk::DiskStorage;
 pub use memory::InMemoryStorage;
+pub use remote::{RemoteStorage, StorageServer};
 
 use crate::actor::{ActorContext, ActorId};
 
@@ -123,6 +125,20 @@ pub struct Persisted<S> {
 }
 
 impl<S: Serialize + DeserializeOwned + Default> Persisted<S> {
+    /// Re-reads the stored record, dropping unsaved changes (after a failed
+    /// save, to resynchronise with what is stored).
+    ///
+    /// # Errors
+    ///
+    /// As [`Persisted::load_from`].
+    pub async fn reload(&mut self) -> Result<(), StorageError> {
+        let storage = self.storage.clone().ok_or(StorageError::NotConfigured)?;
+        let fresh = Self::load_from(self.id.clone(), storage).await?;
+        self.value = fresh.value;
+        self.etag = fresh.etag;
+        Ok(())
+    }
+
     /// Loads the activation's state (the default when nothing is stored).
     ///
     /// # Errors
@@ -178,6 +194,32 @@ impl<S: Serialize + DeserializeOwned + Default> Persisted<S> {
         })?;
         self.etag = Some(storage.write(&self.id, bytes, self.etag).await?);
         Ok(())
+    }
+
+    /// Changes the value with `change` and saves it, as one step: when the
+    /// save fails, the in-memory value is resynchronised with storage (or,
+    /// if storage cannot be read either, put back as it was), so memory never
+    /// holds a change that storage may lack.
+    ///
+    /// # Errors
+    ///
+    /// As [`Persisted::save`]; the change is then not applied in memory
+    /// (it may or may not be in storage: reloading tells).
+    pub async fn update<R>(&mut self, change: impl FnOnce(&mut S) -> R) -> Result<R, StorageError>
+    where
+        S: Clone,
+    {
+        let before = self.value.clone();
+        let out = change(&mut self.value);
+        match self.save().await {
+            Ok(()) => Ok(out),
+            Err(e) => {
+                if self.reload().await.is_err() {
+                    self.value = before;
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Deletes the stored record and resets the value to the default.

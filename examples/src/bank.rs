@@ -1,0 +1,240 @@
+//! The bank of `bank_account`: persistent accounts and a transfer protocol
+//! that neither creates nor loses money, and never applies a transfer
+//! twice, even when calls time out and are retried or nodes crash midway.
+//!
+//! The protocol:
+//!
+//! - every transfer has a unique id, chosen by the client, and is driven by
+//!   a [`Transfer`] actor with that id, whose progress is persisted
+//!   (`Started` → `Debited` → `Done`, or `Rejected`);
+//! - the coordinator debits the source account, then credits the target,
+//!   each step with [`Account::apply`] keyed by the transfer id: an account
+//!   remembers the ids it applied, so a repeated step (a retry after a lost
+//!   reply, or a coordinator resumed after a crash) is a no-op;
+//! - a client that sees an error simply calls [`Transfer::execute`] again
+//!   with the same id: the coordinator resumes where its persisted state
+//!   says it was.
+//!
+//! So at any moment, the money in the accounts plus the money of transfers
+//! debited but not yet credited equals the money the bank started with.
+
+use std::collections::BTreeMap;
+
+use moonpool::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Why a bank operation did not complete.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum BankError {
+    /// The source account holds less than the amount.
+    #[error("insufficient funds: balance {balance}, needed {needed}")]
+    InsufficientFunds {
+        /// The balance.
+        balance: i64,
+        /// The amount asked for.
+        needed: i64,
+    },
+    /// The transfer id was first used with other parameters.
+    #[error("transfer {0} already exists with other parameters")]
+    Mismatch(u64),
+    /// A step failed for a reason that may pass (storage, network): retry
+    /// with the same transfer id.
+    #[error("temporary failure, retry: {0}")]
+    Retry(String),
+}
+
+/// An account's persisted state.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct AccountState {
+    /// Whether the account was opened.
+    pub opened: bool,
+    /// The balance.
+    pub balance: i64,
+    /// Transfer ids applied to this account, with their amount (negative
+    /// for debits).
+    pub applied: BTreeMap<u64, i64>,
+}
+
+/// A bank account.
+#[moonpool::actor(state, idle_timeout = "2m")]
+pub struct Account {
+    #[state]
+    state: Persisted<AccountState>,
+}
+
+#[moonpool::actor_impl]
+impl Account {
+    /// Opens the account with `amount`; opening again changes nothing.
+    pub async fn open(&mut self, amount: i64) -> Result<i64, BankError> {
+        if !self.state.opened {
+            self.persist(|s| {
+                s.opened = true;
+                s.balance = amount;
+            })
+            .await?;
+        }
+        Ok(self.state.balance)
+    }
+
+    /// Applies step `transfer` (`delta` < 0: debit) once; a repeat returns
+    /// the balance without changing it.
+    pub async fn apply(&mut self, transfer: u64, delta: i64) -> Result<i64, BankError> {
+        if self.state.applied.contains_key(&transfer) {
+            moonpool::sometimes!(true, "a transfer step was repeated and absorbed");
+            return Ok(self.state.balance);
+        }
+        if self.state.balance + delta < 0 {
+            return Err(BankError::InsufficientFunds {
+                balance: self.state.balance,
+                needed: -delta,
+            });
+        }
+        self.persist(|s| {
+            s.balance += delta;
+            s.applied.insert(transfer, delta);
+        })
+        .await?;
+        Ok(self.state.balance)
+    }
+
+    /// The balance.
+    pub async fn balance(&self) -> i64 {
+        self.state.balance
+    }
+
+    /// Changes and saves the state as one step. On failure the write may
+    /// or may not have landed; memory does not keep the change either way,
+    /// and the caller retries with the same transfer id.
+    async fn persist(&mut self, change: impl FnOnce(&mut AccountState)) -> Result<(), BankError> {
+        self.state.update(change).await.map_err(|e| {
+            moonpool::sometimes!(true, "an account save failed and was rolled back");
+            BankError::Retry(e.to_string())
+        })
+    }
+}
+
+/// Where a transfer is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    /// Recorded; nothing moved yet.
+    Started,
+    /// Debited from the source; not yet credited.
+    Debited,
+    /// Credited: complete.
+    Done,
+    /// Refused (insufficient funds); nothing moved.
+    Rejected,
+}
+
+/// A transfer's persisted record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferRecord {
+    /// Source account key.
+    pub from: String,
+    /// Target account key.
+    pub to: String,
+    /// Amount.
+    pub amount: i64,
+    /// Progress.
+    pub phase: Phase,
+}
+
+/// The coordinator of one transfer (keyed by the transfer id).
+#[moonpool::actor(state, idle_timeout = "1m")]
+pub struct Transfer {
+    #[state]
+    record: Persisted<Option<TransferRecord>>,
+}
+
+/// How a transfer ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// The money moved.
+    Completed,
+    /// Nothing moved.
+    Rejected,
+}
+
+#[moonpool::actor_impl]
+impl Transfer {
+    /// Runs (or resumes) this transfer; safe to call again with the same
+    /// parameters after any error.
+    pub async fn execute(
+        &mut self,
+        from: String,
+        to: String,
+        amount: i64,
+        ctx: &ActorContext,
+    ) -> Result<Outcome, BankError> {
+        let id: u64 = ctx.id().key.parse().map_err(|_| {
+            BankError::Retry(format!("transfer key {:?} is not a number", ctx.id().key))
+        })?;
+        match &*self.record {
+            None => {
+                let record = TransferRecord {
+                    from: from.clone(),
+                    to: to.clone(),
+                    amount,
+                    phase: Phase::Started,
+                };
+                self.record
+                    .update(|r| *r = Some(record))
+                    .await
+                    .map_err(|e| BankError::Retry(e.to_string()))?;
+            }
+            Some(r) if r.from != from || r.to != to || r.amount != amount => {
+                return Err(BankError::Mismatch(id));
+            }
+            Some(r) if r.phase == Phase::Debited => {
+                moonpool::sometimes!(true, "an interrupted transfer resumed after its debit");
+            }
+            Some(_) => {}
+        }
+        loop {
+            let phase = self.record.as_ref().map_or(Phase::Started, |r| r.phase);
+            match phase {
+                Phase::Done => return Ok(Outcome::Completed),
+                Phase::Rejected => return Ok(Outcome::Rejected),
+                Phase::Started => {
+                    let source = ctx.actor::<Account>(from.clone());
+                    match source.apply(id, -amount).await {
+                        Ok(Ok(_)) => self.advance(Phase::Debited).await?,
+                        Ok(Err(BankError::InsufficientFunds { .. })) => {
+                            moonpool::sometimes!(
+                                true,
+                                "a transfer was rejected for insufficient funds"
+                            );
+                            self.advance(Phase::Rejected).await?;
+                        }
+                        Ok(Err(e)) => return Err(e),
+                        Err(e) => return Err(BankError::Retry(e.to_string())),
+                    }
+                }
+                Phase::Debited => {
+                    let target = ctx.actor::<Account>(to.clone());
+                    match target.apply(id, amount).await {
+                        Ok(Ok(_)) => self.advance(Phase::Done).await?,
+                        Ok(Err(e)) => return Err(e),
+                        Err(e) => return Err(BankError::Retry(e.to_string())),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The transfer's record, if it started.
+    pub async fn record(&self) -> Option<TransferRecord> {
+        (*self.record).clone()
+    }
+
+    async fn advance(&mut self, phase: Phase) -> Result<(), BankError> {
+        self.record
+            .update(|r| {
+                if let Some(r) = r.as_mut() {
+                    r.phase = phase;
+                }
+            })
+            .await
+            .map_err(|e| BankError::Retry(e.to_string()))
+    }
+}

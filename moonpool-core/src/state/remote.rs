@@ -1,0 +1,245 @@
+//! State storage served over the cluster transport: one storage process
+//! (a database, in miniature) holds the records; nodes reach it with
+//! [`RemoteStorage`]. In the simulator the storage process has its own disk,
+//! so it can crash and restart like any other process.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use moonpool_sim::{BoxFuture, Providers};
+use serde::{Deserialize, Serialize};
+
+use super::{ETag, Record, StateStorage, StorageError};
+use crate::actor::ActorId;
+use crate::transport::{Inbound, NodeId, Transport, TransportConfig, TransportError};
+
+#[derive(Debug, Serialize, Deserialize)]
+enum StorageRequest {
+    Read {
+        id: ActorId,
+    },
+    Write {
+        id: ActorId,
+        data: Vec<u8>,
+        expected: Option<ETag>,
+    },
+    Clear {
+        id: ActorId,
+        expected: Option<ETag>,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+enum StorageResponse {
+    Read(Result<Option<Record>, StorageError>),
+    Written(Result<ETag, StorageError>),
+    Cleared(Result<(), StorageError>),
+}
+
+struct Serve {
+    backend: Arc<dyn StateStorage>,
+}
+
+impl Inbound for Serve {
+    fn handle(
+        &self,
+        _from: NodeId,
+        payload: Vec<u8>,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>> {
+        let backend = Arc::clone(&self.backend);
+        Box::pin(async move {
+            let req: StorageRequest = postcard::from_bytes(&payload)
+                .map_err(|e| format!("undecodable storage request: {e}"))?;
+            let resp = match req {
+                StorageRequest::Read { id } => StorageResponse::Read(backend.read(&id).await),
+                StorageRequest::Write { id, data, expected } => {
+                    StorageResponse::Written(backend.write(&id, data, expected).await)
+                }
+                StorageRequest::Clear { id, expected } => {
+                    StorageResponse::Cleared(backend.clear(&id, expected).await)
+                }
+            };
+            postcard::to_allocvec(&resp).map_err(|e| format!("cannot encode the response: {e}"))
+        })
+    }
+}
+
+/// Serves a [`StateStorage`] backend to the cluster.
+///
+/// # Example
+///
+/// ```ignore
+/// let server = StorageServer::start(p.clone(), "0.0.0.0:9000".parse()?, "bank",
+///     Arc::new(DiskStorage::new(p, "state"))).await?;
+/// ```
+pub struct StorageServer {
+    transport: Transport,
+}
+
+impl StorageServer {
+    /// Listens on `listen` for nodes of `cluster_id`.
+    ///
+    /// # Errors
+    ///
+    /// When the address cannot be bound.
+    pub async fn start(
+        providers: Providers,
+        listen: SocketAddr,
+        cluster_id: impl Into<String>,
+        backend: Arc<dyn StateStorage>,
+    ) -> Result<Self, TransportError> {
+        let transport = Transport::start(
+            providers,
+            listen,
+            TransportConfig::new(cluster_id),
+            Arc::new(Serve { backend }),
+        )
+        .await?;
+        Ok(Self { transport })
+    }
+
+    /// Where the server listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.transport.local().addr
+    }
+}
+
+struct Refuse;
+
+impl Inbound for Refuse {
+    fn handle(
+        &self,
+        _from: NodeId,
+        _payload: Vec<u8>,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>> {
+        Box::pin(async { Err("a storage client serves nothing".to_string()) })
+    }
+}
+
+/// A [`StateStorage`] whose records live in a [`StorageServer`].
+///
+/// A request that fails in transit reports [`StorageError::Io`]; the write
+/// may or may not have happened. Etags keep that safe: a retry of a write
+/// that did land fails with [`StorageError::Conflict`] rather than applying
+/// twice, and the writer reloads.
+#[derive(Clone)]
+pub struct RemoteStorage {
+    transport: Transport,
+    server: SocketAddr,
+    timeout: Duration,
+}
+
+impl RemoteStorage {
+    /// A client of the server at `server`, with its own endpoint on `local`
+    /// (port 0 picks one).
+    ///
+    /// # Errors
+    ///
+    /// When the local endpoint cannot be bound.
+    pub async fn connect(
+        providers: Providers,
+        local: SocketAddr,
+        server: SocketAddr,
+        cluster_id: impl Into<String>,
+        timeout: Duration,
+    ) -> Result<Self, TransportError> {
+        let transport = Transport::start(
+            providers,
+            local,
+            TransportConfig::new(cluster_id),
+            Arc::new(Refuse),
+        )
+        .await?;
+        Ok(Self {
+            transport,
+            server,
+            timeout,
+        })
+    }
+
+    async fn ask(
+        &self,
+        id: &ActorId,
+        req: StorageRequest,
+    ) -> Result<StorageResponse, StorageError> {
+        let io = |reason: String| StorageError::Io {
+            actor: id.to_string(),
+            reason,
+        };
+        let bytes = postcard::to_allocvec(&req).map_err(|e| io(e.to_string()))?;
+        let reply = self
+            .transport
+            .request(self.server, bytes, self.timeout)
+            .await
+            .map_err(|e| io(format!("storage server {}: {e}", self.server)))?;
+        postcard::from_bytes(&reply).map_err(|e| io(format!("undecodable storage response: {e}")))
+    }
+}
+
+fn unexpected(id: &ActorId) -> StorageError {
+    StorageError::Io {
+        actor: id.to_string(),
+        reason: "unexpected storage response".to_string(),
+    }
+}
+
+impl StateStorage for RemoteStorage {
+    fn read(&self, id: &ActorId) -> BoxFuture<'static, Result<Option<Record>, StorageError>> {
+        let (this, id) = (self.clone(), id.clone());
+        Box::pin(async move {
+            match this
+                .ask(&id, StorageRequest::Read { id: id.clone() })
+                .await?
+            {
+                StorageResponse::Read(r) => r,
+                _ => Err(unexpected(&id)),
+            }
+        })
+    }
+
+    fn write(
+        &self,
+        id: &ActorId,
+        data: Vec<u8>,
+        expected: Option<ETag>,
+    ) -> BoxFuture<'static, Result<ETag, StorageError>> {
+        let (this, id) = (self.clone(), id.clone());
+        Box::pin(async move {
+            let req = StorageRequest::Write {
+                id: id.clone(),
+                data,
+                expected,
+            };
+            match this.ask(&id, req).await? {
+                StorageResponse::Written(r) => r,
+                _ => Err(unexpected(&id)),
+            }
+        })
+    }
+
+    fn clear(
+        &self,
+        id: &ActorId,
+        expected: Option<ETag>,
+    ) -> BoxFuture<'static, Result<(), StorageError>> {
+        let (this, id) = (self.clone(), id.clone());
+        Box::pin(async move {
+            match this
+                .ask(
+                    &id,
+                    StorageRequest::Clear {
+                        id: id.clone(),
+                        expected,
+                    },
+                )
+                .await?
+            {
+                StorageResponse::Cleared(r) => r,
+                _ => Err(unexpected(&id)),
+            }
+        })
+    }
+}
