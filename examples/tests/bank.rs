@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use moonpool::prelude::*;
 use moonpool::runtime::node::InMemoryMembership;
-use moonpool::runtime::state::{InMemoryStorage, RemoteStorage, StorageServer};
+use moonpool::runtime::state::{
+    DiskStorage, InMemoryStorage, RemoteStorage, StateStorage, StorageServer,
+};
 use moonpool_examples::bank::{Account, AccountState, Outcome, Transfer, TransferRecord};
 
 const ACCOUNTS: usize = 5;
@@ -63,20 +65,42 @@ fn audit(store: &InMemoryStorage) -> Result<(i64, i64), String> {
     Ok((total, lowest))
 }
 
+/// Where the storage service keeps the records.
+#[derive(Clone)]
+enum Backend {
+    /// In memory shared with the test, which audits it after every step
+    /// (the records outlive the service's crashes, as a database's would).
+    Audited(InMemoryStorage),
+    /// Files on the storage process's own simulated disk, which loses what
+    /// was not synced when the process crashes.
+    Disk,
+}
+
 #[moonpool::sim_test(seeds = 500, coverage = "strict", coverage_of = ["moonpool_examples::bank", "bank"])]
 async fn money_is_conserved_and_transfers_apply_exactly_once(sim: SimContext) {
-    let store = InMemoryStorage::new();
+    run_bank(sim, Backend::Audited(InMemoryStorage::new())).await;
+}
+
+#[moonpool::sim_test(seeds = 200)]
+async fn books_balance_after_storage_disk_crashes(sim: SimContext) {
+    run_bank(sim, Backend::Disk).await;
+}
+
+async fn run_bank(sim: SimContext, backend: Backend) {
     let table = InMemoryMembership::new();
     let p = sim.providers();
 
-    // The storage service: a process of its own (its records outlive its
-    // crashes, as a database's would).
-    let backend = store.clone();
+    // The storage service: a process of its own.
+    let served = backend.clone();
     let storage_pid = sim.start_process("storage", move |p: Providers| {
-        let backend = backend.clone();
+        let served = served.clone();
         async move {
             let listen = SocketAddr::new([0, 0, 0, 0].into(), STORAGE_PORT);
-            let server = StorageServer::start(p, listen, "bank", Arc::new(backend))
+            let store: Arc<dyn StateStorage> = match served {
+                Backend::Audited(store) => Arc::new(store),
+                Backend::Disk => Arc::new(DiskStorage::new(p.clone(), "state")),
+            };
+            let server = StorageServer::start(p, listen, "bank", store)
                 .await
                 .expect("storage starts");
             std::future::pending::<()>().await;
@@ -85,11 +109,13 @@ async fn money_is_conserved_and_transfers_apply_exactly_once(sim: SimContext) {
     });
     let storage_addr = SocketAddr::new(sim.ip_of(storage_pid), STORAGE_PORT);
 
+    // The current node of each bank process, for the supervisor below.
+    let running: Arc<std::sync::Mutex<BTreeMap<String, Node>>> = Arc::default();
     let mut node_pids = Vec::new();
     for i in 0..3 {
-        let table = table.clone();
+        let (table, running) = (table.clone(), Arc::clone(&running));
         node_pids.push(sim.start_process(format!("bank-{i}"), move |p: Providers| {
-            let table = table.clone();
+            let (table, running) = (table.clone(), Arc::clone(&running));
             async move {
                 let any = SocketAddr::new([0, 0, 0, 0].into(), 0);
                 let storage = RemoteStorage::connect(
@@ -111,6 +137,10 @@ async fn money_is_conserved_and_transfers_apply_exactly_once(sim: SimContext) {
                     .build()
                     .await
                     .expect("node starts");
+                running
+                    .lock()
+                    .unwrap()
+                    .insert(format!("bank-{i}"), node.clone());
                 std::future::pending::<()>().await;
                 drop(node);
             }
@@ -129,25 +159,27 @@ async fn money_is_conserved_and_transfers_apply_exactly_once(sim: SimContext) {
         sim.sleep(Duration::from_millis(50)).await;
     }
 
-    let watched = store.clone();
-    sim.invariant("money is conserved", move || {
-        let (total, lowest) = audit(&watched)?;
-        let opened = watched
-            .snapshot()
-            .iter()
-            .filter(|(id, _)| id.type_name == "Account")
-            .count() as i64;
-        if total != opened * OPENING {
-            return Err(format!(
-                "{total} in the bank, expected {}",
-                opened * OPENING
-            ));
-        }
-        if lowest < 0 {
-            return Err(format!("a balance went negative: {lowest}"));
-        }
-        Ok(())
-    });
+    if let Backend::Audited(store) = &backend {
+        let watched = store.clone();
+        sim.invariant("money is conserved", move || {
+            let (total, lowest) = audit(&watched)?;
+            let opened = watched
+                .snapshot()
+                .iter()
+                .filter(|(id, _)| id.type_name == "Account")
+                .count() as i64;
+            if total != opened * OPENING {
+                return Err(format!(
+                    "{total} in the bank, expected {}",
+                    opened * OPENING
+                ));
+            }
+            if lowest < 0 {
+                return Err(format!("a balance went negative: {lowest}"));
+            }
+            Ok(())
+        });
+    }
 
     // Open the accounts (retrying through faults).
     for i in 0..ACCOUNTS {
@@ -241,6 +273,25 @@ async fn money_is_conserved_and_transfers_apply_exactly_once(sim: SimContext) {
 
     // Recovery: everything healed; drive every transfer to its end.
     sim.heal_all();
+    // A supervisor restarts what crashed or fenced itself (a node declared
+    // dead stops serving, as a process would exit).
+    for (i, pid) in node_pids.iter().enumerate() {
+        let fenced = running
+            .lock()
+            .unwrap()
+            .get(&format!("bank-{i}"))
+            .is_some_and(|n| n.is_stopped());
+        if !sim.is_alive(*pid) || fenced {
+            if fenced {
+                moonpool::sometimes!(true, "a fenced bank node was restarted by the supervisor");
+            }
+            let _ = sim.kill_process(*pid);
+            sim.restart_process(*pid).unwrap();
+        }
+    }
+    if !sim.is_alive(storage_pid) {
+        sim.restart_process(storage_pid).unwrap();
+    }
     let mut outcomes = BTreeMap::new();
     for (id, from, to, amount) in &plans {
         let t = client.actor::<Transfer>(id.to_string());
@@ -262,10 +313,27 @@ async fn money_is_conserved_and_transfers_apply_exactly_once(sim: SimContext) {
     // Exactly once: completed transfers are in both accounts, rejected ones
     // in neither; the money adds up.
     let mut states: BTreeMap<String, AccountState> = BTreeMap::new();
-    for (id, (bytes, _)) in store.snapshot() {
-        if id.type_name == "Account" {
-            states.insert(id.key.clone(), postcard::from_bytes(&bytes).unwrap());
-        }
+    let disk = DiskStorage::new(sim.providers_for(storage_pid), "state");
+    for i in 0..ACCOUNTS {
+        let id = ActorId {
+            type_name: "Account".into(),
+            key: account(i),
+        };
+        let record = match &backend {
+            Backend::Audited(store) => store.read(&id).await.unwrap(),
+            Backend::Disk => {
+                let mut found = None;
+                for _ in 0..20 {
+                    if let Ok(r) = disk.read(&id).await {
+                        found = Some(r);
+                        break;
+                    }
+                }
+                found.expect("the storage disk is readable")
+            }
+        };
+        let (bytes, _) = record.expect("every account was opened");
+        states.insert(account(i), postcard::from_bytes(&bytes).unwrap());
     }
     for (id, from, to, amount) in &plans {
         let debit = states[from].applied.get(id).copied();

@@ -78,6 +78,10 @@ pub trait MembershipTable: Send + Sync + 'static {
 #[derive(Clone, Default)]
 pub struct InMemoryMembership {
     rows: Arc<Mutex<BTreeMap<SocketAddr, Member>>>,
+    /// Who suspects whom: a node is declared dead once enough distinct live
+    /// hosts vote (two when there are at least two others, else one), so a
+    /// single node with a bad link cannot kill the cluster.
+    suspicions: Arc<Mutex<BTreeMap<NodeId, std::collections::BTreeSet<NodeId>>>>,
 }
 
 impl InMemoryMembership {
@@ -97,6 +101,7 @@ impl InMemoryMembership {
 
 impl MembershipTable for InMemoryMembership {
     fn join(&self, member: Member) -> BoxFuture<'static, Result<(), MembershipError>> {
+        lock(&self.suspicions).remove(&member.id);
         self.update(|rows| {
             rows.insert(member.id.addr, member);
         })

@@ -487,6 +487,24 @@ impl NodeInner {
         })
     }
 
+    /// Whether this node is a client (hosts no actor type).
+    pub(crate) fn hosts_no_types(&self) -> bool {
+        self.types.is_empty()
+    }
+
+    /// Writes this node's row back as alive (a client after a false death
+    /// declaration).
+    pub(crate) async fn rejoin(&self) -> Result<(), MembershipError> {
+        self.membership
+            .join(Member {
+                id: self.node_id(),
+                status: MemberStatus::Alive,
+                hosts: Vec::new(),
+                load: 0,
+            })
+            .await
+    }
+
     /// Stops taking calls and stops every activation.
     pub(crate) fn stop_hosting(&self) {
         self.stopping.store(true, Ordering::Relaxed);

@@ -68,11 +68,19 @@ pub(crate) async fn watch(node: Weak<NodeInner>) {
         refresh(&n).await;
         let me = n.node_id();
         if declared_dead(&n, me) {
-            // Another node could not reach us and the cluster has moved our
-            // actors elsewhere: serving them on would mean two activations.
-            tracing::error!(node = %me, "this node was declared dead; it stops serving");
-            n.stop_hosting();
-            return;
+            if n.hosts_no_types() {
+                // A client hosts nothing that could be duplicated: it just
+                // rejoins.
+                tracing::warn!(node = %me, "this client was declared dead; rejoining");
+                let _ = n.rejoin().await;
+            } else {
+                // Another node could not reach us and the cluster has moved
+                // our actors elsewhere: serving them on would mean two
+                // activations.
+                tracing::error!(node = %me, "this node was declared dead; it stops serving");
+                n.stop_hosting();
+                return;
+            }
         }
         let load = lock(&n.activations).len() as u64;
         let _ = n.membership.report_load(me, load).await;
