@@ -168,6 +168,12 @@ pub trait Actor: Sized + Send + Sync + 'static {
         ctx: &'a ActorContext,
     ) -> BoxFuture<'a, Result<Vec<u8>, CallError>>;
 
+    /// Whether any method may be shared (reentrant). When none can, turns
+    /// run inline in the activation's task, which is faster. Default: true
+    /// (correct for every actor; hand-written actors without
+    /// [`SharedHandler`]s may set it to false).
+    const HAS_SHARED_METHODS: bool = true;
+
     /// Whether `method` is a shared (reentrant) method, handled by
     /// [`Actor::dispatch_shared`]. Default: none is.
     fn is_shared(_method: u32) -> bool {

@@ -49,6 +49,90 @@ fn is_reentrant_callback<A: Actor>(env: &Envelope<A>, ctx: &ActorContext) -> boo
 pub(crate) async fn schedule<A: Actor>(
     actor: A,
     ctx: &ActorContext,
+    rx: mpsc::UnboundedReceiver<Envelope<A>>,
+) -> (Option<A>, mpsc::UnboundedReceiver<Envelope<A>>, bool) {
+    if A::HAS_SHARED_METHODS {
+        schedule_mixed(actor, ctx, rx).await
+    } else {
+        schedule_exclusive(actor, ctx, rx).await
+    }
+}
+
+/// The fast path for actors whose turns are all exclusive: each turn runs
+/// inline in the activation's task, one after the other.
+async fn schedule_exclusive<A: Actor>(
+    mut actor: A,
+    ctx: &ActorContext,
+    mut rx: mpsc::UnboundedReceiver<Envelope<A>>,
+) -> (Option<A>, mpsc::UnboundedReceiver<Envelope<A>>, bool) {
+    let p: Providers = ctx.providers.clone();
+    let idle = A::options().idle_timeout;
+    let mut last_activity = p.now();
+    loop {
+        let left = (last_activity + idle).saturating_duration_since(p.now());
+        let env = match p.timeout(left, rx.recv()).await {
+            Err(_) | Ok(None) | Ok(Some(Envelope::Stop)) => return (Some(actor), rx, false),
+            Ok(Some(env)) => env,
+        };
+        if !matches!(
+            env,
+            Envelope::Local {
+                keep_alive: false,
+                ..
+            }
+        ) {
+            last_activity = p.now();
+        }
+        let panic = match env {
+            Envelope::Stop => None,
+            Envelope::Local {
+                turn, chain, done, ..
+            } => {
+                let turn_ctx = with_chain(ctx, chain, false);
+                let result = match turn {
+                    Turn::Exclusive(turn) => catch_handler_panic(turn(&mut actor, &turn_ctx)).await,
+                    Turn::Shared(turn) => catch_handler_panic(turn(&actor, &turn_ctx)).await,
+                };
+                let panic = result.err();
+                let _ = done.send(match &panic {
+                    None => TurnEnd::Ran,
+                    Some(message) => TurnEnd::Panicked(message.clone()),
+                });
+                panic
+            }
+            Envelope::Remote {
+                method,
+                body,
+                chain,
+                reply,
+            } => {
+                let turn_ctx = with_chain(ctx, chain, false);
+                match catch_handler_panic(actor.dispatch(method, &body, &turn_ctx)).await {
+                    Ok(result) => {
+                        let _ = reply.send(result);
+                        None
+                    }
+                    Err(message) => {
+                        let _ = reply.send(Err(CallError::HandlerPanicked {
+                            actor: ctx.id.to_string(),
+                            message: message.clone(),
+                        }));
+                        Some(message)
+                    }
+                }
+            }
+        };
+        if let Some(message) = panic {
+            tracing::error!(actor = %ctx.id, %message, "handler panicked");
+            return (None, rx, true);
+        }
+    }
+}
+
+/// The general path: shared turns run alongside each other.
+async fn schedule_mixed<A: Actor>(
+    actor: A,
+    ctx: &ActorContext,
     mut rx: mpsc::UnboundedReceiver<Envelope<A>>,
 ) -> (Option<A>, mpsc::UnboundedReceiver<Envelope<A>>, bool) {
     let p: Providers = ctx.providers.clone();

@@ -24,29 +24,31 @@ pub(crate) async fn refresh(node: &NodeInner) -> bool {
         .filter(|m| m.status == MemberStatus::Alive && !m.hosts.is_empty())
         .map(|m| m.id)
         .collect();
-    let view = View {
-        ring: Ring::new(hosts.iter().copied()),
-        members,
-    };
-    let changed = {
-        let old = lock(&node.view);
-        let old_hosts: Vec<NodeId> = old
+    {
+        let mut old = lock(&node.view);
+        let same_hosts = old
             .members
             .iter()
             .filter(|m| m.status == MemberStatus::Alive && !m.hosts.is_empty())
             .map(|m| m.id)
-            .collect();
-        old_hosts != hosts
-    };
-    if changed {
-        // Partitions may have moved or died with their node: for a while,
-        // registrations check the live hosts first (see `register_here`).
-        let settle = node.config.probe_interval * 10;
-        *lock(&node.settle_until) = node.providers.now() + settle;
-        node.rebalance_directory(&view).await;
+            .eq(hosts.iter().copied());
+        if same_hosts {
+            // Same hosts, same ring: only the rows (loads) are new.
+            old.members = members;
+            return false;
+        }
     }
+    let view = View {
+        ring: Ring::new(hosts.iter().copied()),
+        members,
+    };
+    // Partitions may have moved or died with their node: for a while,
+    // registrations check the live hosts first (see `register_here`).
+    let settle = node.config.probe_interval * 10;
+    *lock(&node.settle_until) = node.providers.now() + settle;
+    node.rebalance_directory(&view).await;
     *lock(&node.view) = view;
-    changed
+    true
 }
 
 fn declared_dead(node: &NodeInner, me: NodeId) -> bool {

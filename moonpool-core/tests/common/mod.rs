@@ -42,6 +42,8 @@ impl Message for Explode {
 
 impl Actor for Counter {
     const TYPE_NAME: &'static str = "Counter";
+    // All turns exclusive: the inline fast path.
+    const HAS_SHARED_METHODS: bool = false;
     type Ref = ActorRef<Self>;
 
     fn options() -> ActorOptions {

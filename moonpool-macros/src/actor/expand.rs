@@ -241,6 +241,9 @@ pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
         quote!(let actor)
     };
     let ref_doc = format!("A typed reference to a `{actor}` actor: one async method per handler.");
+    let any_marked = model.handlers.iter().any(|h| h.reentrant);
+    let any_ref = model.handlers.iter().any(|h| !h.mutable);
+    let has_shared = quote!(#any_marked || (#any_ref && <#actor as #p::ActorDecl>::REENTRANT));
 
     quote! {
         #item
@@ -295,6 +298,7 @@ pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
 
         impl #p::Actor for #actor {
             const TYPE_NAME: &'static str = <#actor as #p::ActorDecl>::TYPE_NAME;
+            const HAS_SHARED_METHODS: bool = #has_shared;
             type Ref = #reference;
 
             fn options() -> #p::ActorOptions {

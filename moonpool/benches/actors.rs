@@ -1,0 +1,287 @@
+//! Actor runtime figures against plain-tokio baselines measured in the same
+//! run, each printed with its ratio.
+//!
+//! `cargo bench -p moonpool --bench actors`
+// A benchmark: wall clock, tokio's spawner and prints on purpose.
+#![allow(
+    missing_docs,
+    clippy::disallowed_methods,
+    clippy::expect_used,
+    clippy::unwrap_used
+)]
+
+use std::time::{Duration, Instant};
+
+use moonpool::prelude::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+
+/// The benchmarked actor.
+#[moonpool::actor(idle_timeout = "1h")]
+#[derive(Default)]
+pub struct Echo {
+    n: u64,
+}
+
+#[moonpool::actor_impl]
+impl Echo {
+    /// Adds and returns the running total.
+    pub async fn add(&mut self, x: u64) -> u64 {
+        self.n += x;
+        self.n
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn row(name: &str, ours: f64, base: f64, unit: &str, lower_is_better: bool) {
+    let ratio = if lower_is_better {
+        ours / base
+    } else {
+        base / ours
+    };
+    println!(
+        "{name:<52} moonpool {ours:>10.1} {unit:<8} tokio {base:>10.1} {unit:<8} ratio {ratio:>5.2}x"
+    );
+}
+
+/// Sequential asks to one local actor; baseline: a task with an mpsc
+/// mailbox and a oneshot reply.
+fn local_ask(rt: &tokio::runtime::Runtime, calls: u64) {
+    let ours = rt.block_on(async {
+        let node = Node::builder("bench").build().await.unwrap();
+        let e = node.actor::<Echo>("e");
+        e.add(0).await.unwrap();
+        let t = Instant::now();
+        for i in 0..calls {
+            std::hint::black_box(e.add(i).await.unwrap());
+        }
+        let d = t.elapsed();
+        node.shutdown().await;
+        d
+    });
+    let base = rt.block_on(async {
+        let (tx, mut rx) = mpsc::channel::<(u64, oneshot::Sender<u64>)>(64);
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            while let Some((x, reply)) = rx.recv().await {
+                n += x;
+                let _ = reply.send(n);
+            }
+        });
+        let t = Instant::now();
+        for i in 0..calls {
+            let (rtx, rrx) = oneshot::channel();
+            tx.send((i, rtx)).await.unwrap();
+            std::hint::black_box(rrx.await.unwrap());
+        }
+        t.elapsed()
+    });
+    let per = |d: Duration| d.as_secs_f64() * 1e9 / calls as f64;
+    row(
+        "local ask round trip (sequential)",
+        per(ours),
+        per(base),
+        "ns/call",
+        true,
+    );
+}
+
+/// First call to `n` distinct actors on one node; baseline: spawn `n` mpsc
+/// tasks and ask each once.
+fn activation(rt: &tokio::runtime::Runtime, n: u64) {
+    let ours = rt.block_on(async {
+        let node = Node::builder("bench").build().await.unwrap();
+        let t = Instant::now();
+        for i in 0..n {
+            node.actor::<Echo>(i.to_string()).add(1).await.unwrap();
+        }
+        let d = t.elapsed();
+        let count = node.activation_count();
+        assert_eq!(count as u64, n);
+        node.shutdown().await;
+        d
+    });
+    let base = rt.block_on(async {
+        let t = Instant::now();
+        let mut senders = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            let (tx, mut rx) = mpsc::channel::<(u64, oneshot::Sender<u64>)>(8);
+            tokio::spawn(async move {
+                let mut total = 0u64;
+                while let Some((x, reply)) = rx.recv().await {
+                    total += x;
+                    let _ = reply.send(total);
+                }
+            });
+            let (rtx, rrx) = oneshot::channel();
+            tx.send((1, rtx)).await.unwrap();
+            rrx.await.unwrap();
+            senders.push(tx);
+        }
+        t.elapsed()
+    });
+    let per = |d: Duration| d.as_secs_f64() * 1e9 / n as f64;
+    row(
+        &format!("activation: first call to {n} distinct actors"),
+        per(ours),
+        per(base),
+        "ns/actor",
+        true,
+    );
+}
+
+/// Remote asks between two nodes over loopback TCP with `callers`
+/// concurrent callers; baseline: a raw length-prefixed echo with the same
+/// payload and concurrency.
+fn remote(rt: &tokio::runtime::Runtime, callers: usize, per_caller: u64) {
+    let total = callers as u64 * per_caller;
+    let (ours, lat) = rt.block_on(async {
+        let table = moonpool::runtime::node::InMemoryMembership::new();
+        let host = Node::builder("bench")
+            .membership(table.clone())
+            .build()
+            .await
+            .unwrap();
+        let client = Node::builder("bench")
+            .membership(table)
+            .client_only()
+            .build()
+            .await
+            .unwrap();
+        let p = Providers::tokio().unwrap();
+        while client.live_members().len() < 2 {
+            p.sleep(Duration::from_millis(10)).await;
+        }
+        client.actor::<Echo>("warm").add(0).await.unwrap();
+        let t = Instant::now();
+        let mut tasks = Vec::new();
+        for c in 0..callers {
+            let e = client.actor::<Echo>(format!("r{c}"));
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::with_capacity(per_caller as usize);
+                for i in 0..per_caller {
+                    let s = Instant::now();
+                    e.add(i).await.unwrap();
+                    lat.push(s.elapsed());
+                }
+                lat
+            }));
+        }
+        let mut lat = Vec::new();
+        for t in tasks {
+            lat.extend(t.await.unwrap());
+        }
+        let d = t.elapsed();
+        client.shutdown().await;
+        host.shutdown().await;
+        (d, lat)
+    });
+    let base = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                s.set_nodelay(true).unwrap();
+                tokio::spawn(async move {
+                    let mut len = [0u8; 4];
+                    while s.read_exact(&mut len).await.is_ok() {
+                        let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+                        if s.read_exact(&mut body).await.is_err() {
+                            break;
+                        }
+                        let mut out = len.to_vec();
+                        out.extend_from_slice(&body);
+                        if s.write_all(&out).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        let t = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..callers {
+            tasks.push(tokio::spawn(async move {
+                let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+                s.set_nodelay(true).unwrap();
+                let body = [7u8; 24];
+                for _ in 0..per_caller {
+                    let mut out = (body.len() as u32).to_be_bytes().to_vec();
+                    out.extend_from_slice(&body);
+                    s.write_all(&out).await.unwrap();
+                    let mut back = vec![0u8; out.len()];
+                    s.read_exact(&mut back).await.unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        t.elapsed()
+    });
+    let rate = |d: Duration| total as f64 / d.as_secs_f64();
+    let mut lat = lat;
+    lat.sort();
+    let pct =
+        |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)].as_secs_f64() * 1e6;
+    row(
+        &format!("remote ask over loopback, {callers} callers"),
+        rate(ours),
+        rate(base),
+        "calls/s",
+        false,
+    );
+    println!(
+        "{:<52} p50 {:.1} µs, p99 {:.1} µs",
+        "",
+        pct(0.50),
+        pct(0.99)
+    );
+}
+
+/// Heap bytes per idle activation, from the process's resident set before
+/// and after activating `n` actors.
+fn memory(rt: &tokio::runtime::Runtime, n: u64) {
+    fn rss_bytes() -> u64 {
+        std::fs::read_to_string("/proc/self/statm")
+            .ok()
+            .and_then(|s| {
+                s.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
+            .map_or(0, |pages| pages * 4096)
+    }
+    let per = rt.block_on(async {
+        let node = Node::builder("bench").build().await.unwrap();
+        node.actor::<Echo>("warm").add(1).await.unwrap();
+        let before = rss_bytes();
+        for i in 0..n {
+            node.actor::<Echo>(format!("m{i}")).add(1).await.unwrap();
+        }
+        let after = rss_bytes();
+        node.shutdown().await;
+        (after.saturating_sub(before)) as f64 / n as f64
+    });
+    println!(
+        "{:<52} {per:>10.0} bytes per idle activation (resident set growth; the actor's own state is 8 bytes)",
+        "memory"
+    );
+}
+
+fn main() {
+    println!("moonpool actor benchmarks (release, 2 tokio worker threads)\n");
+    let rt = runtime();
+    local_ask(&rt, 200_000);
+    activation(&rt, 100_000);
+    remote(&rt, 1, 20_000);
+    remote(&rt, 64, 2_000);
+    memory(&rt, 100_000);
+}
