@@ -236,12 +236,19 @@ pub async fn dispatch_shared<A: SharedHandler<M>, M: Message>(
     body: &[u8],
     ctx: &ActorContext,
 ) -> Result<Vec<u8>, CallError> {
-    let msg: M = postcard::from_bytes(body).map_err(|e| CallError::Decode {
+    let msg = decode_request::<A, M>(body)?;
+    encode_reply::<A, M>(&actor.handle_shared(msg, ctx).await)
+}
+
+fn decode_request<A: Actor, M: Message>(body: &[u8]) -> Result<M, CallError> {
+    postcard::from_bytes(body).map_err(|e| CallError::Decode {
         what: format!("{}::{} request", A::TYPE_NAME, M::NAME),
         reason: e.to_string(),
-    })?;
-    let reply = actor.handle_shared(msg, ctx).await;
-    postcard::to_allocvec(&reply).map_err(|e| CallError::Encode {
+    })
+}
+
+fn encode_reply<A: Actor, M: Message>(reply: &M::Reply) -> Result<Vec<u8>, CallError> {
+    postcard::to_allocvec(reply).map_err(|e| CallError::Encode {
         what: format!("{}::{} reply", A::TYPE_NAME, M::NAME),
         reason: e.to_string(),
     })
@@ -259,15 +266,8 @@ pub async fn dispatch<A: Handler<M>, M: Message>(
     body: &[u8],
     ctx: &ActorContext,
 ) -> Result<Vec<u8>, CallError> {
-    let msg: M = postcard::from_bytes(body).map_err(|e| CallError::Decode {
-        what: format!("{}::{} request", A::TYPE_NAME, M::NAME),
-        reason: e.to_string(),
-    })?;
-    let reply = actor.handle(msg, ctx).await;
-    postcard::to_allocvec(&reply).map_err(|e| CallError::Encode {
-        what: format!("{}::{} reply", A::TYPE_NAME, M::NAME),
-        reason: e.to_string(),
-    })
+    let msg = decode_request::<A, M>(body)?;
+    encode_reply::<A, M>(&actor.handle(msg, ctx).await)
 }
 
 /// The error of an unknown method id, for the fallback arm of

@@ -49,6 +49,24 @@ fn io(id: &ActorId, e: std::io::Error) -> StorageError {
     }
 }
 
+/// The etag on disk, if it is `expected`; a conflict otherwise.
+async fn check_etag(
+    p: &Providers,
+    path: &str,
+    id: &ActorId,
+    expected: Option<ETag>,
+) -> Result<Option<ETag>, StorageError> {
+    let actual = read_record(p, path, id).await?.map(|(_, e)| e);
+    if actual != expected {
+        return Err(StorageError::Conflict {
+            actor: id.to_string(),
+            expected,
+            actual,
+        });
+    }
+    Ok(actual)
+}
+
 async fn read_record(
     p: &Providers,
     path: &str,
@@ -94,16 +112,7 @@ impl StateStorage for DiskStorage {
         Box::pin(async move {
             let _turn = this.gate.lock().await;
             let path = this.path(&id);
-            let actual = read_record(&this.providers, &path, &id)
-                .await?
-                .map(|(_, e)| e);
-            if actual != expected {
-                return Err(StorageError::Conflict {
-                    actor: id.to_string(),
-                    expected,
-                    actual,
-                });
-            }
+            let actual = check_etag(&this.providers, &path, &id, expected).await?;
             let next = ETag(actual.map_or(1, |e| e.0 + 1));
             let mut record = Vec::with_capacity(HEADER + data.len());
             record.extend_from_slice(&next.0.to_be_bytes());
@@ -126,16 +135,7 @@ impl StateStorage for DiskStorage {
         Box::pin(async move {
             let _turn = this.gate.lock().await;
             let path = this.path(&id);
-            let actual = read_record(&this.providers, &path, &id)
-                .await?
-                .map(|(_, e)| e);
-            if actual != expected {
-                return Err(StorageError::Conflict {
-                    actor: id.to_string(),
-                    expected,
-                    actual,
-                });
-            }
+            let actual = check_etag(&this.providers, &path, &id, expected).await?;
             if actual.is_none() {
                 return Ok(());
             }
