@@ -416,8 +416,11 @@ enum LocalOutcome<M: Message> {
     NotRun(M),
 }
 
+/// An activation's typed mailbox.
+type Mailbox<A> = tokio::sync::mpsc::UnboundedSender<Envelope<A>>;
+
 async fn local_turn<A: Actor, M: Message>(
-    activation: &Arc<Activation<A>>,
+    activation: &Mailbox<A>,
     msg: M,
     chain: CallChain,
     make: TurnMaker<A, M>,
@@ -429,7 +432,7 @@ async fn local_turn<A: Actor, M: Message>(
     // The message comes back if the turn never runs.
     let slot = Arc::new(Mutex::new(Some(msg)));
     let turn = make(Arc::clone(&slot), reply_tx);
-    let sent = activation.tx.send(Envelope::Local {
+    let sent = activation.send(Envelope::Local {
         turn,
         chain,
         done: done_tx,
@@ -527,15 +530,14 @@ impl NodeInner {
     async fn local_activation<A: Actor>(
         self: &Arc<Self>,
         id: &ActorId,
-    ) -> Result<Option<Arc<Activation<A>>>, CallError> {
+    ) -> Result<Option<Mailbox<A>>, CallError> {
         let Some(hosted) = self.hosted_or_activate(id).await? else {
             return Ok(None);
         };
-        let typed = hosted
+        Ok(hosted
             .as_any()
             .downcast_ref::<Activation<A>>()
-            .map(|a| Arc::new(Activation { tx: a.tx.clone() }));
-        Ok(typed)
+            .map(|a| a.tx.clone()))
     }
 
     /// The erased activation for `id`, activating it if the directory says
