@@ -135,7 +135,8 @@ async fn run_transfers(
             return Err(format!("could not open acct-{i}"));
         }
     }
-    // Transfer ids must be unique per transfer: derive them from the clock.
+    // Transfer ids must be unique per transfer: a random base per run, plus
+    // the transfer's index.
     let base = p.random_below(1 << 40) << 16;
     let mut tasks = Vec::new();
     for k in 0..transfers {
