@@ -182,8 +182,29 @@ impl Providers {
     /// Runs `future` for at most `duration`; [`Elapsed`](crate::Elapsed) if
     /// it has not finished by then.
     pub fn timeout<F: Future>(&self, duration: Duration, future: F) -> Timeout<F> {
-        let sleep = self.time.sleep_until(self.time.now() + duration);
-        Timeout::new(future, sleep, duration)
+        let deadline = self.time.now() + duration;
+        Timeout::new(future, Arc::clone(&self.time), deadline, Some(duration))
+    }
+
+    /// Runs `future` until `deadline` at the latest; [`Elapsed`](crate::Elapsed)
+    /// (reporting the time that was left when it started waiting) if it has
+    /// not finished by then. Reads no clock unless the future has to wait.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// moonpool_sim::Simulation::new(1).run(|sim| async move {
+    ///     let p = sim.providers();
+    ///     let deadline = p.now() + Duration::from_secs(1);
+    ///     assert_eq!(p.timeout_at(deadline, async { 7 }).await, Ok(7));
+    ///     let late = p.timeout_at(deadline, std::future::pending::<()>()).await;
+    ///     assert!(late.is_err());
+    ///     assert!(p.now() >= deadline); // timers may fire late, never early
+    /// }).unwrap();
+    /// ```
+    pub fn timeout_at<F: Future>(&self, deadline: Instant, future: F) -> Timeout<F> {
+        Timeout::new(future, Arc::clone(&self.time), deadline, None)
     }
 
     /// Spawns `future` as a new task named after its spawn location.

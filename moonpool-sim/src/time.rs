@@ -5,6 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::ops::{Add, AddAssign, Sub};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -144,25 +145,39 @@ pub struct Elapsed {
 
 pin_project_lite::pin_project! {
     /// Runs a future with a time limit; built by
-    /// [`Providers::timeout`](crate::Providers::timeout).
+    /// [`Providers::timeout`](crate::Providers::timeout) or
+    /// [`Providers::timeout_at`](crate::Providers::timeout_at).
     ///
     /// The inner future is polled before the timer, so a future that is ready
-    /// at the deadline still wins.
+    /// at the deadline still wins. The timer is only armed the first time
+    /// the inner future is not ready, so a future that completes at once
+    /// costs no timer at all.
     #[must_use = "futures do nothing unless awaited"]
     pub struct Timeout<F> {
         #[pin]
         future: F,
-        sleep: BoxFuture<'static, ()>,
-        after: Duration,
+        time: Arc<dyn TimeProvider>,
+        deadline: Instant,
+        after: Option<Duration>,
+        sleep: Option<BoxFuture<'static, ()>>,
     }
 }
 
 impl<F> Timeout<F> {
-    pub(crate) fn new(future: F, sleep: BoxFuture<'static, ()>, after: Duration) -> Self {
+    /// `future` limited to `deadline` on `time`'s clock; `after` is the
+    /// limit to report (the time left when the timer is armed, if `None`).
+    pub(crate) fn new(
+        future: F,
+        time: Arc<dyn TimeProvider>,
+        deadline: Instant,
+        after: Option<Duration>,
+    ) -> Self {
         Self {
             future,
-            sleep,
+            time,
+            deadline,
             after,
+            sleep: None,
         }
     }
 }
@@ -175,8 +190,19 @@ impl<F: Future> Future for Timeout<F> {
         if let Poll::Ready(v) = this.future.poll(cx) {
             return Poll::Ready(Ok(v));
         }
-        match this.sleep.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(Elapsed { after: *this.after })),
+        let deadline = *this.deadline;
+        let time = this.time;
+        let after = this.after;
+        let sleep = this.sleep.get_or_insert_with(|| {
+            if after.is_none() {
+                *after = Some(deadline.saturating_duration_since(time.now()));
+            }
+            time.sleep_until(deadline)
+        });
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(Elapsed {
+                after: after.unwrap_or_default(),
+            })),
             Poll::Pending => Poll::Pending,
         }
     }

@@ -52,42 +52,51 @@ fn row(name: &str, ours: f64, base: f64, unit: &str, lower_is_better: bool) {
 }
 
 /// Sequential asks to one local actor; baseline: a task with an mpsc
-/// mailbox and a oneshot reply.
+/// mailbox and a oneshot reply. Both run in alternating rounds of
+/// `calls / ROUNDS` and the median round counts, so a burst of machine noise
+/// cannot favour either side.
 fn local_ask(rt: &tokio::runtime::Runtime, calls: u64) {
-    let ours = rt.block_on(async {
-        let node = Node::builder("bench").build().await.unwrap();
-        let e = node.actor::<Echo>("e");
-        e.add(0).await.unwrap();
-        let t = Instant::now();
-        for i in 0..calls {
-            std::hint::black_box(e.add(i).await.unwrap());
+    const ROUNDS: u64 = 5;
+    let per_round = calls / ROUNDS;
+    let node = rt.block_on(async { Node::builder("bench").build().await.unwrap() });
+    let e = node.actor::<Echo>("e");
+    rt.block_on(async { e.add(0).await.unwrap() });
+    let (tx, mut rx) = mpsc::channel::<(u64, oneshot::Sender<u64>)>(64);
+    rt.spawn(async move {
+        let mut n = 0u64;
+        while let Some((x, reply)) = rx.recv().await {
+            n += x;
+            let _ = reply.send(n);
         }
-        let d = t.elapsed();
-        node.shutdown().await;
-        d
     });
-    let base = rt.block_on(async {
-        let (tx, mut rx) = mpsc::channel::<(u64, oneshot::Sender<u64>)>(64);
-        tokio::spawn(async move {
-            let mut n = 0u64;
-            while let Some((x, reply)) = rx.recv().await {
-                n += x;
-                let _ = reply.send(n);
+    let (mut ours, mut base) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        ours.push(rt.block_on(async {
+            let t = Instant::now();
+            for i in 0..per_round {
+                std::hint::black_box(e.add(i).await.unwrap());
             }
-        });
-        let t = Instant::now();
-        for i in 0..calls {
-            let (rtx, rrx) = oneshot::channel();
-            tx.send((i, rtx)).await.unwrap();
-            std::hint::black_box(rrx.await.unwrap());
-        }
-        t.elapsed()
-    });
-    let per = |d: Duration| d.as_secs_f64() * 1e9 / calls as f64;
+            t.elapsed()
+        }));
+        base.push(rt.block_on(async {
+            let t = Instant::now();
+            for i in 0..per_round {
+                let (rtx, rrx) = oneshot::channel();
+                tx.send((i, rtx)).await.unwrap();
+                std::hint::black_box(rrx.await.unwrap());
+            }
+            t.elapsed()
+        }));
+    }
+    rt.block_on(node.shutdown());
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2].as_secs_f64() * 1e9 / per_round as f64
+    };
     row(
-        "local ask round trip (sequential)",
-        per(ours),
-        per(base),
+        &format!("local ask round trip ({calls} sequential calls)"),
+        median(&mut ours),
+        median(&mut base),
         "ns/call",
         true,
     );
@@ -276,12 +285,28 @@ fn memory(rt: &tokio::runtime::Runtime, n: u64) {
     );
 }
 
+/// Runs every workload, or only those whose name contains one of the
+/// command-line filters (`cargo bench -p moonpool --bench actors -- local`).
 fn main() {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wanted =
+        |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
     println!("moonpool actor benchmarks (release, 2 tokio worker threads)\n");
     let rt = runtime();
-    local_ask(&rt, 200_000);
-    activation(&rt, 100_000);
-    remote(&rt, 1, 20_000);
-    remote(&rt, 64, 2_000);
-    memory(&rt, 100_000);
+    if wanted("local") {
+        local_ask(&rt, 1_000_000);
+    }
+    if wanted("activation") {
+        activation(&rt, 100_000);
+    }
+    if wanted("remote") {
+        remote(&rt, 1, 20_000);
+        remote(&rt, 64, 2_000);
+    }
+    if wanted("memory") {
+        memory(&rt, 100_000);
+    }
 }

@@ -11,16 +11,18 @@ use std::task::{Context, Poll};
 use moonpool_sim::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Actor, ActorContext, ActorId, CallChain, CallError, ChainLink};
+use super::context::ActivationInfo;
+use super::{Actor, ActorContext, ActorId, CallChain, CallError};
 use crate::node::NodeInner;
 
-/// An exclusive turn: what a local call runs on the actor, alone.
+/// An exclusive turn: what a local call runs on the actor, alone. It
+/// replies to its caller itself and returns the handler's panic, if any.
 pub(crate) type LocalTurn<A> =
-    Box<dyn for<'a> FnOnce(&'a mut A, &'a ActorContext) -> BoxFuture<'a, ()> + Send>;
+    Box<dyn for<'a> FnOnce(&'a mut A, &'a ActorContext) -> BoxFuture<'a, Option<String>> + Send>;
 
 /// A shared (reentrant) turn: runs alongside other shared turns.
 pub(crate) type SharedTurn<A> =
-    Box<dyn for<'a> FnOnce(&'a A, &'a ActorContext) -> BoxFuture<'a, ()> + Send>;
+    Box<dyn for<'a> FnOnce(&'a A, &'a ActorContext) -> BoxFuture<'a, Option<String>> + Send>;
 
 /// A local call's work.
 pub(crate) enum Turn<A> {
@@ -28,35 +30,12 @@ pub(crate) enum Turn<A> {
     Shared(SharedTurn<A>),
 }
 
-/// Coerces a closure into a [`SharedTurn`].
-pub(crate) fn make_shared_turn<A, F>(f: F) -> SharedTurn<A>
-where
-    F: for<'a> FnOnce(&'a A, &'a ActorContext) -> BoxFuture<'a, ()> + Send + 'static,
-{
-    Box::new(f)
-}
-
-/// Coerces a closure into a [`LocalTurn`].
-pub(crate) fn make_turn<A, F>(f: F) -> LocalTurn<A>
-where
-    F: for<'a> FnOnce(&'a mut A, &'a ActorContext) -> BoxFuture<'a, ()> + Send + 'static,
-{
-    Box::new(f)
-}
-
-/// How a local turn ended, for the caller; a dropped sender means the
-/// activation stopped before running it (so the caller re-routes).
-pub(crate) enum TurnEnd {
-    Ran,
-    Panicked(String),
-}
-
 pub(crate) enum Envelope<A> {
-    /// A call from this node: typed, never serialized.
+    /// A call from this node: typed, never serialized. Dropped unrun, its
+    /// turn hands the message back to the caller (see `local_call.rs`).
     Local {
         turn: Turn<A>,
         chain: CallChain,
-        done: oneshot::Sender<TurnEnd>,
         /// Whether this message counts as activity for idle deactivation
         /// (timer ticks do not).
         keep_alive: bool,
@@ -126,21 +105,22 @@ impl<A: Actor> AnyActivation for Activation<A> {
 /// # }).unwrap();
 /// ```
 pub async fn catch_handler_panic<F: Future>(future: F) -> Result<F::Output, String> {
-    CatchUnwind {
-        future: Box::pin(future),
-    }
-    .await
+    CatchUnwind { future }.await
 }
 
-struct CatchUnwind<F> {
-    future: Pin<Box<F>>,
+pin_project_lite::pin_project! {
+    /// Polls the inner future, catching a panic (no allocation).
+    struct CatchUnwind<F> {
+        #[pin]
+        future: F,
+    }
 }
 
 impl<F: Future> Future for CatchUnwind<F> {
     type Output = Result<F::Output, String>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let fut = self.future.as_mut();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let fut = self.project().future;
         match std::panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
@@ -165,14 +145,13 @@ pub(crate) fn spawn_activation<A: Actor>(
 ) -> Arc<Activation<A>> {
     let (tx, rx) = mpsc::unbounded_channel();
     let activation = Arc::new(Activation { tx });
-    let ctx = ActorContext {
+    let ctx = ActorContext::new(ActivationInfo {
         id: id.clone(),
         node: Arc::downgrade(node),
         providers: node.providers.clone(),
-        chain: Vec::new(),
-        mailbox: Arc::new(activation.tx.clone()),
-        timers: Arc::new(std::sync::Mutex::new(Vec::new())),
-    };
+        mailbox: Box::new(activation.tx.clone()),
+        timers: std::sync::Mutex::new(Vec::new()),
+    });
     let weak = Arc::downgrade(node);
     node.providers
         .spawn_named(format!("actor:{id}"), run::<A>(ctx, rx, weak, generation));
@@ -185,7 +164,7 @@ async fn run<A: Actor>(
     node: Weak<NodeInner>,
     generation: u64,
 ) {
-    let id = ctx.id.clone();
+    let id = ctx.id().clone();
     let actor = match catch_handler_panic(A::activate(&ctx)).await {
         Ok(Ok(actor)) => actor,
         Ok(Err(reason)) | Err(reason) => {
@@ -216,18 +195,6 @@ async fn run<A: Actor>(
         actor.on_deactivate(&ctx).await;
     }
     finish::<A>(node, &id, generation, rx).await;
-}
-
-/// `ctx` for a turn that extends `chain`.
-pub(crate) fn with_chain(ctx: &ActorContext, mut chain: CallChain, shared: bool) -> ActorContext {
-    chain.push(ChainLink {
-        actor: ctx.id.clone(),
-        shared,
-    });
-    ActorContext {
-        chain,
-        ..ctx.clone()
-    }
 }
 
 /// Leaves the node's table and the directory, then drops whatever arrived

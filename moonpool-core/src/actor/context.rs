@@ -8,8 +8,8 @@ use std::time::Duration;
 use moonpool_sim::{JoinHandle, Providers};
 use tokio::sync::mpsc;
 
-use super::activation::{Envelope, Turn, make_turn};
-use super::{Actor, ActorId, ActorRef, CallChain, CallError, Handler, Message};
+use super::activation::{Envelope, LocalTurn, Turn, catch_handler_panic};
+use super::{Actor, ActorId, ActorRef, CallChain, CallError, ChainLink, Handler, Message};
 use crate::node::{Node, NodeInner};
 use crate::transport::lock;
 
@@ -28,37 +28,75 @@ pub struct TimerId(usize);
 /// ```
 #[derive(Clone)]
 pub struct ActorContext {
+    /// What every turn of the activation shares (one `Arc` clone per turn).
+    pub(crate) activation: Arc<ActivationInfo>,
+    /// Activations waiting in the call chain that led to this turn,
+    /// outermost first (without this one; see [`Self::chain`]).
+    pub(crate) callers: CallChain,
+    /// Whether this turn is shared (reentrant).
+    pub(crate) shared: bool,
+}
+
+/// The part of an [`ActorContext`] that stays the same for every turn of an
+/// activation.
+pub(crate) struct ActivationInfo {
     pub(crate) id: ActorId,
     pub(crate) node: Weak<NodeInner>,
     pub(crate) providers: Providers,
-    /// Activations waiting in this call chain, outermost first, ending with
-    /// this one.
-    pub(crate) chain: CallChain,
     /// The activation's own mailbox (an `UnboundedSender<Envelope<A>>`).
-    pub(crate) mailbox: Arc<dyn Any + Send + Sync>,
+    pub(crate) mailbox: Box<dyn Any + Send + Sync>,
     /// Timers of this activation, stopped when it deactivates.
-    pub(crate) timers: Arc<Mutex<Vec<Option<JoinHandle<()>>>>>,
+    pub(crate) timers: Mutex<Vec<Option<JoinHandle<()>>>>,
 }
 
 impl ActorContext {
+    /// The context of an activation between turns (empty call chain).
+    pub(crate) fn new(info: ActivationInfo) -> Self {
+        Self {
+            activation: Arc::new(info),
+            callers: Vec::new(),
+            shared: false,
+        }
+    }
+
+    /// The context of one turn called through `callers`.
+    pub(crate) fn for_turn(&self, callers: CallChain, shared: bool) -> Self {
+        Self {
+            activation: Arc::clone(&self.activation),
+            callers,
+            shared,
+        }
+    }
+
     /// This activation's id.
     pub fn id(&self) -> &ActorId {
-        &self.id
+        &self.activation.id
     }
 
     /// The providers of the node hosting this activation.
     pub fn providers(&self) -> &Providers {
-        &self.providers
+        &self.activation.providers
+    }
+
+    /// Activations waiting in this call chain, outermost first, ending with
+    /// this one: what calls made from this turn carry.
+    pub(crate) fn chain(&self) -> CallChain {
+        let mut chain = Vec::with_capacity(self.callers.len() + 1);
+        chain.extend(self.callers.iter().cloned());
+        chain.push(ChainLink {
+            actor: self.activation.id.clone(),
+            shared: self.shared,
+        });
+        chain
     }
 
     /// A reference to another actor; calls through it carry this call chain,
     /// so a cycle back into a waiting activation fails fast.
     pub fn actor<B: Actor>(&self, key: impl Into<String>) -> B::Ref {
-        let node = self.node.upgrade().map(|inner| Node { inner });
         B::Ref::from(ActorRef::new(
             ActorId::of::<B>(key),
-            node,
-            self.chain.clone(),
+            self.node(),
+            self.chain(),
         ))
     }
 
@@ -79,6 +117,7 @@ impl ActorContext {
         M: Message,
     {
         let Some(tx) = self
+            .activation
             .mailbox
             .downcast_ref::<mpsc::UnboundedSender<Envelope<A>>>()
             .cloned()
@@ -87,27 +126,25 @@ impl ActorContext {
                 actor_type: A::TYPE_NAME.to_string(),
             });
         };
-        let p = self.providers.clone();
+        let p = self.providers().clone();
         let task = self
-            .providers
-            .spawn_named(format!("timer:{}", self.id), async move {
+            .providers()
+            .spawn_named(format!("timer:{}", self.id()), async move {
                 loop {
                     p.sleep(period).await;
                     let msg = make();
-                    let turn = make_turn(
+                    let turn: LocalTurn<A> = Box::new(
                         move |actor: &mut A,
                               ctx: &ActorContext|
-                              -> moonpool_sim::BoxFuture<'_, ()> {
+                              -> moonpool_sim::BoxFuture<'_, Option<String>> {
                             Box::pin(async move {
-                                let _ = actor.handle(msg, ctx).await;
+                                catch_handler_panic(actor.handle(msg, ctx)).await.err()
                             })
                         },
                     );
-                    let (done, _) = tokio::sync::oneshot::channel();
                     let tick = Envelope::Local {
                         turn: Turn::Exclusive(turn),
                         chain: Vec::new(),
-                        done,
                         keep_alive: false,
                     };
                     if tx.send(tick).is_err() {
@@ -115,26 +152,32 @@ impl ActorContext {
                     }
                 }
             });
-        let mut timers = lock(&self.timers);
+        let mut timers = lock(&self.activation.timers);
         timers.push(Some(task));
         Ok(TimerId(timers.len() - 1))
     }
 
     /// Stops a timer (no effect if it already stopped).
     pub fn stop_timer(&self, id: TimerId) {
-        if let Some(task) = lock(&self.timers).get_mut(id.0).and_then(Option::take) {
+        if let Some(task) = lock(&self.activation.timers)
+            .get_mut(id.0)
+            .and_then(Option::take)
+        {
             task.abort();
         }
     }
 
     pub(crate) fn stop_all_timers(&self) {
-        for task in lock(&self.timers).iter_mut().filter_map(Option::take) {
+        for task in lock(&self.activation.timers)
+            .iter_mut()
+            .filter_map(Option::take)
+        {
             task.abort();
         }
     }
 
     /// The node hosting this activation, while it runs.
     pub fn node(&self) -> Option<Node> {
-        self.node.upgrade().map(|inner| Node { inner })
+        self.activation.node.upgrade().map(|inner| Node { inner })
     }
 }

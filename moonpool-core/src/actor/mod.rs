@@ -3,12 +3,13 @@
 //!
 //! An actor type implements [`Actor`] (how it activates and deactivates, its
 //! options, and how to dispatch a message that arrived as bytes) and one
-//! [`Handler`] per [`Message`] it accepts. `#[actor]`/`#[actor_impl]` will
-//! generate these; they are written by hand here.
+//! [`Handler`] per [`Message`] it accepts. `#[actor]`/`#[actor_impl]`
+//! generate these; moonpool-core's own tests write them by hand.
 
 mod activation;
 mod context;
 mod error;
+mod local_call;
 mod reference;
 mod turns;
 
@@ -21,12 +22,12 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use activation::catch_handler_panic;
-pub(crate) use activation::{
-    Activation, AnyActivation, Envelope, Turn, TurnEnd, make_shared_turn, make_turn,
-    spawn_activation,
-};
+pub(crate) use activation::{Activation, AnyActivation, spawn_activation};
 pub use context::{ActorContext, TimerId};
 pub use error::CallError;
+pub(crate) use local_call::{
+    LocalOutcome, Mailbox, TurnMaker, exclusive_turn, local_turn, shared_turn,
+};
 pub use reference::ActorRef;
 
 use moonpool_sim::BoxFuture;

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use moonpool_sim::Providers;
 use tokio::sync::{RwLock, mpsc, oneshot};
 
-use super::activation::{Envelope, Turn, TurnEnd, catch_handler_panic, with_chain};
+use super::activation::{Envelope, Turn, catch_handler_panic};
 use super::{Actor, ActorContext, CallError};
 
 /// A finished turn: whether it was exclusive, and its panic if any.
@@ -40,7 +40,7 @@ fn is_reentrant_callback<A: Actor>(env: &Envelope<A>, ctx: &ActorContext) -> boo
         Envelope::Local { chain, .. } | Envelope::Remote { chain, .. } => chain,
         Envelope::Stop => return false,
     };
-    is_shared(env) && chain.iter().any(|l| l.actor == ctx.id && l.shared)
+    is_shared(env) && chain.iter().any(|l| l.actor == *ctx.id() && l.shared)
 }
 
 /// Runs turns until the activation idles out, is stopped, or a handler
@@ -60,19 +60,35 @@ pub(crate) async fn schedule<A: Actor>(
 
 /// The fast path for actors whose turns are all exclusive: each turn runs
 /// inline in the activation's task, one after the other.
+///
+/// The idle deadline is one timer per idle period, not one per turn: when
+/// it fires early (there was activity since it was set) it is set again
+/// for the last activity plus the idle timeout.
 async fn schedule_exclusive<A: Actor>(
     mut actor: A,
     ctx: &ActorContext,
     mut rx: mpsc::UnboundedReceiver<Envelope<A>>,
 ) -> (Option<A>, mpsc::UnboundedReceiver<Envelope<A>>, bool) {
-    let p: Providers = ctx.providers.clone();
+    let p: Providers = ctx.providers().clone();
     let idle = A::options().idle_timeout;
     let mut last_activity = p.now();
+    let mut idle_timer = p.time().sleep_until(last_activity + idle);
     loop {
-        let left = (last_activity + idle).saturating_duration_since(p.now());
-        let env = match p.timeout(left, rx.recv()).await {
-            Err(_) | Ok(None) | Ok(Some(Envelope::Stop)) => return (Some(actor), rx, false),
-            Ok(Some(env)) => env,
+        let env = tokio::select! {
+            biased;
+            env = rx.recv() => env,
+            () = &mut idle_timer => {
+                let due = last_activity + idle;
+                if p.now() >= due {
+                    return (Some(actor), rx, false);
+                }
+                idle_timer = p.time().sleep_until(due);
+                continue;
+            }
+        };
+        let env = match env {
+            None | Some(Envelope::Stop) => return (Some(actor), rx, false),
+            Some(env) => env,
         };
         if !matches!(
             env,
@@ -85,20 +101,12 @@ async fn schedule_exclusive<A: Actor>(
         }
         let panic = match env {
             Envelope::Stop => None,
-            Envelope::Local {
-                turn, chain, done, ..
-            } => {
-                let turn_ctx = with_chain(ctx, chain, false);
-                let result = match turn {
-                    Turn::Exclusive(turn) => catch_handler_panic(turn(&mut actor, &turn_ctx)).await,
-                    Turn::Shared(turn) => catch_handler_panic(turn(&actor, &turn_ctx)).await,
-                };
-                let panic = result.err();
-                let _ = done.send(match &panic {
-                    None => TurnEnd::Ran,
-                    Some(message) => TurnEnd::Panicked(message.clone()),
-                });
-                panic
+            Envelope::Local { turn, chain, .. } => {
+                let turn_ctx = ctx.for_turn(chain, false);
+                match turn {
+                    Turn::Exclusive(turn) => turn(&mut actor, &turn_ctx).await,
+                    Turn::Shared(turn) => turn(&actor, &turn_ctx).await,
+                }
             }
             Envelope::Remote {
                 method,
@@ -106,7 +114,7 @@ async fn schedule_exclusive<A: Actor>(
                 chain,
                 reply,
             } => {
-                let turn_ctx = with_chain(ctx, chain, false);
+                let turn_ctx = ctx.for_turn(chain, false);
                 match catch_handler_panic(actor.dispatch(method, &body, &turn_ctx)).await {
                     Ok(result) => {
                         let _ = reply.send(result);
@@ -114,7 +122,7 @@ async fn schedule_exclusive<A: Actor>(
                     }
                     Err(message) => {
                         let _ = reply.send(Err(CallError::HandlerPanicked {
-                            actor: ctx.id.to_string(),
+                            actor: ctx.id().to_string(),
                             message: message.clone(),
                         }));
                         Some(message)
@@ -123,7 +131,7 @@ async fn schedule_exclusive<A: Actor>(
             }
         };
         if let Some(message) = panic {
-            tracing::error!(actor = %ctx.id, %message, "handler panicked");
+            tracing::error!(actor = %ctx.id(), %message, "handler panicked");
             return (None, rx, true);
         }
     }
@@ -135,7 +143,7 @@ async fn schedule_mixed<A: Actor>(
     ctx: &ActorContext,
     mut rx: mpsc::UnboundedReceiver<Envelope<A>>,
 ) -> (Option<A>, mpsc::UnboundedReceiver<Envelope<A>>, bool) {
-    let p: Providers = ctx.providers.clone();
+    let p: Providers = ctx.providers().clone();
     let idle = A::options().idle_timeout;
     let state = Arc::new(RwLock::new(actor));
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
@@ -174,7 +182,7 @@ async fn schedule_mixed<A: Actor>(
             Some(done) = done_rx.recv() => {
                 if done.exclusive { exclusive = false } else { shared -= 1 }
                 if let Some(message) = done.panic {
-                    tracing::error!(actor = %ctx.id, %message, "handler panicked");
+                    tracing::error!(actor = %ctx.id(), %message, "handler panicked");
                     panicked = true;
                 }
             }
@@ -216,7 +224,7 @@ async fn start<A: Actor>(
 ) -> bool {
     let shared = is_shared(&env);
     let done = done.clone();
-    let name = format!("turn:{}", ctx.id);
+    let name = format!("turn:{}", ctx.id());
     match env {
         Envelope::Stop => {
             let _ = done.send(Done {
@@ -224,26 +232,27 @@ async fn start<A: Actor>(
                 panic: None,
             });
         }
-        Envelope::Local {
-            turn,
-            chain,
-            done: turn_done,
-            ..
-        } => {
-            let turn_ctx = with_chain(ctx, chain, shared);
+        Envelope::Local { turn, chain, .. } => {
+            let turn_ctx = ctx.for_turn(chain, shared);
             match turn {
                 Turn::Exclusive(turn) => {
                     let mut guard = Arc::clone(state).write_owned().await;
                     p.spawn_named(name, async move {
-                        let result = catch_handler_panic(turn(&mut guard, &turn_ctx)).await;
-                        finish_local(result, turn_done, &done, true);
+                        let panic = turn(&mut guard, &turn_ctx).await;
+                        let _ = done.send(Done {
+                            exclusive: true,
+                            panic,
+                        });
                     });
                 }
                 Turn::Shared(turn) => {
                     let guard = Arc::clone(state).read_owned().await;
                     p.spawn_named(name, async move {
-                        let result = catch_handler_panic(turn(&guard, &turn_ctx)).await;
-                        finish_local(result, turn_done, &done, false);
+                        let panic = turn(&guard, &turn_ctx).await;
+                        let _ = done.send(Done {
+                            exclusive: false,
+                            panic,
+                        });
                     });
                 }
             }
@@ -254,8 +263,8 @@ async fn start<A: Actor>(
             chain,
             reply,
         } => {
-            let turn_ctx = with_chain(ctx, chain, shared);
-            let actor_name = ctx.id.to_string();
+            let turn_ctx = ctx.for_turn(chain, shared);
+            let actor_name = ctx.id().to_string();
             if shared {
                 let guard = Arc::clone(state).read_owned().await;
                 p.spawn_named(name, async move {
@@ -274,20 +283,6 @@ async fn start<A: Actor>(
         }
     }
     !shared
-}
-
-fn finish_local(
-    result: Result<(), String>,
-    turn_done: oneshot::Sender<TurnEnd>,
-    done: &mpsc::UnboundedSender<Done>,
-    exclusive: bool,
-) {
-    let panic = result.err();
-    let _ = turn_done.send(match &panic {
-        None => TurnEnd::Ran,
-        Some(message) => TurnEnd::Panicked(message.clone()),
-    });
-    let _ = done.send(Done { exclusive, panic });
 }
 
 fn finish_remote(

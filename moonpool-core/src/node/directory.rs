@@ -41,7 +41,7 @@ impl NodeInner {
                 if self.directory_owner(id) != Some(owner) {
                     continue;
                 }
-                return Ok(self.register_here(id, candidate).await);
+                return self.register_here(id, candidate).await;
             }
             let req = NodeRequest::Register {
                 actor: id.clone(),
@@ -50,6 +50,11 @@ impl NodeInner {
             match self.request(owner, &req, DIRECTORY_TIMEOUT).await? {
                 NodeResponse::Location(Some(home)) => return Ok(home),
                 NodeResponse::WrongOwner => continue,
+                NodeResponse::Failed(e) => {
+                    return Err(TransportError::Remote {
+                        message: e.to_string(),
+                    });
+                }
                 other => {
                     return Err(TransportError::Remote {
                         message: format!("unexpected directory answer {other:?}"),
@@ -70,17 +75,29 @@ impl NodeInner {
         if self.directory_owner(id) != Some(self.node_id()) {
             return NodeResponse::WrongOwner;
         }
-        NodeResponse::Location(Some(self.register_here(id, candidate).await))
+        match self.register_here(id, candidate).await {
+            Ok(home) => NodeResponse::Location(Some(home)),
+            Err(e) => NodeResponse::Failed(crate::actor::CallError::NodeUnreachable {
+                actor: id.to_string(),
+                reason: e.to_string(),
+            }),
+        }
     }
 
     /// Registration at this (owning) node. Shortly after the ring changed,
     /// this partition may have come from a node that died with its entries:
     /// before placing a new activation, ask the live hosts whether one of
     /// them already runs it, so a surviving activation is found rather than
-    /// duplicated.
-    async fn register_here(&self, id: &ActorId, candidate: NodeId) -> NodeId {
+    /// duplicated. A host that does not answer might run it: then nothing
+    /// is registered and the caller gets an error (it may try again), since
+    /// guessing would risk two activations.
+    async fn register_here(
+        &self,
+        id: &ActorId,
+        candidate: NodeId,
+    ) -> Result<NodeId, TransportError> {
         if let Some(home) = self.live_entry(id) {
-            return home;
+            return Ok(home);
         }
         let unsettled = self.providers.now() < *lock(&self.settle_until);
         let mut found = None;
@@ -96,25 +113,36 @@ impl NodeInner {
                     .collect();
                 for host in hosts {
                     let req = NodeRequest::Hosts { actor: id.clone() };
-                    if let Ok(NodeResponse::Location(Some(n))) =
-                        self.request(host, &req, DIRECTORY_TIMEOUT).await
-                    {
-                        found = Some(n);
-                        break;
+                    match self.request(host, &req, DIRECTORY_TIMEOUT).await {
+                        Ok(NodeResponse::Location(Some(n))) => {
+                            found = Some(n);
+                            break;
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::debug!(node = %me, actor = %id, %host, error = %e, "directory: host did not answer whether it hosts the actor");
+                            return Err(TransportError::Unreachable {
+                                peer: host.addr,
+                                reason: format!(
+                                    "cannot tell whether it already hosts {id} ({e}); not placing a second activation"
+                                ),
+                            });
+                        }
                     }
                 }
             }
         }
         let view = lock(&self.view);
         let mut dir = lock(&self.directory);
-        match dir.get(id) {
+        Ok(match dir.get(id) {
             Some(home) if view.is_alive(*home) => *home,
             _ => {
                 let home = found.unwrap_or(candidate);
+                tracing::debug!(node = %self.node_id(), actor = %id, %home, unsettled, "directory: registered");
                 dir.insert(id.clone(), home);
                 home
             }
-        }
+        })
     }
 
     fn live_entry(&self, id: &ActorId) -> Option<NodeId> {

@@ -19,15 +19,14 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use moonpool_sim::{Instant, Providers};
-use tokio::sync::oneshot;
 
 pub use builder::{ActorRegistration, NodeBuilder, NodeConfig, NodeError};
 pub use membership::{InMemoryMembership, Member, MemberStatus, MembershipError, MembershipTable};
 
 use crate::actor::{
-    Activation, Actor, ActorContext, ActorId, ActorRef, AnyActivation, CallChain, CallError,
-    ChainLink, Envelope, Handler, Message, Placement, SharedHandler, Turn, TurnEnd,
-    make_shared_turn, make_turn, spawn_activation,
+    Activation, Actor, ActorId, ActorRef, AnyActivation, CallError, ChainLink, Handler,
+    LocalOutcome, Mailbox, Message, Placement, SharedHandler, TurnMaker, exclusive_turn,
+    local_turn, shared_turn, spawn_activation,
 };
 use crate::transport::{NodeId, Transport, TransportError, lock};
 use protocol::{NodeRequest, NodeResponse};
@@ -262,9 +261,8 @@ impl Node {
         let mut msg = Some(msg);
         let mut body: Option<Vec<u8>> = None;
         for _ in 0..MAX_ROUTES {
-            let left = deadline.saturating_duration_since(p.now());
             let target = match p
-                .timeout(left, inner.locate(id, A::options().placement))
+                .timeout_at(deadline, inner.locate(id, A::options().placement))
                 .await
             {
                 Ok(t) => t?,
@@ -276,7 +274,9 @@ impl Node {
                     continue;
                 };
                 let m = msg.take().ok_or_else(routing_failed)?;
-                match local_turn::<A, M>(&activation, m, chain.to_vec(), make, p, deadline).await {
+                match local_turn::<A, M>(&activation, id, m, chain.to_vec(), make, p, deadline)
+                    .await
+                {
                     LocalOutcome::Reply(r) => return Ok(r),
                     LocalOutcome::Failed(e) => return Err(e),
                     LocalOutcome::TimedOut => return Err(timed_out()),
@@ -370,95 +370,6 @@ fn check_cycle(id: &ActorId, shared: bool, chain: &[ChainLink]) -> Result<(), Ca
         });
     }
     Ok(())
-}
-
-/// Builds the turn of a local call from the message slot and the reply
-/// channel.
-type TurnMaker<A, M> = fn(Arc<Mutex<Option<M>>>, oneshot::Sender<<M as Message>::Reply>) -> Turn<A>;
-
-fn exclusive_turn<A: Handler<M>, M: Message>(
-    slot: Arc<Mutex<Option<M>>>,
-    reply: oneshot::Sender<M::Reply>,
-) -> Turn<A> {
-    Turn::Exclusive(make_turn(
-        move |actor: &mut A, ctx: &ActorContext| -> moonpool_sim::BoxFuture<'_, ()> {
-            Box::pin(async move {
-                let msg = lock(&slot).take();
-                if let Some(msg) = msg {
-                    let _ = reply.send(actor.handle(msg, ctx).await);
-                }
-            })
-        },
-    ))
-}
-
-fn shared_turn<A: SharedHandler<M>, M: Message>(
-    slot: Arc<Mutex<Option<M>>>,
-    reply: oneshot::Sender<M::Reply>,
-) -> Turn<A> {
-    Turn::Shared(make_shared_turn(
-        move |actor: &A, ctx: &ActorContext| -> moonpool_sim::BoxFuture<'_, ()> {
-            Box::pin(async move {
-                let msg = lock(&slot).take();
-                if let Some(msg) = msg {
-                    let _ = reply.send(actor.handle_shared(msg, ctx).await);
-                }
-            })
-        },
-    ))
-}
-
-enum LocalOutcome<M: Message> {
-    Reply(M::Reply),
-    Failed(CallError),
-    TimedOut,
-    /// The activation stopped before running it: route again.
-    NotRun(M),
-}
-
-/// An activation's typed mailbox.
-type Mailbox<A> = tokio::sync::mpsc::UnboundedSender<Envelope<A>>;
-
-async fn local_turn<A: Actor, M: Message>(
-    activation: &Mailbox<A>,
-    msg: M,
-    chain: CallChain,
-    make: TurnMaker<A, M>,
-    p: &Providers,
-    deadline: Instant,
-) -> LocalOutcome<M> {
-    let (reply_tx, reply_rx) = oneshot::channel();
-    let (done_tx, done_rx) = oneshot::channel();
-    // The message comes back if the turn never runs.
-    let slot = Arc::new(Mutex::new(Some(msg)));
-    let turn = make(Arc::clone(&slot), reply_tx);
-    let sent = activation.send(Envelope::Local {
-        turn,
-        chain,
-        done: done_tx,
-        keep_alive: true,
-    });
-    if sent.is_err() {
-        return match lock(&slot).take() {
-            Some(m) => LocalOutcome::NotRun(m),
-            None => LocalOutcome::Failed(CallError::ShuttingDown),
-        };
-    }
-    let left = deadline.saturating_duration_since(p.now());
-    match p.timeout(left, reply_rx).await {
-        Ok(Ok(reply)) => LocalOutcome::Reply(reply),
-        Ok(Err(_)) => match done_rx.await {
-            Ok(TurnEnd::Panicked(message)) => LocalOutcome::Failed(CallError::HandlerPanicked {
-                actor: A::TYPE_NAME.to_string(),
-                message,
-            }),
-            _ => match lock(&slot).take() {
-                Some(m) => LocalOutcome::NotRun(m),
-                None => LocalOutcome::Failed(CallError::ShuttingDown),
-            },
-        },
-        Err(_) => LocalOutcome::TimedOut,
-    }
 }
 
 impl NodeInner {
@@ -563,6 +474,7 @@ impl NodeInner {
             return Ok(Some(Arc::clone(&h.activation)));
         }
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(node = %me, actor = %id, generation, "activating");
         let activation = factory.spawn(self, id.clone(), generation);
         activations.insert(
             id.clone(),
@@ -583,6 +495,7 @@ impl NodeInner {
                 .is_some_and(|h| h.generation == generation)
             {
                 activations.remove(id);
+                tracing::debug!(node = %self.node_id(), actor = %id, generation, "deactivated");
             } else {
                 return;
             }

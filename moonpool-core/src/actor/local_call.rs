@@ -1,0 +1,125 @@
+//! A call between a caller and an activation on the same node: the typed
+//! message travels in the turn itself (never serialized), and one oneshot
+//! carries back the reply, the handler's panic, or — when the activation
+//! stops before running it — the message, so the caller can route again.
+
+use moonpool_sim::{BoxFuture, Instant, Providers};
+use tokio::sync::{mpsc, oneshot};
+
+use super::activation::{Envelope, Turn, catch_handler_panic};
+use super::{Actor, ActorContext, ActorId, CallChain, CallError, Handler, Message, SharedHandler};
+
+/// How a local call ended, as its caller sees it.
+pub(crate) enum LocalReply<M: Message> {
+    Reply(M::Reply),
+    Panicked(String),
+    /// The activation stopped before running it.
+    NotRun(M),
+}
+
+/// A local call on its way to the activation. Dropped unrun (the
+/// activation stopped, or its mailbox closed), it hands the message back to
+/// the caller.
+pub(crate) struct PendingCall<M: Message> {
+    msg: Option<M>,
+    reply: Option<oneshot::Sender<LocalReply<M>>>,
+}
+
+impl<M: Message> PendingCall<M> {
+    fn new(msg: M, reply: oneshot::Sender<LocalReply<M>>) -> Self {
+        Self {
+            msg: Some(msg),
+            reply: Some(reply),
+        }
+    }
+
+    /// Runs `handle` on the message and sends its reply; returns the
+    /// handler's panic, if any, for the scheduler.
+    async fn run<F>(mut self, handle: impl FnOnce(M) -> F) -> Option<String>
+    where
+        F: Future<Output = M::Reply>,
+    {
+        let msg = self.msg.take()?;
+        let (reply, panic) = match catch_handler_panic(handle(msg)).await {
+            Ok(r) => (LocalReply::Reply(r), None),
+            Err(message) => (LocalReply::Panicked(message.clone()), Some(message)),
+        };
+        if let Some(tx) = self.reply.take() {
+            let _ = tx.send(reply);
+        }
+        panic
+    }
+}
+
+impl<M: Message> Drop for PendingCall<M> {
+    fn drop(&mut self) {
+        if let (Some(msg), Some(tx)) = (self.msg.take(), self.reply.take()) {
+            let _ = tx.send(LocalReply::NotRun(msg));
+        }
+    }
+}
+
+/// Builds the turn of a local call.
+pub(crate) type TurnMaker<A, M> = fn(PendingCall<M>) -> Turn<A>;
+
+/// The turn of an exclusive (`&mut self`) call.
+pub(crate) fn exclusive_turn<A: Handler<M>, M: Message>(call: PendingCall<M>) -> Turn<A> {
+    Turn::Exclusive(Box::new(
+        move |actor: &mut A, ctx: &ActorContext| -> BoxFuture<'_, Option<String>> {
+            Box::pin(call.run(move |msg| actor.handle(msg, ctx)))
+        },
+    ))
+}
+
+/// The turn of a shared (`&self`) call.
+pub(crate) fn shared_turn<A: SharedHandler<M>, M: Message>(call: PendingCall<M>) -> Turn<A> {
+    Turn::Shared(Box::new(
+        move |actor: &A, ctx: &ActorContext| -> BoxFuture<'_, Option<String>> {
+            Box::pin(call.run(move |msg| actor.handle_shared(msg, ctx)))
+        },
+    ))
+}
+
+/// What became of a local call.
+pub(crate) enum LocalOutcome<M: Message> {
+    Reply(M::Reply),
+    Failed(CallError),
+    TimedOut,
+    /// The activation stopped before running it: route again.
+    NotRun(M),
+}
+
+/// An activation's typed mailbox.
+pub(crate) type Mailbox<A> = mpsc::UnboundedSender<Envelope<A>>;
+
+/// Runs `msg` as a turn of the activation behind `mailbox`, waiting for
+/// the reply until `deadline`.
+pub(crate) async fn local_turn<A: Actor, M: Message>(
+    mailbox: &Mailbox<A>,
+    id: &ActorId,
+    msg: M,
+    chain: CallChain,
+    make: TurnMaker<A, M>,
+    p: &Providers,
+    deadline: Instant,
+) -> LocalOutcome<M> {
+    let (tx, rx) = oneshot::channel();
+    // If the mailbox is closed, the envelope comes back in the error and
+    // dropping it hands the message back through `rx`.
+    let _ = mailbox.send(Envelope::Local {
+        turn: make(PendingCall::new(msg, tx)),
+        chain,
+        keep_alive: true,
+    });
+    match p.timeout_at(deadline, rx).await {
+        Ok(Ok(LocalReply::Reply(r))) => LocalOutcome::Reply(r),
+        Ok(Ok(LocalReply::NotRun(m))) => LocalOutcome::NotRun(m),
+        Ok(Ok(LocalReply::Panicked(message))) => LocalOutcome::Failed(CallError::HandlerPanicked {
+            actor: id.to_string(),
+            message,
+        }),
+        // Dropped mid-turn: the runtime itself is going away.
+        Ok(Err(_)) => LocalOutcome::Failed(CallError::ShuttingDown),
+        Err(_) => LocalOutcome::TimedOut,
+    }
+}
