@@ -237,7 +237,7 @@ async fn run_bank(sim: SimContext, backend: Backend) {
     for _ in 0..3 {
         sim.sleep(p.random_duration(Duration::from_millis(200), Duration::from_secs(2)))
             .await;
-        match p.random_below(3) {
+        match p.random_below(4) {
             0 => {
                 let victim = node_pids[p.random_below(3) as usize];
                 if sim.is_alive(victim) {
@@ -257,6 +257,17 @@ async fn run_bank(sim: SimContext, backend: Backend) {
                 sim.sleep(p.random_duration(Duration::from_millis(100), Duration::from_secs(2)))
                     .await;
                 sim.heal(a, b);
+            }
+            2 => {
+                // Cut one node off from everyone long enough to be voted
+                // dead: it must fence itself, and the supervisor below
+                // restarts it.
+                let victim = node_pids[p.random_below(3) as usize];
+                sim.isolate(victim);
+                moonpool::sometimes!(true, "a bank node was cut off from the cluster");
+                sim.sleep(p.random_duration(Duration::from_secs(1), Duration::from_secs(4)))
+                    .await;
+                sim.heal_all();
             }
             _ => {
                 sim.kill_process(storage_pid).unwrap();

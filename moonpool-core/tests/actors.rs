@@ -350,3 +350,91 @@ fn under_network_chaos_a_killed_node_s_actors_come_back_elsewhere() {
             .unwrap();
     }
 }
+
+/// A directory partition that died with its owner must not make the next
+/// owner place a second activation while a host that might run the actor
+/// cannot be asked — however long that lasts — and once the host can be
+/// reached, calls find the original activation.
+#[test]
+fn a_lost_directory_partition_never_yields_a_second_activation() {
+    let mut exercised = 0;
+    for seed in 0..20 {
+        exercised += Simulation::new(seed)
+            .faults(FaultConfig::calm())
+            .run(|sim| async move {
+                let cluster = nodes(&sim, 4, Duration::from_secs(2)).await;
+                let [(pa, a), (pb, b), (_, c), (pd, d)] =
+                    <[(ProcessId, Node); 4]>::try_from(cluster).unwrap();
+                // Actors running on B whose directory entries D holds.
+                let mut keys = Vec::new();
+                for k in 0..120 {
+                    let key = format!("p{k}");
+                    a.actor_ref::<Counter>(key.clone())
+                        .call(Add(1))
+                        .await
+                        .unwrap();
+                    let id = ActorId::of::<Counter>(key.clone());
+                    if b.hosts(&id) && a.directory_owner(&id) == Some(d.id()) {
+                        keys.push(key);
+                    }
+                }
+                // A cannot reach B (nor B A); C reaches both, so neither is
+                // declared dead. D dies with its directory partition.
+                sim.partition(pa, pb);
+                sim.kill_process(pd).unwrap();
+                while a.live_members().len() != 3 || c.live_members().len() != 3 {
+                    sim.sleep(Duration::from_millis(100)).await;
+                }
+                let moved: Vec<String> = keys
+                    .into_iter()
+                    .filter(|k| {
+                        a.directory_owner(&ActorId::of::<Counter>(k.clone())) == Some(a.id())
+                    })
+                    .collect();
+                if moved.is_empty() {
+                    return 0;
+                }
+                // Well past any settling time, A must not place them anywhere
+                // (it cannot ask B whether B runs them).
+                let p = sim.providers();
+                for _ in 0..2 {
+                    let calls: Vec<_> = moved
+                        .iter()
+                        .map(|k| {
+                            let r = c.actor_ref::<Counter>(k.clone());
+                            p.spawn(async move { r.call(Get).await })
+                        })
+                        .collect();
+                    for call in calls {
+                        if let Ok(v) = call.await.unwrap() {
+                            assert_eq!(v, 1, "seed {seed}: a call reached a fresh activation");
+                        }
+                    }
+                    for k in &moved {
+                        let id = ActorId::of::<Counter>(k.clone());
+                        assert!(
+                            !a.hosts(&id) && !c.hosts(&id),
+                            "seed {seed}: {k} was activated a second time"
+                        );
+                    }
+                    sim.sleep(Duration::from_secs(6)).await;
+                }
+                // Once B can report, calls reach its original activation.
+                sim.heal(pa, pb);
+                for k in &moved {
+                    let r = c.actor_ref::<Counter>(k.clone());
+                    let v = retrying(&sim, || r.call(Add(1))).await;
+                    assert_eq!(v, 2, "seed {seed}: {k} lost its activation");
+                    let id = ActorId::of::<Counter>(k.clone());
+                    assert!(b.hosts(&id) && !a.hosts(&id) && !c.hosts(&id));
+                }
+                moved.len()
+            })
+            .unwrap()
+            .output;
+    }
+    assert!(
+        exercised >= 5,
+        "too few actors changed directory owner: {exercised}"
+    );
+}

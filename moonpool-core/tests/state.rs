@@ -126,6 +126,82 @@ fn disk_state_survives_crashes_and_never_shows_unacknowledged_writes() {
     assert!(outcomes.contains(&0));
 }
 
+/// After a failed write, a read must not show a record a crash can still
+/// undo: whatever a reader saw (as `Persisted::update` does when it
+/// reloads after an error) or was acknowledged survives the crash.
+#[test]
+fn what_a_read_showed_after_a_failed_write_survives_a_crash() {
+    let mut failed_then_read = 0;
+    for seed in 0..150 {
+        let config = moonpool_sim::SimConfig {
+            disk: moonpool_sim::DiskConfig {
+                error_probability: 0.25,
+                ..moonpool_sim::DiskConfig::default()
+            },
+            ..moonpool_sim::SimConfig::default()
+        };
+        let (trusted, recovered, reads_after_failure) = Simulation::new(seed)
+            .config(config)
+            .faults(FaultConfig {
+                disk_errors: true,
+                ..FaultConfig::calm()
+            })
+            .run(|sim| async move {
+                let pid = sim.start_process("store", |_p: Providers| std::future::pending());
+                let store = DiskStorage::new(sim.providers_for(pid), "state");
+                let a = id("alice");
+                let (mut etag, mut trusted, mut reads_after_failure) = (None, 0u64, 0u32);
+                for n in 1..=20u64 {
+                    match store.write(&a, n.to_be_bytes().to_vec(), etag).await {
+                        Ok(e) => {
+                            etag = Some(e);
+                            trusted = n;
+                        }
+                        Err(_) => {
+                            // Like `Persisted::update`: reload to learn what
+                            // storage holds.
+                            if let Ok(record) = store.read(&a).await {
+                                reads_after_failure += 1;
+                                etag = record.as_ref().map(|(_, e)| *e);
+                                if let Some((bytes, _)) = record {
+                                    trusted = u64::from_be_bytes(bytes.try_into().unwrap());
+                                }
+                            }
+                        }
+                    }
+                }
+                sim.kill_process(pid).unwrap();
+                sim.restart_process(pid).unwrap();
+                let store = DiskStorage::new(sim.providers_for(pid), "state");
+                let mut recovered = None;
+                for _ in 0..50 {
+                    if let Ok(r) = store.read(&a).await {
+                        recovered = Some(r.map_or(0, |(bytes, _)| {
+                            u64::from_be_bytes(bytes.try_into().unwrap())
+                        }));
+                        break;
+                    }
+                }
+                (
+                    trusted,
+                    recovered.expect("the disk became readable"),
+                    reads_after_failure,
+                )
+            })
+            .unwrap()
+            .output;
+        assert!(
+            recovered >= trusted,
+            "seed {seed}: a crash undid record {trusted} that was acknowledged or read back (recovered {recovered})"
+        );
+        failed_then_read += reads_after_failure;
+    }
+    assert!(
+        failed_then_read > 50,
+        "too few failed writes were read back: {failed_then_read}"
+    );
+}
+
 #[test]
 fn state_follows_an_actor_to_its_next_activation_on_another_node() {
     for seed in 0..20 {

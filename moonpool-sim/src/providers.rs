@@ -112,7 +112,10 @@ impl Providers {
     ///
     /// # Errors
     ///
-    /// The provider's I/O error; on error `path` still holds its old content.
+    /// The provider's I/O error. On error `path` holds its old content —
+    /// except when only the final directory sync failed: then it already
+    /// shows the new content, which a crash may undo until the directory is
+    /// synced. Sync the directory (or write again) before trusting a read.
     pub async fn write_atomically(&self, path: &str, data: &[u8]) -> io::Result<()> {
         let path = crate::storage::check_path(path)?;
         let tmp = format!("{path}.tmp-moonpool");

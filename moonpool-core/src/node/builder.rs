@@ -247,7 +247,7 @@ impl NodeBuilder {
                 view: Mutex::new(View::default()),
                 membership: Arc::clone(&membership),
                 hosted_membership,
-                settle_until: Mutex::new(moonpool_sim::Instant::ZERO),
+                recovery: Mutex::default(),
                 storage: self.storage,
                 next_generation: AtomicU64::new(1),
                 stopping: AtomicBool::new(false),

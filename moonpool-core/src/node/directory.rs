@@ -14,7 +14,7 @@ const DIRECTORY_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl NodeInner {
     /// The node owning `id`'s directory entry.
-    fn directory_owner(&self, id: &ActorId) -> Option<NodeId> {
+    pub(crate) fn directory_owner(&self, id: &ActorId) -> Option<NodeId> {
         lock(&self.view).ring.owner(id)
     }
 
@@ -84,13 +84,14 @@ impl NodeInner {
         }
     }
 
-    /// Registration at this (owning) node. Shortly after the ring changed,
-    /// this partition may have come from a node that died with its entries:
-    /// before placing a new activation, ask the live hosts whether one of
-    /// them already runs it, so a surviving activation is found rather than
-    /// duplicated. A host that does not answer might run it: then nothing
-    /// is registered and the caller gets an error (it may try again), since
-    /// guessing would risk two activations.
+    /// Registration at this (owning) node. After a ring change this
+    /// partition may have come from a node that died with its entries:
+    /// until every live host has reported its activations (see
+    /// `recovery.rs`), ask the hosts that have not whether one of them
+    /// already runs the actor, so a surviving activation is found rather
+    /// than duplicated. A host that does not answer might run it: then
+    /// nothing is registered and the caller gets an error (it may try
+    /// again), since guessing would risk two activations.
     async fn register_here(
         &self,
         id: &ActorId,
@@ -99,35 +100,27 @@ impl NodeInner {
         if let Some(home) = self.live_entry(id) {
             return Ok(home);
         }
-        let unsettled = self.providers.now() < *lock(&self.settle_until);
+        let me = self.node_id();
         let mut found = None;
-        if unsettled {
-            if lock(&self.activations).contains_key(id) {
-                found = Some(self.node_id());
-            } else {
-                let me = self.node_id();
-                let hosts: Vec<NodeId> = lock(&self.view)
-                    .alive()
-                    .map(|m| m.id)
-                    .filter(|n| *n != me)
-                    .collect();
-                for host in hosts {
-                    let req = NodeRequest::Hosts { actor: id.clone() };
-                    match self.request(host, &req, DIRECTORY_TIMEOUT).await {
-                        Ok(NodeResponse::Location(Some(n))) => {
-                            found = Some(n);
-                            break;
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::debug!(node = %me, actor = %id, %host, error = %e, "directory: host did not answer whether it hosts the actor");
-                            return Err(TransportError::Unreachable {
-                                peer: host.addr,
-                                reason: format!(
-                                    "cannot tell whether it already hosts {id} ({e}); not placing a second activation"
-                                ),
-                            });
-                        }
+        if lock(&self.activations).contains_key(id) {
+            found = Some(me);
+        } else {
+            for host in self.unreported_hosts() {
+                let req = NodeRequest::Hosts { actor: id.clone() };
+                match self.request(host, &req, DIRECTORY_TIMEOUT).await {
+                    Ok(NodeResponse::Location(Some(n))) => {
+                        found = Some(n);
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::debug!(node = %me, actor = %id, %host, error = %e, "directory: an unreported host did not answer whether it hosts the actor");
+                        return Err(TransportError::Unreachable {
+                            peer: host.addr,
+                            reason: format!(
+                                "cannot tell whether it already hosts {id} ({e}); not placing a second activation"
+                            ),
+                        });
                     }
                 }
             }
@@ -138,7 +131,7 @@ impl NodeInner {
             Some(home) if view.is_alive(*home) => *home,
             _ => {
                 let home = found.unwrap_or(candidate);
-                tracing::debug!(node = %self.node_id(), actor = %id, %home, unsettled, "directory: registered");
+                tracing::debug!(node = %me, actor = %id, %home, "directory: registered");
                 dir.insert(id.clone(), home);
                 home
             }

@@ -53,12 +53,25 @@ pub trait MembershipTable: Send + Sync + 'static {
         node: NodeId,
         load: u64,
     ) -> BoxFuture<'static, Result<(), MembershipError>>;
-    /// Marks `node` dead (`by` could not reach it).
+    /// `by` could not reach `node`: a vote to declare it dead. The table
+    /// marks `node` dead once enough distinct live members have voted
+    /// ([`InMemoryMembership`] wants two when at least two others are
+    /// alive, so one node with a bad link cannot kill a healthy one).
     fn declare_dead(
         &self,
         node: NodeId,
         by: NodeId,
     ) -> BoxFuture<'static, Result<(), MembershipError>>;
+    /// `by` reaches `node` again: its vote against `node` no longer counts.
+    /// The default does nothing (for tables that declare death on one
+    /// vote).
+    fn withdraw_suspicion(
+        &self,
+        _node: NodeId,
+        _by: NodeId,
+    ) -> BoxFuture<'static, Result<(), MembershipError>> {
+        Box::pin(async { Ok(()) })
+    }
     /// Marks `node` as having left.
     fn leave(&self, node: NodeId) -> BoxFuture<'static, Result<(), MembershipError>>;
     /// Every row.
@@ -124,15 +137,48 @@ impl MembershipTable for InMemoryMembership {
         node: NodeId,
         by: NodeId,
     ) -> BoxFuture<'static, Result<(), MembershipError>> {
-        self.update(|rows| {
-            if let Some(m) = rows
-                .get_mut(&node.addr)
-                .filter(|m| m.id == node && m.status == MemberStatus::Alive)
-            {
-                tracing::warn!(%node, %by, "member declared dead");
+        let mut rows = lock(&self.rows);
+        let alive = |rows: &BTreeMap<SocketAddr, Member>, n: &NodeId| {
+            rows.get(&n.addr)
+                .is_some_and(|m| m.id == *n && m.status == MemberStatus::Alive)
+        };
+        if node == by || !alive(&rows, &node) || !alive(&rows, &by) {
+            return Box::pin(async { Ok(()) });
+        }
+        let mut suspicions = lock(&self.suspicions);
+        let votes = suspicions.entry(node).or_default();
+        votes.insert(by);
+        votes.retain(|v| alive(&rows, v));
+        let others = rows
+            .values()
+            .filter(|m| m.status == MemberStatus::Alive && m.id != node)
+            .count();
+        let needed = if others >= 2 { 2 } else { 1 };
+        if votes.len() >= needed {
+            tracing::warn!(%node, votes = votes.len(), "member declared dead");
+            suspicions.remove(&node);
+            if let Some(m) = rows.get_mut(&node.addr) {
                 m.status = MemberStatus::Dead;
             }
-        })
+        } else {
+            tracing::debug!(%node, %by, votes = votes.len(), needed, "member suspected");
+        }
+        Box::pin(async { Ok(()) })
+    }
+
+    fn withdraw_suspicion(
+        &self,
+        node: NodeId,
+        by: NodeId,
+    ) -> BoxFuture<'static, Result<(), MembershipError>> {
+        let mut suspicions = lock(&self.suspicions);
+        if let Some(votes) = suspicions.get_mut(&node) {
+            votes.remove(&by);
+            if votes.is_empty() {
+                suspicions.remove(&node);
+            }
+        }
+        Box::pin(async { Ok(()) })
     }
 
     fn leave(&self, node: NodeId) -> BoxFuture<'static, Result<(), MembershipError>> {
@@ -217,6 +263,15 @@ impl MembershipTable for PrimaryMembership {
         Box::pin(async move { f.await.map(|_| ()) })
     }
 
+    fn withdraw_suspicion(
+        &self,
+        node: NodeId,
+        by: NodeId,
+    ) -> BoxFuture<'static, Result<(), MembershipError>> {
+        let f = self.ask(super::protocol::MembershipOp::Withdraw(node, by));
+        Box::pin(async move { f.await.map(|_| ()) })
+    }
+
     fn leave(&self, node: NodeId) -> BoxFuture<'static, Result<(), MembershipError>> {
         let f = self.ask(super::protocol::MembershipOp::Leave(node));
         Box::pin(async move { f.await.map(|_| ()) })
@@ -224,5 +279,58 @@ impl MembershipTable for PrimaryMembership {
 
     fn snapshot(&self) -> BoxFuture<'static, Result<Vec<Member>, MembershipError>> {
         self.ask(super::protocol::MembershipOp::Snapshot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(last: u8) -> Member {
+        Member {
+            id: NodeId {
+                addr: SocketAddr::from(([10, 0, 0, last], 7000)),
+                incarnation: 1,
+            },
+            status: MemberStatus::Alive,
+            hosts: vec!["T".to_string()],
+            load: 0,
+        }
+    }
+
+    fn status(table: &InMemoryMembership, m: &Member) -> MemberStatus {
+        lock(&table.rows)[&m.id.addr].status
+    }
+
+    #[test]
+    fn death_needs_two_live_voters_when_two_others_are_alive() {
+        moonpool_sim::Simulation::new(1)
+            .run(|_| async {
+                let table = InMemoryMembership::new();
+                let [a, b, c] = [member(1), member(2), member(3)];
+                for m in [&a, &b, &c] {
+                    table.join(m.clone()).await.unwrap();
+                }
+                // One bad link: A and B each vote the other dead; nobody dies.
+                table.declare_dead(b.id, a.id).await.unwrap();
+                table.declare_dead(a.id, b.id).await.unwrap();
+                table.declare_dead(b.id, a.id).await.unwrap();
+                assert_eq!(status(&table, &a), MemberStatus::Alive);
+                assert_eq!(status(&table, &b), MemberStatus::Alive);
+                // A withdrew before C voted: still one vote.
+                table.withdraw_suspicion(b.id, a.id).await.unwrap();
+                table.declare_dead(b.id, c.id).await.unwrap();
+                assert_eq!(status(&table, &b), MemberStatus::Alive);
+                // A votes again: two live voters.
+                table.declare_dead(b.id, a.id).await.unwrap();
+                assert_eq!(status(&table, &b), MemberStatus::Dead);
+                // Dead B's vote against A does not count; with one other
+                // alive (C), one vote is enough.
+                table.declare_dead(a.id, b.id).await.unwrap();
+                assert_eq!(status(&table, &a), MemberStatus::Alive);
+                table.declare_dead(a.id, c.id).await.unwrap();
+                assert_eq!(status(&table, &a), MemberStatus::Dead);
+            })
+            .unwrap();
     }
 }

@@ -5,6 +5,7 @@ mod builder;
 mod directory;
 mod membership;
 mod protocol;
+mod recovery;
 mod ring;
 mod watch;
 
@@ -18,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use moonpool_sim::{Instant, Providers};
+use moonpool_sim::Providers;
 
 pub use builder::{ActorRegistration, NodeBuilder, NodeConfig, NodeError};
 pub use membership::{InMemoryMembership, Member, MemberStatus, MembershipError, MembershipTable};
@@ -88,8 +89,9 @@ pub(crate) struct NodeInner {
     cache: Mutex<BTreeMap<ActorId, NodeId>>,
     view: Mutex<View>,
     membership: Arc<dyn MembershipTable>,
-    /// Until when the directory may be missing entries after a ring change.
-    pub(crate) settle_until: Mutex<Instant>,
+    /// Which hosts have reported their activations since the ring last
+    /// changed (see `recovery.rs`).
+    pub(crate) recovery: Mutex<recovery::Recovery>,
     /// The table this node hosts for the cluster, when it is the primary.
     hosted_membership: Option<InMemoryMembership>,
     pub(crate) storage: Option<Arc<dyn crate::state::StateStorage>>,
@@ -110,6 +112,15 @@ pub(crate) struct NodeInner {
 #[derive(Clone)]
 pub struct Node {
     pub(crate) inner: Arc<NodeInner>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("id", &self.id())
+            .field("stopped", &self.is_stopped())
+            .finish()
+    }
 }
 
 thread_local! {
@@ -190,6 +201,19 @@ impl Node {
     /// Whether this node hosts an activation of `id` right now.
     pub fn hosts(&self, id: &ActorId) -> bool {
         lock(&self.inner.activations).contains_key(id)
+    }
+
+    /// The node holding `id`'s directory entry, as this node sees the
+    /// cluster now (`None` before it knows of any host). For diagnostics
+    /// and tests: ownership moves whenever membership changes.
+    ///
+    /// # Example
+    ///
+    /// ```ignore
+    /// let owner = node.directory_owner(&ActorId::of::<Account>("alice"));
+    /// ```
+    pub fn directory_owner(&self, id: &ActorId) -> Option<NodeId> {
+        self.inner.directory_owner(id)
     }
 
     /// The live members this node knows of.
@@ -526,16 +550,18 @@ impl NodeInner {
                 NodeResponse::Done
             }
             NodeRequest::Handoff { entries } => {
-                for (loser, actor) in self.accept_handoff(entries) {
-                    tracing::warn!(%actor, node = %loser, "duplicate activation found on handoff; stopping it");
-                    let inner = Arc::clone(&self);
-                    self.providers.spawn_named("stop-duplicate", async move {
-                        let req = NodeRequest::Deactivate { actor };
-                        if let Err(e) = inner.request(loser, &req, Duration::from_secs(5)).await {
-                            tracing::warn!(node = %loser, error = %e, "could not stop a duplicate activation");
-                        }
-                    });
-                }
+                let losers = self.accept_handoff(entries);
+                self.stop_duplicates(losers);
+                NodeResponse::Done
+            }
+            NodeRequest::Report {
+                host,
+                ring,
+                actors,
+                complete,
+            } => {
+                let losers = self.accept_report(host, ring, actors, complete);
+                self.stop_duplicates(losers);
                 NodeResponse::Done
             }
             NodeRequest::Deactivate { actor } => {
@@ -589,6 +615,21 @@ impl NodeInner {
         }
     }
 
+    /// Tells each losing node to stop its duplicate activation (the
+    /// directory kept another one).
+    fn stop_duplicates(self: &Arc<Self>, losers: Vec<(NodeId, ActorId)>) {
+        for (loser, actor) in losers {
+            tracing::warn!(%actor, node = %loser, "duplicate activation found; stopping it");
+            let inner = Arc::clone(self);
+            self.providers.spawn_named("stop-duplicate", async move {
+                let req = NodeRequest::Deactivate { actor };
+                if let Err(e) = inner.request(loser, &req, Duration::from_secs(5)).await {
+                    tracing::warn!(node = %loser, error = %e, "could not stop a duplicate activation");
+                }
+            });
+        }
+    }
+
     /// Serves the membership table to the cluster (primary node only).
     async fn serve_membership(&self, op: protocol::MembershipOp) -> NodeResponse {
         let Some(table) = &self.hosted_membership else {
@@ -606,6 +647,9 @@ impl NodeInner {
                 table.declare_dead(n, by).await.map(|()| Vec::new())
             }
             protocol::MembershipOp::Leave(n) => table.leave(n).await.map(|()| Vec::new()),
+            protocol::MembershipOp::Withdraw(n, by) => {
+                table.withdraw_suspicion(n, by).await.map(|()| Vec::new())
+            }
             protocol::MembershipOp::Snapshot => table.snapshot().await,
         };
         match result {

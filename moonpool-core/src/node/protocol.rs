@@ -26,6 +26,14 @@ pub(crate) enum NodeRequest {
     Unregister { actor: ActorId, node: NodeId },
     /// Directory entries moving to their new owner.
     Handoff { entries: Vec<(ActorId, NodeId)> },
+    /// A host's activations whose directory partitions the receiver owns
+    /// in ring `ring` (directory recovery; `complete` on the last part).
+    Report {
+        host: NodeId,
+        ring: Vec<NodeId>,
+        actors: Vec<ActorId>,
+        complete: bool,
+    },
     /// Does this node host `actor`? (Directory recovery.)
     Hosts { actor: ActorId },
     /// Stop a duplicate activation (the directory kept another one).
@@ -43,6 +51,7 @@ pub(crate) enum MembershipOp {
     DeclareDead(NodeId, NodeId),
     Leave(NodeId),
     Snapshot,
+    Withdraw(NodeId, NodeId),
 }
 
 #[derive(Debug, Serialize, Deserialize)]

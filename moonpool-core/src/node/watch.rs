@@ -1,10 +1,11 @@
 //! Keeping the view of the cluster current: refresh membership, probe
 //! peers, declare the silent dead, report load.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Weak;
 
 use super::protocol::NodeRequest;
+use super::recovery::ring_hosts;
 use super::ring::Ring;
 use super::{MemberStatus, NodeInner, View};
 use crate::transport::{NodeId, lock};
@@ -42,12 +43,13 @@ pub(crate) async fn refresh(node: &NodeInner) -> bool {
         ring: Ring::new(hosts.iter().copied()),
         members,
     };
-    // Partitions may have moved or died with their node: for a while,
-    // registrations check the live hosts first (see `register_here`).
-    let settle = node.config.probe_interval * 10;
-    *lock(&node.settle_until) = node.providers.now() + settle;
     node.rebalance_directory(&view).await;
+    let ring = ring_hosts(&view);
     *lock(&node.view) = view;
+    // Partitions may have moved or died with their node: until every host
+    // has reported its activations, registrations ask the hosts that have
+    // not (see `recovery.rs`).
+    node.begin_recovery(ring);
     true
 }
 
@@ -61,6 +63,8 @@ fn declared_dead(node: &NodeInner, me: NodeId) -> bool {
 /// Runs until the node is gone: refresh, probe, report load.
 pub(crate) async fn watch(node: Weak<NodeInner>) {
     let mut missed: BTreeMap<NodeId, u32> = BTreeMap::new();
+    // Peers this node voted dead that have not been declared dead yet.
+    let mut voted: BTreeSet<NodeId> = BTreeSet::new();
     loop {
         let Some(n) = node.upgrade() else { return };
         if n.stopping.load(std::sync::atomic::Ordering::Relaxed) {
@@ -68,6 +72,7 @@ pub(crate) async fn watch(node: Weak<NodeInner>) {
         }
         let interval = n.config.probe_interval;
         refresh(&n).await;
+        n.send_reports(n.config.probe_timeout).await;
         let me = n.node_id();
         if declared_dead(&n, me) {
             if n.hosts_no_types() {
@@ -91,6 +96,9 @@ pub(crate) async fn watch(node: Weak<NodeInner>) {
             .map(|m| m.id)
             .filter(|id| *id != me)
             .collect();
+        // Forget peers that are gone from the view (dead or left).
+        missed.retain(|id, _| peers.contains(id));
+        voted.retain(|id| peers.contains(id));
         for peer in peers {
             let ok = n
                 .request(peer, &NodeRequest::Ping, n.config.probe_timeout)
@@ -98,9 +106,14 @@ pub(crate) async fn watch(node: Weak<NodeInner>) {
                 .is_ok();
             let count = missed.entry(peer).or_insert(0);
             *count = if ok { 0 } else { *count + 1 };
+            if ok && voted.remove(&peer) {
+                tracing::info!(%peer, "peer answers probes again; withdrawing the vote against it");
+                let _ = n.membership.withdraw_suspicion(peer, me).await;
+            }
             if *count >= n.config.missed_probes {
-                tracing::warn!(%peer, missed = *count, "peer stopped answering probes");
+                tracing::warn!(%peer, missed = *count, "peer stopped answering probes; voting it dead");
                 let _ = n.membership.declare_dead(peer, me).await;
+                voted.insert(peer);
                 missed.remove(&peer);
                 refresh(&n).await;
             }

@@ -17,12 +17,17 @@ const HEADER: usize = 12;
 /// Each write checks the etag of the file on disk and replaces it
 /// atomically, so a crash leaves the previous version or the new one, never
 /// a mix, and a write whose `save` returned `Ok` survives the crash.
-/// Operations on one store are serialised.
+/// Operations on one store are serialised. After a failed write or delete
+/// the directory may show a change a crash would undo (the rename happened,
+/// its directory sync did not): the next operation syncs the directory
+/// first, and fails rather than serve a record that is not yet durable.
 #[derive(Clone)]
 pub struct DiskStorage {
     providers: Providers,
     dir: String,
-    gate: Arc<tokio::sync::Mutex<()>>,
+    /// Serialises operations; holds whether the directory may show a
+    /// change that is not yet durable.
+    gate: Arc<tokio::sync::Mutex<bool>>,
 }
 
 impl DiskStorage {
@@ -31,7 +36,7 @@ impl DiskStorage {
         Self {
             providers,
             dir: dir.into(),
-            gate: Arc::new(tokio::sync::Mutex::new(())),
+            gate: Arc::new(tokio::sync::Mutex::new(false)),
         }
     }
 
@@ -39,6 +44,22 @@ impl DiskStorage {
         // Keys may contain anything: hex-encode both parts for a safe name.
         let hex = |s: &str| s.bytes().map(|b| format!("{b:02x}")).collect::<String>();
         format!("{}/{}.{}", self.dir, hex(&id.type_name), hex(&id.key))
+    }
+}
+
+impl DiskStorage {
+    /// Makes the directory durable if a failed operation may have left it
+    /// otherwise; `unsynced` is the gate's flag.
+    async fn settle(&self, unsynced: &mut bool, id: &ActorId) -> Result<(), StorageError> {
+        if *unsynced {
+            self.providers
+                .storage()
+                .sync_dir(&self.dir)
+                .await
+                .map_err(|e| io(id, e))?;
+            *unsynced = false;
+        }
+        Ok(())
     }
 }
 
@@ -97,7 +118,8 @@ impl StateStorage for DiskStorage {
     fn read(&self, id: &ActorId) -> BoxFuture<'static, Result<Option<Record>, StorageError>> {
         let (this, id) = (self.clone(), id.clone());
         Box::pin(async move {
-            let _turn = this.gate.lock().await;
+            let mut unsynced = this.gate.lock().await;
+            this.settle(&mut unsynced, &id).await?;
             read_record(&this.providers, &this.path(&id), &id).await
         })
     }
@@ -110,7 +132,8 @@ impl StateStorage for DiskStorage {
     ) -> BoxFuture<'static, Result<ETag, StorageError>> {
         let (this, id) = (self.clone(), id.clone());
         Box::pin(async move {
-            let _turn = this.gate.lock().await;
+            let mut unsynced = this.gate.lock().await;
+            this.settle(&mut unsynced, &id).await?;
             let path = this.path(&id);
             let actual = check_etag(&this.providers, &path, &id, expected).await?;
             let next = ETag(actual.map_or(1, |e| e.0 + 1));
@@ -118,10 +141,10 @@ impl StateStorage for DiskStorage {
             record.extend_from_slice(&next.0.to_be_bytes());
             record.extend_from_slice(&crc32fast::hash(&data).to_be_bytes());
             record.extend_from_slice(&data);
-            this.providers
-                .write_atomically(&path, &record)
-                .await
-                .map_err(|e| io(&id, e))?;
+            if let Err(e) = this.providers.write_atomically(&path, &record).await {
+                *unsynced = true;
+                return Err(io(&id, e));
+            }
             Ok(next)
         })
     }
@@ -133,18 +156,22 @@ impl StateStorage for DiskStorage {
     ) -> BoxFuture<'static, Result<(), StorageError>> {
         let (this, id) = (self.clone(), id.clone());
         Box::pin(async move {
-            let _turn = this.gate.lock().await;
+            let mut unsynced = this.gate.lock().await;
+            this.settle(&mut unsynced, &id).await?;
             let path = this.path(&id);
             let actual = check_etag(&this.providers, &path, &id, expected).await?;
             if actual.is_none() {
                 return Ok(());
             }
             let p = &this.providers;
+            *unsynced = true;
             p.storage().remove(&path).await.map_err(|e| io(&id, e))?;
             p.storage()
                 .sync_dir(&this.dir)
                 .await
-                .map_err(|e| io(&id, e))
+                .map_err(|e| io(&id, e))?;
+            *unsynced = false;
+            Ok(())
         })
     }
 }

@@ -3,7 +3,7 @@
 //! their responses.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use moonpool_sim::{NetStream, Providers};
@@ -28,11 +28,19 @@ pub(crate) struct Conn {
     retired: AtomicBool,
     /// This side dialed it (and so closes it once retired and idle).
     outbound: bool,
+    /// Frames received so far: a request that times out with this
+    /// unchanged heard nothing at all from the peer (see `looks_dead`).
+    received: AtomicU64,
 }
 
 impl Conn {
     pub(crate) fn is_usable(&self) -> bool {
         !self.closed.load(Ordering::Relaxed) && !self.retired.load(Ordering::Relaxed)
+    }
+
+    /// How many frames have arrived on this connection.
+    pub(crate) fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
     }
 
     /// Queues a frame; `false` if the connection is gone.
@@ -150,6 +158,7 @@ pub(crate) fn start(
         closed: AtomicBool::new(false),
         retired: AtomicBool::new(false),
         outbound,
+        received: AtomicU64::new(0),
     });
     providers.spawn_named(format!("conn-writer:{}", peer.addr), writer(write, rx));
     let reader_conn = Arc::clone(&conn);
@@ -182,11 +191,18 @@ async fn reader(
         let body = match read_frame(&mut read, max_frame).await {
             Ok(body) => body,
             Err(FrameError::Closed) => return,
+            Err(FrameError::Io(e)) => {
+                // The connection broke (reset, aborted): not the peer's
+                // fault, nothing to shout about.
+                tracing::debug!(peer = %conn.peer, error = %e, "connection lost");
+                return;
+            }
             Err(e) => {
                 tracing::error!(peer = %conn.peer, error = %e, "dropping connection after a bad frame");
                 return;
             }
         };
+        conn.received.fetch_add(1, Ordering::Relaxed);
         let msg = match super::wire::decode(&body) {
             Ok(msg) => msg,
             Err(e) => {

@@ -256,13 +256,22 @@ impl Transport {
         };
         let id = self.inner.next_request.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
+        let heard = conn.received();
         conn.request(id, payload, tx)?;
-        let left = deadline.saturating_duration_since(p.now());
-        match p.timeout(left, rx).await {
+        match p.timeout_at(deadline, rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(TransportError::ConnectionLost { peer: to }),
             Err(_) => {
                 conn.forget(id);
+                if conn.received() == heard {
+                    // Not one frame from the peer for the whole timeout,
+                    // while nodes ping each other every probe interval: the
+                    // peer has most likely lost this connection (it crashed
+                    // or reset it and the reset never arrived). Close it so
+                    // the next request dials afresh.
+                    tracing::debug!(peer = %to, after = ?timeout, "nothing heard on the connection during a request; closing it as half-open");
+                    conn.close();
+                }
                 Err(timed_out())
             }
         }
@@ -481,8 +490,10 @@ impl Transport {
     }
 
     /// Registers an established connection for `peer`. When another usable
-    /// connection to the same peer exists, the one dialed by the lower
-    /// address wins on both sides; the other is retired.
+    /// connection to the same peer exists: if the same side dialed both,
+    /// the new one replaces the old (the dialer gave it up); if each side
+    /// dialed one at once, the one dialed by the lower address wins on
+    /// both sides and the other is retired.
     fn install(
         &self,
         stream: NetStream,
@@ -524,6 +535,13 @@ impl Transport {
             Some(existing) if existing.peer != peer => {
                 // The peer restarted: the old connection is stale.
                 existing.retire();
+                slot.conn = Some(Arc::clone(&conn));
+            }
+            Some(existing) if existing.dialer == dialer => {
+                // The same peer dialed again: it dials only when it has no
+                // usable connection, so it gave the old one up (and may
+                // never close it: a half-open connection).
+                existing.close();
                 slot.conn = Some(Arc::clone(&conn));
             }
             Some(existing) if existing.dialer.addr <= dialer.addr => {
