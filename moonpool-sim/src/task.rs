@@ -218,34 +218,51 @@ where
         }),
     });
     let wrapper = TaskWrapper {
-        future: Box::pin(future),
+        future,
         shared: Arc::clone(&shared),
         done: false,
     };
     (Box::pin(wrapper), JoinHandle { shared })
 }
 
-struct TaskWrapper<F: Future> {
-    future: Pin<Box<F>>,
-    shared: Arc<JoinShared<F::Output>>,
-    done: bool,
+pin_project_lite::pin_project! {
+    /// The task a provider runs: the user's future (inline, so a spawn is
+    /// one allocation for the task plus the shared join state), reporting
+    /// its output, panic or cancellation to the join handle.
+    struct TaskWrapper<F: Future> {
+        #[pin]
+        future: F,
+        shared: Arc<JoinShared<F::Output>>,
+        done: bool,
+    }
+
+    impl<F: Future> PinnedDrop for TaskWrapper<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if !*this.done {
+                let task = this.shared.name.to_string();
+                this.shared.finish(Err(JoinError::Cancelled { task }));
+            }
+        }
+    }
 }
 
 impl<F: Future> Future for TaskWrapper<F> {
     type Output = ();
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.done {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        if *this.done {
             return Poll::Ready(());
         }
         {
-            let mut state = self.shared.lock();
+            let mut state = this.shared.lock();
             if let JoinState::Running { task, abort, .. } = &mut *state {
                 if *abort {
                     drop(state);
-                    self.done = true;
-                    let task = self.shared.name.to_string();
-                    self.shared.finish(Err(JoinError::Cancelled { task }));
+                    *this.done = true;
+                    let task = this.shared.name.to_string();
+                    this.shared.finish(Err(JoinError::Cancelled { task }));
                     return Poll::Ready(());
                 }
                 match task {
@@ -254,31 +271,21 @@ impl<F: Future> Future for TaskWrapper<F> {
                 }
             }
         }
-        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.future.as_mut().poll(cx)
-        }));
+        let future = this.future;
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.poll(cx)));
         match polled {
             Err(payload) => {
-                self.done = true;
-                let task = self.shared.name.to_string();
-                self.shared.finish(Err(JoinError::Panicked { task }));
+                *this.done = true;
+                let task = this.shared.name.to_string();
+                this.shared.finish(Err(JoinError::Panicked { task }));
                 std::panic::resume_unwind(payload)
             }
             Ok(Poll::Ready(value)) => {
-                self.done = true;
-                self.shared.finish(Ok(value));
+                *this.done = true;
+                this.shared.finish(Ok(value));
                 Poll::Ready(())
             }
             Ok(Poll::Pending) => Poll::Pending,
-        }
-    }
-}
-
-impl<F: Future> Drop for TaskWrapper<F> {
-    fn drop(&mut self) {
-        if !self.done {
-            let task = self.shared.name.to_string();
-            self.shared.finish(Err(JoinError::Cancelled { task }));
         }
     }
 }

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::context::ActivationInfo;
 use super::{Actor, ActorContext, ActorId, CallChain, CallError};
 use crate::node::NodeInner;
+use crate::transport::Responder;
 
 /// An exclusive turn: what a local call runs on the actor, alone. It
 /// replies to its caller itself and returns the handler's panic, if any.
@@ -45,10 +46,64 @@ pub(crate) enum Envelope<A> {
         method: u32,
         body: Vec<u8>,
         chain: CallChain,
-        reply: oneshot::Sender<Result<Vec<u8>, CallError>>,
+        reply: RemoteReply,
     },
     /// Deactivate now (node shutdown).
     Stop,
+}
+
+/// Where the reply to a call that arrived as bytes goes: to a task waiting
+/// for it, or straight back onto the connection it came in on. Dropped
+/// without a reply (the activation stopped before running the call), it
+/// tells the caller to route again.
+pub(crate) struct RemoteReply {
+    to: Option<ReplyTo>,
+}
+
+enum ReplyTo {
+    Task(oneshot::Sender<Result<Vec<u8>, CallError>>),
+    Wire(Responder),
+}
+
+impl RemoteReply {
+    /// A reply to the task holding the receiver.
+    pub(crate) fn to_task() -> (Self, oneshot::Receiver<Result<Vec<u8>, CallError>>) {
+        let (tx, rx) = oneshot::channel();
+        (
+            Self {
+                to: Some(ReplyTo::Task(tx)),
+            },
+            rx,
+        )
+    }
+
+    /// A reply straight onto the requesting connection.
+    pub(crate) fn to_wire(responder: Responder) -> Self {
+        Self {
+            to: Some(ReplyTo::Wire(responder)),
+        }
+    }
+
+    pub(crate) fn send(mut self, result: Result<Vec<u8>, CallError>) {
+        match self.to.take() {
+            Some(ReplyTo::Task(tx)) => {
+                let _ = tx.send(result);
+            }
+            Some(ReplyTo::Wire(responder)) => {
+                responder.send(crate::node::encode_call_result(result));
+            }
+            None => {}
+        }
+    }
+}
+
+impl Drop for RemoteReply {
+    fn drop(&mut self) {
+        // A task sees its sender dropped; the wire needs to be told.
+        if let Some(ReplyTo::Wire(responder)) = self.to.take() {
+            responder.send(crate::node::encode_not_here());
+        }
+    }
 }
 
 /// The handle the node keeps for an activation.
@@ -59,12 +114,7 @@ pub(crate) struct Activation<A> {
 /// The type-erased view of an activation.
 pub(crate) trait AnyActivation: Send + Sync {
     fn as_any(&self) -> &dyn Any;
-    fn deliver_remote(
-        &self,
-        method: u32,
-        body: Vec<u8>,
-        chain: CallChain,
-    ) -> oneshot::Receiver<Result<Vec<u8>, CallError>>;
+    fn deliver_remote(&self, method: u32, body: Vec<u8>, chain: CallChain, reply: RemoteReply);
     fn stop(&self);
 }
 
@@ -73,20 +123,15 @@ impl<A: Actor> AnyActivation for Activation<A> {
         self
     }
 
-    fn deliver_remote(
-        &self,
-        method: u32,
-        body: Vec<u8>,
-        chain: CallChain,
-    ) -> oneshot::Receiver<Result<Vec<u8>, CallError>> {
-        let (reply, rx) = oneshot::channel();
+    fn deliver_remote(&self, method: u32, body: Vec<u8>, chain: CallChain, reply: RemoteReply) {
+        // If the mailbox is closed the envelope comes back in the error and
+        // dropping it tells the caller to route again.
         let _ = self.tx.send(Envelope::Remote {
             method,
             body,
             chain,
             reply,
         });
-        rx
     }
 
     fn stop(&self) {
@@ -170,7 +215,9 @@ async fn run<A: Actor>(
         Ok(Err(reason)) | Err(reason) => {
             tracing::warn!(actor = %id, %reason, "activation failed");
             if let Some(node) = node.upgrade() {
-                node.forget_activation(&id, generation).await;
+                // Boxed: leaving the directory may be a network request, whose
+                // state would otherwise bloat every activation's task.
+                Box::pin(node.forget_activation(&id, generation)).await;
             }
             rx.close();
             let err = CallError::ActivationFailed {
@@ -179,7 +226,7 @@ async fn run<A: Actor>(
             };
             while let Some(env) = rx.recv().await {
                 if let Envelope::Remote { reply, .. } = env {
-                    let _ = reply.send(Err(err.clone()));
+                    reply.send(Err(err.clone()));
                 }
             }
             return;
@@ -207,7 +254,9 @@ async fn finish<A: Actor>(
     mut rx: mpsc::UnboundedReceiver<Envelope<A>>,
 ) {
     if let Some(node) = node.upgrade() {
-        node.forget_activation(id, generation).await;
+        // Boxed: leaving the directory may be a network request, whose
+        // state would otherwise bloat every activation's task.
+        Box::pin(node.forget_activation(id, generation)).await;
     }
     rx.close();
     while rx.recv().await.is_some() {}

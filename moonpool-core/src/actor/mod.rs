@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use activation::catch_handler_panic;
-pub(crate) use activation::{Activation, AnyActivation, spawn_activation};
+pub(crate) use activation::{Activation, AnyActivation, RemoteReply, spawn_activation};
 pub use context::{ActorContext, TimerId};
 pub use error::CallError;
 pub(crate) use local_call::{

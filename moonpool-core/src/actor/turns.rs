@@ -14,10 +14,11 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use moonpool_sim::Providers;
-use tokio::sync::{RwLock, mpsc, oneshot};
+use tokio::sync::{RwLock, mpsc};
 
-use super::activation::{Envelope, Turn, catch_handler_panic};
+use super::activation::{Envelope, RemoteReply, Turn, catch_handler_panic};
 use super::{Actor, ActorContext, CallError};
+use crate::node::with_current_node;
 
 /// A finished turn: whether it was exclusive, and its panic if any.
 struct Done {
@@ -52,7 +53,9 @@ pub(crate) async fn schedule<A: Actor>(
     rx: mpsc::UnboundedReceiver<Envelope<A>>,
 ) -> (Option<A>, mpsc::UnboundedReceiver<Envelope<A>>, bool) {
     if A::HAS_SHARED_METHODS {
-        schedule_mixed(actor, ctx, rx).await
+        // Boxed: its state is large, and inline it would make every
+        // activation's task that large, exclusive-only ones included.
+        Box::pin(schedule_mixed(actor, ctx, rx)).await
     } else {
         schedule_exclusive(actor, ctx, rx).await
     }
@@ -115,13 +118,15 @@ async fn schedule_exclusive<A: Actor>(
                 reply,
             } => {
                 let turn_ctx = ctx.for_turn(chain, false);
-                match catch_handler_panic(actor.dispatch(method, &body, &turn_ctx)).await {
+                let node = ctx.node();
+                let dispatch = actor.dispatch(method, &body, &turn_ctx);
+                match catch_handler_panic(with_current_node(node, dispatch)).await {
                     Ok(result) => {
-                        let _ = reply.send(result);
+                        reply.send(result);
                         None
                     }
                     Err(message) => {
-                        let _ = reply.send(Err(CallError::HandlerPanicked {
+                        reply.send(Err(CallError::HandlerPanicked {
                             actor: ctx.id().to_string(),
                             message: message.clone(),
                         }));
@@ -268,15 +273,17 @@ async fn start<A: Actor>(
             if shared {
                 let guard = Arc::clone(state).read_owned().await;
                 p.spawn_named(name, async move {
+                    let dispatch = guard.dispatch_shared(method, &body, &turn_ctx);
                     let result =
-                        catch_handler_panic(guard.dispatch_shared(method, &body, &turn_ctx)).await;
+                        catch_handler_panic(with_current_node(turn_ctx.node(), dispatch)).await;
                     finish_remote(result, reply, &done, false, actor_name);
                 });
             } else {
                 let mut guard = Arc::clone(state).write_owned().await;
                 p.spawn_named(name, async move {
+                    let dispatch = guard.dispatch(method, &body, &turn_ctx);
                     let result =
-                        catch_handler_panic(guard.dispatch(method, &body, &turn_ctx)).await;
+                        catch_handler_panic(with_current_node(turn_ctx.node(), dispatch)).await;
                     finish_remote(result, reply, &done, true, actor_name);
                 });
             }
@@ -287,18 +294,18 @@ async fn start<A: Actor>(
 
 fn finish_remote(
     result: Result<Result<Vec<u8>, CallError>, String>,
-    reply: oneshot::Sender<Result<Vec<u8>, CallError>>,
+    reply: RemoteReply,
     done: &mpsc::UnboundedSender<Done>,
     exclusive: bool,
     actor: String,
 ) {
     let panic = match result {
         Ok(r) => {
-            let _ = reply.send(r);
+            reply.send(r);
             None
         }
         Err(message) => {
-            let _ = reply.send(Err(CallError::HandlerPanicked {
+            reply.send(Err(CallError::HandlerPanicked {
                 actor,
                 message: message.clone(),
             }));

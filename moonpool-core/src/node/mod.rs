@@ -24,12 +24,13 @@ use moonpool_sim::Providers;
 pub use builder::{ActorRegistration, NodeBuilder, NodeConfig, NodeError};
 pub use membership::{InMemoryMembership, Member, MemberStatus, MembershipError, MembershipTable};
 
+use crate::actor::RemoteReply;
 use crate::actor::{
     Activation, Actor, ActorId, ActorRef, AnyActivation, CallError, ChainLink, Handler,
     LocalOutcome, Mailbox, Message, Placement, SharedHandler, TurnMaker, exclusive_turn,
     local_turn, shared_turn, spawn_activation,
 };
-use crate::transport::{NodeId, Transport, TransportError, lock};
+use crate::transport::{NodeId, Responder, Transport, TransportError, lock};
 use protocol::{NodeRequest, NodeResponse};
 use ring::Ring;
 
@@ -53,6 +54,10 @@ impl<A: Actor> ActorFactory for FactoryOf<A> {
 pub(crate) fn factory_of<A: Actor>() -> Arc<dyn ActorFactory> {
     Arc::new(FactoryOf::<A>(PhantomData))
 }
+
+/// A table keyed by actor id. Hashed without a random seed, so iteration
+/// order is the same on every run (the simulator relies on it).
+pub(crate) type IdMap<V> = std::collections::HashMap<ActorId, V, rustc_hash::FxBuildHasher>;
 
 struct Hosted {
     activation: Arc<dyn AnyActivation>,
@@ -84,9 +89,9 @@ pub(crate) struct NodeInner {
     transport: std::sync::OnceLock<Transport>,
     id: std::sync::OnceLock<NodeId>,
     types: BTreeMap<&'static str, Arc<dyn ActorFactory>>,
-    activations: Mutex<BTreeMap<ActorId, Hosted>>,
-    directory: Mutex<BTreeMap<ActorId, NodeId>>,
-    cache: Mutex<BTreeMap<ActorId, NodeId>>,
+    activations: Mutex<IdMap<Hosted>>,
+    directory: Mutex<IdMap<NodeId>>,
+    cache: Mutex<IdMap<NodeId>>,
     view: Mutex<View>,
     membership: Arc<dyn MembershipTable>,
     /// Which hosts have reported their activations since the ring last
@@ -133,20 +138,45 @@ pub(crate) fn current_node() -> Option<Node> {
     CURRENT_NODE.with(|c| c.borrow().clone())
 }
 
-/// Polls `F` with `node` as the current node.
-struct WithNode<F> {
-    node: Node,
-    future: Pin<Box<F>>,
+pin_project_lite::pin_project! {
+    /// Polls `F` with `node` as the current node (see [`with_current_node`]).
+    pub(crate) struct WithNode<F> {
+        node: Option<Node>,
+        #[pin]
+        future: F,
+    }
+}
+
+/// Runs `future` with `node` as this thread's current node while it is
+/// polled: what decodes a message (and any [`ActorRef`] in it) binds to.
+pub(crate) fn with_current_node<F: Future>(node: Option<Node>, future: F) -> WithNode<F> {
+    WithNode { node, future }
 }
 
 impl<F: Future> Future for WithNode<F> {
     type Output = F::Output;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let previous = CURRENT_NODE.with(|c| c.replace(Some(self.node.clone())));
-        let out = self.future.as_mut().poll(cx);
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let previous = CURRENT_NODE.with(|c| c.replace(this.node.clone()));
+        let out = this.future.poll(cx);
         CURRENT_NODE.with(|c| *c.borrow_mut() = previous);
         out
     }
+}
+
+/// The wire answer to a call that arrived as bytes.
+pub(crate) fn encode_call_result(result: Result<Vec<u8>, CallError>) -> Result<Vec<u8>, String> {
+    let response = match result {
+        Ok(bytes) => NodeResponse::Reply(bytes),
+        Err(e) => NodeResponse::Failed(e),
+    };
+    postcard::to_allocvec(&response).map_err(|e| format!("cannot encode the response: {e}"))
+}
+
+/// The wire answer "this node does not host the actor (any more)".
+pub(crate) fn encode_not_here() -> Result<Vec<u8>, String> {
+    postcard::to_allocvec(&NodeResponse::NotHere)
+        .map_err(|e| format!("cannot encode the response: {e}"))
 }
 
 fn unreachable(actor: &ActorId, e: &TransportError) -> CallError {
@@ -285,7 +315,7 @@ impl Node {
         let mut msg = Some(msg);
         let mut body: Option<Vec<u8>> = None;
         for _ in 0..MAX_ROUTES {
-            let target = match p
+            let (target, just_registered) = match p
                 .timeout_at(deadline, inner.locate(id, A::options().placement))
                 .await
             {
@@ -293,7 +323,8 @@ impl Node {
                 Err(_) => return Err(timed_out()),
             };
             if target == inner.node_id() {
-                let Some(activation) = inner.local_activation::<A>(id).await? else {
+                let Some(activation) = inner.local_activation::<A>(id, just_registered).await?
+                else {
                     inner.invalidate(id);
                     continue;
                 };
@@ -465,8 +496,9 @@ impl NodeInner {
     async fn local_activation<A: Actor>(
         self: &Arc<Self>,
         id: &ActorId,
+        registered_here: bool,
     ) -> Result<Option<Mailbox<A>>, CallError> {
-        let Some(hosted) = self.hosted_or_activate(id).await? else {
+        let Some(hosted) = self.hosted_or_activate(id, registered_here).await? else {
             return Ok(None);
         };
         Ok(hosted
@@ -476,10 +508,12 @@ impl NodeInner {
     }
 
     /// The erased activation for `id`, activating it if the directory says
-    /// this node is its home.
+    /// this node is its home (`registered_here`: the caller has just been
+    /// told so by the directory, so there is no need to ask again).
     async fn hosted_or_activate(
         self: &Arc<Self>,
         id: &ActorId,
+        registered_here: bool,
     ) -> Result<Option<Arc<dyn AnyActivation>>, CallError> {
         if let Some(h) = lock(&self.activations).get(id) {
             return Ok(Some(Arc::clone(&h.activation)));
@@ -488,10 +522,12 @@ impl NodeInner {
             return Ok(None);
         };
         let me = self.node_id();
-        match self.directory_register(id, me).await {
-            Ok(home) if home == me => {}
-            Ok(_) => return Ok(None),
-            Err(e) => return Err(unreachable(id, &e)),
+        if !registered_here {
+            match self.directory_register(id, me).await {
+                Ok(home) if home == me => {}
+                Ok(_) => return Ok(None),
+                Err(e) => return Err(unreachable(id, &e)),
+            }
         }
         let mut activations = lock(&self.activations);
         if let Some(h) = activations.get(id) {
@@ -591,21 +627,14 @@ impl NodeInner {
                         actor_type: target.type_name.to_string(),
                     });
                 }
-                let activation = match self.hosted_or_activate(&target).await {
+                let activation = match self.hosted_or_activate(&target, false).await {
                     Ok(Some(a)) => a,
                     Ok(None) => return NodeResponse::NotHere,
                     Err(e) => return NodeResponse::Failed(e),
                 };
-                let node = Node {
-                    inner: Arc::clone(&self),
-                };
-                let rx = activation.deliver_remote(method, body, chain);
-                match (WithNode {
-                    node,
-                    future: Box::pin(rx),
-                })
-                .await
-                {
+                let (reply, rx) = RemoteReply::to_task();
+                activation.deliver_remote(method, body, chain, reply);
+                match rx.await {
                     Ok(Ok(bytes)) => NodeResponse::Reply(bytes),
                     Ok(Err(e)) => NodeResponse::Failed(e),
                     // Dropped unrun: the activation stopped; re-route.
@@ -692,12 +721,17 @@ impl NodeInner {
     }
 
     /// Where `id` lives: the cache, or the directory (registering a new
-    /// home chosen by `placement`).
-    async fn locate(&self, id: &ActorId, placement: Placement) -> Result<NodeId, CallError> {
+    /// home chosen by `placement`); and whether the directory was asked
+    /// just now.
+    async fn locate(
+        &self,
+        id: &ActorId,
+        placement: Placement,
+    ) -> Result<(NodeId, bool), CallError> {
         if let Some(n) = lock(&self.cache).get(id).copied()
             && lock(&self.view).is_alive(n)
         {
-            return Ok(n);
+            return Ok((n, false));
         }
         let candidate = self.place(id, placement)?;
         let home = self
@@ -705,7 +739,7 @@ impl NodeInner {
             .await
             .map_err(|e| unreachable(id, &e))?;
         lock(&self.cache).insert(id.clone(), home);
-        Ok(home)
+        Ok((home, true))
     }
 }
 
@@ -722,7 +756,50 @@ struct Inbound {
     node: std::sync::Weak<NodeInner>,
 }
 
+impl Inbound {
+    /// A call to an activation this node already hosts goes straight into
+    /// its mailbox, and the activation answers on the connection: no task,
+    /// no extra wake-up. Anything else takes the general path.
+    fn call_now(&self, payload: Vec<u8>, responder: Responder) -> Result<(), (Vec<u8>, Responder)> {
+        let Some(node) = self.node.upgrade() else {
+            return Err((payload, responder));
+        };
+        let Ok(NodeRequest::Call {
+            target,
+            method,
+            body,
+            chain,
+            shared,
+        }) = postcard::from_bytes::<NodeRequest>(&payload)
+        else {
+            return Err((payload, responder));
+        };
+        if node.stopping.load(Ordering::Relaxed) || check_cycle(&target, shared, &chain).is_err() {
+            return Err((payload, responder));
+        }
+        let hosted = lock(&node.activations)
+            .get(&target)
+            .map(|h| Arc::clone(&h.activation));
+        match hosted {
+            Some(activation) => {
+                activation.deliver_remote(method, body, chain, RemoteReply::to_wire(responder));
+                Ok(())
+            }
+            None => Err((payload, responder)),
+        }
+    }
+}
+
 impl crate::transport::Inbound for Inbound {
+    fn dispatch(
+        &self,
+        _from: NodeId,
+        payload: Vec<u8>,
+        responder: Responder,
+    ) -> Result<(), (Vec<u8>, Responder)> {
+        self.call_now(payload, responder)
+    }
+
     fn handle(
         &self,
         _from: NodeId,

@@ -112,6 +112,14 @@ impl Conn {
         }
     }
 
+    /// Sends the response to request `id` (dropped if the connection is
+    /// gone: the requester times out or sees the connection close).
+    pub(crate) fn respond(&self, id: u64, result: Result<Vec<u8>, String>) {
+        if let Ok(frame) = frame_of(&Wire::Response { id, result }) {
+            self.push(frame);
+        }
+    }
+
     fn complete(&self, id: u64, result: Result<Vec<u8>, String>) {
         let waiter = lock(&self.pending).remove(&id);
         if let Some(w) = waiter {
@@ -164,6 +172,7 @@ pub(crate) fn start(
     let reader_conn = Arc::clone(&conn);
     let p = providers.clone();
     providers.spawn_named(format!("conn-reader:{}", peer.addr), async move {
+        let read = tokio::io::BufReader::with_capacity(BATCH_BYTES, read);
         reader(&p, read, &reader_conn, max_frame, inbound).await;
         reader_conn.close();
         on_close(&reader_conn);
@@ -171,9 +180,49 @@ pub(crate) fn start(
     conn
 }
 
+/// How many bytes of queued frames the writer sends in one write (and the
+/// reader's buffer size).
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// Appends queued frames to `batch` up to [`BATCH_BYTES`]; whether the
+/// shutdown frame (an empty one) came.
+fn drain(rx: &mut mpsc::UnboundedReceiver<Vec<u8>>, batch: &mut Vec<u8>) -> bool {
+    while batch.len() < BATCH_BYTES {
+        match rx.try_recv() {
+            Ok(next) if next.is_empty() => return true,
+            Ok(next) => batch.extend_from_slice(&next),
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+/// Sends queued frames, coalescing whatever is queued into one write (one
+/// system call for many small frames under load); an empty frame means
+/// shut down.
 async fn writer(mut write: WriteHalf<NetStream>, mut rx: mpsc::UnboundedReceiver<Vec<u8>>) {
-    while let Some(frame) = rx.recv().await {
-        if frame.is_empty() || write.write_all(&frame).await.is_err() {
+    let mut batch = Vec::with_capacity(BATCH_BYTES);
+    // Whether the last write carried more than one frame: a sign of load.
+    let mut busy = false;
+    'frames: while let Some(frame) = rx.recv().await {
+        if frame.is_empty() {
+            break;
+        }
+        batch.clear();
+        batch.extend_from_slice(&frame);
+        let mut stop = drain(&mut rx, &mut batch);
+        if busy && !stop && batch.len() < BATCH_BYTES {
+            // Under load, let the tasks that are ready run first: they
+            // queue more frames, which then share this write. (Idle, a lone
+            // frame goes out at once.)
+            moonpool_sim::yield_now().await;
+            stop = drain(&mut rx, &mut batch);
+        }
+        busy = batch.len() > frame.len();
+        if write.write_all(&batch).await.is_err() {
+            break 'frames;
+        }
+        if stop {
             break;
         }
     }
@@ -182,7 +231,7 @@ async fn writer(mut write: WriteHalf<NetStream>, mut rx: mpsc::UnboundedReceiver
 
 async fn reader(
     providers: &Providers,
-    mut read: ReadHalf<NetStream>,
+    mut read: tokio::io::BufReader<ReadHalf<NetStream>>,
     conn: &Arc<Conn>,
     max_frame: usize,
     inbound: Arc<dyn Inbound>,
@@ -213,13 +262,13 @@ async fn reader(
         match msg {
             Wire::Response { id, result } => conn.complete(id, result),
             Wire::Request { id, payload } => {
-                let (inbound, conn) = (Arc::clone(&inbound), Arc::clone(conn));
-                providers.spawn_named("inbound-request", async move {
-                    let result = inbound.handle(conn.peer, payload).await;
-                    if let Ok(frame) = frame_of(&Wire::Response { id, result }) {
-                        conn.push(frame);
-                    }
-                });
+                let responder = super::Responder::new(Arc::clone(conn), id);
+                if let Err((payload, responder)) = inbound.dispatch(conn.peer, payload, responder) {
+                    let (inbound, peer) = (Arc::clone(&inbound), conn.peer);
+                    providers.spawn_named("inbound-request", async move {
+                        responder.send(inbound.handle(peer, payload).await);
+                    });
+                }
             }
             Wire::OneWay { payload } => {
                 let (inbound, peer) = (Arc::clone(&inbound), conn.peer);

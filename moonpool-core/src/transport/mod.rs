@@ -35,12 +35,71 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// What the transport does with requests from peers.
 pub trait Inbound: Send + Sync + 'static {
     /// Handles `payload` from `from`; the `Ok` bytes (or the error text) go
-    /// back to the caller.
+    /// back to the caller. Runs in a task of its own.
     fn handle(
         &self,
         from: NodeId,
         payload: Vec<u8>,
     ) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>>;
+
+    /// Takes a request without a task of its own, when it can be answered
+    /// later through `responder` without waiting here (say, by handing it
+    /// to a queue whose consumer answers it). Otherwise gives both back and
+    /// the transport runs [`Inbound::handle`] in a new task. The default
+    /// always gives them back.
+    ///
+    /// # Errors
+    ///
+    /// The request and the responder, when this request needs
+    /// [`Inbound::handle`].
+    fn dispatch(
+        &self,
+        _from: NodeId,
+        payload: Vec<u8>,
+        responder: Responder,
+    ) -> Result<(), (Vec<u8>, Responder)> {
+        Err((payload, responder))
+    }
+}
+
+/// Sends the answer to one request back on the connection it came in on.
+/// Dropped without an answer, it fails the request with an error saying so.
+pub struct Responder {
+    conn: Option<Arc<conn::Conn>>,
+    id: u64,
+}
+
+impl Responder {
+    pub(crate) fn new(conn: Arc<conn::Conn>, id: u64) -> Self {
+        Self {
+            conn: Some(conn),
+            id,
+        }
+    }
+
+    /// Answers the request: the `Ok` bytes, or the error text.
+    pub fn send(mut self, result: Result<Vec<u8>, String>) {
+        if let Some(conn) = self.conn.take() {
+            conn.respond(self.id, result);
+        }
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            conn.respond(
+                self.id,
+                Err("the request was dropped without an answer".to_string()),
+            );
+        }
+    }
+}
+
+impl std::fmt::Debug for Responder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Responder(request {})", self.id)
+    }
 }
 
 /// Transport settings.
