@@ -236,6 +236,35 @@ impl Providers {
         self.spawn_at(name.into(), Location::caller(), future)
     }
 
+    /// Spawns `future` with a name for reports and no join handle: no join
+    /// state is kept, which suits long-lived tasks nobody awaits (one per
+    /// actor activation, say). A panic is still reported by the simulator;
+    /// under tokio it ends the task, as in any tokio task.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// moonpool_sim::Simulation::new(1).run(|sim| async move {
+    ///     let p = sim.providers();
+    ///     let (tx, rx) = tokio::sync::oneshot::channel();
+    ///     p.spawn_detached("worker", async move {
+    ///         let _ = tx.send(42);
+    ///     });
+    ///     assert_eq!(rx.await, Ok(42));
+    /// }).unwrap();
+    /// ```
+    #[track_caller]
+    pub fn spawn_detached<F>(&self, name: impl Into<Cow<'static, str>>, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let spec = SpawnSpec {
+            name: name.into(),
+            location: Location::caller(),
+        };
+        self.tasks.spawn_erased(spec, Box::pin(future));
+    }
+
     fn spawn_at<F>(
         &self,
         name: Cow<'static, str>,

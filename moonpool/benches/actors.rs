@@ -40,14 +40,13 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// Prints one workload: both figures and moonpool's figure as a multiple
+/// of tokio's (`lower_is_better` says how to read it).
 fn row(name: &str, ours: f64, base: f64, unit: &str, lower_is_better: bool) {
-    let ratio = if lower_is_better {
-        ours / base
-    } else {
-        base / ours
-    };
+    let ratio = ours / base;
+    let better = if lower_is_better { "lower" } else { "higher" };
     println!(
-        "{name:<52} moonpool {ours:>10.1} {unit:<8} tokio {base:>10.1} {unit:<8} ratio {ratio:>5.2}x"
+        "{name:<52} moonpool {ours:>10.1} {unit:<8} tokio {base:>10.1} {unit:<8} moonpool/tokio {ratio:>5.2}x ({better} is better)"
     );
 }
 
@@ -55,7 +54,7 @@ fn row(name: &str, ours: f64, base: f64, unit: &str, lower_is_better: bool) {
 /// mailbox and a oneshot reply. Both run in alternating rounds of
 /// `calls / ROUNDS` and the median round counts, so a burst of machine noise
 /// cannot favour either side.
-fn local_ask(rt: &tokio::runtime::Runtime, calls: u64) {
+fn local_ask(rt: &tokio::runtime::Runtime, label: &str, calls: u64) {
     const ROUNDS: u64 = 5;
     let per_round = calls / ROUNDS;
     let node = rt.block_on(async { Node::builder("bench").build().await.unwrap() });
@@ -94,7 +93,7 @@ fn local_ask(rt: &tokio::runtime::Runtime, calls: u64) {
         v[v.len() / 2].as_secs_f64() * 1e9 / per_round as f64
     };
     row(
-        &format!("local ask round trip ({calls} sequential calls)"),
+        &format!("local ask, {calls} sequential calls{label}"),
         median(&mut ours),
         median(&mut base),
         "ns/call",
@@ -106,7 +105,7 @@ fn local_ask(rt: &tokio::runtime::Runtime, calls: u64) {
 /// tasks and ask each once. Alternating rounds of `n / ROUNDS` actors (the
 /// node keeps the earlier rounds' activations, as the baseline keeps its
 /// tasks); the median round counts.
-fn activation(rt: &tokio::runtime::Runtime, n: u64) {
+fn activation(rt: &tokio::runtime::Runtime, label: &str, n: u64) {
     const ROUNDS: u64 = 5;
     let per_round = n / ROUNDS;
     let node = rt.block_on(async { Node::builder("bench").build().await.unwrap() });
@@ -146,7 +145,7 @@ fn activation(rt: &tokio::runtime::Runtime, n: u64) {
         v[v.len() / 2].as_secs_f64() * 1e9 / per_round as f64
     };
     row(
-        &format!("activation: first call to {n} distinct actors"),
+        &format!("activation, first call to {n} actors{label}"),
         median(&mut ours),
         median(&mut base),
         "ns/actor",
@@ -263,65 +262,154 @@ fn remote(rt: &tokio::runtime::Runtime, callers: usize, per_caller: u64) {
     );
 }
 
-/// Heap bytes per idle activation, from the process's resident set before
-/// and after activating `n` actors.
-fn memory(rt: &tokio::runtime::Runtime, n: u64) {
-    fn rss_bytes() -> u64 {
-        std::fs::read_to_string("/proc/self/statm")
-            .ok()
-            .and_then(|s| {
-                s.split_whitespace()
-                    .nth(1)
-                    .and_then(|v| v.parse::<u64>().ok())
-            })
-            .map_or(0, |pages| pages * 4096)
-    }
+/// The environment variable that makes this binary measure one side of
+/// the memory figure in a fresh process (its resident set is then not
+/// blurred by the allocations of earlier workloads).
+const MEMORY_PROBE: &str = "MOONPOOL_BENCH_MEMORY_PROBE";
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// In the child process: resident-set growth per idle activation (`ours`)
+/// or per idle mpsc task (`tokio`), printed for the parent.
+fn memory_probe(which: &str, n: u64) {
+    let rt = runtime();
     let per = rt.block_on(async {
-        let node = Node::builder("bench").build().await.unwrap();
-        node.actor::<Echo>("warm").add(1).await.unwrap();
-        let before = rss_bytes();
-        for i in 0..n {
-            node.actor::<Echo>(format!("m{i}")).add(1).await.unwrap();
+        if which == "ours" {
+            let node = Node::builder("bench").build().await.unwrap();
+            node.actor::<Echo>("warm").add(1).await.unwrap();
+            let before = rss_bytes();
+            for i in 0..n {
+                node.actor::<Echo>(format!("m{i}")).add(1).await.unwrap();
+            }
+            let after = rss_bytes();
+            assert_eq!(node.activation_count() as u64, n + 1);
+            (after.saturating_sub(before)) as f64 / n as f64
+        } else {
+            let mut senders = Vec::with_capacity(n as usize);
+            let before = rss_bytes();
+            for _ in 0..n {
+                let (tx, mut rx) = mpsc::channel::<(u64, oneshot::Sender<u64>)>(8);
+                tokio::spawn(async move {
+                    let mut total = 0u64;
+                    while let Some((x, reply)) = rx.recv().await {
+                        total += x;
+                        let _ = reply.send(total);
+                    }
+                });
+                let (rtx, rrx) = oneshot::channel();
+                tx.send((1, rtx)).await.unwrap();
+                rrx.await.unwrap();
+                senders.push(tx);
+            }
+            let after = rss_bytes();
+            (after.saturating_sub(before)) as f64 / n as f64
         }
-        let after = rss_bytes();
-        node.shutdown().await;
-        (after.saturating_sub(before)) as f64 / n as f64
     });
-    println!(
-        "{:<52} {per:>10.0} bytes per idle activation (resident set growth; the actor's own state is 8 bytes)",
-        "memory"
+    println!("{per}");
+}
+
+/// Memory per idle activation (each side measured in a fresh process).
+fn memory(n: u64) {
+    let probe = |which: &str| -> f64 {
+        let exe = std::env::current_exe().expect("the bench binary's path");
+        let out = std::process::Command::new(exe)
+            .env(MEMORY_PROBE, which)
+            .env("MOONPOOL_BENCH_MEMORY_N", n.to_string())
+            .output()
+            .expect("the memory probe runs");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("the memory probe prints a number")
+    };
+    row(
+        &format!("memory per idle activation ({n} actors)"),
+        probe("ours"),
+        probe("tokio"),
+        "bytes",
+        true,
     );
 }
 
-/// Runs every workload, or only those whose name contains one of the
-/// command-line filters (`cargo bench -p moonpool --bench actors -- local`).
+/// The environment variable that makes this binary run one workload (in
+/// a fresh process, so no workload inherits another's heap or runtime).
+const WORKLOAD: &str = "MOONPOOL_BENCH_WORKLOAD";
+
+/// The workloads, in the order they run.
+const WORKLOADS: [&str; 7] = [
+    "local",
+    "local-1-thread",
+    "activation",
+    "activation-1-thread",
+    "remote-1",
+    "remote-64",
+    "memory",
+];
+
+/// Runs one workload in this process.
+fn run_workload(name: &str) {
+    // The 1-thread variants show the CPU cost alone, without hand-offs
+    // between threads.
+    let single = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    };
+    const ONE_THREAD: &str = " (1 thread)";
+    match name {
+        "local" => local_ask(&runtime(), "", 1_000_000),
+        "local-1-thread" => local_ask(&single(), ONE_THREAD, 1_000_000),
+        "activation" => activation(&runtime(), "", 100_000),
+        "activation-1-thread" => activation(&single(), ONE_THREAD, 100_000),
+        "remote-1" => remote(&runtime(), 1, 20_000),
+        "remote-64" => remote(&runtime(), 64, 2_000),
+        "memory" => memory(100_000),
+        other => eprintln!("unknown workload `{other}`; known: {WORKLOADS:?}"),
+    }
+}
+
+/// Runs every workload, or those whose name contains one of the
+/// command-line filters (`cargo bench -p moonpool --bench actors -- local`),
+/// each in a fresh child process.
 fn main() {
+    if let Ok(which) = std::env::var(MEMORY_PROBE) {
+        let n = std::env::var("MOONPOOL_BENCH_MEMORY_N")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100_000);
+        memory_probe(&which, n);
+        return;
+    }
+    if let Ok(name) = std::env::var(WORKLOAD) {
+        run_workload(&name);
+        return;
+    }
     let filters: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let wanted =
-        |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
-    println!("moonpool actor benchmarks (release, 2 tokio worker threads)\n");
-    let rt = runtime();
-    if wanted("local") {
-        local_ask(&rt, 1_000_000);
-    }
-    if wanted("single") {
-        let st = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        activation(&st, 100_000);
-    }
-    if wanted("activation") {
-        activation(&rt, 100_000);
-    }
-    if wanted("remote") {
-        remote(&rt, 1, 20_000);
-        remote(&rt, 64, 2_000);
-    }
-    if wanted("memory") {
-        memory(&rt, 100_000);
+    println!(
+        "moonpool actor benchmarks (release; 2 tokio worker threads unless marked 1 thread)\n"
+    );
+    let exe = std::env::current_exe().expect("the bench binary's path");
+    for name in WORKLOADS {
+        if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        let status = std::process::Command::new(&exe)
+            .env(WORKLOAD, name)
+            .status()
+            .expect("the workload runs");
+        assert!(status.success(), "workload `{name}` failed");
     }
 }

@@ -9,7 +9,9 @@ use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 
 use moonpool_sim::BoxFuture;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
+
+use super::mailbox::{MailboxRx, MailboxTx, mailbox};
 
 use super::context::ActivationInfo;
 use super::{Actor, ActorContext, ActorId, CallChain, CallError};
@@ -41,15 +43,19 @@ pub(crate) enum Envelope<A> {
         /// (timer ticks do not).
         keep_alive: bool,
     },
-    /// A call that arrived as bytes.
-    Remote {
-        method: u32,
-        body: Vec<u8>,
-        chain: CallChain,
-        reply: RemoteReply,
-    },
+    /// A call that arrived as bytes (boxed: it is the largest variant, and
+    /// envelopes sit in every mailbox).
+    Remote(Box<RemoteCall>),
     /// Deactivate now (node shutdown).
     Stop,
+}
+
+/// A call that arrived as bytes.
+pub(crate) struct RemoteCall {
+    pub(crate) method: u32,
+    pub(crate) body: Vec<u8>,
+    pub(crate) chain: CallChain,
+    pub(crate) reply: RemoteReply,
 }
 
 /// Where the reply to a call that arrived as bytes goes: to a task waiting
@@ -108,7 +114,7 @@ impl Drop for RemoteReply {
 
 /// The handle the node keeps for an activation.
 pub(crate) struct Activation<A> {
-    pub(crate) tx: mpsc::UnboundedSender<Envelope<A>>,
+    pub(crate) tx: MailboxTx<Envelope<A>>,
 }
 
 /// The type-erased view of an activation.
@@ -126,12 +132,12 @@ impl<A: Actor> AnyActivation for Activation<A> {
     fn deliver_remote(&self, method: u32, body: Vec<u8>, chain: CallChain, reply: RemoteReply) {
         // If the mailbox is closed the envelope comes back in the error and
         // dropping it tells the caller to route again.
-        let _ = self.tx.send(Envelope::Remote {
+        let _ = self.tx.send(Envelope::Remote(Box::new(RemoteCall {
             method,
             body,
             chain,
             reply,
-        });
+        })));
     }
 
     fn stop(&self) {
@@ -188,60 +194,83 @@ pub(crate) fn spawn_activation<A: Actor>(
     id: ActorId,
     generation: u64,
 ) -> Arc<Activation<A>> {
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mailbox();
     let activation = Arc::new(Activation { tx });
     let ctx = ActorContext::new(ActivationInfo {
         id: id.clone(),
         node: Arc::downgrade(node),
-        providers: node.providers.clone(),
+        providers: Arc::clone(&node.providers),
         mailbox: Box::new(activation.tx.clone()),
         timers: std::sync::Mutex::new(Vec::new()),
     });
     let weak = Arc::downgrade(node);
     node.providers
-        .spawn_named(format!("actor:{id}"), run::<A>(ctx, rx, weak, generation));
+        .spawn_detached(format!("actor:{id}"), run::<A>(ctx, rx, weak, generation));
     activation
 }
 
 async fn run<A: Actor>(
     ctx: ActorContext,
-    mut rx: mpsc::UnboundedReceiver<Envelope<A>>,
+    rx: MailboxRx<Envelope<A>>,
     node: Weak<NodeInner>,
     generation: u64,
 ) {
-    let id = ctx.id().clone();
-    let actor = match catch_handler_panic(A::activate(&ctx)).await {
-        Ok(Ok(actor)) => actor,
-        Ok(Err(reason)) | Err(reason) => {
-            tracing::warn!(actor = %id, %reason, "activation failed");
-            if let Some(node) = node.upgrade() {
-                // Boxed: leaving the directory may be a network request, whose
-                // state would otherwise bloat every activation's task.
-                Box::pin(node.forget_activation(&id, generation)).await;
-            }
-            rx.close();
-            let err = CallError::ActivationFailed {
-                actor: id.to_string(),
-                reason,
-            };
-            while let Some(env) = rx.recv().await {
-                if let Envelope::Remote { reply, .. } = env {
-                    reply.send(Err(err.clone()));
-                }
-            }
-            return;
-        }
+    // The rare phases (activation, deactivation) are boxed: inline, their
+    // state would size the task of every activation for its whole life.
+    let Some((actor, rx)) = Box::pin(activate::<A>(&ctx, rx, &node, generation)).await else {
+        return;
     };
     let (actor, rx, panicked) = super::turns::schedule(actor, &ctx, rx).await;
+    Box::pin(deactivate::<A>(&ctx, actor, panicked, rx, node, generation)).await;
+}
+
+/// Builds the actor; on failure, leaves the node and answers whatever
+/// arrived with the reason.
+async fn activate<A: Actor>(
+    ctx: &ActorContext,
+    mut rx: MailboxRx<Envelope<A>>,
+    node: &Weak<NodeInner>,
+    generation: u64,
+) -> Option<(A, MailboxRx<Envelope<A>>)> {
+    let reason = match catch_handler_panic(A::activate(ctx)).await {
+        Ok(Ok(actor)) => return Some((actor, rx)),
+        Ok(Err(reason)) | Err(reason) => reason,
+    };
+    let id = ctx.id();
+    tracing::warn!(actor = %id, %reason, "activation failed");
+    if let Some(node) = node.upgrade() {
+        node.forget_activation(id, generation).await;
+    }
+    rx.close();
+    let err = CallError::ActivationFailed {
+        actor: id.to_string(),
+        reason,
+    };
+    while let Some(env) = rx.recv().await {
+        if let Envelope::Remote(call) = env {
+            call.reply.send(Err(err.clone()));
+        }
+    }
+    None
+}
+
+/// Stops the activation's timers, runs its deactivation hook (unless a
+/// handler panicked: its state may be half-updated), and leaves.
+async fn deactivate<A: Actor>(
+    ctx: &ActorContext,
+    actor: Option<A>,
+    panicked: bool,
+    rx: MailboxRx<Envelope<A>>,
+    node: Weak<NodeInner>,
+    generation: u64,
+) {
     ctx.stop_all_timers();
     if panicked {
-        // The actor's state may be half-updated: drop the activation
-        // without its deactivation hook.
-        tracing::error!(actor = %id, "a handler panicked; dropping the activation");
+        tracing::error!(actor = %ctx.id(), "a handler panicked; dropping the activation");
     } else if let Some(mut actor) = actor {
-        actor.on_deactivate(&ctx).await;
+        actor.on_deactivate(ctx).await;
     }
-    finish::<A>(node, &id, generation, rx).await;
+    finish::<A>(node, ctx.id(), generation, rx).await;
 }
 
 /// Leaves the node's table and the directory, then drops whatever arrived
@@ -251,12 +280,10 @@ async fn finish<A: Actor>(
     node: Weak<NodeInner>,
     id: &ActorId,
     generation: u64,
-    mut rx: mpsc::UnboundedReceiver<Envelope<A>>,
+    mut rx: MailboxRx<Envelope<A>>,
 ) {
     if let Some(node) = node.upgrade() {
-        // Boxed: leaving the directory may be a network request, whose
-        // state would otherwise bloat every activation's task.
-        Box::pin(node.forget_activation(id, generation)).await;
+        node.forget_activation(id, generation).await;
     }
     rx.close();
     while rx.recv().await.is_some() {}

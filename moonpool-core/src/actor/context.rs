@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use moonpool_sim::{JoinHandle, Providers};
-use tokio::sync::mpsc;
+
+use super::mailbox::MailboxTx;
 
 use super::activation::{Envelope, LocalTurn, Turn, catch_handler_panic};
 use super::{Actor, ActorId, ActorRef, CallChain, CallError, ChainLink, Handler, Message};
@@ -42,7 +43,7 @@ pub struct ActorContext {
 pub(crate) struct ActivationInfo {
     pub(crate) id: ActorId,
     pub(crate) node: Weak<NodeInner>,
-    pub(crate) providers: Providers,
+    pub(crate) providers: Arc<Providers>,
     /// The activation's own mailbox (an `UnboundedSender<Envelope<A>>`).
     pub(crate) mailbox: Box<dyn Any + Send + Sync>,
     /// Timers of this activation, stopped when it deactivates.
@@ -119,7 +120,7 @@ impl ActorContext {
         let Some(tx) = self
             .activation
             .mailbox
-            .downcast_ref::<mpsc::UnboundedSender<Envelope<A>>>()
+            .downcast_ref::<MailboxTx<Envelope<A>>>()
             .cloned()
         else {
             return Err(CallError::UnknownActorType {

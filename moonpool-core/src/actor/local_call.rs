@@ -4,7 +4,9 @@
 //! stops before running it — the message, so the caller can route again.
 
 use moonpool_sim::{BoxFuture, Instant, Providers};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
+
+use super::mailbox::MailboxTx;
 
 use super::activation::{Envelope, Turn, catch_handler_panic};
 use super::{Actor, ActorContext, ActorId, CallChain, CallError, Handler, Message, SharedHandler};
@@ -90,7 +92,7 @@ pub(crate) enum LocalOutcome<M: Message> {
 }
 
 /// An activation's typed mailbox.
-pub(crate) type Mailbox<A> = mpsc::UnboundedSender<Envelope<A>>;
+pub(crate) type Mailbox<A> = MailboxTx<Envelope<A>>;
 
 /// Runs `msg` as a turn of the activation behind `mailbox`, waiting for
 /// the reply until `deadline`.

@@ -10,6 +10,7 @@ mod activation;
 mod context;
 mod error;
 mod local_call;
+mod mailbox;
 mod reference;
 mod turns;
 

@@ -12,11 +12,13 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::task::Poll;
 
 use moonpool_sim::Providers;
 use tokio::sync::{RwLock, mpsc};
 
-use super::activation::{Envelope, RemoteReply, Turn, catch_handler_panic};
+use super::activation::{Envelope, RemoteCall, RemoteReply, Turn, catch_handler_panic};
+use super::mailbox::MailboxRx;
 use super::{Actor, ActorContext, CallError};
 use crate::node::with_current_node;
 
@@ -29,7 +31,7 @@ struct Done {
 fn is_shared<A: Actor>(env: &Envelope<A>) -> bool {
     match env {
         Envelope::Local { turn, .. } => matches!(turn, Turn::Shared(_)),
-        Envelope::Remote { method, .. } => A::is_shared(*method),
+        Envelope::Remote(call) => A::is_shared(call.method),
         Envelope::Stop => false,
     }
 }
@@ -38,7 +40,8 @@ fn is_shared<A: Actor>(env: &Envelope<A>) -> bool {
 /// turn: it must not wait behind queued exclusive turns.
 fn is_reentrant_callback<A: Actor>(env: &Envelope<A>, ctx: &ActorContext) -> bool {
     let chain = match env {
-        Envelope::Local { chain, .. } | Envelope::Remote { chain, .. } => chain,
+        Envelope::Local { chain, .. } => chain,
+        Envelope::Remote(call) => &call.chain,
         Envelope::Stop => return false,
     };
     is_shared(env) && chain.iter().any(|l| l.actor == *ctx.id() && l.shared)
@@ -50,8 +53,8 @@ fn is_reentrant_callback<A: Actor>(env: &Envelope<A>, ctx: &ActorContext) -> boo
 pub(crate) async fn schedule<A: Actor>(
     actor: A,
     ctx: &ActorContext,
-    rx: mpsc::UnboundedReceiver<Envelope<A>>,
-) -> (Option<A>, mpsc::UnboundedReceiver<Envelope<A>>, bool) {
+    rx: MailboxRx<Envelope<A>>,
+) -> (Option<A>, MailboxRx<Envelope<A>>, bool) {
     if A::HAS_SHARED_METHODS {
         // Boxed: its state is large, and inline it would make every
         // activation's task that large, exclusive-only ones included.
@@ -70,17 +73,21 @@ pub(crate) async fn schedule<A: Actor>(
 async fn schedule_exclusive<A: Actor>(
     mut actor: A,
     ctx: &ActorContext,
-    mut rx: mpsc::UnboundedReceiver<Envelope<A>>,
-) -> (Option<A>, mpsc::UnboundedReceiver<Envelope<A>>, bool) {
-    let p: Providers = ctx.providers().clone();
+    mut rx: MailboxRx<Envelope<A>>,
+) -> (Option<A>, MailboxRx<Envelope<A>>, bool) {
+    let p: &Providers = ctx.providers();
     let idle = A::options().idle_timeout;
     let mut last_activity = p.now();
     let mut idle_timer = p.time().sleep_until(last_activity + idle);
     loop {
-        let env = tokio::select! {
-            biased;
-            env = rx.recv() => env,
-            () = &mut idle_timer => {
+        // The next message, or `Err` when the idle timer fires first.
+        let next = std::future::poll_fn(|cx| match rx.poll_recv(cx) {
+            Poll::Ready(env) => Poll::Ready(Ok(env)),
+            Poll::Pending => idle_timer.as_mut().poll(cx).map(Err),
+        });
+        let env = match next.await {
+            Ok(env) => env,
+            Err(()) => {
                 let due = last_activity + idle;
                 if p.now() >= due {
                     return (Some(actor), rx, false);
@@ -111,29 +118,9 @@ async fn schedule_exclusive<A: Actor>(
                     Turn::Shared(turn) => turn(&actor, &turn_ctx).await,
                 }
             }
-            Envelope::Remote {
-                method,
-                body,
-                chain,
-                reply,
-            } => {
-                let turn_ctx = ctx.for_turn(chain, false);
-                let node = ctx.node();
-                let dispatch = actor.dispatch(method, &body, &turn_ctx);
-                match catch_handler_panic(with_current_node(node, dispatch)).await {
-                    Ok(result) => {
-                        reply.send(result);
-                        None
-                    }
-                    Err(message) => {
-                        reply.send(Err(CallError::HandlerPanicked {
-                            actor: ctx.id().to_string(),
-                            message: message.clone(),
-                        }));
-                        Some(message)
-                    }
-                }
-            }
+            // Boxed: inline, its state would size every idle activation's
+            // task.
+            Envelope::Remote(call) => Box::pin(remote_turn(&mut actor, *call, ctx)).await,
         };
         if let Some(message) = panic {
             tracing::error!(actor = %ctx.id(), %message, "handler panicked");
@@ -142,13 +129,43 @@ async fn schedule_exclusive<A: Actor>(
     }
 }
 
+/// Runs a call that arrived as bytes and answers it; returns the handler's
+/// panic, if any.
+async fn remote_turn<A: Actor>(
+    actor: &mut A,
+    call: RemoteCall,
+    ctx: &ActorContext,
+) -> Option<String> {
+    let RemoteCall {
+        method,
+        body,
+        chain,
+        reply,
+    } = call;
+    let turn_ctx = ctx.for_turn(chain, false);
+    let dispatch = actor.dispatch(method, &body, &turn_ctx);
+    match catch_handler_panic(with_current_node(ctx.node(), dispatch)).await {
+        Ok(result) => {
+            reply.send(result);
+            None
+        }
+        Err(message) => {
+            reply.send(Err(CallError::HandlerPanicked {
+                actor: ctx.id().to_string(),
+                message: message.clone(),
+            }));
+            Some(message)
+        }
+    }
+}
+
 /// The general path: shared turns run alongside each other.
 async fn schedule_mixed<A: Actor>(
     actor: A,
     ctx: &ActorContext,
-    mut rx: mpsc::UnboundedReceiver<Envelope<A>>,
-) -> (Option<A>, mpsc::UnboundedReceiver<Envelope<A>>, bool) {
-    let p: Providers = ctx.providers().clone();
+    mut rx: MailboxRx<Envelope<A>>,
+) -> (Option<A>, MailboxRx<Envelope<A>>, bool) {
+    let p: &Providers = ctx.providers();
     let idle = A::options().idle_timeout;
     let state = Arc::new(RwLock::new(actor));
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
@@ -170,7 +187,7 @@ async fn schedule_mixed<A: Actor>(
                     break;
                 }
                 let Some(env) = queue.pop_front() else { break };
-                if start(env, &state, ctx, &p, &done_tx).await {
+                if start(env, &state, ctx, p, &done_tx).await {
                     exclusive = true;
                 } else {
                     shared += 1;
@@ -199,7 +216,7 @@ async fn schedule_mixed<A: Actor>(
                     }
                     if is_reentrant_callback(&env, ctx) && !exclusive {
                         shared += 1;
-                        start(env, &state, ctx, &p, &done_tx).await;
+                        start(env, &state, ctx, p, &done_tx).await;
                     } else {
                         queue.push_back(env);
                     }
@@ -262,12 +279,13 @@ async fn start<A: Actor>(
                 }
             }
         }
-        Envelope::Remote {
-            method,
-            body,
-            chain,
-            reply,
-        } => {
+        Envelope::Remote(call) => {
+            let RemoteCall {
+                method,
+                body,
+                chain,
+                reply,
+            } = *call;
             let turn_ctx = ctx.for_turn(chain, shared);
             let actor_name = ctx.id().to_string();
             if shared {

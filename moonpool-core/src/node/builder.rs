@@ -236,7 +236,7 @@ impl NodeBuilder {
             };
         let node = Node {
             inner: Arc::new(NodeInner {
-                providers: providers.clone(),
+                providers: Arc::new(providers.clone()),
                 config: self.config.clone(),
                 transport: OnceLock::new(),
                 id: OnceLock::new(),

@@ -84,7 +84,7 @@ impl View {
 }
 
 pub(crate) struct NodeInner {
-    pub(crate) providers: Providers,
+    pub(crate) providers: Arc<Providers>,
     pub(crate) config: NodeConfig,
     transport: std::sync::OnceLock<Transport>,
     id: std::sync::OnceLock<NodeId>,
