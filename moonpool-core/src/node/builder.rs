@@ -248,6 +248,7 @@ impl NodeBuilder {
                 membership: Arc::clone(&membership),
                 hosted_membership,
                 recovery: Mutex::default(),
+                seen_version: Mutex::new(None),
                 storage: self.storage,
                 next_generation: AtomicU64::new(1),
                 stopping: AtomicBool::new(false),

@@ -76,6 +76,12 @@ pub trait MembershipTable: Send + Sync + 'static {
     fn leave(&self, node: NodeId) -> BoxFuture<'static, Result<(), MembershipError>>;
     /// Every row.
     fn snapshot(&self) -> BoxFuture<'static, Result<Vec<Member>, MembershipError>>;
+    /// A number that changes whenever any row does, if the table can tell
+    /// cheaply: a node skips re-reading a table whose version it has seen.
+    /// The default (`None`) means "read every time".
+    fn version(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A membership table in memory, shared by the nodes of one OS process.
@@ -95,6 +101,8 @@ pub struct InMemoryMembership {
     /// hosts vote (two when there are at least two others, else one), so a
     /// single node with a bad link cannot kill the cluster.
     suspicions: Arc<Mutex<BTreeMap<NodeId, std::collections::BTreeSet<NodeId>>>>,
+    /// Bumped on every change to `rows`.
+    version: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl InMemoryMembership {
@@ -103,11 +111,17 @@ impl InMemoryMembership {
         Self::default()
     }
 
+    fn bump(&self) {
+        self.version
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
     fn update(
         &self,
         f: impl FnOnce(&mut BTreeMap<SocketAddr, Member>),
     ) -> BoxFuture<'static, Result<(), MembershipError>> {
         f(&mut lock(&self.rows));
+        self.bump();
         Box::pin(async { Ok(()) })
     }
 }
@@ -160,6 +174,7 @@ impl MembershipTable for InMemoryMembership {
             if let Some(m) = rows.get_mut(&node.addr) {
                 m.status = MemberStatus::Dead;
             }
+            self.bump();
         } else {
             tracing::debug!(%node, %by, votes = votes.len(), needed, "member suspected");
         }
@@ -192,6 +207,10 @@ impl MembershipTable for InMemoryMembership {
     fn snapshot(&self) -> BoxFuture<'static, Result<Vec<Member>, MembershipError>> {
         let rows: Vec<Member> = lock(&self.rows).values().cloned().collect();
         Box::pin(async move { Ok(rows) })
+    }
+
+    fn version(&self) -> Option<u64> {
+        Some(self.version.load(std::sync::atomic::Ordering::Acquire))
     }
 }
 

@@ -97,6 +97,8 @@ pub(crate) struct NodeInner {
     /// Which hosts have reported their activations since the ring last
     /// changed (see `recovery.rs`).
     pub(crate) recovery: Mutex<recovery::Recovery>,
+    /// The membership version the view was last built from.
+    pub(crate) seen_version: Mutex<Option<u64>>,
     /// The table this node hosts for the cluster, when it is the primary.
     hosted_membership: Option<InMemoryMembership>,
     pub(crate) storage: Option<Arc<dyn crate::state::StateStorage>>,
@@ -693,28 +695,24 @@ impl NodeInner {
     /// A live host for a new activation of `type_name`, per `placement`.
     fn place(&self, id: &ActorId, placement: Placement) -> Result<NodeId, CallError> {
         let view = lock(&self.view);
-        let hosts: Vec<&Member> = view
-            .alive()
-            .filter(|m| m.hosts.iter().any(|t| t == id.type_name.as_ref()))
-            .collect();
-        if hosts.is_empty() {
+        let hosts = || {
+            view.alive()
+                .filter(|m| m.hosts.iter().any(|t| t == id.type_name.as_ref()))
+        };
+        let count = hosts().count();
+        if count == 0 {
             return Err(CallError::UnknownActorType {
                 actor_type: id.type_name.to_string(),
             });
         }
         let me = self.node_id();
         let chosen = match placement {
-            Placement::PreferLocal if hosts.iter().any(|m| m.id == me) => me,
-            Placement::LeastLoaded => hosts
-                .iter()
-                .min_by_key(|m| (m.load, m.id))
-                .map_or(me, |m| m.id),
-            Placement::ConsistentHash => Ring::new(hosts.iter().map(|m| m.id))
-                .owner(id)
-                .unwrap_or(me),
+            Placement::PreferLocal if hosts().any(|m| m.id == me) => me,
+            Placement::LeastLoaded => hosts().min_by_key(|m| (m.load, m.id)).map_or(me, |m| m.id),
+            Placement::ConsistentHash => Ring::new(hosts().map(|m| m.id)).owner(id).unwrap_or(me),
             Placement::Random | Placement::PreferLocal => {
-                let i = self.providers.random_below(hosts.len() as u64) as usize;
-                hosts[i].id
+                let i = self.providers.random_below(count as u64) as usize;
+                hosts().nth(i).map_or(me, |m| m.id)
             }
         };
         Ok(chosen)

@@ -13,6 +13,12 @@ use crate::transport::{NodeId, lock};
 /// Reads the membership table and rebuilds the view; returns whether the
 /// set of live hosts changed.
 pub(crate) async fn refresh(node: &NodeInner) -> bool {
+    // Read before the snapshot: a change racing with it bumps the version
+    // again, so the next refresh reads anew.
+    let version = node.membership.version();
+    if version.is_some() && version == *lock(&node.seen_version) {
+        return false;
+    }
     let members = match node.membership.snapshot().await {
         Ok(m) => m,
         Err(e) => {
@@ -36,6 +42,7 @@ pub(crate) async fn refresh(node: &NodeInner) -> bool {
         if same_hosts {
             // Same hosts, same ring: only the rows (loads) are new.
             old.members = members;
+            *lock(&node.seen_version) = version;
             return false;
         }
     }
@@ -50,6 +57,7 @@ pub(crate) async fn refresh(node: &NodeInner) -> bool {
     // has reported its activations, registrations ask the hosts that have
     // not (see `recovery.rs`).
     node.begin_recovery(ring);
+    *lock(&node.seen_version) = version;
     true
 }
 
