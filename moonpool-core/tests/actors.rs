@@ -438,3 +438,35 @@ fn a_lost_directory_partition_never_yields_a_second_activation() {
         "too few actors changed directory owner: {exercised}"
     );
 }
+
+/// A local call to an idle activation runs its turn in the caller's task;
+/// a caller that gives up mid-turn must not cut the turn short (it goes on
+/// in a task of its own), and turns stay one at a time meanwhile.
+#[test]
+fn a_caller_giving_up_never_cuts_a_local_turn_short() {
+    for seed in 0..30 {
+        Simulation::new(seed)
+            .faults(FaultConfig::calm())
+            .run(|sim| async move {
+                let cluster = nodes(&sim, 1, Duration::from_secs(5)).await;
+                let node = cluster[0].1.clone();
+                let c = node.actor_ref::<Counter>("patient");
+                assert_eq!(c.call(Get).await.unwrap(), 0);
+                let p = sim.providers();
+                // `Add` reads, waits 1 ms, then writes: abandon it midway.
+                let caller = {
+                    let c = c.clone();
+                    p.spawn(async move { c.call(Add(5)).await })
+                };
+                sim.sleep(Duration::from_micros(500)).await;
+                caller.abort();
+                let racing = {
+                    let c = c.clone();
+                    p.spawn(async move { c.call(Add(1)).await })
+                };
+                assert_eq!(racing.await.unwrap().unwrap(), 6, "seed {seed}");
+                assert_eq!(c.call(Get).await.unwrap(), 6, "seed {seed}");
+            })
+            .unwrap();
+    }
+}

@@ -115,6 +115,27 @@ impl Drop for RemoteReply {
 /// The handle the node keeps for an activation.
 pub(crate) struct Activation<A> {
     pub(crate) tx: MailboxTx<Envelope<A>>,
+    /// For actors whose turns are all exclusive: the actor itself, so that
+    /// a local call to an idle activation can run its turn in the caller's
+    /// task (see `local_call.rs`).
+    pub(crate) inline: Option<Arc<Inline<A>>>,
+}
+
+/// An activation's actor, shared between its task and local callers.
+///
+/// Turns stay one at a time and in order: whoever runs a turn holds
+/// `actor`'s lock; the activation's task takes a message from the mailbox
+/// only while holding it, and a caller runs its turn inline only if it gets
+/// the lock at once and finds the mailbox empty.
+pub(crate) struct Inline<A> {
+    /// `None` before activation, after deactivation, or after a handler
+    /// panicked.
+    pub(crate) actor: Arc<tokio::sync::Mutex<Option<A>>>,
+    /// Nanoseconds (on the providers' clock) of the last inline turn, for
+    /// idle deactivation.
+    pub(crate) last_activity: std::sync::atomic::AtomicU64,
+    /// The activation's context, for the turns' contexts.
+    pub(crate) ctx: ActorContext,
 }
 
 /// The type-erased view of an activation.
@@ -195,23 +216,36 @@ pub(crate) fn spawn_activation<A: Actor>(
     generation: u64,
 ) -> Arc<Activation<A>> {
     let (tx, rx) = mailbox();
-    let activation = Arc::new(Activation { tx });
     let ctx = ActorContext::new(ActivationInfo {
         id: id.clone(),
         node: Arc::downgrade(node),
         providers: Arc::clone(&node.providers),
-        mailbox: Box::new(activation.tx.clone()),
+        mailbox: Box::new(tx.clone()),
         timers: std::sync::Mutex::new(Vec::new()),
     });
+    let inline = (!A::HAS_SHARED_METHODS).then(|| {
+        Arc::new(Inline {
+            actor: Arc::new(tokio::sync::Mutex::new(None)),
+            last_activity: std::sync::atomic::AtomicU64::new(0),
+            ctx: ctx.clone(),
+        })
+    });
+    let activation = Arc::new(Activation {
+        tx,
+        inline: inline.clone(),
+    });
     let weak = Arc::downgrade(node);
-    node.providers
-        .spawn_detached(format!("actor:{id}"), run::<A>(ctx, rx, weak, generation));
+    node.providers.spawn_detached(
+        format!("actor:{id}"),
+        run::<A>(ctx, rx, inline, weak, generation),
+    );
     activation
 }
 
 async fn run<A: Actor>(
     ctx: ActorContext,
     rx: MailboxRx<Envelope<A>>,
+    inline: Option<Arc<Inline<A>>>,
     node: Weak<NodeInner>,
     generation: u64,
 ) {
@@ -220,7 +254,10 @@ async fn run<A: Actor>(
     let Some((actor, rx)) = Box::pin(activate::<A>(&ctx, rx, &node, generation)).await else {
         return;
     };
-    let (actor, rx, panicked) = super::turns::schedule(actor, &ctx, rx).await;
+    let (actor, rx, panicked) = match inline {
+        Some(inline) => super::turns::schedule_with_inline(actor, &inline, rx).await,
+        None => super::turns::schedule(actor, &ctx, rx).await,
+    };
     Box::pin(deactivate::<A>(&ctx, actor, panicked, rx, node, generation)).await;
 }
 

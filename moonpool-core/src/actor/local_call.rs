@@ -3,12 +3,17 @@
 //! carries back the reply, the handler's panic, or — when the activation
 //! stops before running it — the message, so the caller can route again.
 
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::Poll;
+
 use moonpool_sim::{BoxFuture, Instant, Providers};
 use tokio::sync::oneshot;
 
 use super::mailbox::MailboxTx;
 
-use super::activation::{Envelope, Turn, catch_handler_panic};
+use super::activation::{Envelope, Inline, Turn, catch_handler_panic};
 use super::{Actor, ActorContext, ActorId, CallChain, CallError, Handler, Message, SharedHandler};
 
 /// How a local call ended, as its caller sees it.
@@ -94,10 +99,15 @@ pub(crate) enum LocalOutcome<M: Message> {
 /// An activation's typed mailbox.
 pub(crate) type Mailbox<A> = MailboxTx<Envelope<A>>;
 
-/// Runs `msg` as a turn of the activation behind `mailbox`, waiting for
-/// the reply until `deadline`.
+/// A local activation: its mailbox, and its actor when callers may run
+/// turns on it directly.
+pub(crate) type LocalTarget<A> = (Mailbox<A>, Option<Arc<Inline<A>>>);
+
+/// Runs `msg` as a turn of the activation `target`, waiting for the reply
+/// until `deadline`: right here when the activation is idle and allows it,
+/// through its mailbox otherwise.
 pub(crate) async fn local_turn<A: Actor, M: Message>(
-    mailbox: &Mailbox<A>,
+    target: &LocalTarget<A>,
     id: &ActorId,
     msg: M,
     chain: CallChain,
@@ -105,14 +115,22 @@ pub(crate) async fn local_turn<A: Actor, M: Message>(
     p: &Providers,
     deadline: Instant,
 ) -> LocalOutcome<M> {
+    let (mailbox, inline) = target;
     let (tx, rx) = oneshot::channel();
-    // If the mailbox is closed, the envelope comes back in the error and
-    // dropping it hands the message back through `rx`.
-    let _ = mailbox.send(Envelope::Local {
-        turn: make(PendingCall::new(msg, tx)),
-        chain,
-        keep_alive: true,
-    });
+    let turn = make(PendingCall::new(msg, tx));
+    let queued = match inline {
+        Some(inline) => run_inline(inline, mailbox, turn, chain, p).await,
+        None => Err((turn, chain)),
+    };
+    if let Err((turn, chain)) = queued {
+        // If the mailbox is closed, the envelope comes back in the error
+        // and dropping it hands the message back through `rx`.
+        let _ = mailbox.send(Envelope::Local {
+            turn,
+            chain,
+            keep_alive: true,
+        });
+    }
     match p.timeout_at(deadline, rx).await {
         Ok(Ok(LocalReply::Reply(r))) => LocalOutcome::Reply(r),
         Ok(Ok(LocalReply::NotRun(m))) => LocalOutcome::NotRun(m),
@@ -124,4 +142,51 @@ pub(crate) async fn local_turn<A: Actor, M: Message>(
         Ok(Err(_)) => LocalOutcome::Failed(CallError::ShuttingDown),
         Err(_) => LocalOutcome::TimedOut,
     }
+}
+
+/// Runs an exclusive turn in the caller's task when the activation is idle:
+/// its actor's lock is free and nothing waits in its mailbox (so the turn
+/// overtakes nothing). The first step runs right here — most turns finish
+/// without waiting, with no hand-off between tasks or threads; a turn that
+/// has to wait continues in a task of its own, so the caller giving up
+/// never cuts a turn short. Gives the turn back when it must be queued.
+async fn run_inline<A: Actor>(
+    inline: &Arc<Inline<A>>,
+    mailbox: &Mailbox<A>,
+    turn: Turn<A>,
+    chain: CallChain,
+    p: &Providers,
+) -> Result<(), (Turn<A>, CallChain)> {
+    let f = match turn {
+        Turn::Exclusive(f) => f,
+        shared @ Turn::Shared(_) => return Err((shared, chain)),
+    };
+    let mut guard = match Arc::clone(&inline.actor).try_lock_owned() {
+        Ok(guard) if guard.is_some() && mailbox.is_empty() => guard,
+        _ => return Err((Turn::Exclusive(f), chain)),
+    };
+    let now = p.now().since_epoch().as_nanos();
+    inline
+        .last_activity
+        .store(u64::try_from(now).unwrap_or(u64::MAX), Ordering::Relaxed);
+    let ctx = inline.ctx.for_turn(chain, false);
+    let mailbox = mailbox.clone();
+    let mut run = Box::pin(async move {
+        let panic = match guard.as_mut() {
+            Some(actor) => f(actor, &ctx).await,
+            None => None,
+        };
+        if let Some(message) = panic {
+            // The state may be half-updated: drop the actor, and wake the
+            // activation's task to wind down without its deactivation hook.
+            tracing::error!(actor = %ctx.id(), %message, "handler panicked");
+            guard.take();
+            let _ = mailbox.send(Envelope::Stop);
+        }
+    });
+    let first = std::future::poll_fn(|cx| Poll::Ready(run.as_mut().poll(cx))).await;
+    if first.is_pending() {
+        p.spawn_detached(format!("turn:{}", inline.ctx.id()), run);
+    }
+    Ok(())
 }

@@ -70,6 +70,11 @@ impl<T> Clone for MailboxTx<T> {
 }
 
 impl<T> MailboxTx<T> {
+    /// Whether nothing is queued.
+    pub(crate) fn is_empty(&self) -> bool {
+        lock(&self.shared.queue).items.is_empty()
+    }
+
     /// Queues `item`; gives it back if the mailbox is closed.
     pub(crate) fn send(&self, item: T) -> Result<(), T> {
         let waiting = {
@@ -119,6 +124,36 @@ impl<T> MailboxRx<T> {
             _ => q.waiting = Some(cx.waker().clone()),
         }
         Poll::Pending
+    }
+
+    /// Ready once an item is queued or the mailbox is closed, without
+    /// taking anything (see [`MailboxRx::try_recv`]).
+    pub(crate) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut q = lock(&self.shared.queue);
+        if !q.items.is_empty() || q.closed {
+            return Poll::Ready(());
+        }
+        match &q.waiting {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => q.waiting = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// The next item if one is queued: `Ok(None)` when the mailbox is
+    /// closed and drained, `Err(())` when it is merely empty.
+    pub(crate) fn try_recv(&mut self) -> Result<Option<T>, ()> {
+        let mut q = lock(&self.shared.queue);
+        match q.items.pop_front() {
+            Some(item) => {
+                if q.items.is_empty() && q.items.capacity() > KEEP_SLOTS {
+                    q.items.shrink_to(KEEP_SLOTS);
+                }
+                Ok(Some(item))
+            }
+            None if q.closed => Ok(None),
+            None => Err(()),
+        }
     }
 
     /// Refuses further items; those already queued can still be received.

@@ -27,7 +27,7 @@ pub(crate) use activation::{Activation, AnyActivation, RemoteReply, spawn_activa
 pub use context::{ActorContext, TimerId};
 pub use error::CallError;
 pub(crate) use local_call::{
-    LocalOutcome, Mailbox, TurnMaker, exclusive_turn, local_turn, shared_turn,
+    LocalOutcome, LocalTarget, TurnMaker, exclusive_turn, local_turn, shared_turn,
 };
 pub use reference::ActorRef;
 
@@ -171,9 +171,12 @@ pub trait Actor: Sized + Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Vec<u8>, CallError>>;
 
     /// Whether any method may be shared (reentrant). When none can, turns
-    /// run inline in the activation's task, which is faster. Default: true
-    /// (correct for every actor; hand-written actors without
-    /// [`SharedHandler`]s may set it to false).
+    /// run inline in the activation's task, and a local call to an idle
+    /// activation runs its turn right in the caller's task (no hand-off
+    /// between tasks or threads; a turn that has to wait continues in a
+    /// task of its own). Default: true (correct for every actor;
+    /// hand-written actors without [`SharedHandler`]s may set it to false;
+    /// `#[actor_impl]` sets it).
     const HAS_SHARED_METHODS: bool = true;
 
     /// Whether `method` is a shared (reentrant) method, handled by

@@ -12,12 +12,15 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::Poll;
+
+use moonpool_sim::Instant;
 
 use moonpool_sim::Providers;
 use tokio::sync::{RwLock, mpsc};
 
-use super::activation::{Envelope, RemoteCall, RemoteReply, Turn, catch_handler_panic};
+use super::activation::{Envelope, Inline, RemoteCall, RemoteReply, Turn, catch_handler_panic};
 use super::mailbox::MailboxRx;
 use super::{Actor, ActorContext, CallError};
 use crate::node::with_current_node;
@@ -124,6 +127,80 @@ async fn schedule_exclusive<A: Actor>(
         };
         if let Some(message) = panic {
             tracing::error!(actor = %ctx.id(), %message, "handler panicked");
+            return (None, rx, true);
+        }
+    }
+}
+
+/// [`schedule_exclusive`] for an actor local callers may also run turns on
+/// (see `Inline`): each turn holds the actor's lock, and a message is taken
+/// from the mailbox only under it, so an inline turn never overtakes a
+/// queued one.
+pub(crate) async fn schedule_with_inline<A: Actor>(
+    actor: A,
+    inline: &Inline<A>,
+    mut rx: MailboxRx<Envelope<A>>,
+) -> (Option<A>, MailboxRx<Envelope<A>>, bool) {
+    let ctx = &inline.ctx;
+    let p: &Providers = ctx.providers();
+    let idle = A::options().idle_timeout;
+    *inline.actor.lock().await = Some(actor);
+    let mut last_activity = p.now();
+    let mut idle_timer = p.time().sleep_until(last_activity + idle);
+    loop {
+        // A message is waiting, or `Err` when the idle timer fires first.
+        let next = std::future::poll_fn(|cx| match rx.poll_ready(cx) {
+            Poll::Ready(()) => Poll::Ready(Ok(())),
+            Poll::Pending => idle_timer.as_mut().poll(cx).map(Err),
+        });
+        let ready = next.await;
+        let mut guard = inline.actor.lock().await;
+        if guard.is_none() {
+            // An inline turn panicked and dropped the actor.
+            return (None, rx, true);
+        }
+        if ready.is_err() {
+            let inline_at = Instant::from_nanos(inline.last_activity.load(Ordering::Relaxed));
+            last_activity = last_activity.max(inline_at);
+            let due = last_activity + idle;
+            if p.now() >= due {
+                return (guard.take(), rx, false);
+            }
+            drop(guard);
+            idle_timer = p.time().sleep_until(due);
+            continue;
+        }
+        let env = match rx.try_recv() {
+            Err(()) => continue,
+            Ok(None) | Ok(Some(Envelope::Stop)) => return (guard.take(), rx, false),
+            Ok(Some(env)) => env,
+        };
+        if !matches!(
+            env,
+            Envelope::Local {
+                keep_alive: false,
+                ..
+            }
+        ) {
+            last_activity = p.now();
+        }
+        let Some(actor) = guard.as_mut() else {
+            return (None, rx, true);
+        };
+        let panic = match env {
+            Envelope::Stop => None,
+            Envelope::Local { turn, chain, .. } => {
+                let turn_ctx = ctx.for_turn(chain, false);
+                match turn {
+                    Turn::Exclusive(turn) => turn(actor, &turn_ctx).await,
+                    Turn::Shared(turn) => turn(actor, &turn_ctx).await,
+                }
+            }
+            Envelope::Remote(call) => Box::pin(remote_turn(actor, *call, ctx)).await,
+        };
+        if let Some(message) = panic {
+            tracing::error!(actor = %ctx.id(), %message, "handler panicked");
+            guard.take();
             return (None, rx, true);
         }
     }

@@ -27,7 +27,7 @@ pub use membership::{InMemoryMembership, Member, MemberStatus, MembershipError, 
 use crate::actor::RemoteReply;
 use crate::actor::{
     Activation, Actor, ActorId, ActorRef, AnyActivation, CallError, ChainLink, Handler,
-    LocalOutcome, Mailbox, Message, Placement, SharedHandler, TurnMaker, exclusive_turn,
+    LocalOutcome, LocalTarget, Message, Placement, SharedHandler, TurnMaker, exclusive_turn,
     local_turn, shared_turn, spawn_activation,
 };
 use crate::transport::{NodeId, Responder, Transport, TransportError, lock};
@@ -325,15 +325,12 @@ impl Node {
                 Err(_) => return Err(timed_out()),
             };
             if target == inner.node_id() {
-                let Some(activation) = inner.local_activation::<A>(id, just_registered).await?
-                else {
+                let Some(target) = inner.local_activation::<A>(id, just_registered).await? else {
                     inner.invalidate(id);
                     continue;
                 };
                 let m = msg.take().ok_or_else(routing_failed)?;
-                match local_turn::<A, M>(&activation, id, m, chain.to_vec(), make, p, deadline)
-                    .await
-                {
+                match local_turn::<A, M>(&target, id, m, chain.to_vec(), make, p, deadline).await {
                     LocalOutcome::Reply(r) => return Ok(r),
                     LocalOutcome::Failed(e) => return Err(e),
                     LocalOutcome::TimedOut => return Err(timed_out()),
@@ -499,14 +496,14 @@ impl NodeInner {
         self: &Arc<Self>,
         id: &ActorId,
         registered_here: bool,
-    ) -> Result<Option<Mailbox<A>>, CallError> {
+    ) -> Result<Option<LocalTarget<A>>, CallError> {
         let Some(hosted) = self.hosted_or_activate(id, registered_here).await? else {
             return Ok(None);
         };
         Ok(hosted
             .as_any()
             .downcast_ref::<Activation<A>>()
-            .map(|a| a.tx.clone()))
+            .map(|a| (a.tx.clone(), a.inline.clone())))
     }
 
     /// The erased activation for `id`, activating it if the directory says
