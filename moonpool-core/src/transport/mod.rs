@@ -52,6 +52,43 @@ pub trait Inbound: Send + Sync + 'static {
     ///
     /// The request and the responder, when this request needs
     /// [`Inbound::handle`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use moonpool_core::transport::{Inbound, NodeId, Responder, Transport, TransportConfig};
+    /// use moonpool_sim::Simulation;
+    /// use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+    ///
+    /// /// Answers short requests on the spot, long ones in a task.
+    /// struct Upper;
+    /// impl Inbound for Upper {
+    ///     fn handle(&self, _from: NodeId, p: Vec<u8>)
+    ///         -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>> {
+    ///         Box::pin(async move { Ok(p.to_ascii_uppercase()) })
+    ///     }
+    ///     fn dispatch(&self, _from: NodeId, p: Vec<u8>, responder: Responder)
+    ///         -> Result<(), (Vec<u8>, Responder)> {
+    ///         if p.len() > 16 {
+    ///             return Err((p, responder));
+    ///         }
+    ///         responder.send(Ok(p.to_ascii_uppercase()));
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// Simulation::new(1).faults(moonpool_sim::chaos::FaultConfig::calm()).run(|sim| async move {
+    ///     let (a, b) = (sim.add_process("a"), sim.add_process("b"));
+    ///     let config = TransportConfig::new("demo");
+    ///     let ta = Transport::start(sim.providers_for(a), "10.0.0.2:5000".parse().unwrap(), config.clone(), Arc::new(Upper)).await.unwrap();
+    ///     let _tb = Transport::start(sim.providers_for(b), "10.0.0.3:5000".parse().unwrap(), config, Arc::new(Upper)).await.unwrap();
+    ///     let to = "10.0.0.3:5000".parse().unwrap();
+    ///     let short = ta.request(to, b"hi".to_vec(), Duration::from_secs(1)).await;
+    ///     assert_eq!(short.unwrap(), b"HI");
+    ///     let long = ta.request(to, vec![b'a'; 20], Duration::from_secs(1)).await;
+    ///     assert_eq!(long.unwrap(), vec![b'A'; 20]);
+    /// }).unwrap();
+    /// ```
     fn dispatch(
         &self,
         _from: NodeId,
@@ -64,6 +101,7 @@ pub trait Inbound: Send + Sync + 'static {
 
 /// Sends the answer to one request back on the connection it came in on.
 /// Dropped without an answer, it fails the request with an error saying so.
+/// Handed to [`Inbound::dispatch`] (see its example).
 pub struct Responder {
     conn: Option<Arc<conn::Conn>>,
     id: u64,
