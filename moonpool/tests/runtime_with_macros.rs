@@ -53,6 +53,30 @@ impl Tally {
     }
 }
 
+/// Records what it is sent, in the order its turns run.
+#[moonpool::actor(idle_timeout = "1m")]
+#[derive(Default)]
+pub struct Journal {
+    entries: Vec<u64>,
+}
+
+#[moonpool::actor_impl]
+impl Journal {
+    /// Appends `n`, after a pause (so an unordered delivery would show).
+    #[one_way]
+    pub async fn append(&mut self, n: u64, ctx: &ActorContext) {
+        let p = ctx.providers();
+        p.sleep(p.random_duration(Duration::ZERO, Duration::from_millis(2)))
+            .await;
+        self.entries.push(n);
+    }
+
+    /// What it recorded so far.
+    pub async fn entries(&self) -> Vec<u64> {
+        self.entries.clone()
+    }
+}
+
 async fn cluster(sim: &SimContext, n: usize) -> Vec<(ProcessId, Node)> {
     let table = InMemoryMembership::new();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -201,4 +225,25 @@ async fn idle_deactivation_happens_on_time(sim: SimContext) {
     assert!(node.hosts(t.id()));
     sim.sleep(Duration::from_millis(200)).await;
     assert!(!node.hosts(t.id()));
+}
+
+/// One-way sends from a node to an actor arrive in the order they were
+/// made, wherever the actor lives.
+#[moonpool::sim_test(seeds = 30, faults = "calm")]
+async fn one_way_sends_arrive_in_order(sim: SimContext) {
+    let nodes = cluster(&sim, 3).await;
+    let sender = nodes[0].1.clone();
+    let journal = sender.actor::<Journal>("log");
+    for n in 0..40 {
+        journal.append(n).await.unwrap();
+    }
+    let mut got = Vec::new();
+    for _ in 0..200 {
+        got = journal.entries().await.unwrap();
+        if got.len() == 40 {
+            break;
+        }
+        sim.sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(got, (0..40).collect::<Vec<u64>>());
 }

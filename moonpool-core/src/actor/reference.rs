@@ -73,8 +73,9 @@ impl<A: Actor> ActorRef<A> {
             .await
     }
 
-    /// Sends `msg` without waiting for the handler (it still runs, turn by
-    /// turn, in order with this reference's other sends to the actor).
+    /// Sends `msg` without waiting for the handler. Sends from one node to
+    /// one actor are delivered in the order they were made, each (as a
+    /// call) before the next; a send that fails is logged and dropped.
     ///
     /// # Errors
     ///

@@ -249,6 +249,7 @@ impl NodeBuilder {
                 hosted_membership,
                 recovery: Mutex::default(),
                 seen_version: Mutex::new(None),
+                lanes: Mutex::default(),
                 storage: self.storage,
                 next_generation: AtomicU64::new(1),
                 stopping: AtomicBool::new(false),

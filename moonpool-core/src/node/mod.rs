@@ -3,6 +3,7 @@
 
 mod builder;
 mod directory;
+mod lanes;
 mod membership;
 mod protocol;
 mod recovery;
@@ -97,6 +98,8 @@ pub(crate) struct NodeInner {
     /// Which hosts have reported their activations since the ring last
     /// changed (see `recovery.rs`).
     pub(crate) recovery: Mutex<recovery::Recovery>,
+    /// One-way messages waiting to leave, per target (see `lanes.rs`).
+    lanes: Mutex<lanes::Lanes>,
     /// The membership version the view was last built from.
     pub(crate) seen_version: Mutex<Option<u64>>,
     /// The table this node hosts for the cluster, when it is the primary.
@@ -394,14 +397,15 @@ impl Node {
             return Err(CallError::ShuttingDown);
         }
         check_cycle(id, false, chain)?;
-        let (node, id, chain) = (self.clone(), id.clone(), chain.to_vec());
-        self.inner
-            .providers
-            .spawn_named(format!("send:{id}"), async move {
-                if let Err(e) = node.call::<A, M>(&id, msg, &chain).await {
-                    tracing::warn!(actor = %id, error = %e, "one-way message failed");
+        let (target, chain) = (id.clone(), chain.to_vec());
+        let job: lanes::Job = Box::new(move |node: Node| {
+            Box::pin(async move {
+                if let Err(e) = node.call::<A, M>(&target, msg, &chain).await {
+                    tracing::warn!(actor = %target, error = %e, "one-way message failed");
                 }
-            });
+            })
+        });
+        self.enqueue_send(id.clone(), job);
         Ok(())
     }
 }

@@ -199,7 +199,8 @@ pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
                 #(#docs)*
                 ///
                 /// One-way: returns once the message is handed over, without
-                /// waiting for the handler.
+                /// waiting for the handler. Sends from one node to one actor
+                /// arrive in the order they were made.
                 pub async fn #method(&self, #(#params),*) -> ::core::result::Result<(), #p::CallError> {
                     self.inner.send(#module::#msg(#(#names),*)).await
                 }
