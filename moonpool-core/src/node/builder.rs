@@ -250,6 +250,7 @@ impl NodeBuilder {
                 recovery: Mutex::default(),
                 seen_version: Mutex::new(None),
                 lanes: Mutex::default(),
+                emptied: tokio::sync::Notify::new(),
                 storage: self.storage,
                 next_generation: AtomicU64::new(1),
                 stopping: AtomicBool::new(false),

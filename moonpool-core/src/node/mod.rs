@@ -98,6 +98,9 @@ pub(crate) struct NodeInner {
     /// Which hosts have reported their activations since the ring last
     /// changed (see `recovery.rs`).
     pub(crate) recovery: Mutex<recovery::Recovery>,
+    /// Signalled when the last activation leaves the table (shutdown
+    /// waits for it).
+    emptied: tokio::sync::Notify,
     /// One-way messages waiting to leave, per target (see `lanes.rs`).
     lanes: Mutex<lanes::Lanes>,
     /// The membership version the view was last built from.
@@ -262,8 +265,22 @@ impl Node {
         self.inner.stop_hosting();
         let p = &self.inner.providers;
         let deadline = p.now() + Duration::from_secs(10);
-        while !lock(&self.inner.activations).is_empty() && p.now() < deadline {
-            p.sleep(Duration::from_millis(5)).await;
+        loop {
+            // Registered before the check, so the last deactivation cannot
+            // slip in between.
+            let emptied = self.inner.emptied.notified();
+            tokio::pin!(emptied);
+            emptied.as_mut().enable();
+            if lock(&self.inner.activations).is_empty() {
+                break;
+            }
+            if p.timeout_at(deadline, emptied).await.is_err() {
+                tracing::warn!(
+                    left = lock(&self.inner.activations).len(),
+                    "shutdown: activations still running after 10 s"
+                );
+                break;
+            }
         }
         let _ = self.inner.membership.leave(self.id()).await;
         if let Some(t) = self.inner.transport.get() {
@@ -559,6 +576,9 @@ impl NodeInner {
             {
                 activations.remove(id);
                 tracing::debug!(node = %self.node_id(), actor = %id, generation, "deactivated");
+                if activations.is_empty() {
+                    self.emptied.notify_waiters();
+                }
             } else {
                 return;
             }
