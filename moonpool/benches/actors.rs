@@ -40,6 +40,27 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// The plain-tokio actor the baselines use: a task that adds what it is
+/// sent and replies with the running total.
+fn baseline_actor(capacity: usize) -> mpsc::Sender<(u64, oneshot::Sender<u64>)> {
+    let (tx, mut rx) = mpsc::channel::<(u64, oneshot::Sender<u64>)>(capacity);
+    tokio::spawn(async move {
+        let mut total = 0u64;
+        while let Some((x, reply)) = rx.recv().await {
+            total += x;
+            let _ = reply.send(total);
+        }
+    });
+    tx
+}
+
+/// One ask of a [`baseline_actor`]: send, then wait for the reply.
+async fn baseline_ask(tx: &mpsc::Sender<(u64, oneshot::Sender<u64>)>, x: u64) -> u64 {
+    let (rtx, rrx) = oneshot::channel();
+    tx.send((x, rtx)).await.unwrap();
+    rrx.await.unwrap()
+}
+
 /// Prints one workload: both figures and moonpool's figure as a multiple
 /// of tokio's (`lower_is_better` says how to read it).
 fn row(name: &str, ours: f64, base: f64, unit: &str, lower_is_better: bool) {
@@ -60,14 +81,7 @@ fn local_ask(rt: &tokio::runtime::Runtime, label: &str, calls: u64) {
     let node = rt.block_on(async { Node::builder("bench").build().await.unwrap() });
     let e = node.actor::<Echo>("e");
     rt.block_on(async { e.add(0).await.unwrap() });
-    let (tx, mut rx) = mpsc::channel::<(u64, oneshot::Sender<u64>)>(64);
-    rt.spawn(async move {
-        let mut n = 0u64;
-        while let Some((x, reply)) = rx.recv().await {
-            n += x;
-            let _ = reply.send(n);
-        }
-    });
+    let tx = rt.block_on(async { baseline_actor(64) });
     let (mut ours, mut base) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         ours.push(rt.block_on(async {
@@ -80,9 +94,7 @@ fn local_ask(rt: &tokio::runtime::Runtime, label: &str, calls: u64) {
         base.push(rt.block_on(async {
             let t = Instant::now();
             for i in 0..per_round {
-                let (rtx, rrx) = oneshot::channel();
-                tx.send((i, rtx)).await.unwrap();
-                std::hint::black_box(rrx.await.unwrap());
+                std::hint::black_box(baseline_ask(&tx, i).await);
             }
             t.elapsed()
         }));
@@ -122,17 +134,8 @@ fn activation(rt: &tokio::runtime::Runtime, label: &str, n: u64) {
         base.push(rt.block_on(async {
             let t = Instant::now();
             for _ in 0..per_round {
-                let (tx, mut rx) = mpsc::channel::<(u64, oneshot::Sender<u64>)>(8);
-                tokio::spawn(async move {
-                    let mut total = 0u64;
-                    while let Some((x, reply)) = rx.recv().await {
-                        total += x;
-                        let _ = reply.send(total);
-                    }
-                });
-                let (rtx, rrx) = oneshot::channel();
-                tx.send((1, rtx)).await.unwrap();
-                rrx.await.unwrap();
+                let tx = baseline_actor(8);
+                baseline_ask(&tx, 1).await;
                 senders.push(tx);
             }
             t.elapsed()
@@ -297,17 +300,8 @@ fn memory_probe(which: &str, n: u64) {
             let mut senders = Vec::with_capacity(n as usize);
             let before = rss_bytes();
             for _ in 0..n {
-                let (tx, mut rx) = mpsc::channel::<(u64, oneshot::Sender<u64>)>(8);
-                tokio::spawn(async move {
-                    let mut total = 0u64;
-                    while let Some((x, reply)) = rx.recv().await {
-                        total += x;
-                        let _ = reply.send(total);
-                    }
-                });
-                let (rtx, rrx) = oneshot::channel();
-                tx.send((1, rtx)).await.unwrap();
-                rrx.await.unwrap();
+                let tx = baseline_actor(8);
+                baseline_ask(&tx, 1).await;
                 senders.push(tx);
             }
             let after = rss_bytes();

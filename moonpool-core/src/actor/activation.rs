@@ -112,13 +112,22 @@ impl Drop for RemoteReply {
     }
 }
 
-/// The handle the node keeps for an activation.
+/// The handle the node keeps for an activation (a local caller clones it).
 pub(crate) struct Activation<A> {
     pub(crate) tx: MailboxTx<Envelope<A>>,
     /// For actors whose turns are all exclusive: the actor itself, so that
     /// a local call to an idle activation can run its turn in the caller's
     /// task (see `local_call.rs`).
     pub(crate) inline: Option<Arc<Inline<A>>>,
+}
+
+impl<A> Clone for Activation<A> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+            inline: self.inline.clone(),
+        }
+    }
 }
 
 /// An activation's actor, shared between its task and local callers.

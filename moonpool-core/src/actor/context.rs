@@ -9,7 +9,8 @@ use moonpool_sim::{JoinHandle, Providers};
 
 use super::mailbox::MailboxTx;
 
-use super::activation::{Envelope, LocalTurn, Turn, catch_handler_panic};
+use super::activation::Envelope;
+use super::local_call::{PendingCall, exclusive_turn};
 use super::{Actor, ActorId, ActorRef, CallChain, CallError, ChainLink, Handler, Message};
 use crate::node::{Node, NodeInner};
 use crate::transport::lock;
@@ -44,7 +45,7 @@ pub(crate) struct ActivationInfo {
     pub(crate) id: ActorId,
     pub(crate) node: Weak<NodeInner>,
     pub(crate) providers: Arc<Providers>,
-    /// The activation's own mailbox (an `UnboundedSender<Envelope<A>>`).
+    /// The activation's own mailbox (a `MailboxTx<Envelope<A>>`).
     pub(crate) mailbox: Box<dyn Any + Send + Sync>,
     /// Timers of this activation, stopped when it deactivates.
     pub(crate) timers: Mutex<Vec<Option<JoinHandle<()>>>>,
@@ -133,18 +134,8 @@ impl ActorContext {
             .spawn_named(format!("timer:{}", self.id()), async move {
                 loop {
                     p.sleep(period).await;
-                    let msg = make();
-                    let turn: LocalTurn<A> = Box::new(
-                        move |actor: &mut A,
-                              ctx: &ActorContext|
-                              -> moonpool_sim::BoxFuture<'_, Option<String>> {
-                            Box::pin(async move {
-                                catch_handler_panic(actor.handle(msg, ctx)).await.err()
-                            })
-                        },
-                    );
                     let tick = Envelope::Local {
-                        turn: Turn::Exclusive(turn),
+                        turn: exclusive_turn::<A, M>(PendingCall::detached(make())),
                         chain: Vec::new(),
                         keep_alive: false,
                     };

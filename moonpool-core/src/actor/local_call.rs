@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 
 use super::mailbox::MailboxTx;
 
-use super::activation::{Envelope, Inline, Turn, catch_handler_panic};
+use super::activation::{Activation, Envelope, Inline, Turn, catch_handler_panic};
 use super::{Actor, ActorContext, ActorId, CallChain, CallError, Handler, Message, SharedHandler};
 
 /// How a local call ended, as its caller sees it.
@@ -37,6 +37,14 @@ impl<M: Message> PendingCall<M> {
         Self {
             msg: Some(msg),
             reply: Some(reply),
+        }
+    }
+
+    /// A message nobody waits for (a timer tick): no reply is sent.
+    pub(crate) fn detached(msg: M) -> Self {
+        Self {
+            msg: Some(msg),
+            reply: None,
         }
     }
 
@@ -99,15 +107,11 @@ pub(crate) enum LocalOutcome<M: Message> {
 /// An activation's typed mailbox.
 pub(crate) type Mailbox<A> = MailboxTx<Envelope<A>>;
 
-/// A local activation: its mailbox, and its actor when callers may run
-/// turns on it directly.
-pub(crate) type LocalTarget<A> = (Mailbox<A>, Option<Arc<Inline<A>>>);
-
 /// Runs `msg` as a turn of the activation `target`, waiting for the reply
 /// until `deadline`: right here when the activation is idle and allows it,
 /// through its mailbox otherwise.
 pub(crate) async fn local_turn<A: Actor, M: Message>(
-    target: &LocalTarget<A>,
+    target: &Activation<A>,
     id: &ActorId,
     msg: M,
     chain: CallChain,
@@ -115,17 +119,16 @@ pub(crate) async fn local_turn<A: Actor, M: Message>(
     p: &Providers,
     deadline: Instant,
 ) -> LocalOutcome<M> {
-    let (mailbox, inline) = target;
     let (tx, rx) = oneshot::channel();
     let turn = make(PendingCall::new(msg, tx));
-    let queued = match inline {
-        Some(inline) => run_inline(inline, mailbox, turn, chain, p).await,
+    let queued = match &target.inline {
+        Some(inline) => run_inline(inline, &target.tx, turn, chain, p).await,
         None => Err((turn, chain)),
     };
     if let Err((turn, chain)) = queued {
         // If the mailbox is closed, the envelope comes back in the error
         // and dropping it hands the message back through `rx`.
-        let _ = mailbox.send(Envelope::Local {
+        let _ = target.tx.send(Envelope::Local {
             turn,
             chain,
             keep_alive: true,

@@ -26,9 +26,7 @@ pub use activation::catch_handler_panic;
 pub(crate) use activation::{Activation, AnyActivation, RemoteReply, spawn_activation};
 pub use context::{ActorContext, TimerId};
 pub use error::CallError;
-pub(crate) use local_call::{
-    LocalOutcome, LocalTarget, TurnMaker, exclusive_turn, local_turn, shared_turn,
-};
+pub(crate) use local_call::{LocalOutcome, TurnMaker, exclusive_turn, local_turn, shared_turn};
 pub use reference::ActorRef;
 
 use moonpool_sim::BoxFuture;

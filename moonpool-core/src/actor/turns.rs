@@ -50,92 +50,30 @@ fn is_reentrant_callback<A: Actor>(env: &Envelope<A>, ctx: &ActorContext) -> boo
     is_shared(env) && chain.iter().any(|l| l.actor == *ctx.id() && l.shared)
 }
 
-/// Runs turns until the activation idles out, is stopped, or a handler
-/// panics. Returns the actor (unless a panic poisoned it), the mailbox (for
-/// draining), and whether a handler panicked.
+/// Runs the turns of an actor with shared methods until the activation
+/// idles out, is stopped, or a handler panics; returns the actor (unless a
+/// panic poisoned it), the mailbox (for draining), and whether a handler
+/// panicked. (Actors whose turns are all exclusive use
+/// [`schedule_with_inline`].)
 pub(crate) async fn schedule<A: Actor>(
     actor: A,
     ctx: &ActorContext,
     rx: MailboxRx<Envelope<A>>,
 ) -> (Option<A>, MailboxRx<Envelope<A>>, bool) {
-    if A::HAS_SHARED_METHODS {
-        // Boxed: its state is large, and inline it would make every
-        // activation's task that large, exclusive-only ones included.
-        Box::pin(schedule_mixed(actor, ctx, rx)).await
-    } else {
-        schedule_exclusive(actor, ctx, rx).await
-    }
+    // Boxed: its state is large, and inline it would size the activation's
+    // task for its whole life.
+    Box::pin(schedule_mixed(actor, ctx, rx)).await
 }
 
-/// The fast path for actors whose turns are all exclusive: each turn runs
-/// inline in the activation's task, one after the other.
+/// Runs the turns of an actor whose turns are all exclusive, one after the
+/// other, sharing the actor with local callers (see `Inline`): each turn
+/// holds the actor's lock, and a message is taken from the mailbox only
+/// under it, so an inline turn never overtakes a queued one. Returns as
+/// [`schedule`] does.
 ///
 /// The idle deadline is one timer per idle period, not one per turn: when
 /// it fires early (there was activity since it was set) it is set again
 /// for the last activity plus the idle timeout.
-async fn schedule_exclusive<A: Actor>(
-    mut actor: A,
-    ctx: &ActorContext,
-    mut rx: MailboxRx<Envelope<A>>,
-) -> (Option<A>, MailboxRx<Envelope<A>>, bool) {
-    let p: &Providers = ctx.providers();
-    let idle = A::options().idle_timeout;
-    let mut last_activity = p.now();
-    let mut idle_timer = p.time().sleep_until(last_activity + idle);
-    loop {
-        // The next message, or `Err` when the idle timer fires first.
-        let next = std::future::poll_fn(|cx| match rx.poll_recv(cx) {
-            Poll::Ready(env) => Poll::Ready(Ok(env)),
-            Poll::Pending => idle_timer.as_mut().poll(cx).map(Err),
-        });
-        let env = match next.await {
-            Ok(env) => env,
-            Err(()) => {
-                let due = last_activity + idle;
-                if p.now() >= due {
-                    return (Some(actor), rx, false);
-                }
-                idle_timer = p.time().sleep_until(due);
-                continue;
-            }
-        };
-        let env = match env {
-            None | Some(Envelope::Stop) => return (Some(actor), rx, false),
-            Some(env) => env,
-        };
-        if !matches!(
-            env,
-            Envelope::Local {
-                keep_alive: false,
-                ..
-            }
-        ) {
-            last_activity = p.now();
-        }
-        let panic = match env {
-            Envelope::Stop => None,
-            Envelope::Local { turn, chain, .. } => {
-                let turn_ctx = ctx.for_turn(chain, false);
-                match turn {
-                    Turn::Exclusive(turn) => turn(&mut actor, &turn_ctx).await,
-                    Turn::Shared(turn) => turn(&actor, &turn_ctx).await,
-                }
-            }
-            // Boxed: inline, its state would size every idle activation's
-            // task.
-            Envelope::Remote(call) => Box::pin(remote_turn(&mut actor, *call, ctx)).await,
-        };
-        if let Some(message) = panic {
-            tracing::error!(actor = %ctx.id(), %message, "handler panicked");
-            return (None, rx, true);
-        }
-    }
-}
-
-/// [`schedule_exclusive`] for an actor local callers may also run turns on
-/// (see `Inline`): each turn holds the actor's lock, and a message is taken
-/// from the mailbox only under it, so an inline turn never overtakes a
-/// queued one.
 pub(crate) async fn schedule_with_inline<A: Actor>(
     actor: A,
     inline: &Inline<A>,
@@ -155,10 +93,10 @@ pub(crate) async fn schedule_with_inline<A: Actor>(
         });
         let ready = next.await;
         let mut guard = inline.actor.lock().await;
-        if guard.is_none() {
+        let Some(actor) = guard.as_mut() else {
             // An inline turn panicked and dropped the actor.
             return (None, rx, true);
-        }
+        };
         if ready.is_err() {
             let inline_at = Instant::from_nanos(inline.last_activity.load(Ordering::Relaxed));
             last_activity = last_activity.max(inline_at);
@@ -184,9 +122,6 @@ pub(crate) async fn schedule_with_inline<A: Actor>(
         ) {
             last_activity = p.now();
         }
-        let Some(actor) = guard.as_mut() else {
-            return (None, rx, true);
-        };
         let panic = match env {
             Envelope::Stop => None,
             Envelope::Local { turn, chain, .. } => {
@@ -196,6 +131,8 @@ pub(crate) async fn schedule_with_inline<A: Actor>(
                     Turn::Shared(turn) => turn(actor, &turn_ctx).await,
                 }
             }
+            // Boxed: inline, its state would size every idle activation's
+            // task.
             Envelope::Remote(call) => Box::pin(remote_turn(actor, *call, ctx)).await,
         };
         if let Some(message) = panic {

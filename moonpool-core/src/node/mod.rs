@@ -28,8 +28,8 @@ pub use membership::{InMemoryMembership, Member, MemberStatus, MembershipError, 
 use crate::actor::RemoteReply;
 use crate::actor::{
     Activation, Actor, ActorId, ActorRef, AnyActivation, CallError, ChainLink, Handler,
-    LocalOutcome, LocalTarget, Message, Placement, SharedHandler, TurnMaker, exclusive_turn,
-    local_turn, shared_turn, spawn_activation,
+    LocalOutcome, Message, Placement, SharedHandler, TurnMaker, exclusive_turn, local_turn,
+    shared_turn, spawn_activation,
 };
 use crate::transport::{NodeId, Responder, Transport, TransportError, lock};
 use protocol::{NodeRequest, NodeResponse};
@@ -517,14 +517,11 @@ impl NodeInner {
         self: &Arc<Self>,
         id: &ActorId,
         registered_here: bool,
-    ) -> Result<Option<LocalTarget<A>>, CallError> {
+    ) -> Result<Option<Activation<A>>, CallError> {
         let Some(hosted) = self.hosted_or_activate(id, registered_here).await? else {
             return Ok(None);
         };
-        Ok(hosted
-            .as_any()
-            .downcast_ref::<Activation<A>>()
-            .map(|a| (a.tx.clone(), a.inline.clone())))
+        Ok(hosted.as_any().downcast_ref::<Activation<A>>().cloned())
     }
 
     /// The erased activation for `id`, activating it if the directory says
@@ -775,50 +772,74 @@ struct Inbound {
     node: std::sync::Weak<NodeInner>,
 }
 
-impl Inbound {
-    /// A call to an activation this node already hosts goes straight into
-    /// its mailbox, and the activation answers on the connection: no task,
-    /// no extra wake-up. Anything else takes the general path.
-    fn call_now(&self, payload: Vec<u8>, responder: Responder) -> Result<(), (Vec<u8>, Responder)> {
-        let Some(node) = self.node.upgrade() else {
-            return Err((payload, responder));
-        };
-        let Ok(NodeRequest::Call {
-            target,
-            method,
-            body,
-            chain,
-            shared,
-        }) = postcard::from_bytes::<NodeRequest>(&payload)
-        else {
-            return Err((payload, responder));
-        };
-        if node.stopping.load(Ordering::Relaxed) || check_cycle(&target, shared, &chain).is_err() {
-            return Err((payload, responder));
-        }
-        let hosted = lock(&node.activations)
-            .get(&target)
-            .map(|h| Arc::clone(&h.activation));
-        match hosted {
-            Some(activation) => {
-                activation.deliver_remote(method, body, chain, RemoteReply::to_wire(responder));
-                Ok(())
-            }
-            None => Err((payload, responder)),
-        }
-    }
-}
-
 impl crate::transport::Inbound for Inbound {
+    /// Decodes each request once, here. A call to an activation this node
+    /// already hosts goes straight into its mailbox and the activation
+    /// answers on the connection: no task, no extra wake-up. Anything else
+    /// (including every refusal) is handled by `NodeInner::handle` in a
+    /// task of its own.
     fn dispatch(
         &self,
         _from: NodeId,
         payload: Vec<u8>,
         responder: Responder,
     ) -> Result<(), (Vec<u8>, Responder)> {
-        self.call_now(payload, responder)
+        let Some(node) = self.node.upgrade() else {
+            responder.send(Err("the node has stopped".to_string()));
+            return Ok(());
+        };
+        let req: NodeRequest = match postcard::from_bytes(&payload) {
+            Ok(req) => req,
+            Err(e) => {
+                responder.send(Err(format!("undecodable node request: {e}")));
+                return Ok(());
+            }
+        };
+        let req = match req {
+            NodeRequest::Call {
+                target,
+                method,
+                body,
+                chain,
+                shared,
+            } => {
+                let ready = !node.stopping.load(Ordering::Relaxed)
+                    && check_cycle(&target, shared, &chain).is_ok();
+                let hosted = ready
+                    .then(|| {
+                        lock(&node.activations)
+                            .get(&target)
+                            .map(|h| Arc::clone(&h.activation))
+                    })
+                    .flatten();
+                if let Some(activation) = hosted {
+                    activation.deliver_remote(method, body, chain, RemoteReply::to_wire(responder));
+                    return Ok(());
+                }
+                NodeRequest::Call {
+                    target,
+                    method,
+                    body,
+                    chain,
+                    shared,
+                }
+            }
+            other => other,
+        };
+        let p = Arc::clone(&node.providers);
+        p.spawn_detached("inbound-request", async move {
+            let resp = node.handle(req).await;
+            responder.send(
+                postcard::to_allocvec(&resp)
+                    .map_err(|e| format!("cannot encode the response: {e}")),
+            );
+        });
+        Ok(())
     }
 
+    /// Unused by the transport (every request is taken by
+    /// [`Inbound::dispatch`](crate::transport::Inbound::dispatch)); kept
+    /// for the trait, with the same result.
     fn handle(
         &self,
         _from: NodeId,

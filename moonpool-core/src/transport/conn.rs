@@ -204,7 +204,7 @@ async fn writer(mut write: WriteHalf<NetStream>, mut rx: mpsc::UnboundedReceiver
     let mut batch = Vec::with_capacity(BATCH_BYTES);
     // Whether the last write carried more than one frame: a sign of load.
     let mut busy = false;
-    'frames: while let Some(frame) = rx.recv().await {
+    while let Some(frame) = rx.recv().await {
         if frame.is_empty() {
             break;
         }
@@ -220,7 +220,7 @@ async fn writer(mut write: WriteHalf<NetStream>, mut rx: mpsc::UnboundedReceiver
         }
         busy = batch.len() > frame.len();
         if write.write_all(&batch).await.is_err() {
-            break 'frames;
+            break;
         }
         if stop {
             break;
