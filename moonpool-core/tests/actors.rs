@@ -263,9 +263,16 @@ fn a_killed_node_s_actors_fail_typed_then_reactivate_elsewhere() {
                     "took {:?}",
                     sim.now() - start
                 );
-                // Once the node is declared dead, the actor reactivates on a
-                // survivor.
-                sim.sleep(Duration::from_secs(2)).await;
+                // Once the survivors have declared the node dead (within a
+                // few probe rounds), the actor reactivates on one of them.
+                let killed = sim.now();
+                while cluster[..2].iter().any(|(_, n)| n.live_members().len() > 2) {
+                    assert!(
+                        sim.now() - killed < Duration::from_secs(10),
+                        "the killed node is still alive in a survivor's view"
+                    );
+                    sim.sleep(Duration::from_millis(50)).await;
+                }
                 assert_eq!(
                     caller
                         .actor::<Counter>(key.clone())

@@ -1,178 +1,379 @@
-//! One activation: its mailbox, the turns it runs, and the task that builds
-//! the actor and hands it to the turn scheduler (`turns.rs`).
+//! One activation: who it is, the phase it is in, and the messages waiting
+//! for it — one allocation, and no task while it is at rest.
+//!
+//! ```text
+//! Activating ──built──▶ Idle(actor) ◀──queue empty── Running
+//!      │                   │  ▲                          ▲
+//!      │                   │  └──────────────────────────┤
+//!      │                   └──a message arrives: whoever─┘
+//!      │                      brings it takes the actor
+//!      │                   (idle too long, Stop, or a panic)
+//!      └──failed──▶ Leaving ──node forgot it──▶ Closed
+//! ```
+//!
+//! While the actor is at rest (`Idle`), no task exists for it: a message
+//! that arrives takes the actor out and runs its turn — in the caller's own
+//! task for a local exclusive call (`local_call.rs`), in a task spawned for
+//! that burst of work otherwise (`turns.rs`). Whoever runs turns takes the
+//! next queued message under the same lock that would put the actor back,
+//! so a message is never left behind with nobody to run it, and turns run
+//! in arrival order. Idle deactivation is the node's idle collector's job
+//! (`node/idle.rs`), not a timer per activation.
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::{Arc, Weak};
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll, Waker};
 
-use moonpool_sim::BoxFuture;
-use tokio::sync::oneshot;
-
-use super::mailbox::{MailboxRx, MailboxTx, mailbox};
+use moonpool_sim::Instant;
 
 use super::context::ActivationInfo;
+use super::envelope::{Envelope, RemoteCall, RemoteReply};
 use super::{Actor, ActorContext, ActorId, CallChain, CallError};
 use crate::node::NodeInner;
-use crate::transport::Responder;
+use crate::transport::lock;
 
-/// An exclusive turn: what a local call runs on the actor, alone. It
-/// replies to its caller itself and returns the handler's panic, if any.
-pub(crate) type LocalTurn<A> =
-    Box<dyn for<'a> FnOnce(&'a mut A, &'a ActorContext) -> BoxFuture<'a, Option<String>> + Send>;
-
-/// A shared (reentrant) turn: runs alongside other shared turns.
-pub(crate) type SharedTurn<A> =
-    Box<dyn for<'a> FnOnce(&'a A, &'a ActorContext) -> BoxFuture<'a, Option<String>> + Send>;
-
-/// A local call's work.
-pub(crate) enum Turn<A> {
-    Exclusive(LocalTurn<A>),
-    Shared(SharedTurn<A>),
+/// An activation of `A`. The node's table holds it (type-erased as
+/// [`AnyActivation`]); local callers, the turns' contexts and the idle
+/// collector hold it too.
+pub(crate) struct Activation<A: Actor> {
+    pub(crate) info: ActivationInfo,
+    slot: Mutex<Slot<A>>,
+    /// Nanoseconds (on the providers' clock) at which the last turn that
+    /// keeps the activation alive started.
+    last_activity: AtomicU64,
 }
 
-pub(crate) enum Envelope<A> {
-    /// A call from this node: typed, never serialized. Dropped unrun, its
-    /// turn hands the message back to the caller (see `local_call.rs`).
-    Local {
-        turn: Turn<A>,
-        chain: CallChain,
-        /// Whether this message counts as activity for idle deactivation
-        /// (timer ticks do not).
-        keep_alive: bool,
-    },
-    /// A call that arrived as bytes (boxed: it is the largest variant, and
-    /// envelopes sit in every mailbox).
-    Remote(Box<RemoteCall>),
-    /// Deactivate now (node shutdown).
-    Stop,
+struct Slot<A> {
+    phase: Phase<A>,
+    /// Messages waiting for the runner. Holds no buffer while at rest.
+    queue: VecDeque<Envelope<A>>,
+    /// The scheduler of an actor with shared methods, when it waits for a
+    /// message while turns run (see [`Activation::poll_next`]).
+    waiting: Option<Waker>,
+    /// The idle collector found the activation busy past its idle
+    /// deadline: whoever brings it to rest checks the deadline again.
+    idle_check: bool,
 }
 
-/// A call that arrived as bytes.
-pub(crate) struct RemoteCall {
-    pub(crate) method: u32,
-    pub(crate) body: Vec<u8>,
-    pub(crate) chain: CallChain,
-    pub(crate) reply: RemoteReply,
+enum Phase<A> {
+    /// `A::activate` runs; messages queue.
+    Activating,
+    /// At rest, nothing queued: the next message takes the actor.
+    Idle(A),
+    /// Someone runs turns on the actor; messages queue for them.
+    Running,
+    /// Deactivating: messages still queue, to be dropped unrun (their
+    /// callers re-route) once the node has forgotten this activation.
+    Leaving,
+    /// Gone: messages are refused. Holds why activation failed, if it did.
+    Closed(Option<Arc<str>>),
 }
 
-/// Where the reply to a call that arrived as bytes goes: to a task waiting
-/// for it, or straight back onto the connection it came in on. Dropped
-/// without a reply (the activation stopped before running the call), it
-/// tells the caller to route again.
-pub(crate) struct RemoteReply {
-    to: Option<ReplyTo>,
+/// What became of a message handed to an activation.
+pub(crate) enum Offer<A> {
+    /// Queued for whoever runs turns.
+    Queued,
+    /// The activation has closed; here is the message back.
+    Refused(Envelope<A>),
+    /// The actor was at rest: it is the caller's to run the message on
+    /// (the activation is now `Running`).
+    Start(A, Envelope<A>),
 }
 
-enum ReplyTo {
-    Task(oneshot::Sender<Result<Vec<u8>, CallError>>),
-    Wire(Responder),
-}
-
-impl RemoteReply {
-    /// A reply to the task holding the receiver.
-    pub(crate) fn to_task() -> (Self, oneshot::Receiver<Result<Vec<u8>, CallError>>) {
-        let (tx, rx) = oneshot::channel();
-        (
-            Self {
-                to: Some(ReplyTo::Task(tx)),
-            },
-            rx,
-        )
-    }
-
-    /// A reply straight onto the requesting connection.
-    pub(crate) fn to_wire(responder: Responder) -> Self {
-        Self {
-            to: Some(ReplyTo::Wire(responder)),
-        }
-    }
-
-    pub(crate) fn send(mut self, result: Result<Vec<u8>, CallError>) {
-        match self.to.take() {
-            Some(ReplyTo::Task(tx)) => {
-                let _ = tx.send(result);
-            }
-            Some(ReplyTo::Wire(responder)) => {
-                responder.send(crate::node::encode_call_result(result));
-            }
-            None => {}
-        }
-    }
-}
-
-impl Drop for RemoteReply {
-    fn drop(&mut self) {
-        // A task sees its sender dropped; the wire needs to be told.
-        if let Some(ReplyTo::Wire(responder)) = self.to.take() {
-            responder.send(crate::node::encode_not_here());
-        }
-    }
-}
-
-/// The handle the node keeps for an activation (a local caller clones it).
-pub(crate) struct Activation<A> {
-    pub(crate) tx: MailboxTx<Envelope<A>>,
-    /// For actors whose turns are all exclusive: the actor itself, so that
-    /// a local call to an idle activation can run its turn in the caller's
-    /// task (see `local_call.rs`).
-    pub(crate) inline: Option<Arc<Inline<A>>>,
-}
-
-impl<A> Clone for Activation<A> {
-    fn clone(&self) -> Self {
-        Self {
-            tx: self.tx.clone(),
-            inline: self.inline.clone(),
-        }
-    }
-}
-
-/// An activation's actor, shared between its task and local callers.
-///
-/// Turns stay one at a time and in order: whoever runs a turn holds
-/// `actor`'s lock; the activation's task takes a message from the mailbox
-/// only while holding it, and a caller runs its turn inline only if it gets
-/// the lock at once and finds the mailbox empty.
-pub(crate) struct Inline<A> {
-    /// `None` before activation, after deactivation, or after a handler
-    /// panicked.
-    pub(crate) actor: Arc<tokio::sync::Mutex<Option<A>>>,
-    /// Nanoseconds (on the providers' clock) of the last inline turn, for
-    /// idle deactivation.
-    pub(crate) last_activity: std::sync::atomic::AtomicU64,
-    /// The activation's context, for the turns' contexts.
-    pub(crate) ctx: ActorContext,
+/// What a runner does after a turn.
+pub(crate) enum Next<A> {
+    /// Nothing: the actor is back at rest.
+    Rested,
+    /// Run this message next.
+    Run(A, Envelope<A>),
+    /// Deactivate (idle too long, or a handler panicked).
+    Leave { actor: Option<A>, panicked: bool },
 }
 
 /// The type-erased view of an activation.
-pub(crate) trait AnyActivation: Send + Sync {
-    fn as_any(&self) -> &dyn Any;
-    fn deliver_remote(&self, method: u32, body: Vec<u8>, chain: CallChain, reply: RemoteReply);
-    fn stop(&self);
+pub(crate) trait AnyActivation: Send + Sync + 'static {
+    fn info(&self) -> &ActivationInfo;
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+    fn deliver_remote(
+        self: Arc<Self>,
+        method: u32,
+        body: Vec<u8>,
+        chain: CallChain,
+        reply: RemoteReply,
+    );
+    /// Deactivates once the messages queued before this one have run.
+    fn stop(self: Arc<Self>);
+    /// Called by the idle collector at or after the activation's idle
+    /// deadline: deactivates it if it is at rest and due. Returns when to
+    /// check again, or `None` when the collector need not watch it.
+    fn check_idle(self: Arc<Self>, now: Instant) -> Option<Instant>;
 }
 
 impl<A: Actor> AnyActivation for Activation<A> {
-    fn as_any(&self) -> &dyn Any {
+    fn info(&self) -> &ActivationInfo {
+        &self.info
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
         self
     }
 
-    fn deliver_remote(&self, method: u32, body: Vec<u8>, chain: CallChain, reply: RemoteReply) {
-        // If the mailbox is closed the envelope comes back in the error and
-        // dropping it tells the caller to route again.
-        let _ = self.tx.send(Envelope::Remote(Box::new(RemoteCall {
+    fn deliver_remote(
+        self: Arc<Self>,
+        method: u32,
+        body: Vec<u8>,
+        chain: CallChain,
+        reply: RemoteReply,
+    ) {
+        let refused = self.deliver(Envelope::Remote(Box::new(RemoteCall {
             method,
             body,
             chain,
             reply,
         })));
+        // Refused, the envelope is dropped here and its reply tells the
+        // caller to route again — unless activation failed, which the
+        // caller is told.
+        if let (Err(Envelope::Remote(call)), Some(reason)) = (refused, self.failure()) {
+            call.reply.send(Err(CallError::ActivationFailed {
+                actor: self.info.id.to_string(),
+                reason: reason.to_string(),
+            }));
+        }
     }
 
-    fn stop(&self) {
-        let _ = self.tx.send(Envelope::Stop);
+    fn stop(self: Arc<Self>) {
+        let _ = self.deliver(Envelope::Stop);
     }
+
+    fn check_idle(self: Arc<Self>, now: Instant) -> Option<Instant> {
+        let deadline = self.idle_deadline();
+        let due = now >= deadline;
+        let mut guard = lock(&self.slot);
+        let slot = &mut *guard;
+        match std::mem::replace(&mut slot.phase, Phase::Leaving) {
+            Phase::Idle(actor) if due => {
+                drop(guard);
+                let p = Arc::clone(&self.info.providers);
+                p.spawn_detached(
+                    format!("deactivate:{}", self.info.id),
+                    super::lifecycle::leave(self, Some(actor), false),
+                );
+                None
+            }
+            busy @ (Phase::Activating | Phase::Running) => {
+                slot.phase = busy;
+                // Its runner checks again when it brings the actor to rest.
+                slot.idle_check |= due;
+                (!due).then_some(deadline)
+            }
+            other => {
+                let watched = matches!(other, Phase::Idle(_));
+                slot.phase = other;
+                watched.then_some(deadline)
+            }
+        }
+    }
+}
+
+impl<A: Actor> Activation<A> {
+    /// The context of a turn called through `callers`.
+    pub(crate) fn context(self: &Arc<Self>, callers: CallChain, shared: bool) -> ActorContext {
+        ActorContext {
+            activation: Arc::clone(self) as Arc<dyn AnyActivation>,
+            callers,
+            shared,
+        }
+    }
+
+    pub(crate) fn id(&self) -> &ActorId {
+        &self.info.id
+    }
+
+    /// A turn that keeps the activation alive starts now.
+    pub(crate) fn touch(&self) {
+        let now = self.info.providers.now().as_nanos();
+        self.last_activity.store(now, Ordering::Relaxed);
+    }
+
+    fn idle_deadline(&self) -> Instant {
+        Instant::from_nanos(self.last_activity.load(Ordering::Relaxed))
+            .saturating_add(A::options().idle_timeout)
+    }
+
+    /// Has the node's idle collector watch this activation.
+    pub(crate) fn watch_idle(self: &Arc<Self>) {
+        if let Some(node) = self.info.node.upgrade() {
+            let weak: Weak<dyn AnyActivation> = Arc::downgrade(self) as Weak<dyn AnyActivation>;
+            node.idle
+                .watch(self.idle_deadline(), self.info.generation, weak);
+        }
+    }
+
+    /// Hands `env` over (see [`Offer`]).
+    pub(crate) fn offer(&self, env: Envelope<A>) -> Offer<A> {
+        let mut guard = lock(&self.slot);
+        let slot = &mut *guard;
+        match std::mem::replace(&mut slot.phase, Phase::Running) {
+            Phase::Idle(actor) => Offer::Start(actor, env),
+            closed @ Phase::Closed(_) => {
+                slot.phase = closed;
+                Offer::Refused(env)
+            }
+            other => {
+                slot.phase = other;
+                slot.queue.push_back(env);
+                let waiting = slot.waiting.take();
+                drop(guard);
+                if let Some(w) = waiting {
+                    w.wake();
+                }
+                Offer::Queued
+            }
+        }
+    }
+
+    /// Queues `env`, or runs it in a task of its own when the actor is at
+    /// rest; gives it back if the activation has closed.
+    pub(crate) fn deliver(self: &Arc<Self>, env: Envelope<A>) -> Result<(), Envelope<A>> {
+        match self.offer(env) {
+            Offer::Queued => Ok(()),
+            Offer::Refused(env) => Err(env),
+            Offer::Start(actor, env) => {
+                self.spawn_turns(actor, env);
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs `env` and whatever queues behind it in a task of its own.
+    pub(crate) fn spawn_turns(self: &Arc<Self>, actor: A, env: Envelope<A>) {
+        let run = super::turns::run(Arc::clone(self), actor, env);
+        self.info.providers.spawn_detached("actor-turns", run);
+    }
+
+    /// After a turn: what the runner does next (see [`Next`]).
+    pub(crate) fn after_turn(self: &Arc<Self>, actor: A, panic: Option<String>) -> Next<A> {
+        if let Some(message) = panic {
+            // Its state may be half-updated: drop it, skip the
+            // deactivation hook.
+            tracing::error!(actor = %self.info.id, %message, "handler panicked");
+            drop(actor);
+            return Next::Leave {
+                actor: None,
+                panicked: true,
+            };
+        }
+        self.next_or_rest(actor)
+    }
+
+    /// The next queued message, or rest: the actor goes back into the
+    /// slot under the lock that a sender takes to queue, so nothing queued
+    /// is left without a runner.
+    pub(crate) fn next_or_rest(self: &Arc<Self>, actor: A) -> Next<A> {
+        let mut guard = lock(&self.slot);
+        let slot = &mut *guard;
+        if let Some(env) = slot.queue.pop_front() {
+            return Next::Run(actor, env);
+        }
+        let recheck = std::mem::take(&mut slot.idle_check);
+        if recheck && self.info.providers.now() >= self.idle_deadline() {
+            return Next::Leave {
+                actor: Some(actor),
+                panicked: false,
+            };
+        }
+        if slot.queue.capacity() > 0 {
+            // An activation at rest keeps no buffer.
+            slot.queue = VecDeque::new();
+        }
+        slot.phase = Phase::Idle(actor);
+        drop(guard);
+        if recheck {
+            self.watch_idle();
+        }
+        Next::Rested
+    }
+
+    /// The next queued message, for a runner that waits for one while
+    /// turns run; registers its waker when nothing is queued.
+    pub(crate) fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Envelope<A>> {
+        let mut slot = lock(&self.slot);
+        if let Some(env) = slot.queue.pop_front() {
+            return Poll::Ready(env);
+        }
+        match &slot.waiting {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => slot.waiting = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// The next queued message, if any.
+    pub(crate) fn try_next(&self) -> Option<Envelope<A>> {
+        lock(&self.slot).queue.pop_front()
+    }
+
+    /// Deactivation has begun: messages still queue, unrun.
+    pub(crate) fn begin_leaving(&self) {
+        let mut slot = lock(&self.slot);
+        if !matches!(slot.phase, Phase::Closed(_)) {
+            slot.phase = Phase::Leaving;
+        }
+    }
+
+    /// Refuses every further message (remembering why activation failed,
+    /// if it did) and returns those that queued, for the caller to answer
+    /// or drop outside the lock.
+    pub(crate) fn close(&self, failure: Option<Arc<str>>) -> VecDeque<Envelope<A>> {
+        let mut slot = lock(&self.slot);
+        slot.phase = Phase::Closed(failure);
+        slot.waiting = None;
+        std::mem::take(&mut slot.queue)
+    }
+
+    /// Why this activation failed to activate, once it has closed for
+    /// that reason.
+    pub(crate) fn failure(&self) -> Option<Arc<str>> {
+        match &lock(&self.slot).phase {
+            Phase::Closed(failure) => failure.clone(),
+            _ => None,
+        }
+    }
+}
+
+/// Creates an activation of `A` for `id` and starts building its actor.
+pub(crate) fn spawn_activation<A: Actor>(
+    node: &Arc<NodeInner>,
+    id: ActorId,
+    generation: u64,
+) -> Arc<Activation<A>> {
+    let activation = Arc::new(Activation {
+        info: ActivationInfo {
+            id,
+            node: Arc::downgrade(node),
+            providers: Arc::clone(&node.providers),
+            generation,
+            timers: Mutex::new(Vec::new()),
+        },
+        slot: Mutex::new(Slot {
+            phase: Phase::Activating,
+            queue: VecDeque::new(),
+            waiting: None,
+            idle_check: false,
+        }),
+        last_activity: AtomicU64::new(0),
+    });
+    node.providers.spawn_detached(
+        format!("activate:{}", activation.info.id),
+        super::lifecycle::activate(Arc::clone(&activation)),
+    );
+    activation
 }
 
 /// Runs a handler future, turning a panic into `Err(message)`.
@@ -216,121 +417,4 @@ fn panic_text(payload: &(dyn Any + Send)) -> String {
         .map(|s| (*s).to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "<non-string panic>".to_string())
-}
-
-/// Starts an activation of `A` for `id` and returns its handle.
-pub(crate) fn spawn_activation<A: Actor>(
-    node: &Arc<NodeInner>,
-    id: ActorId,
-    generation: u64,
-) -> Arc<Activation<A>> {
-    let (tx, rx) = mailbox();
-    let ctx = ActorContext::new(ActivationInfo {
-        id: id.clone(),
-        node: Arc::downgrade(node),
-        providers: Arc::clone(&node.providers),
-        mailbox: Box::new(tx.clone()),
-        timers: std::sync::Mutex::new(Vec::new()),
-    });
-    let inline = (!A::HAS_SHARED_METHODS).then(|| {
-        Arc::new(Inline {
-            actor: Arc::new(tokio::sync::Mutex::new(None)),
-            last_activity: std::sync::atomic::AtomicU64::new(0),
-            ctx: ctx.clone(),
-        })
-    });
-    let activation = Arc::new(Activation {
-        tx,
-        inline: inline.clone(),
-    });
-    let weak = Arc::downgrade(node);
-    node.providers.spawn_detached(
-        format!("actor:{id}"),
-        run::<A>(ctx, rx, inline, weak, generation),
-    );
-    activation
-}
-
-async fn run<A: Actor>(
-    ctx: ActorContext,
-    rx: MailboxRx<Envelope<A>>,
-    inline: Option<Arc<Inline<A>>>,
-    node: Weak<NodeInner>,
-    generation: u64,
-) {
-    // The rare phases (activation, deactivation) are boxed: inline, their
-    // state would size the task of every activation for its whole life.
-    let Some((actor, rx)) = Box::pin(activate::<A>(&ctx, rx, &node, generation)).await else {
-        return;
-    };
-    let (actor, rx, panicked) = match inline {
-        Some(inline) => super::turns::schedule_with_inline(actor, &inline, rx).await,
-        None => super::turns::schedule(actor, &ctx, rx).await,
-    };
-    Box::pin(deactivate::<A>(&ctx, actor, panicked, rx, node, generation)).await;
-}
-
-/// Builds the actor; on failure, leaves the node and answers whatever
-/// arrived with the reason.
-async fn activate<A: Actor>(
-    ctx: &ActorContext,
-    mut rx: MailboxRx<Envelope<A>>,
-    node: &Weak<NodeInner>,
-    generation: u64,
-) -> Option<(A, MailboxRx<Envelope<A>>)> {
-    let reason = match catch_handler_panic(A::activate(ctx)).await {
-        Ok(Ok(actor)) => return Some((actor, rx)),
-        Ok(Err(reason)) | Err(reason) => reason,
-    };
-    let id = ctx.id();
-    tracing::warn!(actor = %id, %reason, "activation failed");
-    if let Some(node) = node.upgrade() {
-        node.forget_activation(id, generation).await;
-    }
-    rx.close();
-    let err = CallError::ActivationFailed {
-        actor: id.to_string(),
-        reason,
-    };
-    while let Some(env) = rx.recv().await {
-        if let Envelope::Remote(call) = env {
-            call.reply.send(Err(err.clone()));
-        }
-    }
-    None
-}
-
-/// Stops the activation's timers, runs its deactivation hook (unless a
-/// handler panicked: its state may be half-updated), and leaves.
-async fn deactivate<A: Actor>(
-    ctx: &ActorContext,
-    actor: Option<A>,
-    panicked: bool,
-    rx: MailboxRx<Envelope<A>>,
-    node: Weak<NodeInner>,
-    generation: u64,
-) {
-    ctx.stop_all_timers();
-    if panicked {
-        tracing::error!(actor = %ctx.id(), "a handler panicked; dropping the activation");
-    } else if let Some(mut actor) = actor {
-        actor.on_deactivate(ctx).await;
-    }
-    finish::<A>(node, ctx.id(), generation, rx).await;
-}
-
-/// Leaves the node's table and the directory, then drops whatever arrived
-/// in the meantime unrun: each caller sees that and re-routes to a new
-/// activation.
-async fn finish<A: Actor>(
-    node: Weak<NodeInner>,
-    id: &ActorId,
-    generation: u64,
-    mut rx: MailboxRx<Envelope<A>>,
-) {
-    if let Some(node) = node.upgrade() {
-        node.forget_activation(id, generation).await;
-    }
-    rx.close();
-    while rx.recv().await.is_some() {}
 }

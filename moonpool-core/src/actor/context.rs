@@ -1,15 +1,13 @@
 //! What a handler knows about its activation: who it is, the providers, and
 //! how to call other actors (propagating the call chain).
 
-use std::any::Any;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use moonpool_sim::{JoinHandle, Providers};
 
-use super::mailbox::MailboxTx;
-
-use super::activation::Envelope;
+use super::activation::{Activation, AnyActivation};
+use super::envelope::Envelope;
 use super::local_call::{PendingCall, exclusive_turn};
 use super::{Actor, ActorId, ActorRef, CallChain, CallError, ChainLink, Handler, Message};
 use crate::node::{Node, NodeInner};
@@ -30,8 +28,8 @@ pub struct TimerId(usize);
 /// ```
 #[derive(Clone)]
 pub struct ActorContext {
-    /// What every turn of the activation shares (one `Arc` clone per turn).
-    pub(crate) activation: Arc<ActivationInfo>,
+    /// The activation (one `Arc` clone per turn).
+    pub(crate) activation: Arc<dyn AnyActivation>,
     /// Activations waiting in the call chain that led to this turn,
     /// outermost first (without this one; see [`Self::chain`]).
     pub(crate) callers: CallChain,
@@ -39,45 +37,41 @@ pub struct ActorContext {
     pub(crate) shared: bool,
 }
 
-/// The part of an [`ActorContext`] that stays the same for every turn of an
-/// activation.
+/// What an activation is, whatever its actor type: the part of an
+/// [`ActorContext`] that stays the same for every turn.
 pub(crate) struct ActivationInfo {
     pub(crate) id: ActorId,
     pub(crate) node: Weak<NodeInner>,
     pub(crate) providers: Arc<Providers>,
-    /// The activation's own mailbox (a `MailboxTx<Envelope<A>>`).
-    pub(crate) mailbox: Box<dyn Any + Send + Sync>,
+    /// Tells this activation from earlier and later ones of the same actor
+    /// on this node.
+    pub(crate) generation: u64,
     /// Timers of this activation, stopped when it deactivates.
     pub(crate) timers: Mutex<Vec<Option<JoinHandle<()>>>>,
 }
 
-impl ActorContext {
-    /// The context of an activation between turns (empty call chain).
-    pub(crate) fn new(info: ActivationInfo) -> Self {
-        Self {
-            activation: Arc::new(info),
-            callers: Vec::new(),
-            shared: false,
+impl ActivationInfo {
+    /// Stops every timer of the activation.
+    pub(crate) fn stop_all_timers(&self) {
+        for task in lock(&self.timers).iter_mut().filter_map(Option::take) {
+            task.abort();
         }
     }
+}
 
-    /// The context of one turn called through `callers`.
-    pub(crate) fn for_turn(&self, callers: CallChain, shared: bool) -> Self {
-        Self {
-            activation: Arc::clone(&self.activation),
-            callers,
-            shared,
-        }
+impl ActorContext {
+    fn info(&self) -> &ActivationInfo {
+        self.activation.info()
     }
 
     /// This activation's id.
     pub fn id(&self) -> &ActorId {
-        &self.activation.id
+        &self.info().id
     }
 
     /// The providers of the node hosting this activation.
     pub fn providers(&self) -> &Providers {
-        &self.activation.providers
+        &self.info().providers
     }
 
     /// Activations waiting in this call chain, outermost first, ending with
@@ -86,7 +80,7 @@ impl ActorContext {
         let mut chain = Vec::with_capacity(self.callers.len() + 1);
         chain.extend(self.callers.iter().cloned());
         chain.push(ChainLink {
-            actor: self.activation.id.clone(),
+            actor: self.info().id.clone(),
             shared: self.shared,
         });
         chain
@@ -118,40 +112,43 @@ impl ActorContext {
         A: Handler<M>,
         M: Message,
     {
-        let Some(tx) = self
-            .activation
-            .mailbox
-            .downcast_ref::<MailboxTx<Envelope<A>>>()
-            .cloned()
+        let Ok(activation) = Arc::clone(&self.activation)
+            .into_any()
+            .downcast::<Activation<A>>()
         else {
             return Err(CallError::UnknownActorType {
                 actor_type: A::TYPE_NAME.to_string(),
             });
         };
+        // Weak: a timer does not keep its activation's memory alive.
+        let activation = Arc::downgrade(&activation);
         let p = self.providers().clone();
         let task = self
             .providers()
             .spawn_named(format!("timer:{}", self.id()), async move {
                 loop {
                     p.sleep(period).await;
+                    let Some(activation) = activation.upgrade() else {
+                        return;
+                    };
                     let tick = Envelope::Local {
                         turn: exclusive_turn::<A, M>(PendingCall::detached(make())),
                         chain: Vec::new(),
                         keep_alive: false,
                     };
-                    if tx.send(tick).is_err() {
+                    if activation.deliver(tick).is_err() {
                         return;
                     }
                 }
             });
-        let mut timers = lock(&self.activation.timers);
+        let mut timers = lock(&self.info().timers);
         timers.push(Some(task));
         Ok(TimerId(timers.len() - 1))
     }
 
     /// Stops a timer (no effect if it already stopped).
     pub fn stop_timer(&self, id: TimerId) {
-        if let Some(task) = lock(&self.activation.timers)
+        if let Some(task) = lock(&self.info().timers)
             .get_mut(id.0)
             .and_then(Option::take)
         {
@@ -159,17 +156,8 @@ impl ActorContext {
         }
     }
 
-    pub(crate) fn stop_all_timers(&self) {
-        for task in lock(&self.activation.timers)
-            .iter_mut()
-            .filter_map(Option::take)
-        {
-            task.abort();
-        }
-    }
-
     /// The node hosting this activation, while it runs.
     pub fn node(&self) -> Option<Node> {
-        self.activation.node.upgrade().map(|inner| Node { inner })
+        self.info().node.upgrade().map(|inner| Node { inner })
     }
 }

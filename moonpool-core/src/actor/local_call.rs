@@ -5,15 +5,14 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::Poll;
 
 use moonpool_sim::{BoxFuture, Instant, Providers};
 use tokio::sync::oneshot;
 
-use super::mailbox::MailboxTx;
-
-use super::activation::{Activation, Envelope, Inline, Turn, catch_handler_panic};
+use super::activation::{Activation, Next, Offer, catch_handler_panic};
+use super::envelope::{Envelope, Turn};
+use super::turns::{proceed, run_exclusive_turn};
 use super::{Actor, ActorContext, ActorId, CallChain, CallError, Handler, Message, SharedHandler};
 
 /// How a local call ended, as its caller sees it.
@@ -104,14 +103,11 @@ pub(crate) enum LocalOutcome<M: Message> {
     NotRun(M),
 }
 
-/// An activation's typed mailbox.
-pub(crate) type Mailbox<A> = MailboxTx<Envelope<A>>;
-
 /// Runs `msg` as a turn of the activation `target`, waiting for the reply
-/// until `deadline`: right here when the activation is idle and allows it,
-/// through its mailbox otherwise.
+/// until `deadline`: right here when the call is exclusive and the actor is
+/// at rest, in the activation's runner otherwise.
 pub(crate) async fn local_turn<A: Actor, M: Message>(
-    target: &Activation<A>,
+    target: &Arc<Activation<A>>,
     id: &ActorId,
     msg: M,
     chain: CallChain,
@@ -120,23 +116,35 @@ pub(crate) async fn local_turn<A: Actor, M: Message>(
     deadline: Instant,
 ) -> LocalOutcome<M> {
     let (tx, rx) = oneshot::channel();
-    let turn = make(PendingCall::new(msg, tx));
-    let queued = match &target.inline {
-        Some(inline) => run_inline(inline, &target.tx, turn, chain, p).await,
-        None => Err((turn, chain)),
+    let env = Envelope::Local {
+        turn: make(PendingCall::new(msg, tx)),
+        chain,
+        keep_alive: true,
     };
-    if let Err((turn, chain)) = queued {
-        // If the mailbox is closed, the envelope comes back in the error
-        // and dropping it hands the message back through `rx`.
-        let _ = target.tx.send(Envelope::Local {
-            turn,
-            chain,
-            keep_alive: true,
-        });
+    match target.offer(env) {
+        Offer::Queued => {}
+        // Dropped, the envelope hands the message back through `rx`.
+        Offer::Refused(env) => drop(env),
+        Offer::Start(
+            actor,
+            env @ Envelope::Local {
+                turn: Turn::Exclusive(_),
+                ..
+            },
+        ) => {
+            run_inline(target, actor, env).await;
+        }
+        Offer::Start(actor, env) => target.spawn_turns(actor, env),
     }
     match p.timeout_at(deadline, rx).await {
         Ok(Ok(LocalReply::Reply(r))) => LocalOutcome::Reply(r),
-        Ok(Ok(LocalReply::NotRun(m))) => LocalOutcome::NotRun(m),
+        Ok(Ok(LocalReply::NotRun(m))) => match target.failure() {
+            Some(reason) => LocalOutcome::Failed(CallError::ActivationFailed {
+                actor: id.to_string(),
+                reason: reason.to_string(),
+            }),
+            None => LocalOutcome::NotRun(m),
+        },
         Ok(Ok(LocalReply::Panicked(message))) => LocalOutcome::Failed(CallError::HandlerPanicked {
             actor: id.to_string(),
             message,
@@ -147,49 +155,31 @@ pub(crate) async fn local_turn<A: Actor, M: Message>(
     }
 }
 
-/// Runs an exclusive turn in the caller's task when the activation is idle:
-/// its actor's lock is free and nothing waits in its mailbox (so the turn
-/// overtakes nothing). The first step runs right here — most turns finish
-/// without waiting, with no hand-off between tasks or threads; a turn that
-/// has to wait continues in a task of its own, so the caller giving up
-/// never cuts a turn short. Gives the turn back when it must be queued.
-async fn run_inline<A: Actor>(
-    inline: &Arc<Inline<A>>,
-    mailbox: &Mailbox<A>,
-    turn: Turn<A>,
-    chain: CallChain,
-    p: &Providers,
-) -> Result<(), (Turn<A>, CallChain)> {
-    let f = match turn {
-        Turn::Exclusive(f) => f,
-        shared @ Turn::Shared(_) => return Err((shared, chain)),
-    };
-    let mut guard = match Arc::clone(&inline.actor).try_lock_owned() {
-        Ok(guard) if guard.is_some() && mailbox.is_empty() => guard,
-        _ => return Err((Turn::Exclusive(f), chain)),
-    };
-    let now = p.now().since_epoch().as_nanos();
-    inline
-        .last_activity
-        .store(u64::try_from(now).unwrap_or(u64::MAX), Ordering::Relaxed);
-    let ctx = inline.ctx.for_turn(chain, false);
-    let mailbox = mailbox.clone();
-    let mut run = Box::pin(async move {
-        let panic = match guard.as_mut() {
-            Some(actor) => f(actor, &ctx).await,
-            None => None,
-        };
-        if let Some(message) = panic {
-            // The state may be half-updated: drop the actor, and wake the
-            // activation's task to wind down without its deactivation hook.
-            tracing::error!(actor = %ctx.id(), %message, "handler panicked");
-            guard.take();
-            let _ = mailbox.send(Envelope::Stop);
-        }
+/// Runs an exclusive turn in the caller's task on an actor that was at
+/// rest (so the turn overtakes nothing). The first step runs right here —
+/// most turns finish without waiting, with no hand-off between tasks or
+/// threads; a turn that has to wait continues in a task of its own, so the
+/// caller giving up never cuts a turn short. Whatever queued meanwhile
+/// runs in a task of its own too: the caller has its reply.
+async fn run_inline<A: Actor>(activation: &Arc<Activation<A>>, mut actor: A, env: Envelope<A>) {
+    let act = Arc::clone(activation);
+    let mut turn = Box::pin(async move {
+        let panic = run_exclusive_turn(&act, &mut actor, env).await;
+        let next = act.after_turn(actor, panic);
+        (act, next)
     });
-    let first = std::future::poll_fn(|cx| Poll::Ready(run.as_mut().poll(cx))).await;
-    if first.is_pending() {
-        p.spawn_detached(format!("turn:{}", inline.ctx.id()), run);
+    match std::future::poll_fn(|cx| Poll::Ready(turn.as_mut().poll(cx))).await {
+        Poll::Ready((_, Next::Rested)) => {}
+        Poll::Ready((act, next)) => {
+            let p = Arc::clone(&act.info.providers);
+            p.spawn_detached("actor-turns", proceed(act, next));
+        }
+        Poll::Pending => activation
+            .info
+            .providers
+            .spawn_detached("actor-turns", async move {
+                let (act, next) = turn.await;
+                proceed(act, next).await;
+            }),
     }
-    Ok(())
 }

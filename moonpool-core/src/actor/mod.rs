@@ -8,9 +8,10 @@
 
 mod activation;
 mod context;
+mod envelope;
 mod error;
+mod lifecycle;
 mod local_call;
-mod mailbox;
 mod reference;
 mod turns;
 
@@ -23,8 +24,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use activation::catch_handler_panic;
-pub(crate) use activation::{Activation, AnyActivation, RemoteReply, spawn_activation};
+pub(crate) use activation::{Activation, AnyActivation, spawn_activation};
 pub use context::{ActorContext, TimerId};
+pub(crate) use envelope::RemoteReply;
 pub use error::CallError;
 pub(crate) use local_call::{LocalOutcome, TurnMaker, exclusive_turn, local_turn, shared_turn};
 pub use reference::ActorRef;

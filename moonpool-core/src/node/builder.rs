@@ -242,6 +242,7 @@ impl NodeBuilder {
                 id: OnceLock::new(),
                 types,
                 activations: Mutex::default(),
+                idle: Arc::default(),
                 directory: Mutex::default(),
                 cache: Mutex::default(),
                 view: Mutex::new(View::default()),
@@ -280,6 +281,15 @@ impl NodeBuilder {
             format!("watch:{}", id.addr),
             watch::watch(Arc::downgrade(&node.inner)),
         );
+        if !node.inner.types.is_empty() {
+            providers.spawn_named(
+                format!("idle:{}", id.addr),
+                super::idle::collect(
+                    Arc::clone(&node.inner.idle),
+                    Arc::clone(&node.inner.providers),
+                ),
+            );
+        }
         Ok(node)
     }
 }

@@ -3,6 +3,7 @@
 
 mod builder;
 mod directory;
+mod idle;
 mod lanes;
 mod membership;
 mod protocol;
@@ -52,6 +53,13 @@ impl<A: Actor> ActorFactory for FactoryOf<A> {
     }
 }
 
+impl Drop for NodeInner {
+    fn drop(&mut self) {
+        // Nothing is left to watch; end the collector's task.
+        self.idle.close();
+    }
+}
+
 pub(crate) fn factory_of<A: Actor>() -> Arc<dyn ActorFactory> {
     Arc::new(FactoryOf::<A>(PhantomData))
 }
@@ -59,11 +67,6 @@ pub(crate) fn factory_of<A: Actor>() -> Arc<dyn ActorFactory> {
 /// A table keyed by actor id. Hashed without a random seed, so iteration
 /// order is the same on every run (the simulator relies on it).
 pub(crate) type IdMap<V> = std::collections::HashMap<ActorId, V, rustc_hash::FxBuildHasher>;
-
-struct Hosted {
-    activation: Arc<dyn AnyActivation>,
-    generation: u64,
-}
 
 /// The cluster as this node last saw it.
 #[derive(Default)]
@@ -90,7 +93,9 @@ pub(crate) struct NodeInner {
     transport: std::sync::OnceLock<Transport>,
     id: std::sync::OnceLock<NodeId>,
     types: BTreeMap<&'static str, Arc<dyn ActorFactory>>,
-    activations: Mutex<IdMap<Hosted>>,
+    activations: Mutex<IdMap<Arc<dyn AnyActivation>>>,
+    /// Deactivates activations that stay idle too long (see `idle.rs`).
+    pub(crate) idle: Arc<idle::IdleCollector>,
     directory: Mutex<IdMap<NodeId>>,
     cache: Mutex<IdMap<NodeId>>,
     view: Mutex<View>,
@@ -196,6 +201,10 @@ fn unreachable(actor: &ActorId, e: &TransportError) -> CallError {
         TransportError::Remote { message } => CallError::NodeUnreachable {
             actor: actor.to_string(),
             reason: format!("the node failed the request: {message}"),
+        },
+        lost @ TransportError::ConnectionLost { .. } => CallError::NodeUnreachable {
+            actor: actor.to_string(),
+            reason: format!("{lost}; the call may or may not have run"),
         },
         other => CallError::NodeUnreachable {
             actor: actor.to_string(),
@@ -392,11 +401,15 @@ impl Node {
                 Ok(_) => inner.invalidate(id),
                 Err(e) => {
                     inner.invalidate(id);
-                    if p.now() >= deadline || !matches!(e, TransportError::ConnectionLost { .. }) {
+                    // A call runs at most once: only a request that never
+                    // left is sent again. One lost in flight may have run,
+                    // and the caller is told so.
+                    if p.now() >= deadline || !matches!(e, TransportError::ConnectionClosed { .. })
+                    {
                         return Err(unreachable(id, &e));
                     }
-                    // The connection broke under the call: give the
-                    // transport a moment to notice before routing again.
+                    // Give the transport a moment to notice before routing
+                    // again.
                     p.sleep(Duration::from_millis(20)).await;
                 }
             }
@@ -456,9 +469,11 @@ impl NodeInner {
     }
 
     fn transport(&self) -> Result<&Transport, TransportError> {
-        self.transport.get().ok_or(TransportError::ConnectionLost {
-            peer: self.config.listen,
-        })
+        self.transport
+            .get()
+            .ok_or(TransportError::ConnectionClosed {
+                peer: self.config.listen,
+            })
     }
 
     /// Sends a node request and decodes the response.
@@ -497,13 +512,12 @@ impl NodeInner {
     /// Stops taking calls and stops every activation.
     pub(crate) fn stop_hosting(&self) {
         self.stopping.store(true, Ordering::Relaxed);
-        let hosted: Vec<Arc<dyn AnyActivation>> = lock(&self.activations)
-            .values()
-            .map(|h| Arc::clone(&h.activation))
-            .collect();
+        let hosted: Vec<Arc<dyn AnyActivation>> =
+            lock(&self.activations).values().map(Arc::clone).collect();
         for a in hosted {
             a.stop();
         }
+        self.idle.close();
     }
 
     fn invalidate(&self, id: &ActorId) {
@@ -517,11 +531,11 @@ impl NodeInner {
         self: &Arc<Self>,
         id: &ActorId,
         registered_here: bool,
-    ) -> Result<Option<Activation<A>>, CallError> {
+    ) -> Result<Option<Arc<Activation<A>>>, CallError> {
         let Some(hosted) = self.hosted_or_activate(id, registered_here).await? else {
             return Ok(None);
         };
-        Ok(hosted.as_any().downcast_ref::<Activation<A>>().cloned())
+        Ok(hosted.into_any().downcast::<Activation<A>>().ok())
     }
 
     /// The erased activation for `id`, activating it if the directory says
@@ -532,8 +546,8 @@ impl NodeInner {
         id: &ActorId,
         registered_here: bool,
     ) -> Result<Option<Arc<dyn AnyActivation>>, CallError> {
-        if let Some(h) = lock(&self.activations).get(id) {
-            return Ok(Some(Arc::clone(&h.activation)));
+        if let Some(a) = lock(&self.activations).get(id) {
+            return Ok(Some(Arc::clone(a)));
         }
         let Some(factory) = self.types.get(id.type_name.as_ref()).cloned() else {
             return Ok(None);
@@ -547,19 +561,13 @@ impl NodeInner {
             }
         }
         let mut activations = lock(&self.activations);
-        if let Some(h) = activations.get(id) {
-            return Ok(Some(Arc::clone(&h.activation)));
+        if let Some(a) = activations.get(id) {
+            return Ok(Some(Arc::clone(a)));
         }
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(node = %me, actor = %id, generation, "activating");
         let activation = factory.spawn(self, id.clone(), generation);
-        activations.insert(
-            id.clone(),
-            Hosted {
-                activation: Arc::clone(&activation),
-                generation,
-            },
-        );
+        activations.insert(id.clone(), Arc::clone(&activation));
         Ok(Some(activation))
     }
 
@@ -569,7 +577,7 @@ impl NodeInner {
             let mut activations = lock(&self.activations);
             if activations
                 .get(id)
-                .is_some_and(|h| h.generation == generation)
+                .is_some_and(|a| a.info().generation == generation)
             {
                 activations.remove(id);
                 tracing::debug!(node = %self.node_id(), actor = %id, generation, "deactivated");
@@ -621,9 +629,7 @@ impl NodeInner {
                 NodeResponse::Done
             }
             NodeRequest::Deactivate { actor } => {
-                let hosted = lock(&self.activations)
-                    .get(&actor)
-                    .map(|h| Arc::clone(&h.activation));
+                let hosted = lock(&self.activations).get(&actor).map(Arc::clone);
                 if let Some(a) = hosted {
                     a.stop();
                 }
@@ -806,11 +812,7 @@ impl crate::transport::Inbound for Inbound {
                 let ready = !node.stopping.load(Ordering::Relaxed)
                     && check_cycle(&target, shared, &chain).is_ok();
                 let hosted = ready
-                    .then(|| {
-                        lock(&node.activations)
-                            .get(&target)
-                            .map(|h| Arc::clone(&h.activation))
-                    })
+                    .then(|| lock(&node.activations).get(&target).map(Arc::clone))
                     .flatten();
                 if let Some(activation) = hosted {
                     activation.deliver_remote(method, body, chain, RemoteReply::to_wire(responder));

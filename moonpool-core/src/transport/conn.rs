@@ -24,10 +24,13 @@ pub(crate) struct Conn {
     tx: mpsc::UnboundedSender<Vec<u8>>,
     pending: Mutex<BTreeMap<u64, Waiter>>,
     closed: AtomicBool,
-    /// Superseded by another connection to the same peer: no new requests.
+    /// Superseded by another connection to the same peer: no new requests
+    /// (and the peer has been told so).
     retired: AtomicBool,
-    /// This side dialed it (and so closes it once retired and idle).
-    outbound: bool,
+    /// The peer retired it too: it sends no more requests here.
+    peer_retired: AtomicBool,
+    /// Requests received here and not answered yet.
+    answering: AtomicU64,
     /// Frames received so far: a request that times out with this
     /// unchanged heard nothing at all from the peer (see `looks_dead`).
     received: AtomicU64,
@@ -61,7 +64,7 @@ impl Conn {
             Ok(())
         } else {
             lock(&self.pending).remove(&id);
-            Err(TransportError::ConnectionLost {
+            Err(TransportError::ConnectionClosed {
                 peer: self.peer.addr,
             })
         }
@@ -70,7 +73,7 @@ impl Conn {
     /// Gives up on request `id` (it timed out).
     pub(crate) fn forget(&self, id: u64) {
         lock(&self.pending).remove(&id);
-        self.close_if_retired_and_idle();
+        self.close_if_drained();
     }
 
     pub(crate) fn one_way(&self, payload: Vec<u8>) -> Result<(), TransportError> {
@@ -78,21 +81,45 @@ impl Conn {
         if self.push(frame) {
             Ok(())
         } else {
-            Err(TransportError::ConnectionLost {
+            Err(TransportError::ConnectionClosed {
                 peer: self.peer.addr,
             })
         }
     }
 
-    /// Stops using this connection for new requests; the dialer closes it
-    /// once its last response arrives.
+    /// Stops using this connection for new requests and tells the peer,
+    /// which does the same; it closes once neither side waits for
+    /// anything on it (see [`Conn::close_if_drained`]). Requests already
+    /// in flight either way are still answered, so superseding a
+    /// connection never loses a call.
     pub(crate) fn retire(&self) {
-        self.retired.store(true, Ordering::Relaxed);
-        self.close_if_retired_and_idle();
+        if self.retired.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        if let Ok(frame) = frame_of(&Wire::Retire) {
+            self.push(frame);
+        }
+        self.close_if_drained();
     }
 
-    fn close_if_retired_and_idle(&self) {
-        if self.outbound && self.retired.load(Ordering::Relaxed) && lock(&self.pending).is_empty() {
+    /// The peer retired this connection.
+    fn peer_retired(&self) {
+        self.peer_retired.store(true, Ordering::Relaxed);
+        self.close_if_drained();
+    }
+
+    /// Closes a connection both sides have retired once nothing is in
+    /// flight on it: every request this side sent has its response, and
+    /// every request it received has been answered. (The peer retired it
+    /// after its last request here, and frames arrive in order, so no
+    /// request can still be on its way; the answers queued before the
+    /// close are written before the stream shuts down.)
+    fn close_if_drained(&self) {
+        let drained = self.retired.load(Ordering::Relaxed)
+            && self.peer_retired.load(Ordering::Relaxed)
+            && self.answering.load(Ordering::Relaxed) == 0
+            && lock(&self.pending).is_empty();
+        if drained {
             self.close();
         }
     }
@@ -118,6 +145,8 @@ impl Conn {
         if let Ok(frame) = frame_of(&Wire::Response { id, result }) {
             self.push(frame);
         }
+        self.answering.fetch_sub(1, Ordering::Relaxed);
+        self.close_if_drained();
     }
 
     fn complete(&self, id: u64, result: Result<Vec<u8>, String>) {
@@ -125,7 +154,7 @@ impl Conn {
         if let Some(w) = waiter {
             let _ = w.send(result.map_err(|message| TransportError::Remote { message }));
         }
-        self.close_if_retired_and_idle();
+        self.close_if_drained();
     }
 }
 
@@ -138,8 +167,6 @@ pub(crate) fn frame_of(msg: &Wire) -> Result<Vec<u8>, TransportError> {
 pub(crate) struct Endpoints {
     pub(crate) peer: NodeId,
     pub(crate) dialer: NodeId,
-    /// This side dialed.
-    pub(crate) outbound: bool,
 }
 
 /// Starts the reader and writer tasks of a handshaken stream.
@@ -153,11 +180,7 @@ pub(crate) fn start(
 ) -> Arc<Conn> {
     let (read, write) = tokio::io::split(stream);
     let (tx, rx) = mpsc::unbounded_channel();
-    let Endpoints {
-        peer,
-        dialer,
-        outbound,
-    } = ends;
+    let Endpoints { peer, dialer } = ends;
     let conn = Arc::new(Conn {
         peer,
         dialer,
@@ -165,7 +188,8 @@ pub(crate) fn start(
         pending: Mutex::new(BTreeMap::new()),
         closed: AtomicBool::new(false),
         retired: AtomicBool::new(false),
-        outbound,
+        peer_retired: AtomicBool::new(false),
+        answering: AtomicU64::new(0),
         received: AtomicU64::new(0),
     });
     providers.spawn_named(format!("conn-writer:{}", peer.addr), writer(write, rx));
@@ -262,6 +286,8 @@ async fn reader(
         match msg {
             Wire::Response { id, result } => conn.complete(id, result),
             Wire::Request { id, payload } => {
+                // Counted before the responder exists: it answers once.
+                conn.answering.fetch_add(1, Ordering::Relaxed);
                 let responder = super::Responder::new(Arc::clone(conn), id);
                 if let Err((payload, responder)) = inbound.dispatch(conn.peer, payload, responder) {
                     let (inbound, peer) = (Arc::clone(&inbound), conn.peer);
@@ -278,6 +304,7 @@ async fn reader(
                     }
                 });
             }
+            Wire::Retire => conn.peer_retired(),
             Wire::Hello { .. } | Wire::Welcome { .. } | Wire::Refused { .. } => {
                 tracing::error!(peer = %conn.peer, "dropping connection: handshake message after the handshake");
                 return;

@@ -196,9 +196,17 @@ pub enum TransportError {
         /// Its reason.
         reason: String,
     },
-    /// The connection broke while the request was in flight.
-    #[error("connection to {peer} was lost")]
+    /// The connection broke while the request was in flight: the peer may
+    /// or may not have handled it.
+    #[error("connection to {peer} was lost with the request in flight")]
     ConnectionLost {
+        /// The peer.
+        peer: SocketAddr,
+    },
+    /// The connection closed before the request could be sent: the peer
+    /// never saw it, and sending it again is safe.
+    #[error("connection to {peer} closed before the request was sent")]
+    ConnectionClosed {
         /// The peer.
         peer: SocketAddr,
     },
@@ -516,7 +524,7 @@ impl Transport {
         if peer.addr != to {
             tracing::warn!(dialed = %to, answered = %peer, "peer answered with another address");
         }
-        Ok(self.install(stream, peer, self.inner.local, true))
+        Ok(self.install(stream, peer, self.inner.local))
     }
 
     /// Handshakes an incoming connection as the acceptor.
@@ -583,27 +591,19 @@ impl Transport {
         {
             return;
         }
-        self.install(stream, peer, peer, false);
+        self.install(stream, peer, peer);
     }
 
     /// Registers an established connection for `peer`. When another usable
-    /// connection to the same peer exists: if the same side dialed both,
-    /// the new one replaces the old (the dialer gave it up); if each side
-    /// dialed one at once, the one dialed by the lower address wins on
-    /// both sides and the other is retired.
-    fn install(
-        &self,
-        stream: NetStream,
-        peer: NodeId,
-        dialer: NodeId,
-        outbound: bool,
-    ) -> Arc<Conn> {
+    /// connection to the same peer exists: if the peer restarted, the old
+    /// one closes; if the same side dialed both, the new one replaces the
+    /// old (the dialer gave it up); if each side dialed one at once, the
+    /// one dialed by the lower address wins on both sides and the other is
+    /// retired — it still answers what was sent on it, and closes once
+    /// both sides have retired it and nothing is in flight on it.
+    fn install(&self, stream: NetStream, peer: NodeId, dialer: NodeId) -> Arc<Conn> {
         let weak = Arc::downgrade(&self.inner);
-        let ends = conn::Endpoints {
-            peer,
-            dialer,
-            outbound,
-        };
+        let ends = conn::Endpoints { peer, dialer };
         let conn = conn::start(
             &self.inner.providers,
             stream,
@@ -630,8 +630,9 @@ impl Transport {
         });
         match slot.conn.as_ref().filter(|c| c.is_usable()) {
             Some(existing) if existing.peer != peer => {
-                // The peer restarted: the old connection is stale.
-                existing.retire();
+                // The peer restarted: the old connection leads to a process
+                // that is gone, and nothing on it will be answered.
+                existing.close();
                 slot.conn = Some(Arc::clone(&conn));
             }
             Some(existing) if existing.dialer == dialer => {

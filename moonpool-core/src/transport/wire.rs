@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 /// The transport protocol version; a peer with another version is refused.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// A node's identity: where it listens, and which life of that address it
 /// is (a restarted node gets a new incarnation).
@@ -45,6 +45,10 @@ pub(crate) enum Wire {
         id: u64,
         result: Result<Vec<u8>, String>,
     },
+    /// The sender superseded this connection by another to the same peer:
+    /// it sends no more requests here, but still answers those it got.
+    /// (Last, so the earlier variants keep their encoding.)
+    Retire,
 }
 
 pub(crate) fn encode(msg: &Wire) -> Result<Vec<u8>, postcard::Error> {
