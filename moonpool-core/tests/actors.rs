@@ -7,23 +7,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Add, Counter, Explode, Get, Ping, Pinger, start_cluster};
+use common::{Add, Counter, Explode, Get, Ping, Pinger, nodes};
 use moonpool_core::{ActorId, CallError, Node};
 use moonpool_sim::chaos::FaultConfig;
 use moonpool_sim::{ProcessId, SimContext, Simulation};
-
-async fn nodes(sim: &SimContext, n: usize, timeout: Duration) -> Vec<(ProcessId, Node)> {
-    let (_, mut rx) = start_cluster(sim, n, timeout);
-    let mut out = Vec::new();
-    for _ in 0..n {
-        out.push(rx.recv().await.unwrap());
-    }
-    // A stable cluster: wait until every node sees every other.
-    while out.iter().any(|(_, node)| node.live_members().len() < n) {
-        sim.sleep(Duration::from_millis(50)).await;
-    }
-    out
-}
 
 #[test]
 fn calls_activate_once_and_run_one_turn_at_a_time() {

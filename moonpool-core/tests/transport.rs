@@ -148,6 +148,52 @@ fn nodes_dialing_each_other_at_once_end_with_one_connection() {
     }
 }
 
+/// Requests sent on the connection that loses the dialing race are still
+/// answered: superseding a connection never loses a request in flight.
+#[test]
+fn requests_in_flight_on_a_superseded_connection_are_answered() {
+    for seed in 0..60 {
+        calm(seed)
+            .run(|sim| async move {
+                let (a_pid, mut a) = start_node(&sim, "a", "c1");
+                let (b_pid, mut b) = start_node(&sim, "b", "c1");
+                let (a, b) = (a.recv().await.unwrap(), b.recv().await.unwrap());
+                let p = sim.providers();
+                let mut calls = Vec::new();
+                // Both sides start sending at once, over several
+                // milliseconds, each request taking a while to answer.
+                for i in 0..40u64 {
+                    let (from, to) = if i % 2 == 0 {
+                        (a.clone(), addr(&sim, b_pid))
+                    } else {
+                        (b.clone(), addr(&sim, a_pid))
+                    };
+                    let p2 = p.clone();
+                    calls.push(p.spawn(async move {
+                        p2.sleep(Duration::from_micros(i * 250)).await;
+                        let body = format!("sleep:{}", (i * 7) % 25);
+                        let got = from
+                            .request(to, body.clone().into_bytes(), Duration::from_secs(2))
+                            .await;
+                        (body, got)
+                    }));
+                }
+                for c in calls {
+                    let (body, got) = c.await.unwrap();
+                    assert_eq!(
+                        got.unwrap(),
+                        format!("echo:{body}").into_bytes(),
+                        "seed {}",
+                        sim.seed()
+                    );
+                }
+                sim.sleep(Duration::from_millis(100)).await;
+                assert_eq!(sim.open_connections(), 1, "seed {}", sim.seed());
+            })
+            .unwrap();
+    }
+}
+
 #[test]
 fn a_wrong_cluster_id_is_refused_with_a_clear_error() {
     calm(2)

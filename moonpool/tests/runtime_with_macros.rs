@@ -247,3 +247,69 @@ async fn one_way_sends_arrive_in_order(sim: SimContext) {
     }
     assert_eq!(got, (0..40).collect::<Vec<u64>>());
 }
+
+thread_local! {
+    /// The ids of the `Ledger::record` calls that ran in this seed's run
+    /// (seeds run on parallel threads; each simulation runs on one).
+    static RAN: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Records which calls ran, outside any activation's state, so that every
+/// run counts whatever becomes of the activation.
+#[moonpool::actor(idle_timeout = "10m")]
+#[derive(Default)]
+pub struct Ledger;
+
+#[moonpool::actor_impl]
+impl Ledger {
+    /// Records that call `id` ran, after a pause (so connections can break
+    /// under it).
+    pub async fn record(&mut self, id: u64, ctx: &ActorContext) {
+        let p = ctx.providers();
+        p.sleep(p.random_duration(Duration::ZERO, Duration::from_millis(5)))
+            .await;
+        RAN.with_borrow_mut(|ran| ran.push(id));
+    }
+}
+
+/// A call runs at most once whatever the network does: one lost in flight
+/// is reported to its caller, never sent again. One that returned `Ok`
+/// ran exactly once.
+#[moonpool::sim_test(seeds = 100, faults = "swarm", coverage = "strict")]
+async fn a_call_runs_at_most_once_whatever_the_network_does(sim: SimContext) {
+    RAN.with_borrow_mut(Vec::clear);
+    let nodes = cluster(&sim, 3).await;
+    let p = sim.providers();
+    let mut calls = Vec::new();
+    for i in 0..60u64 {
+        let node = nodes[(i % 3) as usize].1.clone();
+        let pause = p.clone();
+        calls.push(p.spawn(async move {
+            pause.sleep(Duration::from_millis(i * 3)).await;
+            let ledger = node.actor::<Ledger>(format!("l{}", i % 4));
+            (i, ledger.record(i).await.is_ok())
+        }));
+    }
+    let mut succeeded = Vec::new();
+    for c in calls {
+        let (i, ok) = c.await.unwrap();
+        if ok {
+            succeeded.push(i);
+        }
+    }
+    let ran = RAN.with_borrow(Vec::clone);
+    let mut runs = std::collections::BTreeMap::new();
+    for id in ran {
+        *runs.entry(id).or_insert(0u32) += 1;
+    }
+    for (id, n) in &runs {
+        assert_eq!(*n, 1, "call {id} ran {n} times");
+    }
+    for id in &succeeded {
+        assert!(runs.contains_key(id), "call {id} returned Ok but never ran");
+    }
+    moonpool::sometimes!(
+        succeeded.len() < 60,
+        "some calls failed under the drawn faults"
+    );
+}

@@ -56,7 +56,8 @@ struct Slot<A> {
     /// message while turns run (see [`Activation::poll_next`]).
     waiting: Option<Waker>,
     /// The idle collector found the activation busy past its idle
-    /// deadline: whoever brings it to rest checks the deadline again.
+    /// deadline and stopped watching it: whoever brings it to rest hands
+    /// it back.
     idle_check: bool,
 }
 
@@ -91,8 +92,8 @@ pub(crate) enum Next<A> {
     Rested,
     /// Run this message next.
     Run(A, Envelope<A>),
-    /// Deactivate (idle too long, or a handler panicked).
-    Leave { actor: Option<A>, panicked: bool },
+    /// A handler panicked: the actor is gone, the activation leaves.
+    Panicked,
 }
 
 /// The type-erased view of an activation.
@@ -168,7 +169,7 @@ impl<A: Actor> AnyActivation for Activation<A> {
             }
             busy @ (Phase::Activating | Phase::Running) => {
                 slot.phase = busy;
-                // Its runner checks again when it brings the actor to rest.
+                // Its runner hands it back when it brings the actor to rest.
                 slot.idle_check |= due;
                 (!due).then_some(deadline)
             }
@@ -264,37 +265,30 @@ impl<A: Actor> Activation<A> {
             // deactivation hook.
             tracing::error!(actor = %self.info.id, %message, "handler panicked");
             drop(actor);
-            return Next::Leave {
-                actor: None,
-                panicked: true,
-            };
+            return Next::Panicked;
         }
         self.next_or_rest(actor)
     }
 
     /// The next queued message, or rest: the actor goes back into the
     /// slot under the lock that a sender takes to queue, so nothing queued
-    /// is left without a runner.
+    /// is left without a runner. An activation the idle collector found
+    /// busy past its deadline is handed back to the collector, which
+    /// deactivates it at once if no call came since.
     pub(crate) fn next_or_rest(self: &Arc<Self>, actor: A) -> Next<A> {
         let mut guard = lock(&self.slot);
         let slot = &mut *guard;
         if let Some(env) = slot.queue.pop_front() {
             return Next::Run(actor, env);
         }
-        let recheck = std::mem::take(&mut slot.idle_check);
-        if recheck && self.info.providers.now() >= self.idle_deadline() {
-            return Next::Leave {
-                actor: Some(actor),
-                panicked: false,
-            };
-        }
         if slot.queue.capacity() > 0 {
             // An activation at rest keeps no buffer.
             slot.queue = VecDeque::new();
         }
         slot.phase = Phase::Idle(actor);
+        let rewatch = std::mem::take(&mut slot.idle_check);
         drop(guard);
-        if recheck {
+        if rewatch {
             self.watch_idle();
         }
         Next::Rested

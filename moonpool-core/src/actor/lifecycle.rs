@@ -17,12 +17,8 @@ pub(crate) async fn activate<A: Actor>(activation: Arc<Activation<A>>) {
         Ok(Ok(actor)) => {
             activation.touch();
             activation.watch_idle();
-            match activation.next_or_rest(actor) {
-                Next::Rested => {}
-                Next::Run(actor, env) => super::turns::run(activation, actor, env).await,
-                Next::Leave { actor, panicked } => {
-                    Box::pin(leave(activation, actor, panicked)).await;
-                }
+            if let Next::Run(actor, env) = activation.next_or_rest(actor) {
+                super::turns::run(activation, actor, env).await;
             }
         }
         Ok(Err(reason)) | Err(reason) => Box::pin(activation_failed(activation, reason)).await,

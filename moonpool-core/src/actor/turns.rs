@@ -42,7 +42,7 @@ pub(crate) async fn proceed<A: Actor>(activation: Arc<Activation<A>>, next: Next
     match next {
         Next::Rested => {}
         Next::Run(actor, env) => run(activation, actor, env).await,
-        Next::Leave { actor, panicked } => Box::pin(leave(activation, actor, panicked)).await,
+        Next::Panicked => Box::pin(leave(activation, None, true)).await,
     }
 }
 

@@ -10,8 +10,9 @@
 //! - at rest and past its current deadline: it deactivates;
 //! - called since the entry was made: it goes back into the heap at its new
 //!   deadline;
-//! - busy past its deadline: its runner checks again when it brings the
-//!   actor to rest, and deactivates it then.
+//! - busy past its deadline: the collector lets it go, and its runner hands
+//!   it back when it brings the actor to rest; due by then, it deactivates
+//!   at once.
 //!
 //! So the collector wakes at most once per idle period of each activation,
 //! and an activation deactivates exactly at its deadline, or as soon as the

@@ -156,6 +156,20 @@ impl Handler<Echo> for Pinger {
 
 pub const PORT: u16 = 7000;
 
+/// Starts `n` nodes (see [`start_cluster`]) and waits until every node sees
+/// every other.
+pub async fn nodes(sim: &SimContext, n: usize, timeout: Duration) -> Vec<(ProcessId, Node)> {
+    let (_, mut rx) = start_cluster(sim, n, timeout);
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(rx.recv().await.unwrap());
+    }
+    while out.iter().any(|(_, node)| node.live_members().len() < n) {
+        sim.sleep(Duration::from_millis(50)).await;
+    }
+    out
+}
+
 /// Starts `n` node processes sharing one in-memory membership table; each
 /// (re)start sends its node on the returned channel.
 pub fn start_cluster(
@@ -187,6 +201,7 @@ pub fn start_cluster(
                     .host::<Pinger>()
                     .host::<Ticker>()
                     .host::<Library>()
+                    .host::<Fragile>()
                     .call_timeout(call_timeout)
                     .failure_detection(Duration::from_millis(500), Duration::from_millis(500), 4)
                     .build()
@@ -496,5 +511,75 @@ impl Handler<Shelve> for Library {
         ctx.providers().sleep(Duration::from_millis(500)).await;
         *self.books.get_mut() += 1;
         *self.books.get_mut()
+    }
+}
+
+/// An actor with a short idle timeout whose life can go wrong on purpose:
+/// activation fails for keys starting with `broken`, and `on_deactivate`
+/// panics for keys starting with `grumpy`.
+#[derive(Default)]
+pub struct Fragile {
+    naps: u64,
+}
+
+/// Deactivations of `Fragile` that reached their hook.
+pub static FRAGILE_DEACTIVATIONS: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(0);
+
+/// Sleeps this many milliseconds inside the turn; replies with the naps so
+/// far.
+#[derive(Serialize, Deserialize)]
+pub struct Nap(pub u64);
+impl Message for Nap {
+    type Reply = u64;
+    const NAME: &'static str = "nap";
+}
+
+impl Actor for Fragile {
+    const TYPE_NAME: &'static str = "Fragile";
+    const HAS_SHARED_METHODS: bool = false;
+    type Ref = ActorRef<Self>;
+
+    fn options() -> ActorOptions {
+        ActorOptions {
+            placement: Placement::ConsistentHash,
+            idle_timeout: Duration::from_secs(1),
+        }
+    }
+
+    async fn activate(ctx: &ActorContext) -> Result<Self, String> {
+        if ctx.id().key.starts_with("broken") {
+            return Err("its disk is gone".to_string());
+        }
+        Ok(Self::default())
+    }
+
+    async fn on_deactivate(&mut self, ctx: &ActorContext) {
+        FRAGILE_DEACTIVATIONS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if ctx.id().key.starts_with("grumpy") {
+            panic!("grumpy to the end");
+        }
+    }
+
+    fn dispatch<'a>(
+        &'a mut self,
+        method: u32,
+        body: &'a [u8],
+        ctx: &'a ActorContext,
+    ) -> BoxFuture<'a, Result<Vec<u8>, CallError>> {
+        Box::pin(async move {
+            match method {
+                m if m == method_id(Nap::NAME) => dispatch::<Self, Nap>(self, body, ctx).await,
+                m => Err(unknown_method::<Self>(m)),
+            }
+        })
+    }
+}
+
+impl Handler<Nap> for Fragile {
+    async fn handle(&mut self, Nap(ms): Nap, ctx: &ActorContext) -> u64 {
+        ctx.providers().sleep(Duration::from_millis(ms)).await;
+        self.naps += 1;
+        self.naps
     }
 }

@@ -1,0 +1,212 @@
+//! An activation's life: at rest it holds no task and no timer; the node's
+//! idle collector keeps every idle deadline, whatever the order of
+//! activation and however long a turn runs; a failed activation is a typed
+//! error for every caller; a panicking deactivation hook still lets the
+//! activation go.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Add, Counter, Fragile, Get, Nap, Ticker, Ticks, nodes};
+use moonpool_core::{ActorId, CallError};
+use moonpool_sim::chaos::FaultConfig;
+use moonpool_sim::{Instant, SimContext, Simulation};
+
+fn calm(seed: u64) -> Simulation {
+    Simulation::new(seed).faults(FaultConfig::calm())
+}
+
+/// Sleeps until `at` (simulated time).
+async fn until(sim: &SimContext, at: Instant) {
+    sim.sleep(at.saturating_duration_since(sim.now())).await;
+}
+
+#[test]
+fn activations_at_rest_hold_no_task_and_no_timer() {
+    for seed in 0..5 {
+        calm(seed)
+            .run(|sim| async move {
+                let cluster = nodes(&sim, 1, Duration::from_secs(2)).await;
+                let node = &cluster[0].1;
+                node.actor::<Counter>("warm").call(Add(1)).await.unwrap();
+                sim.sleep(Duration::from_millis(100)).await;
+                let (tasks, timers) = (sim.live_tasks(), sim.pending_timers());
+                for i in 0..200 {
+                    let c = node.actor::<Counter>(format!("c{i}"));
+                    c.call(Add(i + 1)).await.unwrap();
+                }
+                sim.sleep(Duration::from_millis(100)).await;
+                assert_eq!(node.activation_count(), 201);
+                // A task or a timer per activation would add 200 of each.
+                assert!(
+                    sim.live_tasks() <= tasks + 2,
+                    "{} tasks at rest, {tasks} before the 200 activations",
+                    sim.live_tasks()
+                );
+                assert!(
+                    sim.pending_timers() <= timers + 2,
+                    "{} timers at rest, {timers} before the 200 activations",
+                    sim.pending_timers()
+                );
+                // At rest, each kept its state and still answers.
+                for i in 0..200 {
+                    let c = node.actor::<Counter>(format!("c{i}"));
+                    assert_eq!(c.call(Get).await.unwrap(), i + 1);
+                }
+            })
+            .unwrap();
+    }
+}
+
+#[test]
+fn every_idle_deadline_is_kept_whatever_the_order_of_activation() {
+    calm(3)
+        .run(|sim| async move {
+            let cluster = nodes(&sim, 1, Duration::from_secs(2)).await;
+            let node = &cluster[0].1;
+            let margin = Duration::from_millis(100);
+            let (long, short) = (
+                ActorId::of::<Counter>("long"),
+                ActorId::of::<Ticker>("short"),
+            );
+            // Counter idles out after 60 s; Ticker, activated 5 s later,
+            // after 10 s: its deadline is sooner than every other.
+            let t0 = sim.now();
+            node.actor::<Counter>("long").call(Add(1)).await.unwrap();
+            until(&sim, t0 + Duration::from_secs(5)).await;
+            node.actor::<Ticker>("short").call(Ticks).await.unwrap();
+            until(&sim, t0 + (Duration::from_secs(15) - margin)).await;
+            assert!(node.hosts(&short), "deactivated before its 10 s");
+            until(&sim, t0 + Duration::from_secs(15) + margin).await;
+            assert!(!node.hosts(&short), "still active after 10 idle seconds");
+            // A call at 30 s moves the long one's deadline to 90 s.
+            until(&sim, t0 + Duration::from_secs(30)).await;
+            assert_eq!(node.actor::<Counter>("long").call(Get).await.unwrap(), 1);
+            until(&sim, t0 + (Duration::from_secs(90) - margin)).await;
+            assert!(
+                node.hosts(&long),
+                "deactivated 60 s after activation despite a later call"
+            );
+            until(&sim, t0 + Duration::from_secs(90) + margin).await;
+            assert!(!node.hosts(&long), "still active 60 s after its last call");
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_turn_running_past_its_idle_deadline_leaves_as_soon_as_it_ends() {
+    calm(4)
+        .run(|sim| async move {
+            let cluster = nodes(&sim, 1, Duration::from_secs(10)).await;
+            let node = cluster[0].1.clone();
+            let id = ActorId::of::<Fragile>("sleepy");
+            let napper = node.actor::<Fragile>("sleepy");
+            // Idle timeout 1 s; the turn runs 3 s.
+            let t0 = sim.now();
+            let nap = sim.spawn(async move { napper.call(Nap(3_000)).await });
+            until(&sim, t0 + Duration::from_millis(2_900)).await;
+            assert!(node.hosts(&id), "deactivated in the middle of a turn");
+            assert_eq!(nap.await.unwrap().unwrap(), 1);
+            sim.sleep(Duration::from_millis(10)).await;
+            assert!(
+                !node.hosts(&id),
+                "still active after a turn that outlived its idle deadline"
+            );
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_call_queued_behind_a_long_turn_restarts_the_idle_clock() {
+    calm(5)
+        .run(|sim| async move {
+            let cluster = nodes(&sim, 1, Duration::from_secs(10)).await;
+            let node = cluster[0].1.clone();
+            let id = ActorId::of::<Fragile>("busy");
+            let t0 = sim.now();
+            let first = node.actor::<Fragile>("busy");
+            let long = sim.spawn(async move { first.call(Nap(3_000)).await });
+            // Queued at 2 s behind the long turn; it starts at 3 s.
+            until(&sim, t0 + Duration::from_secs(2)).await;
+            let queued = node.actor::<Fragile>("busy").call(Nap(0)).await.unwrap();
+            assert_eq!(long.await.unwrap().unwrap(), 1);
+            assert_eq!(queued, 2);
+            until(&sim, t0 + Duration::from_millis(3_900)).await;
+            assert!(
+                node.hosts(&id),
+                "idle deadline not restarted by the queued call"
+            );
+            until(&sim, t0 + Duration::from_millis(4_100)).await;
+            assert!(
+                !node.hosts(&id),
+                "still active 1 s after its last turn began"
+            );
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_failed_activation_is_a_typed_error_for_local_and_remote_callers() {
+    for seed in 0..10 {
+        calm(seed)
+            .run(|sim| async move {
+                let cluster = nodes(&sim, 2, Duration::from_secs(2)).await;
+                for key in ["broken-1", "broken-2", "broken-3"] {
+                    let id = ActorId::of::<Fragile>(key);
+                    // Consistent-hash placement: one caller is local to the
+                    // actor's home, the other remote.
+                    for (_, node) in &cluster {
+                        let start = sim.now();
+                        let err = node.actor::<Fragile>(key).call(Nap(0)).await.unwrap_err();
+                        let CallError::ActivationFailed { actor, reason } = &err else {
+                            panic!("expected ActivationFailed, got {err}");
+                        };
+                        assert_eq!(actor, &id.to_string());
+                        assert_eq!(reason, "its disk is gone");
+                        assert!(
+                            sim.now() - start < Duration::from_secs(1),
+                            "the failure took {:?} to report",
+                            sim.now() - start
+                        );
+                    }
+                    sim.sleep(Duration::from_millis(10)).await;
+                    assert!(cluster.iter().all(|(_, n)| !n.hosts(&id)));
+                }
+                // A healthy key of the same type still activates.
+                assert_eq!(
+                    cluster[0]
+                        .1
+                        .actor::<Fragile>("fine")
+                        .call(Nap(0))
+                        .await
+                        .unwrap(),
+                    1
+                );
+            })
+            .unwrap();
+    }
+}
+
+#[test]
+fn a_panicking_deactivation_hook_still_lets_the_activation_go() {
+    calm(6)
+        .run(|sim| async move {
+            let cluster = nodes(&sim, 1, Duration::from_secs(2)).await;
+            let node = &cluster[0].1;
+            let id = ActorId::of::<Fragile>("grumpy-1");
+            let grumpy = node.actor::<Fragile>("grumpy-1");
+            assert_eq!(grumpy.call(Nap(0)).await.unwrap(), 1);
+            assert_eq!(grumpy.call(Nap(0)).await.unwrap(), 2);
+            sim.sleep(Duration::from_millis(1_500)).await;
+            assert!(
+                !node.hosts(&id),
+                "a panicking on_deactivate kept the activation"
+            );
+            // The next call activates it afresh.
+            assert_eq!(grumpy.call(Nap(0)).await.unwrap(), 1);
+            assert!(node.hosts(&id));
+        })
+        .unwrap();
+}
