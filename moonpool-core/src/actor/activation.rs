@@ -33,6 +33,7 @@ use moonpool_sim::Instant;
 
 use super::context::ActivationInfo;
 use super::envelope::{Envelope, RemoteCall, RemoteReply};
+use super::turns::is_shared;
 use super::{Actor, ActorContext, ActorId, CallChain, CallError};
 use crate::node::NodeInner;
 use crate::transport::lock;
@@ -76,7 +77,7 @@ enum Phase<A> {
 }
 
 /// What became of a message handed to an activation.
-pub(crate) enum Offer<A> {
+enum Offer<A> {
     /// Queued for whoever runs turns.
     Queued,
     /// The activation has closed; here is the message back.
@@ -217,7 +218,7 @@ impl<A: Actor> Activation<A> {
     }
 
     /// Hands `env` over (see [`Offer`]).
-    pub(crate) fn offer(&self, env: Envelope<A>) -> Offer<A> {
+    fn offer(&self, env: Envelope<A>) -> Offer<A> {
         let mut guard = lock(&self.slot);
         let slot = &mut *guard;
         match std::mem::replace(&mut slot.phase, Phase::Running) {
@@ -239,23 +240,23 @@ impl<A: Actor> Activation<A> {
         }
     }
 
-    /// Queues `env`, or runs it in a task of its own when the actor is at
-    /// rest; gives it back if the activation has closed.
+    /// Queues `env`; or, when the actor is at rest, runs it: an exclusive
+    /// turn right here (see [`super::turns::run_here`]), anything else in a
+    /// task of its own. Gives `env` back if the activation has closed.
     pub(crate) fn deliver(self: &Arc<Self>, env: Envelope<A>) -> Result<(), Envelope<A>> {
         match self.offer(env) {
             Offer::Queued => Ok(()),
             Offer::Refused(env) => Err(env),
+            Offer::Start(actor, env) if !matches!(env, Envelope::Stop) && !is_shared(&env) => {
+                super::turns::run_here(self, actor, env);
+                Ok(())
+            }
             Offer::Start(actor, env) => {
-                self.spawn_turns(actor, env);
+                let run = super::turns::run(Arc::clone(self), actor, env);
+                self.info.providers.spawn_detached("actor-turns", run);
                 Ok(())
             }
         }
-    }
-
-    /// Runs `env` and whatever queues behind it in a task of its own.
-    pub(crate) fn spawn_turns(self: &Arc<Self>, actor: A, env: Envelope<A>) {
-        let run = super::turns::run(Arc::clone(self), actor, env);
-        self.info.providers.spawn_detached("actor-turns", run);
     }
 
     /// After a turn: what the runner does next (see [`Next`]).

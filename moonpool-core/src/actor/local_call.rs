@@ -5,14 +5,12 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::task::Poll;
 
 use moonpool_sim::{BoxFuture, Instant, Providers};
 use tokio::sync::oneshot;
 
-use super::activation::{Activation, Next, Offer, catch_handler_panic};
+use super::activation::{Activation, catch_handler_panic};
 use super::envelope::{Envelope, Turn};
-use super::turns::{proceed, run_exclusive_turn};
 use super::{Actor, ActorContext, ActorId, CallChain, CallError, Handler, Message, SharedHandler};
 
 /// How a local call ended, as its caller sees it.
@@ -104,8 +102,8 @@ pub(crate) enum LocalOutcome<M: Message> {
 }
 
 /// Runs `msg` as a turn of the activation `target`, waiting for the reply
-/// until `deadline`: right here when the call is exclusive and the actor is
-/// at rest, in the activation's runner otherwise.
+/// until `deadline`: right here in the caller's task when the call is
+/// exclusive and the actor is at rest, behind the running turns otherwise.
 pub(crate) async fn local_turn<A: Actor, M: Message>(
     target: &Arc<Activation<A>>,
     id: &ActorId,
@@ -121,21 +119,9 @@ pub(crate) async fn local_turn<A: Actor, M: Message>(
         chain,
         keep_alive: true,
     };
-    match target.offer(env) {
-        Offer::Queued => {}
-        // Dropped, the envelope hands the message back through `rx`.
-        Offer::Refused(env) => drop(env),
-        Offer::Start(
-            actor,
-            env @ Envelope::Local {
-                turn: Turn::Exclusive(_),
-                ..
-            },
-        ) => {
-            run_inline(target, actor, env).await;
-        }
-        Offer::Start(actor, env) => target.spawn_turns(actor, env),
-    }
+    // Refused (the activation closed), the envelope is dropped here and
+    // hands the message back through `rx`.
+    let _ = target.deliver(env);
     match p.timeout_at(deadline, rx).await {
         Ok(Ok(LocalReply::Reply(r))) => LocalOutcome::Reply(r),
         Ok(Ok(LocalReply::NotRun(m))) => match target.failure() {
@@ -152,34 +138,5 @@ pub(crate) async fn local_turn<A: Actor, M: Message>(
         // Dropped mid-turn: the runtime itself is going away.
         Ok(Err(_)) => LocalOutcome::Failed(CallError::ShuttingDown),
         Err(_) => LocalOutcome::TimedOut,
-    }
-}
-
-/// Runs an exclusive turn in the caller's task on an actor that was at
-/// rest (so the turn overtakes nothing). The first step runs right here —
-/// most turns finish without waiting, with no hand-off between tasks or
-/// threads; a turn that has to wait continues in a task of its own, so the
-/// caller giving up never cuts a turn short. Whatever queued meanwhile
-/// runs in a task of its own too: the caller has its reply.
-async fn run_inline<A: Actor>(activation: &Arc<Activation<A>>, mut actor: A, env: Envelope<A>) {
-    let act = Arc::clone(activation);
-    let mut turn = Box::pin(async move {
-        let panic = run_exclusive_turn(&act, &mut actor, env).await;
-        let next = act.after_turn(actor, panic);
-        (act, next)
-    });
-    match std::future::poll_fn(|cx| Poll::Ready(turn.as_mut().poll(cx))).await {
-        Poll::Ready((_, Next::Rested)) => {}
-        Poll::Ready((act, next)) => {
-            let p = Arc::clone(&act.info.providers);
-            p.spawn_detached("actor-turns", proceed(act, next));
-        }
-        Poll::Pending => activation
-            .info
-            .providers
-            .spawn_detached("actor-turns", async move {
-                let (act, next) = turn.await;
-                proceed(act, next).await;
-            }),
     }
 }

@@ -12,7 +12,9 @@
 //! [`SharedHandler`]: super::SharedHandler
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use tokio::sync::{RwLock, mpsc};
 
@@ -33,6 +35,34 @@ pub(crate) async fn run<A: Actor>(activation: Arc<Activation<A>>, actor: A, env:
         mixed(activation, actor, env).await;
     } else {
         exclusive(activation, actor, env).await;
+    }
+}
+
+/// Runs one exclusive turn of an actor that was at rest right here, in the
+/// task that brought the message (a local caller, a connection's reader, a
+/// timer): its first step at once — most turns finish without waiting, so
+/// there is no task to spawn and no hand-off between threads. A turn that
+/// has to wait continues in a task of its own, so whoever brought it never
+/// cuts it short by going away; whatever queued meanwhile runs in a task of
+/// its own too.
+pub(crate) fn run_here<A: Actor>(activation: &Arc<Activation<A>>, mut actor: A, env: Envelope<A>) {
+    let act = Arc::clone(activation);
+    let mut turn = Box::pin(async move {
+        let panic = run_exclusive_turn(&act, &mut actor, env).await;
+        let next = act.after_turn(actor, panic);
+        (act, next)
+    });
+    // Polled once with a waker that does nothing: a turn still pending is
+    // polled again by its own task, which then registers its own waker.
+    let first = turn.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+    let p = &activation.info.providers;
+    match first {
+        Poll::Ready((_, Next::Rested)) => {}
+        Poll::Ready((act, next)) => p.spawn_detached("actor-turns", proceed(act, next)),
+        Poll::Pending => p.spawn_detached("actor-turns", async move {
+            let (act, next) = turn.await;
+            proceed(act, next).await;
+        }),
     }
 }
 
@@ -138,7 +168,8 @@ enum Period<A> {
     Panicked,
 }
 
-fn is_shared<A: Actor>(env: &Envelope<A>) -> bool {
+/// Whether `env` is a shared (reentrant) turn.
+pub(crate) fn is_shared<A: Actor>(env: &Envelope<A>) -> bool {
     match env {
         Envelope::Local { turn, .. } => matches!(turn, Turn::Shared(_)),
         Envelope::Remote(call) => A::is_shared(call.method),
