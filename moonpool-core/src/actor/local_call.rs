@@ -22,8 +22,8 @@ pub(crate) enum LocalReply<M: Message> {
 }
 
 /// A local call on its way to the activation. Dropped unrun (the
-/// activation stopped, or its mailbox closed), it hands the message back to
-/// the caller.
+/// activation stopped or closed before running it), it hands the message
+/// back to the caller.
 pub(crate) struct PendingCall<M: Message> {
     msg: Option<M>,
     reply: Option<oneshot::Sender<LocalReply<M>>>,

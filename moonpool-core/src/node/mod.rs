@@ -780,10 +780,11 @@ struct Inbound {
 
 impl crate::transport::Inbound for Inbound {
     /// Decodes each request once, here. A call to an activation this node
-    /// already hosts goes straight into its mailbox and the activation
-    /// answers on the connection: no task, no extra wake-up. Anything else
-    /// (including every refusal) is handled by `NodeInner::handle` in a
-    /// task of its own.
+    /// already hosts goes straight to it — run right here when its actor is
+    /// at rest and the turn exclusive, queued behind the running turns
+    /// otherwise — and the activation answers on the connection: no task,
+    /// no extra wake-up. Anything else (including every refusal) is handled
+    /// by `NodeInner::handle` in a task of its own.
     fn dispatch(
         &self,
         _from: NodeId,
