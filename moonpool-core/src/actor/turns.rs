@@ -46,6 +46,9 @@ pub(crate) async fn run<A: Actor>(activation: Arc<Activation<A>>, actor: A, env:
 /// cuts it short by going away; whatever queued meanwhile runs in a task of
 /// its own too.
 pub(crate) fn run_here<A: Actor>(activation: &Arc<Activation<A>>, mut actor: A, env: Envelope<A>) {
+    if env.keeps_alive() {
+        activation.touch();
+    }
     let act = Arc::clone(activation);
     let mut turn = Box::pin(async move {
         let panic = run_exclusive_turn(&act, &mut actor, env).await;
@@ -84,6 +87,9 @@ async fn exclusive<A: Actor>(activation: Arc<Activation<A>>, mut actor: A, mut e
         if matches!(env, Envelope::Stop) {
             return Box::pin(leave(activation, Some(actor), false)).await;
         }
+        if env.keeps_alive() {
+            activation.touch();
+        }
         let panic = run_exclusive_turn(&activation, &mut actor, env).await;
         match activation.after_turn(actor, panic) {
             Next::Run(a, e) => (actor, env) = (a, e),
@@ -97,15 +103,12 @@ async fn exclusive<A: Actor>(activation: Arc<Activation<A>>, mut actor: A, mut e
 }
 
 /// Runs one message as an exclusive turn; returns the handler's panic, if
-/// any.
+/// any. (Its caller restarts the idle clock.)
 pub(crate) async fn run_exclusive_turn<A: Actor>(
     activation: &Arc<Activation<A>>,
     actor: &mut A,
     env: Envelope<A>,
 ) -> Option<String> {
-    if env.keeps_alive() {
-        activation.touch();
-    }
     match env {
         Envelope::Stop => None,
         Envelope::Local { turn, chain, .. } => {
@@ -310,36 +313,45 @@ async fn start<A: Actor>(
 ) -> bool {
     let shared = is_shared(&env);
     let done = done.clone();
-    let p = &activation.info.providers;
     let report = move |panic: Option<String>| {
         let _ = done.send(Done {
             exclusive: !shared,
             panic,
         });
     };
+    let act = Arc::clone(activation);
+    let p = &activation.info.providers;
+    if shared {
+        let guard = Arc::clone(state).read_owned().await;
+        p.spawn_detached("actor-turn", async move {
+            let panic = run_shared_turn(&act, &guard, env).await;
+            drop(guard);
+            report(panic);
+        });
+    } else {
+        let mut guard = Arc::clone(state).write_owned().await;
+        p.spawn_detached("actor-turn", async move {
+            let panic = run_exclusive_turn(&act, &mut guard, env).await;
+            drop(guard);
+            report(panic);
+        });
+    }
+    !shared
+}
+
+/// Runs one shared message (see [`is_shared`]) alongside other shared
+/// turns; returns the handler's panic, if any.
+async fn run_shared_turn<A: Actor>(
+    activation: &Arc<Activation<A>>,
+    actor: &A,
+    env: Envelope<A>,
+) -> Option<String> {
     match env {
-        Envelope::Stop => report(None),
-        Envelope::Local { turn, chain, .. } => {
-            let ctx = activation.context(chain, shared);
-            match turn {
-                Turn::Exclusive(turn) => {
-                    let mut guard = Arc::clone(state).write_owned().await;
-                    p.spawn_detached("actor-turn", async move {
-                        let panic = turn(&mut guard, &ctx).await;
-                        drop(guard);
-                        report(panic);
-                    });
-                }
-                Turn::Shared(turn) => {
-                    let guard = Arc::clone(state).read_owned().await;
-                    p.spawn_detached("actor-turn", async move {
-                        let panic = turn(&guard, &ctx).await;
-                        drop(guard);
-                        report(panic);
-                    });
-                }
-            }
-        }
+        Envelope::Local {
+            turn: Turn::Shared(turn),
+            chain,
+            ..
+        } => turn(actor, &activation.context(chain, true)).await,
         Envelope::Remote(call) => {
             let RemoteCall {
                 method,
@@ -347,26 +359,13 @@ async fn start<A: Actor>(
                 chain,
                 reply,
             } = *call;
-            let ctx = activation.context(chain, shared);
-            let id = activation.id().clone();
-            if shared {
-                let guard = Arc::clone(state).read_owned().await;
-                p.spawn_detached("actor-turn", async move {
-                    let dispatch = guard.dispatch_shared(method, &body, &ctx);
-                    let result = catch_handler_panic(with_current_node(ctx.node(), dispatch)).await;
-                    drop(guard);
-                    report(answer(result, reply, &id));
-                });
-            } else {
-                let mut guard = Arc::clone(state).write_owned().await;
-                p.spawn_detached("actor-turn", async move {
-                    let dispatch = guard.dispatch(method, &body, &ctx);
-                    let result = catch_handler_panic(with_current_node(ctx.node(), dispatch)).await;
-                    drop(guard);
-                    report(answer(result, reply, &id));
-                });
-            }
+            let ctx = activation.context(chain, true);
+            let dispatch = actor.dispatch_shared(method, &body, &ctx);
+            let result = catch_handler_panic(with_current_node(ctx.node(), dispatch)).await;
+            answer(result, reply, activation.id())
         }
+        // Not shared (`is_shared` says so): never started here. Dropped, a
+        // local call hands its message back to its caller.
+        Envelope::Local { .. } | Envelope::Stop => None,
     }
-    !shared
 }

@@ -93,7 +93,7 @@ impl Conn {
     /// in flight either way are still answered, so superseding a
     /// connection never loses a call.
     pub(crate) fn retire(&self) {
-        if self.retired.swap(true, Ordering::Relaxed) {
+        if self.retired.swap(true, Ordering::AcqRel) {
             return;
         }
         if let Ok(frame) = frame_of(&Wire::Retire) {
@@ -104,7 +104,8 @@ impl Conn {
 
     /// The peer retired this connection.
     fn peer_retired(&self) {
-        self.peer_retired.store(true, Ordering::Relaxed);
+        // Release: whoever sees this also sees the requests counted before.
+        self.peer_retired.store(true, Ordering::Release);
         self.close_if_drained();
     }
 
@@ -115,9 +116,12 @@ impl Conn {
     /// request can still be on its way; the answers queued before the
     /// close are written before the stream shuts down.)
     fn close_if_drained(&self) {
-        let drained = self.retired.load(Ordering::Relaxed)
-            && self.peer_retired.load(Ordering::Relaxed)
-            && self.answering.load(Ordering::Relaxed) == 0
+        // Acquire, pairing with the Release stores: a zero count seen here
+        // comes after the answers were queued, so they go out before the
+        // close; a retirement seen here comes with the requests before it.
+        let drained = self.retired.load(Ordering::Acquire)
+            && self.peer_retired.load(Ordering::Acquire)
+            && self.answering.load(Ordering::Acquire) == 0
             && lock(&self.pending).is_empty();
         if drained {
             self.close();
@@ -145,7 +149,7 @@ impl Conn {
         if let Ok(frame) = frame_of(&Wire::Response { id, result }) {
             self.push(frame);
         }
-        self.answering.fetch_sub(1, Ordering::Relaxed);
+        self.answering.fetch_sub(1, Ordering::Release);
         self.close_if_drained();
     }
 

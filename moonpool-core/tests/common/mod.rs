@@ -522,10 +522,6 @@ pub struct Fragile {
     naps: u64,
 }
 
-/// Deactivations of `Fragile` that reached their hook.
-pub static FRAGILE_DEACTIVATIONS: std::sync::atomic::AtomicU64 =
-    std::sync::atomic::AtomicU64::new(0);
-
 /// Sleeps this many milliseconds inside the turn; replies with the naps so
 /// far.
 #[derive(Serialize, Deserialize)]
@@ -555,7 +551,6 @@ impl Actor for Fragile {
     }
 
     async fn on_deactivate(&mut self, ctx: &ActorContext) {
-        FRAGILE_DEACTIVATIONS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         if ctx.id().key.starts_with("grumpy") {
             panic!("grumpy to the end");
         }
