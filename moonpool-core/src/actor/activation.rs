@@ -25,17 +25,18 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 
-use moonpool_sim::Instant;
+use moonpool_sim::{Instant, Providers};
 
 use super::context::ActivationInfo;
 use super::envelope::{Envelope, RemoteCall, RemoteReply};
 use super::turns::is_shared;
 use super::{Actor, ActorContext, ActorId, CallChain, CallError};
 use crate::node::NodeInner;
+use crate::state::StateOwner;
 use crate::transport::lock;
 
 /// An activation of `A`. The node's table holds it (type-erased as
@@ -95,10 +96,26 @@ pub(crate) enum Next<A> {
     Run(A, Envelope<A>),
     /// A handler panicked: the actor is gone, the activation leaves.
     Panicked,
+    /// The actor holds a state it cannot vouch for: it runs no further
+    /// turn, and the activation leaves.
+    Unsure,
+}
+
+/// How an activation leaves.
+pub(crate) enum Exit<A> {
+    /// Idle, stopped, or its node shuts down: the deactivation hook runs.
+    Deactivate(A),
+    /// A handler panicked: the actor's state may be half-updated, so the
+    /// hook does not run.
+    Panicked,
+    /// The actor holds a state it cannot vouch for (see
+    /// [`Persisted`](crate::state::Persisted)): the hook does not run,
+    /// and the next call activates from storage.
+    Unsure,
 }
 
 /// The type-erased view of an activation.
-pub(crate) trait AnyActivation: Send + Sync + 'static {
+pub(crate) trait AnyActivation: StateOwner + Send + Sync + 'static {
     fn info(&self) -> &ActivationInfo;
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
     fn deliver_remote(
@@ -164,7 +181,7 @@ impl<A: Actor> AnyActivation for Activation<A> {
                 let p = Arc::clone(&self.info.providers);
                 p.spawn_detached(
                     format!("deactivate:{}", self.info.id),
-                    super::lifecycle::leave(self, Some(actor), false),
+                    super::lifecycle::leave(self, Exit::Deactivate(actor)),
                 );
                 None
             }
@@ -180,6 +197,20 @@ impl<A: Actor> AnyActivation for Activation<A> {
                 watched.then_some(deadline)
             }
         }
+    }
+}
+
+impl<A: Actor> StateOwner for Activation<A> {
+    fn state_unsure(&self, unsure: bool) {
+        if unsure {
+            self.info.unsure_states.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.info.unsure_states.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    fn providers(&self) -> &Providers {
+        &self.info.providers
     }
 }
 
@@ -275,8 +306,17 @@ impl<A: Actor> Activation<A> {
     /// slot under the lock that a sender takes to queue, so nothing queued
     /// is left without a runner. An activation the idle collector found
     /// busy past its deadline is handed back to the collector, which
-    /// deactivates it at once if no call came since.
+    /// deactivates it at once if no call came since. An actor that holds
+    /// a state it cannot vouch for runs nothing more.
     pub(crate) fn next_or_rest(self: &Arc<Self>, actor: A) -> Next<A> {
+        if self.info.holds_unsure_state() {
+            tracing::warn!(
+                actor = %self.info.id,
+                "the actor holds a state it cannot vouch for; deactivating (the next call activates from storage)"
+            );
+            drop(actor);
+            return Next::Unsure;
+        }
         let mut guard = lock(&self.slot);
         let slot = &mut *guard;
         if let Some(env) = slot.queue.pop_front() {
@@ -355,6 +395,7 @@ pub(crate) fn spawn_activation<A: Actor>(
             providers: Arc::clone(&node.providers),
             generation,
             timers: Mutex::new(Vec::new()),
+            unsure_states: AtomicU32::new(0),
         },
         slot: Mutex::new(Slot {
             phase: Phase::Activating,

@@ -1,6 +1,7 @@
 //! What a handler knows about its activation: who it is, the providers, and
 //! how to call other actors (propagating the call chain).
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use super::envelope::Envelope;
 use super::local_call::{PendingCall, exclusive_turn};
 use super::{Actor, ActorId, ActorRef, CallChain, CallError, ChainLink, Handler, Message};
 use crate::node::{Node, NodeInner};
+use crate::state::StateOwner;
 use crate::transport::lock;
 
 /// Identifies a timer started with [`ActorContext::start_timer`].
@@ -48,9 +50,20 @@ pub(crate) struct ActivationInfo {
     pub(crate) generation: u64,
     /// Timers of this activation, stopped when it deactivates.
     pub(crate) timers: Mutex<Vec<Option<JoinHandle<()>>>>,
+    /// How many of the actor's [`Persisted`](crate::state::Persisted)
+    /// states are unsure: while any is, no further turn runs and the
+    /// activation leaves.
+    pub(crate) unsure_states: AtomicU32,
 }
 
 impl ActivationInfo {
+    /// Whether the actor holds a state it cannot vouch for.
+    pub(crate) fn holds_unsure_state(&self) -> bool {
+        // Written and read by the turns of this activation, which run one
+        // after the other (a happens-before edge between them already).
+        self.unsure_states.load(Ordering::Relaxed) > 0
+    }
+
     /// Stops every timer of the activation.
     pub(crate) fn stop_all_timers(&self) {
         for task in lock(&self.timers).iter_mut().filter_map(Option::take) {
@@ -154,6 +167,12 @@ impl ActorContext {
         {
             task.abort();
         }
+    }
+
+    /// The activation, as the owner its persisted states report to.
+    pub(crate) fn state_owner(&self) -> Weak<dyn StateOwner> {
+        let owner: Arc<dyn StateOwner> = Arc::clone(&self.activation) as Arc<dyn StateOwner>;
+        Arc::downgrade(&owner)
     }
 
     /// The node hosting this activation, while it runs.

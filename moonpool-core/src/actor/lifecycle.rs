@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::activation::{Activation, Next, catch_handler_panic};
+use super::activation::{Activation, Exit, Next, catch_handler_panic};
 use super::envelope::Envelope;
 use super::{Actor, CallError};
 
@@ -17,8 +17,9 @@ pub(crate) async fn activate<A: Actor>(activation: Arc<Activation<A>>) {
         Ok(Ok(actor)) => {
             activation.touch();
             activation.watch_idle();
-            if let Next::Run(actor, env) = activation.next_or_rest(actor) {
-                super::turns::run(activation, actor, env).await;
+            match activation.next_or_rest(actor) {
+                Next::Run(actor, env) => super::turns::run(activation, actor, env).await,
+                next => super::turns::proceed(activation, next).await,
             }
         }
         Ok(Err(reason)) | Err(reason) => Box::pin(activation_failed(activation, reason)).await,
@@ -44,23 +45,24 @@ async fn activation_failed<A: Actor>(activation: Arc<Activation<A>>, reason: Str
 }
 
 /// Deactivates: stops the activation's timers, runs its deactivation hook
-/// (unless a handler panicked: its state may be half-updated), leaves the
-/// node, and drops whatever arrived in the meantime unrun — each caller
-/// sees that and re-routes to a new activation.
-pub(crate) async fn leave<A: Actor>(
-    activation: Arc<Activation<A>>,
-    actor: Option<A>,
-    panicked: bool,
-) {
+/// (unless a handler panicked, leaving the state half-updated, or the
+/// state is unsure), leaves the node, and drops whatever arrived in the
+/// meantime unrun — each caller sees that and re-routes to a new
+/// activation.
+pub(crate) async fn leave<A: Actor>(activation: Arc<Activation<A>>, exit: Exit<A>) {
     activation.begin_leaving();
     activation.info.stop_all_timers();
-    if panicked {
-        tracing::error!(actor = %activation.id(), "a handler panicked; dropping the activation");
-    } else if let Some(mut actor) = actor {
-        let ctx = activation.context(Vec::new(), false);
-        if let Err(message) = catch_handler_panic(actor.on_deactivate(&ctx)).await {
-            tracing::error!(actor = %activation.id(), %message, "on_deactivate panicked");
+    match exit {
+        Exit::Deactivate(mut actor) => {
+            let ctx = activation.context(Vec::new(), false);
+            if let Err(message) = catch_handler_panic(actor.on_deactivate(&ctx)).await {
+                tracing::error!(actor = %activation.id(), %message, "on_deactivate panicked");
+            }
         }
+        Exit::Panicked => {
+            tracing::error!(actor = %activation.id(), "a handler panicked; dropping the activation");
+        }
+        Exit::Unsure => {}
     }
     forget(&activation).await;
     drop(activation.close(None));

@@ -18,7 +18,7 @@ use std::task::{Context, Poll, Waker};
 
 use tokio::sync::{RwLock, mpsc};
 
-use super::activation::{Activation, Next, catch_handler_panic};
+use super::activation::{Activation, Exit, Next, catch_handler_panic};
 use super::envelope::{Envelope, RemoteCall, RemoteReply, Turn};
 use super::lifecycle::leave;
 use super::{Actor, ActorId, CallError};
@@ -75,7 +75,8 @@ pub(crate) async fn proceed<A: Actor>(activation: Arc<Activation<A>>, next: Next
     match next {
         Next::Rested => {}
         Next::Run(actor, env) => run(activation, actor, env).await,
-        Next::Panicked => Box::pin(leave(activation, None, true)).await,
+        Next::Panicked => Box::pin(leave(activation, Exit::Panicked)).await,
+        Next::Unsure => Box::pin(leave(activation, Exit::Unsure)).await,
     }
 }
 
@@ -85,7 +86,7 @@ async fn exclusive<A: Actor>(activation: Arc<Activation<A>>, mut actor: A, mut e
     let mut streak = 0u32;
     loop {
         if matches!(env, Envelope::Stop) {
-            return Box::pin(leave(activation, Some(actor), false)).await;
+            return Box::pin(leave(activation, Exit::Deactivate(actor))).await;
         }
         if env.keeps_alive() {
             activation.touch();
@@ -165,10 +166,10 @@ struct Done {
 enum Period<A> {
     /// Nothing runs, nothing is queued.
     Rest(A),
-    /// A `Stop` arrived and the turns before it have finished.
-    Stop(A),
-    /// A handler panicked; the turns still running have finished.
-    Panicked,
+    /// The activation leaves: a `Stop` arrived (the turns before it have
+    /// finished), a handler panicked, or a turn left a state unsure (the
+    /// turns still running have finished).
+    Leave(Exit<A>),
 }
 
 /// Whether `env` is a shared (reentrant) turn.
@@ -195,7 +196,7 @@ fn is_reentrant_callback<A: Actor>(env: &Envelope<A>, id: &ActorId) -> bool {
 /// when nothing runs and nothing is queued.
 async fn mixed<A: Actor>(activation: Arc<Activation<A>>, mut actor: A, mut env: Envelope<A>) {
     loop {
-        let (actor_left, panicked) = match busy_period(&activation, actor, env).await {
+        let exit = match busy_period(&activation, actor, env).await {
             Period::Rest(a) => match activation.next_or_rest(a) {
                 Next::Run(a, e) => {
                     (actor, env) = (a, e);
@@ -203,16 +204,15 @@ async fn mixed<A: Actor>(activation: Arc<Activation<A>>, mut actor: A, mut env: 
                 }
                 next => return Box::pin(proceed(activation, next)).await,
             },
-            Period::Stop(a) => (Some(a), false),
-            Period::Panicked => (None, true),
+            Period::Leave(exit) => exit,
         };
-        return Box::pin(leave(activation, actor_left, panicked)).await;
+        return Box::pin(leave(activation, exit)).await;
     }
 }
 
 /// Runs turns (each shared or exclusive turn in a task of its own) until
-/// nothing runs and nothing is queued, a `Stop` arrives, or a handler
-/// panics.
+/// nothing runs and nothing is queued, a `Stop` arrives, a handler
+/// panics, or a turn leaves a state unsure.
 async fn busy_period<A: Actor>(
     activation: &Arc<Activation<A>>,
     actor: A,
@@ -222,7 +222,7 @@ async fn busy_period<A: Actor>(
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
     let mut queue: VecDeque<Envelope<A>> = VecDeque::new();
     let (mut exclusive, mut shared) = (false, 0usize);
-    let (mut stopping, mut panicked) = (false, false);
+    let (mut stopping, mut panicked, mut unsure) = (false, false, false);
     let mut arrived = Some(first);
     loop {
         match arrived.take() {
@@ -247,7 +247,7 @@ async fn busy_period<A: Actor>(
             } else {
                 !exclusive && shared == 0
             };
-            if panicked || !startable {
+            if panicked || unsure || !startable {
                 break;
             }
             let Some(env) = queue.pop_front() else { break };
@@ -258,7 +258,7 @@ async fn busy_period<A: Actor>(
             }
         }
         let running = exclusive || shared > 0;
-        if !running && (stopping || panicked) {
+        if !running && (stopping || panicked || unsure) {
             break;
         }
         if !running {
@@ -279,8 +279,9 @@ async fn busy_period<A: Actor>(
                     tracing::error!(actor = %activation.id(), %message, "handler panicked");
                     panicked = true;
                 }
+                unsure |= activation.info.holds_unsure_state();
             }
-            env = std::future::poll_fn(|cx| activation.poll_next(cx)), if !stopping && !panicked => {
+            env = std::future::poll_fn(|cx| activation.poll_next(cx)), if !stopping && !panicked && !unsure => {
                 arrived = Some(env);
             }
         }
@@ -289,16 +290,23 @@ async fn busy_period<A: Actor>(
     // re-route.
     drop(queue);
     if panicked {
-        return Period::Panicked;
+        return Period::Leave(Exit::Panicked);
+    }
+    if unsure {
+        tracing::warn!(
+            actor = %activation.id(),
+            "the actor holds a state it cannot vouch for; deactivating (the next call activates from storage)"
+        );
+        return Period::Leave(Exit::Unsure);
     }
     // Every turn has dropped its guard before reporting done, so the actor
     // is ours alone again.
     match Arc::try_unwrap(state) {
-        Ok(state) if stopping => Period::Stop(state.into_inner()),
+        Ok(state) if stopping => Period::Leave(Exit::Deactivate(state.into_inner())),
         Ok(state) => Period::Rest(state.into_inner()),
         Err(_) => {
             tracing::error!(actor = %activation.id(), "a turn still holds the actor; dropping the activation");
-            Period::Panicked
+            Period::Leave(Exit::Panicked)
         }
     }
 }

@@ -271,15 +271,13 @@ impl Actor for Account {
 
 impl Handler<Deposit> for Account {
     async fn handle(&mut self, Deposit(n): Deposit, _ctx: &ActorContext) -> Result<u64, String> {
-        let before = *self.balance;
-        *self.balance += n;
-        match self.balance.save().await {
-            Ok(()) => Ok(*self.balance),
-            Err(e) => {
-                *self.balance = before;
-                Err(e.to_string())
-            }
-        }
+        self.balance
+            .update(|b| {
+                *b += n;
+                *b
+            })
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 

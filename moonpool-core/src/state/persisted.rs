@@ -1,0 +1,441 @@
+//! [`Persisted`]: an actor's handle on its stored state, which it never
+//! serves unless it can vouch for it.
+//!
+//! ```text
+//!            save/clear: Ok, or a refusal that wrote nothing
+//!          ┌──────────┐
+//!          ▼          │
+//!   load ─▶ Sure ─────┘
+//!          │  ▲
+//!   save/clear failed │  │ re-read storage (bounded retries): the value
+//!   with an unknown   │  │ and etag are what storage holds
+//!   outcome, or a     ▼  │
+//!   conflict        Unsure ──retries exhausted──▶ stays Unsure: the value
+//!                                                 cannot be read; the
+//!                                                 activation leaves after
+//!                                                 this turn
+//! ```
+//!
+//! The handle tells its activation whenever it becomes unsure or sure
+//! again (through [`StateOwner`]); the runtime runs no further turn of an
+//! activation that holds an unsure state: it deactivates it, and the next
+//! call activates from storage.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use moonpool_sim::Providers;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{ETag, StateStorage, StorageError};
+use crate::actor::{ActorContext, ActorId};
+
+/// Reads of storage a state makes to learn the truth after a save whose
+/// outcome is unknown, before it gives up (and its activation leaves).
+pub const RESYNC_ATTEMPTS: u32 = 3;
+
+/// The pause before each re-read after the first (doubling each time),
+/// when the state belongs to an activation (whose clock it uses).
+pub const RESYNC_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Whether a [`Persisted`] state is known to hold what storage holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateStatus {
+    /// The value is what storage holds (plus any changes not yet saved).
+    Sure,
+    /// A save or clear may or may not have landed, and storage could not
+    /// be read to find out: the value cannot be read or changed until
+    /// [`Persisted::reload`] (or a save, which reloads first) succeeds.
+    Unsure,
+}
+
+/// Who is told when a state becomes unsure or sure again: its activation.
+pub(crate) trait StateOwner: Send + Sync {
+    /// One of the activation's states became unsure (`true`) or sure
+    /// again (`false`).
+    fn state_unsure(&self, unsure: bool);
+    /// The activation's providers, for the pause between re-reads.
+    fn providers(&self) -> &Providers;
+}
+
+/// An actor's persisted state: load it in `activate`, read it and change
+/// it through `Deref`/`DerefMut`, and [`save`](Persisted::save) it
+/// explicitly (or change and save in one step with
+/// [`update`](Persisted::update)).
+///
+/// # The rule: never act on a state you cannot vouch for
+///
+/// A save that fails may still have landed (the write reached storage, its
+/// reply was lost). A handle that kept serving its old value would let the
+/// actor act on a state that is no longer true — for a bank, reject a
+/// transfer whose debit it then applies. So when a save, update or clear
+/// fails with an outcome that is not certain (an I/O error, a conflict),
+/// the handle re-reads storage before it returns, up to
+/// [`RESYNC_ATTEMPTS`] times:
+///
+/// - storage holds exactly what was written: the save landed, and returns
+///   `Ok`;
+/// - storage holds something else: the value and etag become what storage
+///   holds, and the save returns its error (the change did not land);
+/// - storage cannot be read: the state is [`StateStatus::Unsure`]. Reading
+///   or changing it panics (the turn fails with
+///   [`CallError::HandlerPanicked`](crate::CallError::HandlerPanicked)),
+///   so return the error instead. Once the turn ends, the runtime
+///   deactivates the activation without running its deactivation hook or
+///   any further turn; the next call activates it again from storage.
+///
+/// A failure that certainly wrote nothing ([`StorageError::NotConfigured`],
+/// a value that cannot be encoded) leaves the state sure.
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+/// use moonpool_core::state::{InMemoryStorage, Persisted, StateStatus, StateStorage};
+/// use moonpool_core::ActorId;
+///
+/// # moonpool_sim::Simulation::new(1).run(|_| async {
+/// let store: Arc<dyn StateStorage> = Arc::new(InMemoryStorage::new());
+/// let id = ActorId { type_name: "Account".into(), key: "alice".into() };
+/// // In an actor: `Persisted::load(ctx).await?` in `activate`.
+/// let mut balance = Persisted::<u64>::load_from(id, store).await?;
+/// *balance += 10;
+/// balance.save().await?;
+/// let total = balance.update(|b| { *b += 5; *b }).await?;
+/// assert_eq!(total, 15);
+/// assert_eq!(balance.status(), StateStatus::Sure);
+/// # Ok::<(), moonpool_core::state::StorageError>(())
+/// # }).unwrap().output.unwrap();
+/// ```
+pub struct Persisted<S> {
+    value: S,
+    etag: Option<ETag>,
+    status: StateStatus,
+    id: ActorId,
+    storage: Arc<dyn StateStorage>,
+    /// The activation this state belongs to (weak: the activation owns the
+    /// actor, which owns this).
+    owner: Option<Weak<dyn StateOwner>>,
+}
+
+/// What became of the in-memory value when a write failed.
+enum Failed {
+    /// Nothing was written and memory was not touched: it still holds the
+    /// change.
+    Untouched(StorageError),
+    /// Memory now holds what storage holds, or the state is unsure.
+    Resolved(StorageError),
+}
+
+impl Failed {
+    fn into_error(self) -> StorageError {
+        match self {
+            Failed::Untouched(e) | Failed::Resolved(e) => e,
+        }
+    }
+}
+
+impl<S: Serialize + DeserializeOwned + Default> Persisted<S> {
+    /// Loads the activation's state (the default when nothing is stored).
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::NotConfigured`] without storage; the storage's error
+    /// otherwise (the activation then fails, and its caller is told).
+    pub async fn load(ctx: &ActorContext) -> Result<Self, StorageError> {
+        let storage = ctx
+            .node()
+            .and_then(|n| n.inner.storage.clone())
+            .ok_or(StorageError::NotConfigured)?;
+        let mut state = Self::load_from(ctx.id().clone(), storage).await?;
+        state.owner = Some(ctx.state_owner());
+        Ok(state)
+    }
+
+    /// Loads the state of `id` from `storage`, outside any activation
+    /// (tools, tests). Such a handle retries its re-reads without pausing.
+    ///
+    /// # Errors
+    ///
+    /// The storage's error, or [`StorageError::Corrupt`].
+    pub async fn load_from(
+        id: ActorId,
+        storage: Arc<dyn StateStorage>,
+    ) -> Result<Self, StorageError> {
+        let (value, etag) = decode(&id, storage.read(&id).await?)?;
+        Ok(Self {
+            value,
+            etag,
+            status: StateStatus::Sure,
+            id,
+            storage,
+            owner: None,
+        })
+    }
+
+    /// Re-reads the stored record, dropping unsaved changes; an unsure
+    /// state becomes sure again.
+    ///
+    /// # Errors
+    ///
+    /// The storage's error, or [`StorageError::Corrupt`]; the state is then
+    /// as it was.
+    pub async fn reload(&mut self) -> Result<(), StorageError> {
+        let (value, etag) = decode(&self.id, self.storage.read(&self.id).await?)?;
+        self.value = value;
+        self.etag = etag;
+        self.set_status(StateStatus::Sure);
+        Ok(())
+    }
+
+    /// Writes the current value, expecting the version last loaded or
+    /// saved. An unsure state first learns what storage holds (and then
+    /// has nothing of its own to write).
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::Conflict`] if the record changed meanwhile (the
+    /// state then holds what storage holds); [`StorageError::Io`] if
+    /// storage failed. See the type's docs for what the state holds after
+    /// each.
+    pub async fn save(&mut self) -> Result<(), StorageError> {
+        self.save_inner().await.map_err(Failed::into_error)
+    }
+
+    /// Changes the value with `change` and saves it, as one step: on
+    /// error, memory does not keep the change (it holds what storage
+    /// holds, or the state is unsure).
+    ///
+    /// # Errors
+    ///
+    /// As [`Persisted::save`].
+    pub async fn update<R>(&mut self, change: impl FnOnce(&mut S) -> R) -> Result<R, StorageError>
+    where
+        S: Clone,
+    {
+        self.ensure_sure().await?;
+        let before = self.value.clone();
+        let out = change(&mut self.value);
+        match self.save_inner().await {
+            Ok(()) => Ok(out),
+            Err(Failed::Untouched(e)) => {
+                self.value = before;
+                Err(e)
+            }
+            Err(Failed::Resolved(e)) => Err(e),
+        }
+    }
+
+    /// Deletes the stored record and resets the value to the default.
+    ///
+    /// # Errors
+    ///
+    /// As [`Persisted::save`]; a delete whose outcome is unknown is
+    /// resolved the same way.
+    pub async fn clear(&mut self) -> Result<(), StorageError> {
+        self.ensure_sure().await?;
+        if self.etag.is_some()
+            && let Err(e) = self.storage.clear(&self.id, self.etag).await
+        {
+            if !uncertain(&e) {
+                return Err(e);
+            }
+            self.set_status(StateStatus::Unsure);
+            return match self.resync().await {
+                Ok(None) => {
+                    moonpool_sim::sometimes!(true, "a delete whose reply was lost had landed");
+                    Ok(())
+                }
+                Ok(Some(_)) | Err(_) => Err(e),
+            };
+        }
+        self.etag = None;
+        self.value = S::default();
+        Ok(())
+    }
+
+    /// The version last loaded or saved (`None`: nothing stored). Unknown
+    /// while the state is [`StateStatus::Unsure`]: this is then the last
+    /// version known.
+    pub fn etag(&self) -> Option<ETag> {
+        self.etag
+    }
+
+    /// Whether the value is known to match storage.
+    pub fn status(&self) -> StateStatus {
+        self.status
+    }
+
+    /// Makes an unsure state sure, or fails.
+    async fn ensure_sure(&mut self) -> Result<(), StorageError> {
+        if self.status == StateStatus::Unsure {
+            self.resync().await?;
+        }
+        Ok(())
+    }
+
+    async fn save_inner(&mut self) -> Result<(), Failed> {
+        if self.status == StateStatus::Unsure {
+            // Nothing could change an unsure value: once resynchronised it
+            // is what storage holds, and there is nothing left to write.
+            return self.resync().await.map(|_| ()).map_err(Failed::Resolved);
+        }
+        let bytes = postcard::to_allocvec(&self.value).map_err(|e| {
+            Failed::Untouched(StorageError::Io {
+                actor: self.id.to_string(),
+                reason: format!("cannot encode the state: {e}"),
+            })
+        })?;
+        match self.storage.write(&self.id, bytes.clone(), self.etag).await {
+            Ok(etag) => {
+                self.etag = Some(etag);
+                Ok(())
+            }
+            Err(e) if !uncertain(&e) => Err(Failed::Untouched(e)),
+            Err(e) => {
+                self.set_status(StateStatus::Unsure);
+                match self.resync().await {
+                    Ok(Some(stored)) if stored == bytes => {
+                        moonpool_sim::sometimes!(true, "a save whose reply was lost had landed");
+                        Ok(())
+                    }
+                    Ok(_) => Err(Failed::Resolved(e)),
+                    Err(_) => {
+                        moonpool_sim::sometimes!(true, "a state stayed unsure after a failed save");
+                        Err(Failed::Resolved(e))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Re-reads storage, up to [`RESYNC_ATTEMPTS`] times, until the state
+    /// holds what storage holds: returns the stored bytes (`None`: no
+    /// record). The state stays unsure if every read fails.
+    async fn resync(&mut self) -> Result<Option<Vec<u8>>, StorageError> {
+        let providers = self
+            .owner
+            .as_ref()
+            .and_then(Weak::upgrade)
+            .map(|o| o.providers().clone());
+        let mut pause = RESYNC_BACKOFF;
+        let mut attempt = 1;
+        loop {
+            let read = self.storage.read(&self.id).await;
+            let outcome = read.and_then(|record| {
+                let bytes = record.as_ref().map(|(b, _)| b.clone());
+                decode::<S>(&self.id, record).map(|decoded| (decoded, bytes))
+            });
+            match outcome {
+                Ok(((value, etag), bytes)) => {
+                    self.value = value;
+                    self.etag = etag;
+                    self.set_status(StateStatus::Sure);
+                    return Ok(bytes);
+                }
+                Err(e) if attempt >= RESYNC_ATTEMPTS => {
+                    tracing::warn!(
+                        actor = %self.id,
+                        error = %e,
+                        attempts = attempt,
+                        "state is unsure: a save's outcome is unknown and storage cannot be read"
+                    );
+                    return Err(e);
+                }
+                Err(e) => {
+                    tracing::debug!(actor = %self.id, error = %e, attempt, "re-reading state failed");
+                    if let Some(p) = &providers {
+                        p.sleep(pause).await;
+                    }
+                    pause = pause.saturating_mul(2);
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    fn set_status(&mut self, status: StateStatus) {
+        if self.status == status {
+            return;
+        }
+        self.status = status;
+        if let Some(owner) = self.owner.as_ref().and_then(Weak::upgrade) {
+            owner.state_unsure(status == StateStatus::Unsure);
+        }
+    }
+}
+
+/// Whether a failed write may have landed, or left memory out of step
+/// with storage (a conflict: someone else wrote).
+fn uncertain(e: &StorageError) -> bool {
+    !matches!(e, StorageError::NotConfigured)
+}
+
+fn decode<S: DeserializeOwned + Default>(
+    id: &ActorId,
+    record: Option<(Vec<u8>, ETag)>,
+) -> Result<(S, Option<ETag>), StorageError> {
+    match record {
+        None => Ok((S::default(), None)),
+        Some((bytes, etag)) => {
+            let value = postcard::from_bytes(&bytes).map_err(|e| StorageError::Corrupt {
+                actor: id.to_string(),
+                reason: e.to_string(),
+            })?;
+            Ok((value, Some(etag)))
+        }
+    }
+}
+
+impl<S> Persisted<S> {
+    #[track_caller]
+    fn assert_sure(&self) {
+        if self.status == StateStatus::Unsure {
+            panic!(
+                "the state of `{}` is unsure: a save or clear failed and storage could not be \
+                 read to learn whether it landed. Return that error instead of using the state; \
+                 the activation will be replaced by one loaded from storage",
+                self.id
+            );
+        }
+    }
+}
+
+impl<S> Drop for Persisted<S> {
+    fn drop(&mut self) {
+        if self.status == StateStatus::Unsure
+            && let Some(owner) = self.owner.as_ref().and_then(Weak::upgrade)
+        {
+            owner.state_unsure(false);
+        }
+    }
+}
+
+/// Reads the value.
+///
+/// # Panics
+///
+/// When the state is [`StateStatus::Unsure`] (see [`Persisted`]).
+impl<S> Deref for Persisted<S> {
+    type Target = S;
+    #[track_caller]
+    fn deref(&self) -> &S {
+        self.assert_sure();
+        &self.value
+    }
+}
+
+/// Changes the value (until [`Persisted::save`]).
+///
+/// # Panics
+///
+/// When the state is [`StateStatus::Unsure`] (see [`Persisted`]).
+impl<S> DerefMut for Persisted<S> {
+    #[track_caller]
+    fn deref_mut(&mut self) -> &mut S {
+        self.assert_sure();
+        &mut self.value
+    }
+}
