@@ -209,3 +209,43 @@ fn replay_commands_select_the_right_target_and_profile() {
         "MOONPOOL_SEED=0x1 cargo test -p my-crate --release --lib -- --exact bank::tests::transfers"
     );
 }
+
+#[test]
+fn a_failure_under_a_seed_base_says_how_to_repeat_the_run_and_how_far_it_got() {
+    let spec = spec("runner::tests::fails_sometimes", 400);
+    let explored = RunnerConfig {
+        base: SeedBase::Explicit(0xfeed),
+        threads: NonZeroUsize::new(1),
+        ..config()
+    };
+    let SimTestError::Failed(report) = run_seeds(&spec, fails_sometimes, &explored).unwrap_err()
+    else {
+        panic!("expected a failure")
+    };
+    let index = report.index.unwrap();
+    assert_eq!(report.base, Some(0xfeed));
+    assert_eq!(report.failure.seed, derive_seed(spec.path, 0xfeed, index));
+    // One thread runs seeds in order: every one before the failure passed.
+    assert_eq!(report.passed, index);
+    let text = report.to_string();
+    assert!(
+        text.contains(&format!(
+            "(run {} of 400; {index} seed{} passed before the runner stopped)",
+            index + 1,
+            if index == 1 { "" } else { "s" }
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("MOONPOOL_SEED_BASE=0xfeed MOONPOOL_SEEDS=400 repeats this run"),
+        "{text}"
+    );
+
+    // Under the default base there is no base to print.
+    let SimTestError::Failed(fixed) = run_seeds(&spec, fails_sometimes, &config()).unwrap_err()
+    else {
+        panic!("expected a failure")
+    };
+    assert_eq!(fixed.base, None);
+    assert!(!fixed.to_string().contains("MOONPOOL_SEED_BASE"));
+}

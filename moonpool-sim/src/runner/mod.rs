@@ -254,6 +254,7 @@ fn run_seeds_from(
     let next = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let steps = AtomicU64::new(0);
+    let passed = AtomicU64::new(0);
     let max_time = AtomicU64::new(0);
     let failures: Mutex<Vec<(usize, SimFailure)>> = Mutex::new(Vec::new());
     let coverage: Mutex<CoverageTally> = Mutex::new(CoverageTally::default());
@@ -263,10 +264,11 @@ fn run_seeds_from(
             let i = next.fetch_add(1, Ordering::Relaxed) as usize;
             let Some(&(_, seed)) = plan.get(i) else { break };
             match run_one(location, seed, &sim_config, body) {
-                Ok(passed) => {
-                    steps.fetch_add(passed.steps, Ordering::Relaxed);
-                    max_time.fetch_max(passed.sim_time.as_nanos(), Ordering::Relaxed);
-                    tally.add_seed(&passed.coverage);
+                Ok(run) => {
+                    steps.fetch_add(run.steps, Ordering::Relaxed);
+                    max_time.fetch_max(run.sim_time.as_nanos(), Ordering::Relaxed);
+                    passed.fetch_add(1, Ordering::Relaxed);
+                    tally.add_seed(&run.coverage);
                 }
                 Err(failure) => {
                     failures
@@ -314,6 +316,8 @@ fn run_seeds_from(
             index: plan[i].0,
             seeds: plan.len() as u64,
             failed,
+            passed: passed.into_inner(),
+            base: (config.base != SeedBase::Fixed).then_some(base),
             replay,
             replay_command,
             failure,

@@ -9,7 +9,7 @@ use crate::sim::SimFailure;
 use crate::time::Instant;
 
 use super::SimTestSpec;
-use super::config::ENV_SEED;
+use super::config::{ENV_SEED, ENV_SEED_BASE, ENV_SEEDS};
 
 /// A passing test's figures.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +92,11 @@ pub struct FailureReport {
     pub seeds: u64,
     /// How many seeds failed before the runner stopped.
     pub failed: u64,
+    /// How many seeds had passed when the runner stopped.
+    pub passed: u64,
+    /// The seed base, when not the default (`MOONPOOL_SEED_BASE`): with
+    /// it, the whole run can be repeated.
+    pub base: Option<u64>,
     /// The result of re-running the failing seed.
     pub replay: Replay,
     /// A shell command that runs exactly this seed.
@@ -103,11 +108,25 @@ impl fmt::Display for FailureReport {
         let fl = &self.failure;
         write!(f, "moonpool: `{}` failed on seed {:#x}", self.test, fl.seed)?;
         match self.index {
-            Some(i) => write!(f, " (run {} of {})", i + 1, self.seeds)?,
+            Some(i) => write!(
+                f,
+                " (run {} of {}; {} seed{} passed before the runner stopped)",
+                i + 1,
+                self.seeds,
+                self.passed,
+                if self.passed == 1 { "" } else { "s" }
+            )?,
             None => write!(f, " (from {ENV_SEED})")?,
         }
         if self.failed > 1 {
             write!(f, "; {} seeds failed in all", self.failed)?;
+        }
+        if let (Some(base), Some(_)) = (self.base, self.index) {
+            write!(
+                f,
+                "\n  seed base {base:#x}: {ENV_SEED_BASE}={base:#x} {ENV_SEEDS}={} repeats this run",
+                self.seeds
+            )?;
         }
         write!(f, "\n  failure: {}", fl.kind)?;
         write!(f, "\n  faults: {}", fl.faults)?;
