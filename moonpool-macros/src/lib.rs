@@ -29,7 +29,11 @@ mod sim_test;
 ///   sites the test answers for (default: the test's crate and its
 ///   package's library);
 /// - `faults = "swarm" | "calm" | "brutal"`: how each seed picks its fault
-///   families (default `"swarm"`: drawn from the seed).
+///   families (default `"swarm"`: drawn from the seed); or a list of the
+///   families that are on for every seed, the rest off, e.g.
+///   `faults = ["connect_failures", "clogging", "clock_drift"]` (names:
+///   `buggify`, `connect_failures`, `random_close`, `clogging`,
+///   `clock_drift`, `half_open`, `bit_flips`, `disk_errors`).
 ///
 /// ```ignore
 /// #[moonpool::sim_test(seeds = 500)]

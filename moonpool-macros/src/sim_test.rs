@@ -22,8 +22,29 @@ struct Options {
     invariant_every: Option<u64>,
     strict_coverage: Option<bool>,
     coverage_of: Option<Vec<LitStr>>,
-    faults: Option<String>,
+    faults: Option<Faults>,
 }
+
+/// The `faults` option.
+enum Faults {
+    /// `"swarm"`, `"calm"` or `"brutal"`.
+    Plan(String),
+    /// A list of fault families, on for every seed (the rest off).
+    Families(Vec<String>),
+}
+
+/// Fault families that `faults = [...]` may name: the `FaultConfig` fields
+/// that switch a family on (`buggify` also turns every site on).
+const FAMILIES: &[&str] = &[
+    "buggify",
+    "connect_failures",
+    "random_close",
+    "clogging",
+    "clock_drift",
+    "half_open",
+    "bit_flips",
+    "disk_errors",
+];
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let mut errors = Errors::default();
@@ -116,14 +137,20 @@ fn apply_option(options: &mut Options, meta: &Meta) -> syn::Result<()> {
             return Ok(());
         }
         "faults" => {
-            let value = lit_str(&nv.value).map(LitStr::value);
-            let Some(v @ ("swarm" | "calm" | "brutal")) = value.as_deref() else {
-                return Err(syn::Error::new(
-                    nv.value.span(),
-                    "`faults` is \"swarm\" (each seed draws its fault families, the default), \"calm\" (none) or \"brutal\" (all)",
-                ));
+            let faults = match &nv.value {
+                Expr::Array(array) => Faults::Families(fault_families(array)?),
+                value => {
+                    let text = lit_str(value).map(LitStr::value);
+                    let Some(v @ ("swarm" | "calm" | "brutal")) = text.as_deref() else {
+                        return Err(syn::Error::new(
+                            value.span(),
+                            "`faults` is \"swarm\" (each seed draws its fault families, the default), \"calm\" (none), \"brutal\" (all), or a list of families that are on for every seed, e.g. `faults = [\"clogging\", \"clock_drift\"]`",
+                        ));
+                    };
+                    Faults::Plan(v.to_string())
+                }
             };
-            if options.faults.replace(v.to_string()).is_some() {
+            if options.faults.replace(faults).is_some() {
                 return Err(duplicate());
             }
             return Ok(());
@@ -221,6 +248,47 @@ fn apply_option(options: &mut Options, meta: &Meta) -> syn::Result<()> {
     Ok(())
 }
 
+/// The family names of `faults = [...]`, each checked.
+fn fault_families(array: &syn::ExprArray) -> syn::Result<Vec<String>> {
+    let mut families = Vec::new();
+    for elem in &array.elems {
+        let Some(lit) = lit_str(elem) else {
+            return Err(syn::Error::new(
+                elem.span(),
+                "each `faults` entry is a fault family's name in a string, e.g. \"clogging\"",
+            ));
+        };
+        let name = lit.value();
+        if !FAMILIES.contains(&name.as_str()) {
+            return Err(syn::Error::new(
+                lit.span(),
+                format!(
+                    "unknown fault family `{name}`; expected one of {}",
+                    FAMILIES
+                        .iter()
+                        .map(|f| format!("`{f}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        if families.contains(&name) {
+            return Err(syn::Error::new(
+                lit.span(),
+                format!("fault family `{name}` is listed twice"),
+            ));
+        }
+        families.push(name);
+    }
+    if families.is_empty() {
+        return Err(syn::Error::new(
+            array.span(),
+            "an empty `faults` list: write `faults = \"calm\"` for a run without faults",
+        ));
+    }
+    Ok(families)
+}
+
 fn example_value(name: &str) -> &'static str {
     match name {
         "seeds" => "500",
@@ -310,16 +378,32 @@ fn generate(func: &ItemFn, options: &Options, context: Option<&Type>) -> TokenSt
         quote!(::moonpool::__private::CoverageMode::Report)
     };
     let coverage_of = options.coverage_of.as_deref().unwrap_or(&[]);
-    let faults = match options.faults.as_deref() {
-        Some("calm") => quote!(::core::option::Option::Some(
+    let faults = match &options.faults {
+        Some(Faults::Plan(plan)) if plan == "calm" => quote!(::core::option::Option::Some(
             ::moonpool::__private::FaultPlan::Fixed(::moonpool::__private::FaultConfig::calm())
         )),
-        Some("brutal") => quote!(::core::option::Option::Some(
+        Some(Faults::Plan(plan)) if plan == "brutal" => quote!(::core::option::Option::Some(
             ::moonpool::__private::FaultPlan::Fixed(::moonpool::__private::FaultConfig::brutal())
         )),
-        Some(_) => quote!(::core::option::Option::Some(
+        Some(Faults::Plan(_)) => quote!(::core::option::Option::Some(
             ::moonpool::__private::FaultPlan::Swarm
         )),
+        Some(Faults::Families(families)) => {
+            let fields = families.iter().map(|f| {
+                let field = quote::format_ident!("{}", f);
+                if f == "buggify" {
+                    quote!(buggify: true, buggify_sites_percent: 100)
+                } else {
+                    quote!(#field: true)
+                }
+            });
+            quote!(::core::option::Option::Some(
+                ::moonpool::__private::FaultPlan::Fixed(::moonpool::__private::FaultConfig {
+                    #(#fields,)*
+                    ..::moonpool::__private::FaultConfig::calm()
+                })
+            ))
+        }
         None => quote!(::core::option::Option::None),
     };
     let optional = |v: Option<u64>| match v {
@@ -452,5 +536,29 @@ mod tests {
         assert!(out.contains("seeds : 7u64"), "{out}");
         assert!(out.contains("from_nanos (60000000000u64)"), "{out}");
         assert!(out.contains("test"), "{out}");
+    }
+
+    #[test]
+    fn fault_families_expand_to_a_fixed_plan() {
+        let out = expand(
+            quote!(faults = ["clogging", "buggify"]),
+            quote!(
+                async fn t(sim: SimContext) {}
+            ),
+        )
+        .unwrap()
+        .to_string();
+        assert!(out.contains("clogging : true"), "{out}");
+        assert!(out.contains("buggify_sites_percent : 100"), "{out}");
+        assert!(out.contains("FaultConfig :: calm ()"), "{out}");
+        for (bad, says) in [
+            (quote!(faults = ["spice"]), "unknown fault family `spice`"),
+            (quote!(faults = ["clogging", "clogging"]), "listed twice"),
+            (quote!(faults = []), "an empty `faults` list"),
+            (quote!(faults = [clogging]), "in a string"),
+        ] {
+            let err = expand(bad, quote!(async fn t() {})).unwrap_err();
+            assert!(err.to_string().contains(says), "{err}");
+        }
     }
 }

@@ -274,6 +274,21 @@ async fn calm_seeds_have_no_faults(sim: SimContext) {
     assert!(!moonpool::buggify!(1.0));
 }
 
+#[moonpool::sim_test(seeds = 10, faults = ["clogging", "clock_drift", "buggify"])]
+async fn listed_fault_families_are_on_for_every_seed_and_the_rest_off(sim: SimContext) {
+    use moonpool::sim::chaos::FaultConfig;
+    assert_eq!(
+        sim.faults(),
+        FaultConfig {
+            clogging: true,
+            clock_drift: true,
+            buggify: true,
+            buggify_sites_percent: 100,
+            ..FaultConfig::calm()
+        }
+    );
+}
+
 #[moonpool::sim_test(seeds = 10, faults = "brutal", coverage_of = ["sim_test_macro::nested"])]
 async fn brutal_seeds_fire_every_site(sim: SimContext) {
     assert!(sim.faults().buggify);
