@@ -12,6 +12,7 @@ use std::time::Duration;
 use common::{Add, Counter, Fragile, Get, Nap, Ticker, Ticks, nodes};
 use moonpool_core::{ActorId, CallError};
 use moonpool_sim::chaos::FaultConfig;
+use moonpool_sim::runner::RunnerConfig;
 use moonpool_sim::{Instant, SimContext, Simulation};
 
 fn calm(seed: u64) -> Simulation {
@@ -23,40 +24,34 @@ async fn until(sim: &SimContext, at: Instant) {
     sim.sleep(at.saturating_duration_since(sim.now())).await;
 }
 
-#[test]
-fn activations_at_rest_hold_no_task_and_no_timer() {
-    for seed in 0..5 {
-        calm(seed)
-            .run(|sim| async move {
-                let cluster = nodes(&sim, 1, Duration::from_secs(2)).await;
-                let node = &cluster[0].1;
-                node.actor::<Counter>("warm").call(Add(1)).await.unwrap();
-                sim.sleep(Duration::from_millis(100)).await;
-                let (tasks, timers) = (sim.live_tasks(), sim.pending_timers());
-                for i in 0..200 {
-                    let c = node.actor::<Counter>(format!("c{i}"));
-                    c.call(Add(i + 1)).await.unwrap();
-                }
-                sim.sleep(Duration::from_millis(100)).await;
-                assert_eq!(node.activation_count(), 201);
-                // A task or a timer per activation would add 200 of each.
-                assert!(
-                    sim.live_tasks() <= tasks + 2,
-                    "{} tasks at rest, {tasks} before the 200 activations",
-                    sim.live_tasks()
-                );
-                assert!(
-                    sim.pending_timers() <= timers + 2,
-                    "{} timers at rest, {timers} before the 200 activations",
-                    sim.pending_timers()
-                );
-                // At rest, each kept its state and still answers.
-                for i in 0..200 {
-                    let c = node.actor::<Counter>(format!("c{i}"));
-                    assert_eq!(c.call(Get).await.unwrap(), i + 1);
-                }
-            })
-            .unwrap();
+#[moonpool::sim_test(seeds = 5, faults = "calm")]
+async fn activations_at_rest_hold_no_task_and_no_timer(sim: SimContext) {
+    let cluster = nodes(&sim, 1, Duration::from_secs(2)).await;
+    let node = &cluster[0].1;
+    node.actor::<Counter>("warm").call(Add(1)).await.unwrap();
+    sim.sleep(Duration::from_millis(100)).await;
+    let (tasks, timers) = (sim.live_tasks(), sim.pending_timers());
+    for i in 0..200 {
+        let c = node.actor::<Counter>(format!("c{i}"));
+        c.call(Add(i + 1)).await.unwrap();
+    }
+    sim.sleep(Duration::from_millis(100)).await;
+    assert_eq!(node.activation_count(), 201);
+    // A task or a timer per activation would add 200 of each.
+    assert!(
+        sim.live_tasks() <= tasks + 2,
+        "{} tasks at rest, {tasks} before the 200 activations",
+        sim.live_tasks()
+    );
+    assert!(
+        sim.pending_timers() <= timers + 2,
+        "{} timers at rest, {timers} before the 200 activations",
+        sim.pending_timers()
+    );
+    // At rest, each kept its state and still answers.
+    for i in 0..200 {
+        let c = node.actor::<Counter>(format!("c{i}"));
+        assert_eq!(c.call(Get).await.unwrap(), i + 1);
     }
 }
 
@@ -147,46 +142,40 @@ fn a_call_queued_behind_a_long_turn_restarts_the_idle_clock() {
         .unwrap();
 }
 
-#[test]
-fn a_failed_activation_is_a_typed_error_for_local_and_remote_callers() {
-    for seed in 0..10 {
-        calm(seed)
-            .run(|sim| async move {
-                let cluster = nodes(&sim, 2, Duration::from_secs(2)).await;
-                for key in ["broken-1", "broken-2", "broken-3"] {
-                    let id = ActorId::of::<Fragile>(key);
-                    // Consistent-hash placement: one caller is local to the
-                    // actor's home, the other remote.
-                    for (_, node) in &cluster {
-                        let start = sim.now();
-                        let err = node.actor::<Fragile>(key).call(Nap(0)).await.unwrap_err();
-                        let CallError::ActivationFailed { actor, reason } = &err else {
-                            panic!("expected ActivationFailed, got {err}");
-                        };
-                        assert_eq!(actor, &id.to_string());
-                        assert_eq!(reason, "its disk is gone");
-                        assert!(
-                            sim.now() - start < Duration::from_secs(1),
-                            "the failure took {:?} to report",
-                            sim.now() - start
-                        );
-                    }
-                    sim.sleep(Duration::from_millis(10)).await;
-                    assert!(cluster.iter().all(|(_, n)| !n.hosts(&id)));
-                }
-                // A healthy key of the same type still activates.
-                assert_eq!(
-                    cluster[0]
-                        .1
-                        .actor::<Fragile>("fine")
-                        .call(Nap(0))
-                        .await
-                        .unwrap(),
-                    1
-                );
-            })
-            .unwrap();
+#[moonpool::sim_test(seeds = 10, faults = "calm")]
+async fn a_failed_activation_is_a_typed_error_for_local_and_remote_callers(sim: SimContext) {
+    let cluster = nodes(&sim, 2, Duration::from_secs(2)).await;
+    for key in ["broken-1", "broken-2", "broken-3"] {
+        let id = ActorId::of::<Fragile>(key);
+        // Consistent-hash placement: one caller is local to the
+        // actor's home, the other remote.
+        for (_, node) in &cluster {
+            let start = sim.now();
+            let err = node.actor::<Fragile>(key).call(Nap(0)).await.unwrap_err();
+            let CallError::ActivationFailed { actor, reason } = &err else {
+                panic!("expected ActivationFailed, got {err}");
+            };
+            assert_eq!(actor, &id.to_string());
+            assert_eq!(reason, "its disk is gone");
+            assert!(
+                sim.now() - start < Duration::from_secs(1),
+                "the failure took {:?} to report",
+                sim.now() - start
+            );
+        }
+        sim.sleep(Duration::from_millis(10)).await;
+        assert!(cluster.iter().all(|(_, n)| !n.hosts(&id)));
     }
+    // A healthy key of the same type still activates.
+    assert_eq!(
+        cluster[0]
+            .1
+            .actor::<Fragile>("fine")
+            .call(Nap(0))
+            .await
+            .unwrap(),
+        1
+    );
 }
 
 #[test]
@@ -250,13 +239,32 @@ fn the_runtime_replays_exactly_from_its_seed() {
             })
             .unwrap()
     };
-    for seed in 0..20 {
+    // The runner's seeds (`MOONPOOL_SEEDS`, `MOONPOOL_SEED_BASE` and
+    // `MOONPOOL_SEED` apply), each run twice.
+    let plan = RunnerConfig::from_env()
+        .expect("valid MOONPOOL_* variables")
+        .seed_plan(
+            concat!(
+                module_path!(),
+                "::the_runtime_replays_exactly_from_its_seed"
+            ),
+            20,
+        );
+    for (_, seed) in plan.seeds {
         let (x, y) = (run(seed), run(seed));
-        assert_eq!(x.trace_hash, y.trace_hash, "seed {seed}");
-        assert_eq!(x.output, y.output, "seed {seed}");
+        assert_eq!(
+            x.trace_hash, y.trace_hash,
+            "seed {seed:#x}, seed base {:?}",
+            plan.base
+        );
+        assert_eq!(
+            x.output, y.output,
+            "seed {seed:#x}, seed base {:?}",
+            plan.base
+        );
         assert!(
             x.output.0.iter().any(|(c, f)| c.is_some() && f.is_some()),
-            "seed {seed}: no call got through"
+            "seed {seed:#x}: no call got through"
         );
     }
 }

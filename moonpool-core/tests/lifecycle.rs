@@ -12,7 +12,7 @@ use common::{Add, Counter, Get, StartTicking, TICKER_DEACTIVATIONS, Ticker, Tick
 use moonpool_core::node::InMemoryMembership;
 use moonpool_core::{ActorId, CallError, Node};
 use moonpool_sim::chaos::FaultConfig;
-use moonpool_sim::{Providers, Simulation};
+use moonpool_sim::{Providers, SimContext, Simulation};
 
 #[test]
 fn timers_tick_without_keeping_the_activation_alive() {
@@ -169,68 +169,57 @@ fn three_nodes_on_real_loopback_tcp() {
     });
 }
 
-#[test]
-fn a_development_cluster_shares_the_primary_s_membership_table() {
-    for seed in 0..10 {
-        Simulation::new(seed)
-            .faults(FaultConfig::calm())
-            .run(|sim| async move {
-                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-                let mut pids = Vec::new();
-                for i in 0..3 {
-                    let tx = tx.clone();
-                    pids.push(sim.start_process(format!("n{i}"), move |p: Providers| {
-                        let tx = tx.clone();
-                        async move {
-                            let mut b = Node::builder("dev")
-                                .listen("0.0.0.0:7000".parse().unwrap())
-                                .providers(p)
-                                .host::<Counter>()
-                                .failure_detection(
-                                    Duration::from_millis(300),
-                                    Duration::from_millis(300),
-                                    3,
-                                );
-                            // Process 1 (10.0.0.2) is the primary.
-                            b = if i == 0 {
-                                b.host_membership()
-                            } else {
-                                b.primary("10.0.0.2:7000".parse().unwrap())
-                            };
-                            let node = b.build().await.expect("node starts");
-                            let _ = tx.send((i, node.clone()));
-                            std::future::pending::<()>().await;
-                            drop(node);
-                        }
-                    }));
-                    // Others join once the primary listens.
-                    sim.sleep(Duration::from_millis(20)).await;
-                }
-                let mut nodes = vec![None, None, None];
-                for _ in 0..3 {
-                    let (i, n) = rx.recv().await.unwrap();
-                    nodes[i] = Some(n);
-                }
-                let nodes: Vec<Node> = nodes.into_iter().map(Option::unwrap).collect();
-                while nodes.iter().any(|n| n.live_members().len() < 3) {
-                    sim.sleep(Duration::from_millis(50)).await;
-                }
-                for k in 0..9 {
-                    let v = nodes[k % 3]
-                        .actor::<Counter>(format!("c{}", k % 3))
-                        .call(Add(1))
-                        .await
-                        .unwrap();
-                    assert_eq!(v, (k / 3 + 1) as u64);
-                }
-                // A non-primary dies: the others agree through the primary.
-                sim.kill_process(pids[2]).unwrap();
-                sim.sleep(Duration::from_secs(3)).await;
-                assert_eq!(nodes[0].live_members().len(), 2);
-                assert_eq!(nodes[1].live_members().len(), 2);
-            })
-            .unwrap();
+#[moonpool::sim_test(seeds = 10, faults = "calm")]
+async fn a_development_cluster_shares_the_primary_s_membership_table(sim: SimContext) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut pids = Vec::new();
+    for i in 0..3 {
+        let tx = tx.clone();
+        pids.push(sim.start_process(format!("n{i}"), move |p: Providers| {
+            let tx = tx.clone();
+            async move {
+                let mut b = Node::builder("dev")
+                    .listen("0.0.0.0:7000".parse().unwrap())
+                    .providers(p)
+                    .host::<Counter>()
+                    .failure_detection(Duration::from_millis(300), Duration::from_millis(300), 3);
+                // Process 1 (10.0.0.2) is the primary.
+                b = if i == 0 {
+                    b.host_membership()
+                } else {
+                    b.primary("10.0.0.2:7000".parse().unwrap())
+                };
+                let node = b.build().await.expect("node starts");
+                let _ = tx.send((i, node.clone()));
+                std::future::pending::<()>().await;
+                drop(node);
+            }
+        }));
+        // Others join once the primary listens.
+        sim.sleep(Duration::from_millis(20)).await;
     }
+    let mut nodes = vec![None, None, None];
+    for _ in 0..3 {
+        let (i, n) = rx.recv().await.unwrap();
+        nodes[i] = Some(n);
+    }
+    let nodes: Vec<Node> = nodes.into_iter().map(Option::unwrap).collect();
+    while nodes.iter().any(|n| n.live_members().len() < 3) {
+        sim.sleep(Duration::from_millis(50)).await;
+    }
+    for k in 0..9 {
+        let v = nodes[k % 3]
+            .actor::<Counter>(format!("c{}", k % 3))
+            .call(Add(1))
+            .await
+            .unwrap();
+        assert_eq!(v, (k / 3 + 1) as u64);
+    }
+    // A non-primary dies: the others agree through the primary.
+    sim.kill_process(pids[2]).unwrap();
+    sim.sleep(Duration::from_secs(3)).await;
+    assert_eq!(nodes[0].live_members().len(), 2);
+    assert_eq!(nodes[1].live_members().len(), 2);
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{AskPeer, Browse, Library, Peek, Shelve, start_cluster};
+use moonpool_sim::SimContext;
 use moonpool_sim::Simulation;
 use moonpool_sim::chaos::FaultConfig;
 
@@ -58,29 +59,22 @@ fn shared_turns_run_together_and_exclusive_turns_alone() {
         .unwrap();
 }
 
-#[test]
-fn a_shared_call_chain_back_into_its_origin_is_served() {
-    for seed in 0..10 {
-        Simulation::new(seed)
-            .faults(FaultConfig::calm())
-            .run(|sim| async move {
-                let (_, mut rx) = start_cluster(&sim, 3, Duration::from_secs(30));
-                let mut nodes = Vec::new();
-                for _ in 0..3 {
-                    nodes.push(rx.recv().await.unwrap().1);
-                }
-                while nodes.iter().any(|n| n.live_members().len() < 3) {
-                    sim.sleep(Duration::from_millis(50)).await;
-                }
-                let x = nodes[0].actor::<Library>("x");
-                x.call(Shelve).await.unwrap();
-                x.call(Shelve).await.unwrap();
-                // x -> y -> x, all shared: no deadlock, no cycle error.
-                let start = sim.now();
-                let seen = x.call_shared(AskPeer("y".into())).await.unwrap().unwrap();
-                assert_eq!(seen, 2);
-                assert!(sim.now() - start < Duration::from_secs(1));
-            })
-            .unwrap();
+#[moonpool::sim_test(seeds = 10, faults = "calm")]
+async fn a_shared_call_chain_back_into_its_origin_is_served(sim: SimContext) {
+    let (_, mut rx) = start_cluster(&sim, 3, Duration::from_secs(30));
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(rx.recv().await.unwrap().1);
     }
+    while nodes.iter().any(|n| n.live_members().len() < 3) {
+        sim.sleep(Duration::from_millis(50)).await;
+    }
+    let x = nodes[0].actor::<Library>("x");
+    x.call(Shelve).await.unwrap();
+    x.call(Shelve).await.unwrap();
+    // x -> y -> x, all shared: no deadlock, no cycle error.
+    let start = sim.now();
+    let seen = x.call_shared(AskPeer("y".into())).await.unwrap().unwrap();
+    assert_eq!(seen, 2);
+    assert!(sim.now() - start < Duration::from_secs(1));
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use moonpool_core::transport::frame::encode;
 use moonpool_core::transport::{Inbound, NodeId, Transport, TransportConfig, TransportError};
 use moonpool_sim::chaos::FaultConfig;
+use moonpool_sim::runner::RunnerConfig;
 use moonpool_sim::{ProcessId, Providers, SimContext, Simulation};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -121,77 +122,59 @@ fn requests_are_answered_and_correlated() {
         .unwrap();
 }
 
-#[test]
-fn nodes_dialing_each_other_at_once_end_with_one_connection() {
-    for seed in 0..30 {
-        calm(seed)
-            .run(|sim| async move {
-                let (a_pid, mut a) = start_node(&sim, "a", "c1");
-                let (b_pid, mut b) = start_node(&sim, "b", "c1");
-                let (a, b) = (a.recv().await.unwrap(), b.recv().await.unwrap());
-                let p = sim.providers();
-                let (to_a, to_b) = (addr(&sim, a_pid), addr(&sim, b_pid));
-                let x =
-                    p.spawn(
-                        async move { a.request(to_b, b"x".to_vec(), Duration::from_secs(1)).await },
-                    );
-                let y =
-                    p.spawn(
-                        async move { b.request(to_a, b"y".to_vec(), Duration::from_secs(1)).await },
-                    );
-                assert_eq!(x.await.unwrap().unwrap(), b"echo:x");
-                assert_eq!(y.await.unwrap().unwrap(), b"echo:y");
-                sim.sleep(Duration::from_millis(100)).await;
-                assert_eq!(sim.open_connections(), 1, "seed {}", sim.seed());
-            })
-            .unwrap();
-    }
+#[moonpool::sim_test(seeds = 30, faults = "calm")]
+async fn nodes_dialing_each_other_at_once_end_with_one_connection(sim: SimContext) {
+    let (a_pid, mut a) = start_node(&sim, "a", "c1");
+    let (b_pid, mut b) = start_node(&sim, "b", "c1");
+    let (a, b) = (a.recv().await.unwrap(), b.recv().await.unwrap());
+    let p = sim.providers();
+    let (to_a, to_b) = (addr(&sim, a_pid), addr(&sim, b_pid));
+    let x = p.spawn(async move { a.request(to_b, b"x".to_vec(), Duration::from_secs(1)).await });
+    let y = p.spawn(async move { b.request(to_a, b"y".to_vec(), Duration::from_secs(1)).await });
+    assert_eq!(x.await.unwrap().unwrap(), b"echo:x");
+    assert_eq!(y.await.unwrap().unwrap(), b"echo:y");
+    sim.sleep(Duration::from_millis(100)).await;
+    assert_eq!(sim.open_connections(), 1, "seed {}", sim.seed());
 }
 
 /// Requests sent on the connection that loses the dialing race are still
 /// answered: superseding a connection never loses a request in flight.
-#[test]
-fn requests_in_flight_on_a_superseded_connection_are_answered() {
-    for seed in 0..60 {
-        calm(seed)
-            .run(|sim| async move {
-                let (a_pid, mut a) = start_node(&sim, "a", "c1");
-                let (b_pid, mut b) = start_node(&sim, "b", "c1");
-                let (a, b) = (a.recv().await.unwrap(), b.recv().await.unwrap());
-                let p = sim.providers();
-                let mut calls = Vec::new();
-                // Both sides start sending at once, over several
-                // milliseconds, each request taking a while to answer.
-                for i in 0..40u64 {
-                    let (from, to) = if i % 2 == 0 {
-                        (a.clone(), addr(&sim, b_pid))
-                    } else {
-                        (b.clone(), addr(&sim, a_pid))
-                    };
-                    let p2 = p.clone();
-                    calls.push(p.spawn(async move {
-                        p2.sleep(Duration::from_micros(i * 250)).await;
-                        let body = format!("sleep:{}", (i * 7) % 25);
-                        let got = from
-                            .request(to, body.clone().into_bytes(), Duration::from_secs(2))
-                            .await;
-                        (body, got)
-                    }));
-                }
-                for c in calls {
-                    let (body, got) = c.await.unwrap();
-                    assert_eq!(
-                        got.unwrap(),
-                        format!("echo:{body}").into_bytes(),
-                        "seed {}",
-                        sim.seed()
-                    );
-                }
-                sim.sleep(Duration::from_millis(100)).await;
-                assert_eq!(sim.open_connections(), 1, "seed {}", sim.seed());
-            })
-            .unwrap();
+#[moonpool::sim_test(seeds = 60, faults = "calm")]
+async fn requests_in_flight_on_a_superseded_connection_are_answered(sim: SimContext) {
+    let (a_pid, mut a) = start_node(&sim, "a", "c1");
+    let (b_pid, mut b) = start_node(&sim, "b", "c1");
+    let (a, b) = (a.recv().await.unwrap(), b.recv().await.unwrap());
+    let p = sim.providers();
+    let mut calls = Vec::new();
+    // Both sides start sending at once, over several
+    // milliseconds, each request taking a while to answer.
+    for i in 0..40u64 {
+        let (from, to) = if i % 2 == 0 {
+            (a.clone(), addr(&sim, b_pid))
+        } else {
+            (b.clone(), addr(&sim, a_pid))
+        };
+        let p2 = p.clone();
+        calls.push(p.spawn(async move {
+            p2.sleep(Duration::from_micros(i * 250)).await;
+            let body = format!("sleep:{}", (i * 7) % 25);
+            let got = from
+                .request(to, body.clone().into_bytes(), Duration::from_secs(2))
+                .await;
+            (body, got)
+        }));
     }
+    for c in calls {
+        let (body, got) = c.await.unwrap();
+        assert_eq!(
+            got.unwrap(),
+            format!("echo:{body}").into_bytes(),
+            "seed {}",
+            sim.seed()
+        );
+    }
+    sim.sleep(Duration::from_millis(100)).await;
+    assert_eq!(sim.open_connections(), 1, "seed {}", sim.seed());
 }
 
 #[test]
@@ -377,11 +360,26 @@ fn under_network_chaos_every_request_ends_typed_and_seeds_replay() {
             })
             .unwrap()
     };
-    for seed in 0..20 {
+    // The runner's seeds (`MOONPOOL_SEEDS`, `MOONPOOL_SEED_BASE` and
+    // `MOONPOOL_SEED` apply), each run twice.
+    let plan = RunnerConfig::from_env()
+        .expect("valid MOONPOOL_* variables")
+        .seed_plan(
+            concat!(
+                module_path!(),
+                "::under_network_chaos_every_request_ends_typed_and_seeds_replay"
+            ),
+            20,
+        );
+    for (_, seed) in plan.seeds {
         let (x, y) = (run(seed), run(seed));
-        assert_eq!(x.trace_hash, y.trace_hash, "seed {seed}");
+        assert_eq!(
+            x.trace_hash, y.trace_hash,
+            "seed {seed:#x}, seed base {:?}",
+            plan.base
+        );
         assert_eq!(x.output, y.output);
-        assert!(x.output > 0, "seed {seed}: nothing got through");
+        assert!(x.output > 0, "seed {seed:#x}: nothing got through");
     }
 }
 

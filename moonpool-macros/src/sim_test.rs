@@ -557,7 +557,13 @@ mod tests {
             (quote!(faults = []), "an empty `faults` list"),
             (quote!(faults = [clogging]), "in a string"),
         ] {
-            let err = expand(bad, quote!(async fn t() {})).unwrap_err();
+            let err = expand(
+                bad,
+                quote!(
+                    async fn t() {}
+                ),
+            )
+            .unwrap_err();
             assert!(err.to_string().contains(says), "{err}");
         }
     }

@@ -145,6 +145,53 @@ impl RunnerConfig {
     }
 }
 
+/// The seeds a run covers: what the runner runs for a `#[sim_test]`, and
+/// what a hand-written loop over seeds (a determinism check running each
+/// seed twice, say) runs to honour the same variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeedPlan {
+    /// The base the seeds were derived from, when not the default (print
+    /// it on failure: `MOONPOOL_SEED_BASE=<base>` repeats the run).
+    pub base: Option<u64>,
+    /// `(index, seed)`: the index is `None` for a seed chosen with
+    /// `MOONPOOL_SEED`.
+    pub seeds: Vec<(Option<u64>, u64)>,
+}
+
+impl RunnerConfig {
+    /// The seeds of the test at `path` (its module path and name), which
+    /// runs `default_count` seeds unless `MOONPOOL_SEEDS` says otherwise.
+    /// A random base is drawn here, once.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use moonpool_sim::runner::{RunnerConfig, derive_seed};
+    ///
+    /// let config = RunnerConfig::from_lookup(|_| None).unwrap();
+    /// let plan = config.seed_plan("my_tests::replays", 3);
+    /// assert_eq!(plan.base, None);
+    /// assert_eq!(plan.seeds[2], (Some(2), derive_seed("my_tests::replays", 0, 2)));
+    /// ```
+    pub fn seed_plan(&self, path: &str, default_count: u64) -> SeedPlan {
+        let base = match self.base {
+            SeedBase::Fixed => 0,
+            SeedBase::Explicit(b) => b,
+            SeedBase::Random => super::seeds::random_base(),
+        };
+        let seeds = match self.seed {
+            Some(seed) => vec![(None, seed)],
+            None => (0..self.seeds.unwrap_or(default_count).max(1))
+                .map(|i| (Some(i), super::derive_seed(path, base, i)))
+                .collect(),
+        };
+        SeedPlan {
+            base: (self.base != SeedBase::Fixed).then_some(base),
+            seeds,
+        }
+    }
+}
+
 fn invalid(var: &'static str, value: String, expected: &'static str) -> ConfigError {
     ConfigError::Invalid {
         var,

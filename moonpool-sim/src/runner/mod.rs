@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 pub use config::{
-    ConfigError, ENV_SEED, ENV_SEED_BASE, ENV_SEEDS, ENV_THREADS, RunnerConfig, SeedBase,
+    ConfigError, ENV_SEED, ENV_SEED_BASE, ENV_SEEDS, ENV_THREADS, RunnerConfig, SeedBase, SeedPlan,
 };
 pub use report::{FailureReport, Replay, RunSummary};
 pub use seeds::derive_seed;
@@ -230,20 +230,7 @@ fn run_seeds_from(
     #[allow(clippy::disallowed_methods)] // wall time of the harness, not of the run
     let started = std::time::Instant::now();
     let sim_config = spec.sim_config();
-    let base = match config.base {
-        SeedBase::Fixed => 0,
-        SeedBase::Explicit(b) => b,
-        SeedBase::Random => seeds::random_base(),
-    };
-    let plan: Vec<(Option<u64>, u64)> = match config.seed {
-        Some(seed) => vec![(None, seed)],
-        None => {
-            let n = config.seeds.unwrap_or(spec.seeds).max(1);
-            (0..n)
-                .map(|i| (Some(i), derive_seed(spec.path, base, i)))
-                .collect()
-        }
-    };
+    let SeedPlan { base, seeds: plan } = config.seed_plan(spec.path, spec.seeds);
     let threads = config
         .threads
         .map(std::num::NonZeroUsize::get)
@@ -317,7 +304,7 @@ fn run_seeds_from(
             seeds: plan.len() as u64,
             failed,
             passed: passed.into_inner(),
-            base: (config.base != SeedBase::Fixed).then_some(base),
+            base,
             replay,
             replay_command,
             failure,
@@ -341,7 +328,7 @@ fn run_seeds_from(
         steps: steps.into_inner(),
         max_sim_time: Instant::from_nanos(max_time.into_inner()),
         wall,
-        base: (config.base != SeedBase::Fixed && config.seed.is_none()).then_some(base),
+        base: base.filter(|_| config.seed.is_none()),
     })
 }
 

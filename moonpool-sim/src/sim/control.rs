@@ -202,6 +202,37 @@ impl SimContext {
         });
     }
 
+    /// From now on, each disk operation of every process fails with this
+    /// chance (clamped to `0.0..=1.0`; not a number counts as `0.0`), when
+    /// the seed's `disk_errors` fault family is on: a disk that degrades
+    /// mid-run, or a test that needs many failures. Starts as
+    /// [`DiskConfig::error_probability`](crate::DiskConfig::error_probability).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use moonpool_sim::{Simulation, chaos::FaultConfig};
+    ///
+    /// let failures = Simulation::new(1)
+    ///     .faults(FaultConfig { disk_errors: true, ..FaultConfig::calm() })
+    ///     .run(|sim| async move {
+    ///         sim.set_disk_error_probability(1.0);
+    ///         let p = sim.providers();
+    ///         p.write_atomically("f", b"x").await.is_err()
+    ///     })
+    ///     .unwrap()
+    ///     .output;
+    /// assert!(failures);
+    /// ```
+    pub fn set_disk_error_probability(&self, probability: f64) {
+        let p = if probability.is_nan() {
+            0.0
+        } else {
+            probability.clamp(0.0, 1.0)
+        };
+        with_world(self.world_id, |w| w.disk_error_probability.set(p));
+    }
+
     /// The number of simulated connections whose two ends both still
     /// exist (useful to check connection reuse).
     pub fn open_connections(&self) -> usize {

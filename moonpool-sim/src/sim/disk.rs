@@ -243,7 +243,7 @@ impl Target {
                 && w.chaos
                     .rng
                     .borrow_mut()
-                    .chance(w.config.disk.error_probability)
+                    .chance(w.disk_error_probability.get())
             {
                 return Err(io::Error::other("injected disk I/O error"));
             }

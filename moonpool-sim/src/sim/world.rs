@@ -269,6 +269,9 @@ pub(crate) struct World {
     pub(crate) invariants: RefCell<Vec<Invariant>>,
     pub(crate) net: RefCell<NetState>,
     pub(crate) disks: RefCell<BTreeMap<ProcessId, Disk>>,
+    /// The chance a disk operation fails (`disk_errors` family): the
+    /// config's, until a test changes it.
+    pub(crate) disk_error_probability: Cell<f64>,
 }
 
 static NEXT_WORLD_ID: AtomicU64 = AtomicU64::new(1);
@@ -299,6 +302,7 @@ impl World {
             invariants: RefCell::new(Vec::new()),
             net: RefCell::new(NetState::new(seed, config.net.clone())),
             disks: RefCell::new(BTreeMap::new()),
+            disk_error_probability: Cell::new(config.disk.error_probability),
             config,
         }
     }
