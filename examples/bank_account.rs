@@ -4,23 +4,28 @@
 //! localhost TCP, with account files in a temporary directory, moves money
 //! around while one node leaves, and prints a summary.
 //!
-//! Or run the nodes as separate processes (stop any with Ctrl-C and watch
-//! the others carry on):
+//! Or run the cluster as separate processes: a storage service that keeps
+//! the records in its directory, nodes that host the actors (stop any with
+//! Ctrl-C and watch the others carry on), and clients:
 //!
 //! ```text
-//! cargo run --example bank_account -- node --listen 127.0.0.1:4000 --data /tmp/bank
-//! cargo run --example bank_account -- node --listen 127.0.0.1:4001 --seed 127.0.0.1:4000 --data /tmp/bank
+//! cargo run --example bank_account -- storage --listen 127.0.0.1:4100 --data /tmp/bank
+//! cargo run --example bank_account -- node --listen 127.0.0.1:4000 --storage 127.0.0.1:4100
+//! cargo run --example bank_account -- node --listen 127.0.0.1:4001 --seed 127.0.0.1:4000 --storage 127.0.0.1:4100
 //! cargo run --example bank_account -- client --seed 127.0.0.1:4000 --transfers 50
 //! ```
 //!
 //! The first node hosts the cluster's membership table; `--seed` names it.
+//! Every node reaches the same storage service: an actor's state follows it
+//! from node to node. (A state directory belongs to one process: a second
+//! process opening it is refused.)
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use moonpool::prelude::*;
-use moonpool::runtime::state::DiskStorage;
+use moonpool::runtime::state::{DiskStorage, RemoteStorage, StateStorage, StorageServer};
 use moonpool_examples::bank::{Account, Outcome, Transfer};
 
 const ACCOUNTS: usize = 5;
@@ -32,10 +37,14 @@ enum Mode {
         data: Option<PathBuf>,
         transfers: u64,
     },
+    Storage {
+        listen: SocketAddr,
+        data: PathBuf,
+    },
     Node {
         listen: SocketAddr,
         seed: Option<SocketAddr>,
-        data: PathBuf,
+        storage: SocketAddr,
     },
     Client {
         seed: SocketAddr,
@@ -45,19 +54,22 @@ enum Mode {
 
 fn usage() -> &'static str {
     "usage: bank_account [--data DIR] [--transfers N]\n       \
-     bank_account node --listen ADDR [--seed ADDR] --data DIR\n       \
+     bank_account storage --listen ADDR --data DIR\n       \
+     bank_account node --listen ADDR [--seed ADDR] --storage ADDR\n       \
      bank_account client --seed ADDR [--transfers N]"
 }
 
 fn parse(args: &[String]) -> Result<Mode, String> {
     let (mode, rest) = match args.first().map(String::as_str) {
         Some("node") => ("node", &args[1..]),
+        Some("storage") => ("storage", &args[1..]),
         Some("client") => ("client", &args[1..]),
         _ => ("demo", args),
     };
     let mut listen = None;
     let mut seed = None;
     let mut data = None;
+    let mut storage = None;
     let mut transfers = 40u64;
     let mut it = rest.iter();
     while let Some(flag) = it.next() {
@@ -72,6 +84,7 @@ fn parse(args: &[String]) -> Result<Mode, String> {
             "--listen" => listen = Some(addr(value)?),
             "--seed" => seed = Some(addr(value)?),
             "--data" => data = Some(PathBuf::from(value)),
+            "--storage" => storage = Some(addr(value)?),
             "--transfers" => {
                 transfers = value
                     .parse()
@@ -81,10 +94,14 @@ fn parse(args: &[String]) -> Result<Mode, String> {
         }
     }
     match mode {
+        "storage" => Ok(Mode::Storage {
+            listen: listen.ok_or_else(|| format!("storage needs --listen\n{}", usage()))?,
+            data: data.ok_or_else(|| format!("storage needs --data\n{}", usage()))?,
+        }),
         "node" => Ok(Mode::Node {
             listen: listen.ok_or_else(|| format!("node needs --listen\n{}", usage()))?,
             seed,
-            data: data.ok_or_else(|| format!("node needs --data\n{}", usage()))?,
+            storage: storage.ok_or_else(|| format!("node needs --storage\n{}", usage()))?,
         }),
         "client" => Ok(Mode::Client {
             seed: seed.ok_or_else(|| format!("client needs --seed\n{}", usage()))?,
@@ -94,16 +111,24 @@ fn parse(args: &[String]) -> Result<Mode, String> {
     }
 }
 
+/// The account files under `data`, for this process alone.
+async fn open_state(data: &PathBuf) -> Result<DiskStorage, String> {
+    let p = Providers::tokio_with_storage_root(data).map_err(|e| e.to_string())?;
+    DiskStorage::open(p, "state")
+        .await
+        .map_err(|e| format!("{}: {e}", data.display()))
+}
+
 async fn start_node(
     listen: SocketAddr,
     seed: Option<SocketAddr>,
-    data: &PathBuf,
+    storage: impl StateStorage,
 ) -> Result<Node, String> {
-    let p = Providers::tokio_with_storage_root(data).map_err(|e| e.to_string())?;
+    let p = Providers::tokio().map_err(|e| e.to_string())?;
     let builder = Node::builder("bank")
         .listen(listen)
-        .providers(p.clone())
-        .storage(DiskStorage::new(p, "state"))
+        .providers(p)
+        .storage(storage)
         .call_timeout(Duration::from_secs(5))
         .failure_detection(Duration::from_millis(300), Duration::from_millis(500), 3);
     let builder = match seed {
@@ -193,7 +218,14 @@ async fn demo(data: Option<PathBuf>, transfers: u64) -> Result<(), String> {
         "bank: 3 nodes on localhost, account files under {}",
         data.display()
     );
-    let first = start_node("127.0.0.1:0".parse().map_err(|_| "addr")?, None, &data).await?;
+    // One store, shared by the three nodes of this process.
+    let state = open_state(&data).await?;
+    let first = start_node(
+        "127.0.0.1:0".parse().map_err(|_| "addr")?,
+        None,
+        state.clone(),
+    )
+    .await?;
     let primary = first.id().addr;
     let mut nodes = vec![first];
     for _ in 0..2 {
@@ -201,7 +233,7 @@ async fn demo(data: Option<PathBuf>, transfers: u64) -> Result<(), String> {
             start_node(
                 "127.0.0.1:0".parse().map_err(|_| "addr")?,
                 Some(primary),
-                &data,
+                state.clone(),
             )
             .await?,
         );
@@ -233,6 +265,7 @@ async fn demo(data: Option<PathBuf>, transfers: u64) -> Result<(), String> {
     for n in &nodes[..2] {
         n.shutdown().await;
     }
+    drop((nodes, client, state));
     let _ = std::fs::remove_dir_all(&data);
     if total != ACCOUNTS as i64 * OPENING {
         return Err(format!("the books do not balance: {total}"));
@@ -241,8 +274,32 @@ async fn demo(data: Option<PathBuf>, transfers: u64) -> Result<(), String> {
     Ok(())
 }
 
-async fn node(listen: SocketAddr, seed: Option<SocketAddr>, data: PathBuf) -> Result<(), String> {
-    let node = start_node(listen, seed, &data).await?;
+async fn storage(listen: SocketAddr, data: PathBuf) -> Result<(), String> {
+    let state = open_state(&data).await?;
+    let p = Providers::tokio().map_err(|e| e.to_string())?;
+    let server = StorageServer::start(p, listen, "bank", std::sync::Arc::new(state))
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "storage {} serving the records under {} (Ctrl-C to stop)",
+        server.addr(),
+        data.display()
+    );
+    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+async fn node(
+    listen: SocketAddr,
+    seed: Option<SocketAddr>,
+    storage: SocketAddr,
+) -> Result<(), String> {
+    let p = Providers::tokio().map_err(|e| e.to_string())?;
+    let local = SocketAddr::new(listen.ip(), 0);
+    let state = RemoteStorage::connect(p, local, storage, "bank", Duration::from_secs(3))
+        .await
+        .map_err(|e| e.to_string())?;
+    let node = start_node(listen, seed, state).await?;
     println!("node {} serving (Ctrl-C to stop)", node.id().addr);
     tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
     println!(
@@ -294,7 +351,12 @@ fn main() {
     let result = runtime.block_on(async {
         match mode {
             Mode::Demo { data, transfers } => demo(data, transfers).await,
-            Mode::Node { listen, seed, data } => node(listen, seed, data).await,
+            Mode::Storage { listen, data } => storage(listen, data).await,
+            Mode::Node {
+                listen,
+                seed,
+                storage,
+            } => node(listen, seed, storage).await,
             Mode::Client { seed, transfers } => client(seed, transfers).await,
         }
     });

@@ -65,6 +65,17 @@ fn audit(store: &InMemoryStorage) -> Result<(i64, i64), String> {
     Ok((total, lowest))
 }
 
+/// The storage process's own state directory, through a disk that may
+/// fail now and then.
+async fn open_state(p: &Providers) -> DiskStorage {
+    loop {
+        match DiskStorage::open(p.clone(), "state").await {
+            Ok(store) => return store,
+            Err(_) => p.sleep(Duration::from_millis(10)).await,
+        }
+    }
+}
+
 /// Where the storage service keeps the records.
 #[derive(Clone)]
 enum Backend {
@@ -98,7 +109,7 @@ async fn run_bank(sim: SimContext, backend: Backend) {
             let listen = SocketAddr::new([0, 0, 0, 0].into(), STORAGE_PORT);
             let store: Arc<dyn StateStorage> = match served {
                 Backend::Audited(store) => Arc::new(store),
-                Backend::Disk => Arc::new(DiskStorage::new(p.clone(), "state")),
+                Backend::Disk => Arc::new(open_state(&p).await),
             };
             let server = StorageServer::start(p, listen, "bank", store)
                 .await
@@ -324,7 +335,17 @@ async fn run_bank(sim: SimContext, backend: Backend) {
     // Exactly once: completed transfers are in both accounts, rejected ones
     // in neither; the money adds up.
     let mut states: BTreeMap<String, AccountState> = BTreeMap::new();
-    let disk = DiskStorage::new(sim.providers_for(storage_pid), "state");
+    // The records as the storage service serves them (its directory is
+    // its own: nobody else opens it).
+    let auditor = RemoteStorage::connect(
+        p.clone(),
+        "10.0.0.1:0".parse().unwrap(),
+        storage_addr,
+        "bank",
+        Duration::from_secs(1),
+    )
+    .await
+    .unwrap();
     for i in 0..ACCOUNTS {
         let id = ActorId {
             type_name: "Account".into(),
@@ -334,13 +355,14 @@ async fn run_bank(sim: SimContext, backend: Backend) {
             Backend::Audited(store) => store.read(&id).await.unwrap(),
             Backend::Disk => {
                 let mut found = None;
-                for _ in 0..20 {
-                    if let Ok(r) = disk.read(&id).await {
+                for _ in 0..100 {
+                    if let Ok(r) = auditor.read(&id).await {
                         found = Some(r);
                         break;
                     }
+                    sim.sleep(Duration::from_millis(100)).await;
                 }
-                found.expect("the storage disk is readable")
+                found.expect("the storage service answers")
             }
         };
         let (bytes, _) = record.expect("every account was opened");

@@ -51,7 +51,8 @@ fn both_backends_refuse_stale_writers() {
         .faults(FaultConfig::calm())
         .run(|sim| async move {
             etags_refuse_stale_writers(Arc::new(InMemoryStorage::new())).await;
-            etags_refuse_stale_writers(Arc::new(DiskStorage::new(sim.providers(), "state"))).await;
+            let disk = DiskStorage::open(sim.providers(), "state").await.unwrap();
+            etags_refuse_stale_writers(Arc::new(disk)).await;
         })
         .unwrap();
 }
@@ -67,7 +68,7 @@ fn start_bank(
             let node = Node::builder("bank")
                 .listen(SocketAddr::new([0, 0, 0, 0].into(), 7000))
                 .providers(p.clone())
-                .storage(DiskStorage::new(p, "state"))
+                .storage(DiskStorage::open(p, "state").await.expect("state opens"))
                 .host::<Account>()
                 .build()
                 .await
@@ -77,6 +78,16 @@ fn start_bank(
             drop(node);
         }
     })
+}
+
+/// Opens the state directory through a disk that fails now and then.
+async fn open_retrying(p: &Providers) -> DiskStorage {
+    for _ in 0..100 {
+        if let Ok(store) = DiskStorage::open(p.clone(), "state").await {
+            return store;
+        }
+    }
+    panic!("the state directory never opened")
 }
 
 /// Acknowledged state survives a crash (a module of its own: its coverage
@@ -132,7 +143,7 @@ mod failed_writes {
     async fn what_a_read_showed_after_a_failed_write_survives_a_crash(sim: SimContext) {
         sim.set_disk_error_probability(0.25);
         let pid = sim.start_process("store", |_p: Providers| std::future::pending());
-        let store = DiskStorage::new(sim.providers_for(pid), "state");
+        let store = open_retrying(&sim.providers_for(pid)).await;
         let a = id("alice");
         let (mut etag, mut trusted) = (None, 0u64);
         for n in 1..=20u64 {
@@ -155,7 +166,8 @@ mod failed_writes {
         }
         sim.kill_process(pid).unwrap();
         sim.restart_process(pid).unwrap();
-        let store = DiskStorage::new(sim.providers_for(pid), "state");
+        drop(store);
+        let store = open_retrying(&sim.providers_for(pid)).await;
         let mut recovered = None;
         for _ in 0..50 {
             if let Ok(r) = store.read(&a).await {

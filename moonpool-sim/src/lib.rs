@@ -69,7 +69,7 @@ pub use sim::{
     DiskConfig, FailureKind, Livelock, NetConfig, ProcessId, SimConfig, SimContext, SimError,
     SimFailure, SimReport, Simulation, TaskInfo,
 };
-pub use storage::{OpenMode, StorageFile, StorageProvider};
+pub use storage::{OpenMode, StorageFile, StorageLock, StorageProvider};
 pub use task::{BoxFuture, JoinError, JoinHandle, SpawnSpec, TaskProvider, YieldNow, yield_now};
 pub use time::{Elapsed, Instant, TimeProvider, Timeout};
 pub use tokio_impl::ProviderError;

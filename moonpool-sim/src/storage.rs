@@ -75,8 +75,42 @@ pub trait StorageProvider: Send + Sync + 'static {
     /// The names of the files directly in `dir` (`""` for the root),
     /// sorted.
     fn list(&self, dir: &str) -> BoxFuture<'static, io::Result<Vec<String>>>;
-    /// Makes creates, renames and removes of names in `dir` durable.
+    /// Makes creates, renames and removes of names in `dir` durable —
+    /// including the names of directories created in it (a directory
+    /// created on the way to a file is durable only once its parent is
+    /// synced). Creates `dir` if it is missing.
     fn sync_dir(&self, dir: &str) -> BoxFuture<'static, io::Result<()>>;
+    /// Takes an exclusive lock on the file at `path` (created if missing),
+    /// held until the returned [`StorageLock`] is dropped or the process
+    /// dies: the way to make sure one process alone uses a directory.
+    ///
+    /// # Errors
+    ///
+    /// [`io::ErrorKind::WouldBlock`] when another holder has it (another
+    /// process, or another lock in this one); the provider's I/O error
+    /// otherwise.
+    fn lock(&self, path: &str) -> BoxFuture<'static, io::Result<StorageLock>>;
+}
+
+/// An exclusive lock from [`StorageProvider::lock`], released when dropped.
+pub struct StorageLock {
+    _held: Box<dyn Send + Sync>,
+}
+
+impl StorageLock {
+    /// A lock released when `held` is dropped (for provider
+    /// implementations).
+    pub fn new(held: impl Send + Sync + 'static) -> Self {
+        Self {
+            _held: Box::new(held),
+        }
+    }
+}
+
+impl std::fmt::Debug for StorageLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StorageLock")
+    }
 }
 
 /// Checks a storage path: relative, no `..`, no empty segments. Returns it
@@ -148,6 +182,38 @@ pub(crate) mod tokio_fs {
         }
     }
 
+    /// Creates the root directory if it is missing, durably: each missing
+    /// level is created and its parent synced, so the root (the provider's
+    /// "disk") survives a crash like the simulated disk, which always
+    /// exists. Directories inside the root follow `sync_dir`.
+    async fn ensure_root(root: &Path) -> io::Result<()> {
+        if tokio::fs::metadata(root).await.is_ok() {
+            return Ok(());
+        }
+        let mut missing = Vec::new();
+        let mut at = Some(root);
+        while let Some(dir) = at {
+            if dir.as_os_str().is_empty() || tokio::fs::metadata(dir).await.is_ok() {
+                break;
+            }
+            missing.push(dir.to_path_buf());
+            at = dir.parent();
+        }
+        for dir in missing.iter().rev() {
+            match tokio::fs::create_dir(dir).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+            let parent = match dir.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            tokio::fs::File::open(parent).await?.sync_all().await?;
+        }
+        Ok(())
+    }
+
     struct TokioFile(tokio::fs::File);
 
     impl StorageFile for TokioFile {
@@ -194,12 +260,13 @@ pub(crate) mod tokio_fs {
             path: &str,
             mode: OpenMode,
         ) -> BoxFuture<'static, io::Result<Box<dyn StorageFile>>> {
-            let full = self.full(path);
+            let (full, root) = (self.full(path), self.root.clone());
             Box::pin(async move {
                 let full = full?;
                 if mode != OpenMode::Existing
                     && let Some(parent) = full.parent()
                 {
+                    ensure_root(&root).await?;
                     tokio::fs::create_dir_all(parent).await?;
                 }
                 let mut options = tokio::fs::OpenOptions::new();
@@ -221,10 +288,11 @@ pub(crate) mod tokio_fs {
         }
 
         fn rename(&self, from: &str, to: &str) -> BoxFuture<'static, io::Result<()>> {
-            let (from, to) = (self.full(from), self.full(to));
+            let (from, to, root) = (self.full(from), self.full(to), self.root.clone());
             Box::pin(async move {
                 let to = to?;
                 if let Some(parent) = to.parent() {
+                    ensure_root(&root).await?;
                     tokio::fs::create_dir_all(parent).await?;
                 }
                 tokio::fs::rename(from?, to).await
@@ -256,11 +324,43 @@ pub(crate) mod tokio_fs {
         }
 
         fn sync_dir(&self, dir: &str) -> BoxFuture<'static, io::Result<()>> {
-            let full = self.full_dir(dir);
+            let (full, root) = (self.full_dir(dir), self.root.clone());
             Box::pin(async move {
                 let full = full?;
+                ensure_root(&root).await?;
                 tokio::fs::create_dir_all(&full).await?;
                 tokio::fs::File::open(full).await?.sync_all().await
+            })
+        }
+
+        fn lock(&self, path: &str) -> BoxFuture<'static, io::Result<StorageLock>> {
+            let (full, root) = (self.full(path), self.root.clone());
+            Box::pin(async move {
+                let full = full?;
+                ensure_root(&root).await?;
+                if let Some(parent) = full.parent() {
+                    tokio::fs::create_dir_all(parent).await?;
+                }
+                let file = tokio::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&full)
+                    .await?
+                    .into_std()
+                    .await;
+                // flock(2): exclusive against every other open of the file,
+                // in this process or another; the kernel drops it when the
+                // process dies.
+                match file.try_lock() {
+                    Ok(()) => Ok(StorageLock::new(file)),
+                    Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::new(
+                        io::ErrorKind::WouldBlock,
+                        format!("{} is locked by another process", full.display()),
+                    )),
+                    Err(std::fs::TryLockError::Error(e)) => Err(e),
+                }
             })
         }
     }

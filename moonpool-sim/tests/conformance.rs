@@ -78,6 +78,7 @@ conformance!(
     random_draws_stay_in_range,
     echo_round_trips,
     concurrent_connections_stay_separate,
+    a_lock_is_exclusive_until_dropped,
     ten_megabytes_arrive_intact,
     half_close_lets_the_other_side_answer,
     connecting_to_a_closed_port_is_refused,
@@ -359,6 +360,19 @@ async fn atomic_replace_and_bad_paths(p: Providers, _ip: IpAddr) {
         let err = p.open(bad, OpenMode::Create).await.err().unwrap();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{bad}");
     }
+}
+
+async fn a_lock_is_exclusive_until_dropped(p: Providers, _ip: IpAddr) {
+    let held = p.storage().lock("data/LOCK").await.unwrap();
+    let err = p.storage().lock("data/LOCK").await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+    assert!(err.to_string().contains("LOCK"), "{err}");
+    // Other paths are independent.
+    let other = p.storage().lock("data/OTHER").await.unwrap();
+    drop(held);
+    let again = p.storage().lock("data/LOCK").await.unwrap();
+    drop((again, other));
+    assert!(p.storage().lock("../LOCK").await.is_err());
 }
 
 #[test]

@@ -6,6 +6,7 @@
 mod disk;
 mod memory;
 mod persisted;
+mod record;
 mod remote;
 
 use std::fmt;
@@ -13,7 +14,7 @@ use std::fmt;
 use moonpool_sim::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-pub use disk::DiskStorage;
+pub use disk::{DiskStorage, LOCK_FILE};
 pub use memory::InMemoryStorage;
 pub(crate) use persisted::StateOwner;
 pub use persisted::{Persisted, RESYNC_ATTEMPTS, RESYNC_BACKOFF, StateStatus};
@@ -67,6 +68,15 @@ pub enum StorageError {
     /// No storage was configured on the node.
     #[error("no state storage is configured on this node")]
     NotConfigured,
+    /// The state directory is in use by another process (or another store
+    /// in this one): nothing was opened.
+    #[error("the state directory {dir:?} is in use: {reason}")]
+    Locked {
+        /// The directory.
+        dir: String,
+        /// Who holds it, as far as is known.
+        reason: String,
+    },
 }
 
 /// Where actor state lives.

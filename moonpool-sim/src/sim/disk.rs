@@ -1,16 +1,22 @@
 //! The simulated disk: one per process, with crash semantics. Writes live in
 //! a page cache until `sync`; names change in a directory cache until
-//! `sync_dir`. A crash keeps what was made durable, plus a random prefix of
-//! what was not (the last piece of it possibly torn).
+//! `sync_dir`. A directory is a name in its parent too: created on the way
+//! (by creating a file under it), it survives a crash only once its parent
+//! was synced, and whatever is under a directory that did not survive is
+//! gone with it. A crash keeps what was made durable, plus a random prefix
+//! of what was not (the last piece of it possibly torn), and releases the
+//! process's file locks.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::time::Duration;
 
 use super::providers::SimSleep;
-use super::world::{ProcessId, World, with_world};
+use super::world::{ProcessId, World, try_with_world, with_world};
 use crate::random::DeterministicRng;
-use crate::storage::{OpenMode, StorageFile, StorageProvider, check_dir, check_path, parent_of};
+use crate::storage::{
+    OpenMode, StorageFile, StorageLock, StorageProvider, check_dir, check_path, parent_of,
+};
 use crate::task::BoxFuture;
 
 /// How the simulated disks behave.
@@ -78,8 +84,20 @@ fn apply(data: &mut Vec<u8>, op: &Op) {
 pub(crate) struct Disk {
     names: BTreeMap<String, u64>,
     durable_names: BTreeMap<String, u64>,
+    /// Directories (the root, `""`, always exists and is not listed).
+    dirs: BTreeSet<String>,
+    durable_dirs: BTreeSet<String>,
     inodes: BTreeMap<u64, Inode>,
     next_inode: u64,
+    /// Locked paths and the id of the lock that holds each.
+    locks: BTreeMap<String, u64>,
+    next_lock: u64,
+}
+
+/// `path`'s ancestors, innermost first, without the root.
+fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+    std::iter::successors(Some(parent_of(path)), |d| Some(parent_of(d)))
+        .take_while(|d| !d.is_empty())
 }
 
 fn not_found(path: &str) -> io::Error {
@@ -106,9 +124,47 @@ impl Disk {
                 self.next_inode += 1;
                 let ino = self.next_inode;
                 self.inodes.insert(ino, Inode::default());
+                self.create_dirs_of(path);
                 self.names.insert(path.to_string(), ino);
                 Ok(ino)
             }
+        }
+    }
+
+    /// Creates the directories holding `path` (as `create_dir_all` would).
+    fn create_dirs_of(&mut self, path: &str) {
+        for dir in ancestors(path) {
+            if !self.dirs.insert(dir.to_string()) {
+                break;
+            }
+        }
+    }
+
+    /// Creates directory `dir` and those holding it.
+    fn create_dir(&mut self, dir: &str) {
+        if !dir.is_empty() && self.dirs.insert(dir.to_string()) {
+            self.create_dirs_of(dir);
+        }
+    }
+
+    /// Takes the lock on `path`, creating the file (and its directories)
+    /// if missing.
+    fn lock(&mut self, path: &str) -> io::Result<u64> {
+        if self.locks.contains_key(path) {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("{path} is locked by another holder"),
+            ));
+        }
+        self.open(path, OpenMode::Create)?;
+        self.next_lock += 1;
+        self.locks.insert(path.to_string(), self.next_lock);
+        Ok(self.next_lock)
+    }
+
+    fn unlock(&mut self, path: &str, id: u64) {
+        if self.locks.get(path) == Some(&id) {
+            self.locks.remove(path);
         }
     }
 
@@ -138,16 +194,34 @@ impl Disk {
             inode.data = survived.clone();
             inode.durable = survived;
         }
+        // A directory survives if its own name and its parent's did; a
+        // name survives if its directory did.
+        let durable_dirs = std::mem::take(&mut self.durable_dirs);
+        let survives = |path: &str| ancestors(path).all(|d| durable_dirs.contains(d));
+        self.dirs = durable_dirs
+            .iter()
+            .filter(|d| survives(d))
+            .cloned()
+            .collect();
+        self.durable_dirs = self.dirs.clone();
+        self.durable_names.retain(|name, _| survives(name));
         self.names = self.durable_names.clone();
-        let live: Vec<u64> = self.names.values().copied().collect();
+        let live: BTreeSet<u64> = self.names.values().copied().collect();
         self.inodes.retain(|ino, _| live.contains(ino));
+        self.locks.clear();
     }
 
     fn sync_dir(&mut self, dir: &str) {
+        self.create_dir(dir);
         self.durable_names.retain(|name, _| parent_of(name) != dir);
         for (name, ino) in &self.names {
             if parent_of(name) == dir {
                 self.durable_names.insert(name.clone(), *ino);
+            }
+        }
+        for sub in &self.dirs {
+            if parent_of(sub) == dir {
+                self.durable_dirs.insert(sub.clone());
             }
         }
     }
@@ -334,6 +408,7 @@ impl StorageProvider for SimStorage {
             target
                 .run(Latency::Io, move |disk| {
                     let ino = disk.names.remove(&from).ok_or_else(|| not_found(&from))?;
+                    disk.create_dirs_of(&to);
                     disk.names.insert(to, ino);
                     Ok(())
                 })
@@ -384,6 +459,46 @@ impl StorageProvider for SimStorage {
                 })
                 .await
         })
+    }
+
+    fn lock(&self, path: &str) -> BoxFuture<'static, io::Result<StorageLock>> {
+        let (world_id, pinned, path) = (self.world_id, self.process, check_path(path));
+        Box::pin(async move {
+            let (path, target) = (path?, Target::resolve(world_id, pinned)?);
+            let held = path.clone();
+            let id = target
+                .run(Latency::Io, move |disk| disk.lock(&held))
+                .await?;
+            Ok(StorageLock::new(SimLock {
+                world_id,
+                process: target.process,
+                path,
+                id,
+            }))
+        })
+    }
+}
+
+/// A lock on a simulated disk: released when dropped (or when its process
+/// crashes, which clears the disk's locks).
+struct SimLock {
+    world_id: u64,
+    process: ProcessId,
+    path: String,
+    id: u64,
+}
+
+impl Drop for SimLock {
+    fn drop(&mut self) {
+        // Outside its simulation (dropped after the run) there is nothing
+        // left to release.
+        try_with_world(self.world_id, |w| {
+            if let Ok(mut disks) = w.disks.try_borrow_mut()
+                && let Some(disk) = disks.get_mut(&self.process)
+            {
+                disk.unlock(&self.path, self.id);
+            }
+        });
     }
 }
 
@@ -445,5 +560,51 @@ mod tests {
             ["a"],
             "an unsynced rename survived"
         );
+    }
+
+    #[test]
+    fn a_new_directory_survives_only_once_its_parent_is_synced() {
+        let mut disk = Disk::default();
+        // File and its own directory synced; the directory's name in its
+        // parent never was: a crash takes all of it.
+        write(&mut disk, "data/state/f", b"x", true);
+        disk.sync_dir("data/state");
+        disk.crash(&mut DeterministicRng::new(1, 0));
+        assert!(disk.names.is_empty(), "{:?}", disk.names);
+        assert!(disk.dirs.is_empty(), "{:?}", disk.dirs);
+
+        // Syncing the chain up to the root makes it durable.
+        write(&mut disk, "data/state/f", b"x", true);
+        disk.sync_dir("data/state");
+        disk.sync_dir("data");
+        disk.crash(&mut DeterministicRng::new(1, 0));
+        assert!(disk.names.is_empty(), "`data` itself was never synced");
+        write(&mut disk, "data/state/f", b"x", true);
+        disk.sync_dir("data/state");
+        disk.sync_dir("data");
+        disk.sync_dir("");
+        disk.crash(&mut DeterministicRng::new(1, 0));
+        assert_eq!(disk.names.keys().collect::<Vec<_>>(), ["data/state/f"]);
+        // Once durable, a directory stays so: new files only need their own
+        // directory synced.
+        write(&mut disk, "data/state/g", b"y", true);
+        disk.sync_dir("data/state");
+        disk.crash(&mut DeterministicRng::new(2, 0));
+        assert_eq!(disk.names.len(), 2);
+    }
+
+    #[test]
+    fn a_lock_is_exclusive_until_released_or_crashed() {
+        let mut disk = Disk::default();
+        let first = disk.lock("d/LOCK").unwrap();
+        let err = disk.lock("d/LOCK").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        disk.unlock("d/LOCK", first + 100); // someone else's id: no effect
+        assert!(disk.lock("d/LOCK").is_err());
+        disk.unlock("d/LOCK", first);
+        let second = disk.lock("d/LOCK").unwrap();
+        assert_ne!(first, second);
+        disk.crash(&mut DeterministicRng::new(1, 0));
+        assert!(disk.lock("d/LOCK").is_ok(), "a crash releases its locks");
     }
 }
