@@ -4,10 +4,13 @@
 //! timeouts; reconnection with exponential backoff and jitter.
 //!
 //! Bad input never takes a node down: a garbage, oversize or corrupted
-//! frame closes that one connection with a logged error.
+//! frame closes that one connection with a logged error. Connections that
+//! have not handshaken get small frames, a deadline and a bounded number
+//! of places to wait (see `handshake.rs`).
 
 mod conn;
 pub mod frame;
+mod handshake;
 mod wire;
 
 use std::collections::BTreeMap;
@@ -21,11 +24,11 @@ use std::time::Duration;
 use moonpool_sim::{Instant, NetStream, Providers};
 use tokio::sync::oneshot;
 
+pub use handshake::MAX_CLUSTER_ID_BYTES;
 pub use wire::{NodeId, PROTOCOL_VERSION};
 
-use conn::{Conn, frame_of};
-use frame::{read_frame, write_frame};
-use wire::Wire;
+use conn::Conn;
+use handshake::PendingHandshakes;
 
 /// Locks a std mutex, ignoring poisoning (state is kept consistent).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -147,8 +150,14 @@ pub struct TransportConfig {
     pub cluster_id: String,
     /// Largest frame body accepted; larger frames close the connection.
     pub max_frame_bytes: usize,
+    /// Largest frame accepted before the handshake is done (from a peer
+    /// nobody knows yet): a handshake needs a few hundred bytes.
+    pub max_handshake_bytes: usize,
     /// How long a handshake may take.
     pub handshake_timeout: Duration,
+    /// How many accepted connections may wait for their handshake at once;
+    /// more are closed as they arrive (their dialers retry).
+    pub max_pending_handshakes: usize,
     /// First reconnect delay after a failed connect.
     pub backoff_min: Duration,
     /// Largest reconnect delay.
@@ -156,13 +165,17 @@ pub struct TransportConfig {
 }
 
 impl TransportConfig {
-    /// Defaults for `cluster_id`: 16 MiB frames, 2 s handshakes, backoff
-    /// from 20 ms doubling to 2 s (each delay jittered by up to half).
+    /// Defaults for `cluster_id`: 16 MiB frames (4 KiB before the
+    /// handshake), 2 s handshakes, at most 64 connections waiting for
+    /// theirs, backoff from 20 ms doubling to 2 s (each delay jittered by
+    /// up to half).
     pub fn new(cluster_id: impl Into<String>) -> Self {
         Self {
             cluster_id: cluster_id.into(),
             max_frame_bytes: 16 * 1024 * 1024,
+            max_handshake_bytes: 4 * 1024,
             handshake_timeout: Duration::from_secs(2),
+            max_pending_handshakes: 64,
             backoff_min: Duration::from_millis(20),
             backoff_max: Duration::from_secs(2),
         }
@@ -219,6 +232,12 @@ pub enum TransportError {
     /// A message could not be encoded.
     #[error("cannot encode a message: {0}")]
     Encode(String),
+    /// The configuration cannot work (see [`TransportConfig`]).
+    #[error("invalid transport configuration: {reason}")]
+    InvalidConfig {
+        /// What is wrong.
+        reason: String,
+    },
     /// The local listener could not be opened.
     #[error("cannot listen on {addr}: {reason}")]
     Bind {
@@ -244,6 +263,7 @@ struct Inner {
     inbound: Arc<dyn Inbound>,
     peers: Mutex<BTreeMap<SocketAddr, Peer>>,
     next_request: AtomicU64,
+    pending_handshakes: Arc<PendingHandshakes>,
 }
 
 /// A node's transport endpoint. Cheap to clone.
@@ -283,6 +303,8 @@ impl Transport {
     ///
     /// # Errors
     ///
+    /// [`TransportError::InvalidConfig`] for a configuration that cannot
+    /// work (a cluster id longer than [`MAX_CLUSTER_ID_BYTES`], say);
     /// [`TransportError::Bind`] when the address cannot be bound.
     pub async fn start(
         providers: Providers,
@@ -290,6 +312,7 @@ impl Transport {
         config: TransportConfig,
         inbound: Arc<dyn Inbound>,
     ) -> Result<Transport, TransportError> {
+        handshake::check_config(&config)?;
         let bind_err = |e: std::io::Error| TransportError::Bind {
             addr: listen,
             reason: e.to_string(),
@@ -308,20 +331,47 @@ impl Transport {
                 inbound,
                 peers: Mutex::new(BTreeMap::new()),
                 next_request: AtomicU64::new(1),
+                pending_handshakes: Arc::default(),
             }),
         };
         let weak = Arc::downgrade(&transport.inner);
         providers.spawn_named(format!("accept:{addr}"), async move {
+            let mut full = false;
             while let Ok((stream, from)) = listener.accept().await {
                 let Some(inner) = weak.upgrade() else { break };
+                let limit = inner.config.max_pending_handshakes;
+                let Some(slot) = inner.pending_handshakes.take(limit) else {
+                    // Dropped: closed at once. Warn when the limit is first
+                    // reached, not for every connection of a flood.
+                    if !full {
+                        tracing::warn!(%from, limit, "too many connections waiting for their handshake; closing new ones until some finish");
+                    } else {
+                        tracing::debug!(%from, limit, "closing a connection: too many waiting for their handshake");
+                    }
+                    full = true;
+                    drop(stream);
+                    continue;
+                };
+                full = false;
                 let t = Transport { inner };
                 let p = t.inner.providers.clone();
                 p.spawn_named(format!("handshake:{from}"), async move {
-                    t.accept(stream, from).await
+                    let p = t.inner.providers.clone();
+                    let (cfg, local) = (&t.inner.config, t.inner.local);
+                    let accepted = handshake::accept(&p, cfg, local, stream, from).await;
+                    drop(slot);
+                    if let Some((stream, peer)) = accepted {
+                        t.install(stream, peer, peer);
+                    }
                 });
             }
         });
         Ok(transport)
+    }
+
+    /// How many accepted connections are waiting for their handshake.
+    pub fn pending_handshakes(&self) -> usize {
+        self.inner.pending_handshakes.count()
     }
 
     /// This node's identity.
@@ -484,114 +534,13 @@ impl Transport {
 
     /// Connects and handshakes as the dialer.
     async fn dial(&self, to: SocketAddr) -> Result<Arc<Conn>, TransportError> {
-        let p = &self.inner.providers;
-        let cfg = &self.inner.config;
-        let unreachable = |reason: String| TransportError::Unreachable { peer: to, reason };
-        let handshake = async {
-            let mut stream = p
-                .connect(to)
-                .await
-                .map_err(|e| unreachable(e.to_string()))?;
-            let hello = Wire::Hello {
-                cluster: cfg.cluster_id.clone(),
-                version: PROTOCOL_VERSION,
-                from: self.inner.local,
-            };
-            let body = wire::encode(&hello).map_err(|e| TransportError::Encode(e.to_string()))?;
-            write_frame(&mut stream, &body)
-                .await
-                .map_err(|e| unreachable(e.to_string()))?;
-            let reply = read_frame(&mut stream, cfg.max_frame_bytes)
-                .await
-                .map_err(|e| unreachable(format!("handshake failed: {e}")))?;
-            match wire::decode(&reply) {
-                Ok(Wire::Welcome { from }) => Ok((stream, from)),
-                Ok(Wire::Refused { reason }) => Err(TransportError::Refused { peer: to, reason }),
-                Ok(_) | Err(_) => Err(unreachable(
-                    "handshake failed: unexpected reply".to_string(),
-                )),
-            }
-        };
-        let (stream, peer) = match p.timeout(cfg.handshake_timeout, handshake).await {
-            Ok(r) => r?,
-            Err(_) => {
-                return Err(TransportError::Timeout {
-                    peer: to,
-                    after: cfg.handshake_timeout,
-                });
-            }
-        };
+        let inner = &self.inner;
+        let (stream, peer) =
+            handshake::dial(&inner.providers, &inner.config, inner.local, to).await?;
         if peer.addr != to {
             tracing::warn!(dialed = %to, answered = %peer, "peer answered with another address");
         }
-        Ok(self.install(stream, peer, self.inner.local))
-    }
-
-    /// Handshakes an incoming connection as the acceptor.
-    async fn accept(&self, mut stream: NetStream, from: SocketAddr) {
-        let p = self.inner.providers.clone();
-        let cfg = self.inner.config.clone();
-        let hello = p
-            .timeout(
-                cfg.handshake_timeout,
-                read_frame(&mut stream, cfg.max_frame_bytes),
-            )
-            .await;
-        let body = match hello {
-            Ok(Ok(body)) => body,
-            Ok(Err(e)) => {
-                tracing::error!(%from, error = %e, "dropping connection: bad handshake frame");
-                return;
-            }
-            Err(_) => {
-                tracing::warn!(%from, "dropping connection: no handshake in time");
-                return;
-            }
-        };
-        let refusal = match wire::decode(&body) {
-            Ok(Wire::Hello {
-                cluster,
-                version,
-                from: peer,
-            }) => {
-                if cluster != cfg.cluster_id {
-                    Err(format!(
-                        "cluster id mismatch: this node is in cluster `{}`, the peer in `{cluster}`",
-                        cfg.cluster_id
-                    ))
-                } else if version != PROTOCOL_VERSION {
-                    Err(format!(
-                        "protocol version mismatch: this node speaks {PROTOCOL_VERSION}, the peer {version}"
-                    ))
-                } else {
-                    Ok(peer)
-                }
-            }
-            Ok(_) => Err("the first message was not a handshake".to_string()),
-            Err(e) => Err(format!("undecodable handshake: {e}")),
-        };
-        let peer = match refusal {
-            Ok(peer) => peer,
-            Err(reason) => {
-                tracing::error!(%from, %reason, "refusing connection");
-                if let Ok(frame) = frame_of(&Wire::Refused { reason }) {
-                    let _ = tokio::io::AsyncWriteExt::write_all(&mut stream, &frame).await;
-                }
-                return;
-            }
-        };
-        let Ok(welcome) = frame_of(&Wire::Welcome {
-            from: self.inner.local,
-        }) else {
-            return;
-        };
-        if tokio::io::AsyncWriteExt::write_all(&mut stream, &welcome)
-            .await
-            .is_err()
-        {
-            return;
-        }
-        self.install(stream, peer, peer);
+        Ok(self.install(stream, peer, inner.local))
     }
 
     /// Registers an established connection for `peer`. When another usable
