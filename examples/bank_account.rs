@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use moonpool::prelude::*;
 use moonpool::runtime::state::{DiskStorage, RemoteStorage, StateStorage, StorageServer};
-use moonpool_examples::bank::{Account, Outcome, Transfer};
+use moonpool_examples::bank::{Account, Outcome, Transfer, run_sweeper};
 
 const ACCOUNTS: usize = 5;
 const OPENING: i64 = 100;
@@ -124,10 +124,9 @@ async fn start_node(
     seed: Option<SocketAddr>,
     storage: impl StateStorage,
 ) -> Result<Node, String> {
-    let p = Providers::tokio().map_err(|e| e.to_string())?;
     let builder = Node::builder("bank")
         .listen(listen)
-        .providers(p)
+        .providers(Providers::tokio().map_err(|e| e.to_string())?)
         .storage(storage)
         .call_timeout(Duration::from_secs(5))
         .failure_detection(Duration::from_millis(300), Duration::from_millis(500), 3);
@@ -135,7 +134,11 @@ async fn start_node(
         Some(primary) => builder.primary(primary),
         None => builder.host_membership(),
     };
-    builder.build().await.map_err(|e| e.to_string())
+    let node = builder.build().await.map_err(|e| e.to_string())?;
+    // Transfers whose client went away are finished by the nodes.
+    let p = Providers::tokio().map_err(|e| e.to_string())?;
+    p.spawn(run_sweeper(node.clone(), p.clone(), Duration::from_secs(2)));
+    Ok(node)
 }
 
 /// Opens the accounts, runs `transfers` random transfers (each retried

@@ -13,12 +13,18 @@
 //!   reply, or a coordinator resumed after a crash) is a no-op;
 //! - a client that sees an error simply calls [`Transfer::execute`] again
 //!   with the same id: the coordinator resumes where its persisted state
-//!   says it was.
+//!   says it was;
+//! - a client that goes away is not needed either: before a transfer
+//!   starts, its order is written to a [`Ledger`] of open transfers, and
+//!   every node runs a [`sweep`] that drives each open transfer to its
+//!   end; a transfer that ends takes itself off the ledger.
 //!
 //! So at any moment, the money in the accounts plus the money of transfers
-//! debited but not yet credited equals the money the bank started with.
+//! debited but not yet credited equals the money the bank started with,
+//! and every transfer that started ends, whoever asked for it.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use moonpool::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -139,6 +145,121 @@ pub struct TransferRecord {
     pub phase: Phase,
 }
 
+/// What a transfer was asked to do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferOrder {
+    /// Source account key.
+    pub from: String,
+    /// Target account key.
+    pub to: String,
+    /// Amount.
+    pub amount: i64,
+}
+
+/// How many [`Ledger`] shards hold the open transfers.
+pub const LEDGER_SHARDS: u64 = 4;
+
+/// The key of the ledger shard that holds transfer `id`.
+pub fn ledger_key(id: u64) -> String {
+    format!("open-{}", id % LEDGER_SHARDS)
+}
+
+/// One shard of the open transfers: each transfer's order is written here
+/// before it starts, and taken off once it has ended, so a [`sweep`] can
+/// finish the transfers that nobody is driving any more.
+#[moonpool::actor(state, idle_timeout = "5m")]
+pub struct Ledger {
+    #[state]
+    open: Persisted<BTreeMap<u64, TransferOrder>>,
+}
+
+#[moonpool::actor_impl]
+impl Ledger {
+    /// Records transfer `id` as open (again: no change).
+    pub async fn open(&mut self, id: u64, order: TransferOrder) -> Result<(), BankError> {
+        match self.open.get(&id) {
+            Some(known) if *known == order => Ok(()),
+            Some(_) => Err(BankError::Mismatch(id)),
+            None => self
+                .open
+                .update(|open| {
+                    open.insert(id, order);
+                })
+                .await
+                .map_err(|e| BankError::Retry(e.to_string())),
+        }
+    }
+
+    /// Takes transfer `id` off the ledger (absent: no change).
+    pub async fn close(&mut self, id: u64) -> Result<(), BankError> {
+        if !self.open.contains_key(&id) {
+            return Ok(());
+        }
+        self.open
+            .update(|open| {
+                open.remove(&id);
+            })
+            .await
+            .map_err(|e| BankError::Retry(e.to_string()))
+    }
+
+    /// The open transfers, oldest id first.
+    pub async fn pending(&self) -> Vec<(u64, TransferOrder)> {
+        self.open.iter().map(|(k, v)| (*k, v.clone())).collect()
+    }
+}
+
+/// What one [`sweep`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Open transfers found on the ledger.
+    pub open: usize,
+    /// Of those, the ones that ended during this sweep (or had already).
+    pub ended: usize,
+    /// Ledger shards that could not be read (tried again next time).
+    pub unreadable: usize,
+}
+
+/// Drives every transfer on the ledger to its end, once: what a client
+/// that went away would have done. Safe to run anywhere, any number of
+/// times at once (a transfer's steps are idempotent).
+pub async fn sweep(node: &Node) -> Swept {
+    let mut swept = Swept::default();
+    for shard in 0..LEDGER_SHARDS {
+        let ledger = node.actor::<Ledger>(ledger_key(shard));
+        let Ok(open) = ledger.pending().await else {
+            swept.unreadable += 1;
+            continue;
+        };
+        swept.open += open.len();
+        for (id, order) in open {
+            let transfer = node.actor::<Transfer>(id.to_string());
+            if let Ok(Ok(_)) = transfer.execute(order.from, order.to, order.amount).await {
+                swept.ended += 1;
+            }
+        }
+    }
+    swept
+}
+
+/// Runs [`sweep`] every `every` (give or take a fifth, so nodes spread
+/// out) until the node stops.
+pub async fn run_sweeper(node: Node, providers: Providers, every: Duration) {
+    while !node.is_stopped() {
+        providers
+            .sleep(providers.random_duration(every * 4 / 5, every * 6 / 5))
+            .await;
+        let swept = sweep(&node).await;
+        if swept.open > 0 {
+            tracing::info!(
+                open = swept.open,
+                ended = swept.ended,
+                "swept open transfers"
+            );
+        }
+    }
+}
+
 /// The coordinator of one transfer (keyed by the transfer id).
 #[moonpool::actor(state, idle_timeout = "1m")]
 pub struct Transfer {
@@ -171,6 +292,18 @@ impl Transfer {
         })?;
         match &*self.record {
             None => {
+                // On the ledger before anything moves: if this activation
+                // dies, or its client goes away, a sweep finishes the job.
+                let order = TransferOrder {
+                    from: from.clone(),
+                    to: to.clone(),
+                    amount,
+                };
+                match ctx.actor::<Ledger>(ledger_key(id)).open(id, order).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return Err(e),
+                    Err(e) => return Err(BankError::Retry(e.to_string())),
+                }
                 let record = TransferRecord {
                     from: from.clone(),
                     to: to.clone(),
@@ -193,8 +326,8 @@ impl Transfer {
         loop {
             let phase = self.record.as_ref().map_or(Phase::Started, |r| r.phase);
             match phase {
-                Phase::Done => return Ok(Outcome::Completed),
-                Phase::Rejected => return Ok(Outcome::Rejected),
+                Phase::Done => return Ok(Self::ended(id, Outcome::Completed, ctx).await),
+                Phase::Rejected => return Ok(Self::ended(id, Outcome::Rejected, ctx).await),
                 Phase::Started => {
                     let source = ctx.actor::<Account>(from.clone());
                     match source.apply(id, -amount).await {
@@ -225,6 +358,16 @@ impl Transfer {
     /// The transfer's record, if it started.
     pub async fn record(&self) -> Option<TransferRecord> {
         (*self.record).clone()
+    }
+
+    /// Takes the ended transfer off the ledger. If that fails, the next
+    /// sweep finds it ended and tries again: the outcome stands either way.
+    async fn ended(id: u64, outcome: Outcome, ctx: &ActorContext) -> Outcome {
+        let ledger = ctx.actor::<Ledger>(ledger_key(id));
+        if !matches!(ledger.close(id).await, Ok(Ok(()))) {
+            tracing::debug!(transfer = id, "an ended transfer is still on the ledger");
+        }
+        outcome
     }
 
     async fn advance(&mut self, phase: Phase) -> Result<(), BankError> {

@@ -5,87 +5,15 @@
 //! was applied exactly once or not at all.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
+use common::{ACCOUNTS, Backend, BankCluster, OPENING, account, conserve_money, start_cluster};
 use moonpool::prelude::*;
-use moonpool::runtime::node::InMemoryMembership;
-use moonpool::runtime::state::{
-    DiskStorage, InMemoryStorage, RemoteStorage, StateStorage, StorageServer,
-};
-use moonpool_examples::bank::{Account, AccountState, Outcome, Transfer, TransferRecord};
-
-const ACCOUNTS: usize = 5;
-const OPENING: i64 = 100;
-const STORAGE_PORT: u16 = 9000;
-
-fn account(i: usize) -> String {
-    format!("acct-{i}")
-}
-
-/// Money in accounts plus money debited but not yet credited, from the
-/// stored records; and the lowest balance.
-fn audit(store: &InMemoryStorage) -> Result<(i64, i64), String> {
-    let mut accounts: BTreeMap<String, AccountState> = BTreeMap::new();
-    let mut transfers: BTreeMap<u64, TransferRecord> = BTreeMap::new();
-    for (id, (bytes, _)) in store.snapshot() {
-        match id.type_name.as_ref() {
-            "Account" => {
-                let s: AccountState = postcard::from_bytes(&bytes).map_err(|e| e.to_string())?;
-                accounts.insert(id.key.clone(), s);
-            }
-            "Transfer" => {
-                let r: Option<TransferRecord> =
-                    postcard::from_bytes(&bytes).map_err(|e| e.to_string())?;
-                if let (Some(r), Ok(k)) = (r, id.key.parse()) {
-                    transfers.insert(k, r);
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut total: i64 = accounts.values().map(|a| a.balance).sum();
-    for (id, t) in &transfers {
-        let debited = accounts
-            .get(&t.from)
-            .is_some_and(|a| a.applied.contains_key(id));
-        let credited = accounts
-            .get(&t.to)
-            .is_some_and(|a| a.applied.contains_key(id));
-        if debited && !credited {
-            total += t.amount; // in flight
-        }
-        if credited && !debited {
-            return Err(format!("transfer {id} credited without a debit"));
-        }
-    }
-    let lowest = accounts.values().map(|a| a.balance).min().unwrap_or(0);
-    Ok((total, lowest))
-}
-
-/// The storage process's own state directory, through a disk that may
-/// fail now and then.
-async fn open_state(p: &Providers) -> DiskStorage {
-    loop {
-        match DiskStorage::open(p.clone(), "state").await {
-            Ok(store) => return store,
-            Err(_) => p.sleep(Duration::from_millis(10)).await,
-        }
-    }
-}
-
-/// Where the storage service keeps the records.
-#[derive(Clone)]
-enum Backend {
-    /// In memory shared with the test, which audits it after every step
-    /// (the records outlive the service's crashes, as a database's would).
-    Audited(InMemoryStorage),
-    /// Files on the storage process's own simulated disk, which loses what
-    /// was not synced when the process crashes.
-    Disk,
-}
+use moonpool::runtime::state::{InMemoryStorage, RemoteStorage, StateStorage};
+use moonpool_examples::bank::{Account, AccountState, Outcome, Transfer};
 
 #[moonpool::sim_test(seeds = 500, coverage = "strict", coverage_of = ["moonpool_examples::bank", "bank"])]
 async fn money_is_conserved_and_transfers_apply_exactly_once(sim: SimContext) {
@@ -98,65 +26,16 @@ async fn books_balance_after_storage_disk_crashes(sim: SimContext) {
 }
 
 async fn run_bank(sim: SimContext, backend: Backend) {
-    let table = InMemoryMembership::new();
+    let cluster = start_cluster(&sim, &backend);
+    let BankCluster {
+        table,
+        storage_pid,
+        storage_addr,
+        node_pids,
+        ..
+    } = &cluster;
+    let (storage_pid, storage_addr) = (*storage_pid, *storage_addr);
     let p = sim.providers();
-
-    // The storage service: a process of its own.
-    let served = backend.clone();
-    let storage_pid = sim.start_process("storage", move |p: Providers| {
-        let served = served.clone();
-        async move {
-            let listen = SocketAddr::new([0, 0, 0, 0].into(), STORAGE_PORT);
-            let store: Arc<dyn StateStorage> = match served {
-                Backend::Audited(store) => Arc::new(store),
-                Backend::Disk => Arc::new(open_state(&p).await),
-            };
-            let server = StorageServer::start(p, listen, "bank", store)
-                .await
-                .expect("storage starts");
-            std::future::pending::<()>().await;
-            drop(server);
-        }
-    });
-    let storage_addr = SocketAddr::new(sim.ip_of(storage_pid), STORAGE_PORT);
-
-    // The current node of each bank process, for the supervisor below.
-    let running: Arc<std::sync::Mutex<BTreeMap<String, Node>>> = Arc::default();
-    let mut node_pids = Vec::new();
-    for i in 0..3 {
-        let (table, running) = (table.clone(), Arc::clone(&running));
-        node_pids.push(sim.start_process(format!("bank-{i}"), move |p: Providers| {
-            let (table, running) = (table.clone(), Arc::clone(&running));
-            async move {
-                let any = SocketAddr::new([0, 0, 0, 0].into(), 0);
-                let storage = RemoteStorage::connect(
-                    p.clone(),
-                    any,
-                    storage_addr,
-                    "bank",
-                    Duration::from_secs(1),
-                )
-                .await
-                .expect("storage client starts");
-                let node = Node::builder("bank")
-                    .listen(SocketAddr::new([0, 0, 0, 0].into(), 7000))
-                    .providers(p)
-                    .membership(table)
-                    .storage(storage)
-                    .call_timeout(Duration::from_secs(3))
-                    .failure_detection(Duration::from_millis(500), Duration::from_millis(500), 4)
-                    .build()
-                    .await
-                    .expect("node starts");
-                running
-                    .lock()
-                    .unwrap()
-                    .insert(format!("bank-{i}"), node.clone());
-                std::future::pending::<()>().await;
-                drop(node);
-            }
-        }));
-    }
     let client = Node::builder("bank")
         .listen("10.0.0.1:7000".parse().unwrap())
         .providers(p.clone())
@@ -171,25 +50,7 @@ async fn run_bank(sim: SimContext, backend: Backend) {
     }
 
     if let Backend::Audited(store) = &backend {
-        let watched = store.clone();
-        sim.invariant("money is conserved", move || {
-            let (total, lowest) = audit(&watched)?;
-            let opened = watched
-                .snapshot()
-                .iter()
-                .filter(|(id, _)| id.type_name == "Account")
-                .count() as i64;
-            if total != opened * OPENING {
-                return Err(format!(
-                    "{total} in the bank, expected {}",
-                    opened * OPENING
-                ));
-            }
-            if lowest < 0 {
-                return Err(format!("a balance went negative: {lowest}"));
-            }
-            Ok(())
-        });
+        conserve_money(&sim, store);
     }
 
     // Open the accounts (retrying through faults).
@@ -295,25 +156,7 @@ async fn run_bank(sim: SimContext, backend: Backend) {
 
     // Recovery: everything healed; drive every transfer to its end.
     sim.heal_all();
-    // A supervisor restarts what crashed or fenced itself (a node declared
-    // dead stops serving, as a process would exit).
-    for (i, pid) in node_pids.iter().enumerate() {
-        let fenced = running
-            .lock()
-            .unwrap()
-            .get(&format!("bank-{i}"))
-            .is_some_and(|n| n.is_stopped());
-        if !sim.is_alive(*pid) || fenced {
-            if fenced {
-                moonpool::sometimes!(true, "a fenced bank node was restarted by the supervisor");
-            }
-            let _ = sim.kill_process(*pid);
-            sim.restart_process(*pid).unwrap();
-        }
-    }
-    if !sim.is_alive(storage_pid) {
-        sim.restart_process(storage_pid).unwrap();
-    }
+    cluster.restart_the_fallen(&sim);
     let mut outcomes = BTreeMap::new();
     for (id, from, to, amount) in &plans {
         let t = client.actor::<Transfer>(id.to_string());

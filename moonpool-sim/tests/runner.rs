@@ -249,3 +249,18 @@ fn a_failure_under_a_seed_base_says_how_to_repeat_the_run_and_how_far_it_got() {
     assert_eq!(fixed.base, None);
     assert!(!fixed.to_string().contains("MOONPOOL_SEED_BASE"));
 }
+
+#[test]
+fn strict_coverage_of_a_scope_without_sites_is_an_error_not_a_pass() {
+    let spec = SimTestSpec {
+        coverage: moonpool_sim::runner::CoverageMode::Strict,
+        coverage_scope: &["no_such_crate::nowhere"],
+        ..spec("runner::tests::strict_nothing", 3)
+    };
+    let err = run_seeds(&spec, record_seed, &config()).unwrap_err();
+    assert!(
+        matches!(&err, SimTestError::NoSitesInScope { scope, .. } if scope == &["no_such_crate::nowhere"]),
+        "{err}"
+    );
+    assert!(err.to_string().contains("check `coverage_of`"), "{err}");
+}

@@ -177,6 +177,19 @@ pub enum SimTestError {
     /// A seed failed.
     #[error("{0}")]
     Failed(Box<FailureReport>),
+    /// The test asks for strict coverage, but no chaos site lives in its
+    /// coverage scope (a module path that names nothing, say): strict
+    /// coverage of nothing would prove nothing.
+    #[error(
+        "moonpool: `{test}` has coverage = \"strict\" but no chaos site lives in its coverage scope ({}); check `coverage_of` against the module paths of its sites",
+        scope.join(", ")
+    )]
+    NoSitesInScope {
+        /// The test's path.
+        test: String,
+        /// The module paths searched.
+        scope: Vec<String>,
+    },
     /// Every seed passed, but under strict coverage some sites were never
     /// reached or never held.
     #[error(
@@ -312,6 +325,17 @@ fn run_seeds_from(
     }
     let tally = coverage.into_inner().unwrap_or_else(|e| e.into_inner());
     let coverage = tally.report(&spec.coverage_scope());
+    if spec.coverage == CoverageMode::Strict && coverage.sites.is_empty() {
+        // Strict coverage of nothing proves nothing: a misspelt scope.
+        return Err(SimTestError::NoSitesInScope {
+            test: spec.path.to_string(),
+            scope: spec
+                .coverage_scope()
+                .iter()
+                .map(|s| (*s).to_string())
+                .collect(),
+        });
+    }
     if spec.coverage == CoverageMode::Strict && config.seed.is_none() && !coverage.gaps().is_empty()
     {
         return Err(SimTestError::CoverageGaps {
