@@ -241,30 +241,31 @@ fn the_runtime_replays_exactly_from_its_seed() {
     };
     // The runner's seeds (`MOONPOOL_SEEDS`, `MOONPOOL_SEED_BASE` and
     // `MOONPOOL_SEED` apply), each run twice.
+    const PATH: &str = concat!(
+        module_path!(),
+        "::the_runtime_replays_exactly_from_its_seed"
+    );
     let plan = RunnerConfig::from_env()
         .expect("valid MOONPOOL_* variables")
-        .seed_plan(
-            concat!(
-                module_path!(),
-                "::the_runtime_replays_exactly_from_its_seed"
-            ),
-            20,
-        );
+        .seed_plan(PATH, 20);
+    let count = plan.seeds.len();
     for (_, seed) in plan.seeds {
         let (x, y) = (run(seed), run(seed));
         assert_eq!(
             x.trace_hash, y.trace_hash,
-            "seed {seed:#x}, seed base {:?}",
+            "MOONPOOL_SEED={seed:#x} replays it (seed base {:?})",
             plan.base
         );
         assert_eq!(
             x.output, y.output,
-            "seed {seed:#x}, seed base {:?}",
+            "MOONPOOL_SEED={seed:#x} replays it (seed base {:?})",
             plan.base
         );
         assert!(
             x.output.0.iter().any(|(c, f)| c.is_some() && f.is_some()),
-            "seed {seed:#x}: no call got through"
+            "no call got through; MOONPOOL_SEED={seed:#x} replays it"
         );
     }
+    // The runner's summary line, so `scripts/soak` counts these seeds too.
+    println!("moonpool: `{PATH}`: {count} seeds passed (each run twice: same trace, same result)");
 }

@@ -362,25 +362,29 @@ fn under_network_chaos_every_request_ends_typed_and_seeds_replay() {
     };
     // The runner's seeds (`MOONPOOL_SEEDS`, `MOONPOOL_SEED_BASE` and
     // `MOONPOOL_SEED` apply), each run twice.
+    const PATH: &str = concat!(
+        module_path!(),
+        "::under_network_chaos_every_request_ends_typed_and_seeds_replay"
+    );
     let plan = RunnerConfig::from_env()
         .expect("valid MOONPOOL_* variables")
-        .seed_plan(
-            concat!(
-                module_path!(),
-                "::under_network_chaos_every_request_ends_typed_and_seeds_replay"
-            ),
-            20,
-        );
+        .seed_plan(PATH, 20);
+    let count = plan.seeds.len();
     for (_, seed) in plan.seeds {
         let (x, y) = (run(seed), run(seed));
         assert_eq!(
             x.trace_hash, y.trace_hash,
-            "seed {seed:#x}, seed base {:?}",
+            "MOONPOOL_SEED={seed:#x} replays it (seed base {:?})",
             plan.base
         );
-        assert_eq!(x.output, y.output);
-        assert!(x.output > 0, "seed {seed:#x}: nothing got through");
+        assert_eq!(x.output, y.output, "MOONPOOL_SEED={seed:#x} replays it");
+        assert!(
+            x.output > 0,
+            "nothing got through; MOONPOOL_SEED={seed:#x} replays it"
+        );
     }
+    // The runner's summary line, so `scripts/soak` counts these seeds too.
+    println!("moonpool: `{PATH}`: {count} seeds passed (each run twice: same trace, same result)");
 }
 
 #[test]

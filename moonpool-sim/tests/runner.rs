@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use moonpool_sim::runner::{
-    BodyFuture, Replay, RunnerConfig, SeedBase, SimTestError, SimTestSpec, derive_seed, run_seeds,
+    BodyFuture, Replay, RunnerConfig, SeedBase, SimTestError, SimTestSpec, TestBody, derive_seed,
+    run_seeds,
 };
 use moonpool_sim::{FailureKind, SimContext};
 
@@ -257,7 +258,8 @@ fn strict_coverage_of_a_scope_without_sites_is_an_error_not_a_pass() {
         coverage_scope: &["no_such_crate::nowhere"],
         ..spec("runner::tests::strict_nothing", 3)
     };
-    let err = run_seeds(&spec, record_seed, &config()).unwrap_err();
+    let nothing: TestBody = |_| Box::pin(async { Ok(()) });
+    let err = run_seeds(&spec, nothing, &config()).unwrap_err();
     assert!(
         matches!(&err, SimTestError::NoSitesInScope { scope, .. } if scope == &["no_such_crate::nowhere"]),
         "{err}"

@@ -223,10 +223,15 @@ fn failing_tests_print_a_replay_command_that_replays() {
         .find(|l| l.starts_with("MOONPOOL_SEED="))
         .expect("a replay command")
         .to_string();
+    let profile = if cfg!(debug_assertions) {
+        ""
+    } else {
+        " --release"
+    };
     assert!(
-        command.ends_with(
-            "cargo test -p moonpool --test sim_test_macro -- --exact nested::fails_on_odd_draws"
-        ),
+        command.ends_with(&format!(
+            "cargo test -p moonpool{profile} --test sim_test_macro -- --exact nested::fails_on_odd_draws"
+        )),
         "{command}"
     );
     let seed = command
