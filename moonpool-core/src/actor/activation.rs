@@ -99,6 +99,8 @@ pub(crate) enum Next<A> {
     /// The actor holds a state it cannot vouch for: it runs no further
     /// turn, and the activation leaves.
     Unsure,
+    /// The node was declared dead: the activation leaves at once.
+    Halted,
 }
 
 /// How an activation leaves.
@@ -112,6 +114,9 @@ pub(crate) enum Exit<A> {
     /// [`Persisted`](crate::state::Persisted)): the hook does not run,
     /// and the next call activates from storage.
     Unsure,
+    /// The node was declared dead and another activation may already act
+    /// for the actor: the hook does not run.
+    Fenced,
 }
 
 /// The type-erased view of an activation.
@@ -127,6 +132,10 @@ pub(crate) trait AnyActivation: StateOwner + Send + Sync + 'static {
     );
     /// Deactivates once the messages queued before this one have run.
     fn stop(self: Arc<Self>);
+    /// Stops at once: drops what is queued unrun (its callers route
+    /// again), refuses what arrives, and leaves without the deactivation
+    /// hook once the running turn, if any, ends. For a node declared dead.
+    fn halt(self: Arc<Self>);
     /// Called by the idle collector at or after the activation's idle
     /// deadline: deactivates it if it is at rest and due. Returns when to
     /// check again, or `None` when the collector need not watch it.
@@ -168,6 +177,36 @@ impl<A: Actor> AnyActivation for Activation<A> {
 
     fn stop(self: Arc<Self>) {
         let _ = self.deliver(Envelope::Stop);
+    }
+
+    fn halt(self: Arc<Self>) {
+        self.info.halted.store(true, Ordering::Release);
+        let mut guard = lock(&self.slot);
+        let slot = &mut *guard;
+        let dropped = std::mem::take(&mut slot.queue);
+        let at_rest = match std::mem::replace(&mut slot.phase, Phase::Leaving) {
+            Phase::Idle(actor) => Some(actor),
+            other => {
+                // A runner, or the activation being built, sees the flag
+                // when it next looks for work.
+                slot.phase = other;
+                None
+            }
+        };
+        let waiting = slot.waiting.take();
+        drop(guard);
+        drop(dropped);
+        if let Some(w) = waiting {
+            w.wake();
+        }
+        if let Some(actor) = at_rest {
+            drop(actor);
+            let p = Arc::clone(&self.info.providers);
+            p.spawn_detached(
+                format!("halt:{}", self.info.id),
+                super::lifecycle::leave(self, Exit::Fenced),
+            );
+        }
     }
 
     fn check_idle(self: Arc<Self>, now: Instant) -> Option<Instant> {
@@ -250,6 +289,9 @@ impl<A: Actor> Activation<A> {
 
     /// Hands `env` over (see [`Offer`]).
     fn offer(&self, env: Envelope<A>) -> Offer<A> {
+        if self.info.is_halted() {
+            return Offer::Refused(env);
+        }
         let mut guard = lock(&self.slot);
         let slot = &mut *guard;
         match std::mem::replace(&mut slot.phase, Phase::Running) {
@@ -309,6 +351,10 @@ impl<A: Actor> Activation<A> {
     /// deactivates it at once if no call came since. An actor that holds
     /// a state it cannot vouch for runs nothing more.
     pub(crate) fn next_or_rest(self: &Arc<Self>, actor: A) -> Next<A> {
+        if self.info.is_halted() {
+            drop(actor);
+            return Next::Halted;
+        }
         if self.info.holds_unsure_state() {
             tracing::warn!(
                 actor = %self.info.id,
@@ -396,6 +442,7 @@ pub(crate) fn spawn_activation<A: Actor>(
             generation,
             timers: Mutex::new(Vec::new()),
             unsure_states: AtomicU32::new(0),
+            halted: std::sync::atomic::AtomicBool::new(false),
         },
         slot: Mutex::new(Slot {
             phase: Phase::Activating,

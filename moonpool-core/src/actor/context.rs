@@ -1,7 +1,7 @@
 //! What a handler knows about its activation: who it is, the providers, and
 //! how to call other actors (propagating the call chain).
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -54,6 +54,8 @@ pub(crate) struct ActivationInfo {
     /// states are unsure: while any is, no further turn runs and the
     /// activation leaves.
     pub(crate) unsure_states: AtomicU32,
+    /// The node was declared dead: nothing more runs here.
+    pub(crate) halted: AtomicBool,
 }
 
 impl ActivationInfo {
@@ -62,6 +64,13 @@ impl ActivationInfo {
         // Written and read by the turns of this activation, which run one
         // after the other (a happens-before edge between them already).
         self.unsure_states.load(Ordering::Relaxed) > 0
+    }
+
+    /// Whether the activation was halted (its node was declared dead).
+    pub(crate) fn is_halted(&self) -> bool {
+        // Acquire: pairs with the Release in `halt`, so a runner that sees
+        // the flag also sees the queue it drained.
+        self.halted.load(Ordering::Acquire)
     }
 
     /// Stops every timer of the activation.

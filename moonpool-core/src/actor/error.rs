@@ -88,4 +88,22 @@ pub enum CallError {
     /// The node is shutting down and takes no new calls.
     #[error("the node is shutting down")]
     ShuttingDown,
+    /// This node has not been able to confirm its membership for its whole
+    /// lease: the cluster may have declared it dead and moved its actors,
+    /// so it serves nothing until it confirms again (see the node's
+    /// failure-detection settings).
+    #[error(
+        "this node has not confirmed its cluster membership for {lease_millis} ms and serves no calls until it does (the cluster may have declared it dead)"
+    )]
+    MembershipUnconfirmed {
+        /// The lease, in milliseconds.
+        lease_millis: u64,
+    },
+    /// The calling node was declared dead by the cluster: its actors have
+    /// moved, and what it still sends is refused.
+    #[error("the calling node {caller} was declared dead by the cluster; its requests are refused")]
+    CallerDeclaredDead {
+        /// The calling node.
+        caller: String,
+    },
 }

@@ -63,6 +63,9 @@ pub(crate) async fn leave<A: Actor>(activation: Arc<Activation<A>>, exit: Exit<A
             tracing::error!(actor = %activation.id(), "a handler panicked; dropping the activation");
         }
         Exit::Unsure => {}
+        Exit::Fenced => {
+            tracing::warn!(actor = %activation.id(), "the node was declared dead; dropping the activation");
+        }
     }
     forget(&activation).await;
     drop(activation.close(None));

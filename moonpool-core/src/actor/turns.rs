@@ -77,6 +77,7 @@ pub(crate) async fn proceed<A: Actor>(activation: Arc<Activation<A>>, next: Next
         Next::Run(actor, env) => run(activation, actor, env).await,
         Next::Panicked => Box::pin(leave(activation, Exit::Panicked)).await,
         Next::Unsure => Box::pin(leave(activation, Exit::Unsure)).await,
+        Next::Halted => Box::pin(leave(activation, Exit::Fenced)).await,
     }
 }
 
@@ -247,7 +248,7 @@ async fn busy_period<A: Actor>(
             } else {
                 !exclusive && shared == 0
             };
-            if panicked || unsure || !startable {
+            if panicked || unsure || activation.info.is_halted() || !startable {
                 break;
             }
             let Some(env) = queue.pop_front() else { break };
@@ -258,7 +259,8 @@ async fn busy_period<A: Actor>(
             }
         }
         let running = exclusive || shared > 0;
-        if !running && (stopping || panicked || unsure) {
+        let halted = activation.info.is_halted();
+        if !running && (stopping || panicked || unsure || halted) {
             break;
         }
         if !running {
@@ -281,7 +283,7 @@ async fn busy_period<A: Actor>(
                 }
                 unsure |= activation.info.holds_unsure_state();
             }
-            env = std::future::poll_fn(|cx| activation.poll_next(cx)), if !stopping && !panicked && !unsure => {
+            env = std::future::poll_fn(|cx| activation.poll_next(cx)), if !stopping && !panicked && !unsure && !halted => {
                 arrived = Some(env);
             }
         }
@@ -291,6 +293,9 @@ async fn busy_period<A: Actor>(
     drop(queue);
     if panicked {
         return Period::Leave(Exit::Panicked);
+    }
+    if activation.info.is_halted() {
+        return Period::Leave(Exit::Fenced);
     }
     if unsure {
         tracing::warn!(

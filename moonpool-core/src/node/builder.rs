@@ -179,6 +179,14 @@ impl NodeBuilder {
 
     /// Changes failure detection: probe every `interval`, declare dead after
     /// `missed` unanswered probes of at most `timeout` each.
+    ///
+    /// The same settings size the node's *lease*: a hosting node re-reads
+    /// the membership table every `interval`, and serves only within
+    /// `2 × interval + timeout` of its last read that showed it
+    /// alive (a node cut off from the table cannot know whether the cluster
+    /// declared it dead and moved its actors). After learning of a death, a
+    /// node places no new activation for that lease plus `interval`, so a
+    /// dead node has stopped before its actors start anew elsewhere.
     pub fn failure_detection(mut self, interval: Duration, timeout: Duration, missed: u32) -> Self {
         self.config.probe_interval = interval;
         self.config.probe_timeout = timeout;
@@ -255,6 +263,10 @@ impl NodeBuilder {
                 storage: self.storage,
                 next_generation: AtomicU64::new(1),
                 stopping: AtomicBool::new(false),
+                lease: super::lease::Lease::new(
+                    self.config.probe_interval * 2 + self.config.probe_timeout,
+                    self.config.probe_interval,
+                ),
             }),
         };
         let transport = Transport::start(
@@ -280,6 +292,10 @@ impl NodeBuilder {
         providers.spawn_named(
             format!("watch:{}", id.addr),
             watch::watch(Arc::downgrade(&node.inner)),
+        );
+        providers.spawn_named(
+            format!("membership:{}", id.addr),
+            watch::keep_membership(Arc::downgrade(&node.inner)),
         );
         if !node.inner.types.is_empty() {
             providers.spawn_named(

@@ -100,6 +100,15 @@ impl NodeInner {
         if let Some(home) = self.live_entry(id) {
             return Ok(home);
         }
+        // A host died lately: what it ran may be placed anew only once it
+        // has surely stopped serving (see `lease.rs`).
+        let held = self.lease.placements_held_until();
+        if self.providers.now() < held {
+            self.providers.sleep_until(held).await;
+            if let Some(home) = self.live_entry(id) {
+                return Ok(home);
+            }
+        }
         let me = self.node_id();
         let mut found = None;
         if lock(&self.activations).contains_key(id) {

@@ -5,6 +5,7 @@ mod builder;
 mod directory;
 mod idle;
 mod lanes;
+mod lease;
 mod membership;
 mod protocol;
 mod recovery;
@@ -115,6 +116,9 @@ pub(crate) struct NodeInner {
     pub(crate) storage: Option<Arc<dyn crate::state::StateStorage>>,
     next_generation: AtomicU64,
     stopping: AtomicBool,
+    /// The lease on serving and the placement hold after deaths (see
+    /// `lease.rs`).
+    pub(crate) lease: lease::Lease,
 }
 
 /// A node of a moonpool cluster. Cheap to clone; not generic over
@@ -332,6 +336,11 @@ impl Node {
             return Err(CallError::ShuttingDown);
         }
         check_cycle(id, shared, chain)?;
+        // A call from a turn acts for an actor of this node: not while the
+        // node cannot vouch that it still hosts it.
+        if !chain.is_empty() {
+            inner.check_lease()?;
+        }
         let p = &inner.providers;
         let timeout = inner.config.call_timeout;
         let deadline = p.now() + timeout;
@@ -354,6 +363,7 @@ impl Node {
                 Err(_) => return Err(timed_out()),
             };
             if target == inner.node_id() {
+                inner.check_lease()?;
                 let Some(target) = inner.local_activation::<A>(id, just_registered).await? else {
                     inner.invalidate(id);
                     continue;
@@ -509,15 +519,56 @@ impl NodeInner {
             .await
     }
 
-    /// Stops taking calls and stops every activation.
+    /// `Ok` while this node may run turns: its lease is live (see
+    /// `lease.rs`; a client hosts nothing and always may).
+    pub(crate) fn check_lease(&self) -> Result<(), CallError> {
+        if self.hosts_no_types() || self.lease.serving(self.providers.now()) {
+            Ok(())
+        } else {
+            Err(self.lease.lapsed())
+        }
+    }
+
+    /// Why a request from `from` is refused, if it is: the cluster
+    /// declared that node dead, and what it still sends must not land
+    /// after its actors have moved.
+    fn refuse_from(&self, from: &NodeId) -> Option<CallError> {
+        self.lease
+            .is_dead(from)
+            .then(|| CallError::CallerDeclaredDead {
+                caller: from.to_string(),
+            })
+    }
+
+    /// Whether the node has stopped serving (shut down or fenced).
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+
+    /// Shutting down: takes no more calls; every activation deactivates
+    /// (its deactivation hook runs) once what queued before has run.
     pub(crate) fn stop_hosting(&self) {
         self.stopping.store(true, Ordering::Relaxed);
-        let hosted: Vec<Arc<dyn AnyActivation>> =
-            lock(&self.activations).values().map(Arc::clone).collect();
-        for a in hosted {
+        for a in self.hosted() {
             a.stop();
         }
         self.idle.close();
+    }
+
+    /// Declared dead: takes no more calls, and every activation stops at
+    /// once — what queued for it is dropped unrun (its callers route again,
+    /// to wherever the actor lives now), and no deactivation hook runs,
+    /// since another activation may already act for the actor.
+    pub(crate) fn fence(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+        for a in self.hosted() {
+            a.halt();
+        }
+        self.idle.close();
+    }
+
+    fn hosted(&self) -> Vec<Arc<dyn AnyActivation>> {
+        lock(&self.activations).values().map(Arc::clone).collect()
     }
 
     fn invalidate(&self, id: &ActorId) {
@@ -595,7 +646,14 @@ impl NodeInner {
     }
 
     /// Handles a request from a peer node.
-    async fn handle(self: Arc<Self>, req: NodeRequest) -> NodeResponse {
+    async fn handle(self: Arc<Self>, from: NodeId, req: NodeRequest) -> NodeResponse {
+        // A dead node may still probe and read the table (to learn that it
+        // is dead); anything else it sends is refused.
+        if !matches!(req, NodeRequest::Ping | NodeRequest::Membership(_))
+            && let Some(refusal) = self.refuse_from(&from)
+        {
+            return NodeResponse::Failed(refusal);
+        }
         match req {
             NodeRequest::Ping => NodeResponse::Done,
             NodeRequest::Hosts { actor } => {
@@ -645,7 +703,7 @@ impl NodeInner {
                 if self.stopping.load(Ordering::Relaxed) {
                     return NodeResponse::Failed(CallError::ShuttingDown);
                 }
-                if let Err(e) = check_cycle(&target, shared, &chain) {
+                if let Err(e) = check_cycle(&target, shared, &chain).and(self.check_lease()) {
                     return NodeResponse::Failed(e);
                 }
                 if !self.types.contains_key(target.type_name.as_ref()) {
@@ -787,7 +845,7 @@ impl crate::transport::Inbound for Inbound {
     /// by `NodeInner::handle` in a task of its own.
     fn dispatch(
         &self,
-        _from: NodeId,
+        from: NodeId,
         payload: Vec<u8>,
         responder: Responder,
     ) -> Result<(), (Vec<u8>, Responder)> {
@@ -810,8 +868,12 @@ impl crate::transport::Inbound for Inbound {
                 chain,
                 shared,
             } => {
+                // Anything unusual (stopping, a cycle, a lapsed lease, a
+                // dead caller) is answered by `handle`.
                 let ready = !node.stopping.load(Ordering::Relaxed)
-                    && check_cycle(&target, shared, &chain).is_ok();
+                    && check_cycle(&target, shared, &chain).is_ok()
+                    && node.check_lease().is_ok()
+                    && node.refuse_from(&from).is_none();
                 let hosted = ready
                     .then(|| lock(&node.activations).get(&target).map(Arc::clone))
                     .flatten();
@@ -831,7 +893,7 @@ impl crate::transport::Inbound for Inbound {
         };
         let p = Arc::clone(&node.providers);
         p.spawn_detached("inbound-request", async move {
-            let resp = node.handle(req).await;
+            let resp = node.handle(from, req).await;
             responder.send(
                 postcard::to_allocvec(&resp)
                     .map_err(|e| format!("cannot encode the response: {e}")),
@@ -845,7 +907,7 @@ impl crate::transport::Inbound for Inbound {
     /// for the trait, with the same result.
     fn handle(
         &self,
-        _from: NodeId,
+        from: NodeId,
         payload: Vec<u8>,
     ) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>> {
         let node = self.node.upgrade();
@@ -853,7 +915,7 @@ impl crate::transport::Inbound for Inbound {
             let node = node.ok_or("the node has stopped")?;
             let req: NodeRequest = postcard::from_bytes(&payload)
                 .map_err(|e| format!("undecodable node request: {e}"))?;
-            let resp = node.handle(req).await;
+            let resp = node.handle(from, req).await;
             postcard::to_allocvec(&resp).map_err(|e| format!("cannot encode the response: {e}"))
         })
     }

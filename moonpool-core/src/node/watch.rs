@@ -11,12 +11,19 @@ use super::{MemberStatus, NodeInner, View};
 use crate::transport::{NodeId, lock};
 
 /// Reads the membership table and rebuilds the view; returns whether the
-/// set of live hosts changed.
+/// set of live hosts changed. A read that shows this node alive renews its
+/// lease; one that shows it dead fences it at once; a host that died holds
+/// new placements (see `lease.rs`).
 pub(crate) async fn refresh(node: &NodeInner) -> bool {
+    let read_started = node.providers.now();
     // Read before the snapshot: a change racing with it bumps the version
     // again, so the next refresh reads anew.
     let version = node.membership.version();
     if version.is_some() && version == *lock(&node.seen_version) {
+        // Unchanged since the last read: still alive if it said so.
+        if is_alive_in(&lock(&node.view).members, node.node_id()) {
+            node.lease.confirm(read_started);
+        }
         return false;
     }
     let members = match node.membership.snapshot().await {
@@ -26,13 +33,41 @@ pub(crate) async fn refresh(node: &NodeInner) -> bool {
             return false;
         }
     };
+    let me = node.node_id();
+    if is_alive_in(&members, me) {
+        node.lease.confirm(read_started);
+    }
+    node.lease.set_dead(
+        members
+            .iter()
+            .filter(|m| m.status == MemberStatus::Dead)
+            .map(|m| m.id)
+            .collect(),
+    );
     let hosts: Vec<NodeId> = members
         .iter()
         .filter(|m| m.status == MemberStatus::Alive && !m.hosts.is_empty())
         .map(|m| m.id)
         .collect();
+    let dead_self = members
+        .iter()
+        .any(|m| m.id == me && m.status == MemberStatus::Dead);
     {
         let mut old = lock(&node.view);
+        // Hosts that were alive and are now dead, or gone without leaving:
+        // what they ran may move, once they have surely stopped.
+        let died = old
+            .members
+            .iter()
+            .filter(|m| m.status == MemberStatus::Alive && !m.hosts.is_empty() && m.id != me)
+            .any(|was| {
+                !members
+                    .iter()
+                    .any(|m| m.id == was.id && m.status != MemberStatus::Dead)
+            });
+        if died {
+            node.lease.hold_placements(node.providers.now());
+        }
         let same_hosts = old
             .members
             .iter()
@@ -43,6 +78,8 @@ pub(crate) async fn refresh(node: &NodeInner) -> bool {
             // Same hosts, same ring: only the rows (loads) are new.
             old.members = members;
             *lock(&node.seen_version) = version;
+            drop(old);
+            fence_if(node, dead_self);
             return false;
         }
     }
@@ -58,7 +95,39 @@ pub(crate) async fn refresh(node: &NodeInner) -> bool {
     // not (see `recovery.rs`).
     node.begin_recovery(ring);
     *lock(&node.seen_version) = version;
+    fence_if(node, dead_self);
     true
+}
+
+fn is_alive_in(members: &[super::Member], me: NodeId) -> bool {
+    members
+        .iter()
+        .any(|m| m.id == me && m.status == MemberStatus::Alive)
+}
+
+/// A hosting node that reads that it was declared dead stops serving at
+/// once: the cluster is moving its actors elsewhere. (A client hosts
+/// nothing that could be duplicated: the watch loop has it rejoin.)
+fn fence_if(node: &NodeInner, declared_dead: bool) {
+    if declared_dead && !node.hosts_no_types() && !node.is_stopping() {
+        tracing::error!(node = %node.node_id(), "this node was declared dead; it stops serving");
+        node.fence();
+    }
+}
+
+/// Re-reads the membership table every probe interval, on its own so that
+/// slow probes never delay it: the node's lease depends on it.
+pub(crate) async fn keep_membership(node: Weak<NodeInner>) {
+    loop {
+        let Some(n) = node.upgrade() else { return };
+        if n.is_stopping() {
+            return;
+        }
+        refresh(&n).await;
+        let (p, interval) = (n.providers.clone(), n.config.probe_interval);
+        drop(n);
+        p.sleep(interval).await;
+    }
 }
 
 fn declared_dead(node: &NodeInner, me: NodeId) -> bool {
@@ -91,9 +160,8 @@ pub(crate) async fn watch(node: Weak<NodeInner>) {
             } else {
                 // Another node could not reach us and the cluster has moved
                 // our actors elsewhere: serving them on would mean two
-                // activations.
-                tracing::error!(node = %me, "this node was declared dead; it stops serving");
-                n.stop_hosting();
+                // activations. (`refresh` has fenced the node already.)
+                fence_if(&n, true);
                 return;
             }
         }
