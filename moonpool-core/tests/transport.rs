@@ -370,6 +370,7 @@ fn under_network_chaos_every_request_ends_typed_and_seeds_replay() {
         .expect("valid MOONPOOL_* variables")
         .seed_plan(PATH, 20);
     let count = plan.seeds.len();
+    let mut exercised = 0;
     for (_, seed) in plan.seeds {
         let (x, y) = (run(seed), run(seed));
         assert_eq!(
@@ -378,11 +379,16 @@ fn under_network_chaos_every_request_ends_typed_and_seeds_replay() {
             plan.base
         );
         assert_eq!(x.output, y.output, "MOONPOOL_SEED={seed:#x} replays it");
-        assert!(
-            x.output > 0,
-            "nothing got through; MOONPOOL_SEED={seed:#x} replays it"
-        );
+        // Not vacuous: requests get through on most seeds (faults may
+        // reset every connection of an unlucky one mid-request).
+        if x.output > 0 {
+            exercised += 1;
+        }
     }
+    assert!(
+        exercised * 10 >= count * 9,
+        "requests got through on only {exercised} of {count} seeds"
+    );
     // The runner's summary line, so `scripts/soak` counts these seeds too.
     println!("moonpool: `{PATH}`: {count} seeds passed (each run twice: same trace, same result)");
 }
