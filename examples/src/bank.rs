@@ -9,8 +9,10 @@
 //!   (`Started` → `Debited` → `Done`, or `Rejected`);
 //! - the coordinator debits the source account, then credits the target,
 //!   each step with [`Account::apply`] keyed by the transfer id: an account
-//!   remembers the ids it applied, so a repeated step (a retry after a lost
-//!   reply, or a coordinator resumed after a crash) is a no-op;
+//!   remembers what it decided for each id — applied, or refused for lack
+//!   of funds — so a repeated step (a retry after a lost reply, a copy that
+//!   arrives late on a connection given up as lost, or a coordinator
+//!   resumed after a crash) gets the same answer and changes nothing;
 //! - a client that sees an error simply calls [`Transfer::execute`] again
 //!   with the same id: the coordinator resumes where its persisted state
 //!   says it was;
@@ -23,7 +25,7 @@
 //! debited but not yet credited equals the money the bank started with,
 //! and every transfer that started ends, whoever asked for it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use moonpool::prelude::*;
@@ -59,6 +61,10 @@ pub struct AccountState {
     /// Transfer ids applied to this account, with their amount (negative
     /// for debits).
     pub applied: BTreeMap<u64, i64>,
+    /// Transfer ids whose debit was refused for lack of funds: the
+    /// transfer was rejected on that answer, so a later copy of the step is
+    /// refused too, whatever the balance by then.
+    pub refused: BTreeSet<u64>,
 }
 
 /// A bank account.
@@ -82,18 +88,33 @@ impl Account {
         Ok(self.state.balance)
     }
 
-    /// Applies step `transfer` (`delta` < 0: debit) once; a repeat returns
-    /// the balance without changing it.
+    /// Applies step `transfer` (`delta` < 0: debit) once. The decision is
+    /// final: a repeat of an applied step returns the balance without
+    /// changing it, and a repeat of a refused one is refused again.
     pub async fn apply(&mut self, transfer: u64, delta: i64) -> Result<i64, BankError> {
         if self.state.applied.contains_key(&transfer) {
             moonpool::sometimes!(true, "a transfer step was repeated and absorbed");
             return Ok(self.state.balance);
         }
+        let insufficient = |balance: i64| BankError::InsufficientFunds {
+            balance,
+            needed: -delta,
+        };
+        if self.state.refused.contains(&transfer) {
+            moonpool::sometimes!(
+                true,
+                "a refused transfer step was repeated and refused again"
+            );
+            return Err(insufficient(self.state.balance));
+        }
         if self.state.balance + delta < 0 {
-            return Err(BankError::InsufficientFunds {
-                balance: self.state.balance,
-                needed: -delta,
-            });
+            // Remembered before the answer leaves: the transfer will be
+            // rejected on it.
+            self.persist(|s| {
+                s.refused.insert(transfer);
+            })
+            .await?;
+            return Err(insufficient(self.state.balance));
         }
         self.persist(|s| {
             s.balance += delta;

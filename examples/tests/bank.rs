@@ -228,3 +228,36 @@ async fn run_bank(sim: SimContext, backend: Backend) {
     let total: i64 = states.values().map(|s| s.balance).sum();
     assert_eq!(total, ACCOUNTS as i64 * OPENING);
 }
+
+/// A step's copy can arrive late (sent on a connection that was given up
+/// as lost, delivered after the retry was answered). Whatever the account
+/// first decided for a step — applied or refused — a later copy gets the
+/// same answer: the transfer has already acted on it.
+#[moonpool::sim_test(seeds = 20, faults = "calm")]
+async fn a_late_copy_of_a_refused_step_is_refused_too(sim: SimContext) {
+    let node = Node::builder("bank")
+        .listen("10.0.0.1:7000".parse().unwrap())
+        .providers(sim.providers())
+        .storage(InMemoryStorage::new())
+        .build()
+        .await
+        .unwrap();
+    let a = node.actor::<Account>("a");
+    assert_eq!(a.open(10).await.unwrap(), Ok(10));
+    let refused = a.apply(7, -25).await.unwrap();
+    assert!(matches!(
+        refused,
+        Err(moonpool_examples::bank::BankError::InsufficientFunds { .. })
+    ));
+    // Money arrives; then the late copy of step 7.
+    assert_eq!(a.apply(8, 40).await.unwrap(), Ok(50));
+    let late = a.apply(7, -25).await.unwrap();
+    assert!(
+        matches!(
+            late,
+            Err(moonpool_examples::bank::BankError::InsufficientFunds { .. })
+        ),
+        "a refused step was applied by a late copy: {late:?}"
+    );
+    assert_eq!(a.balance().await.unwrap(), 50);
+}
