@@ -221,7 +221,9 @@ async fn a_killed_node_s_actors_fail_typed_then_reactivate_elsewhere(sim: SimCon
         sim.now() - start
     );
     // Once the survivors have declared the node dead (within a
-    // few probe rounds), the actor reactivates on one of them.
+    // few probe rounds), the actor reactivates on one of them — after the
+    // placement hold that lets a dead node stop first (a lease and a probe
+    // interval: 2 s here, as long as a call's time limit).
     let killed = sim.now();
     while cluster[..2].iter().any(|(_, n)| n.live_members().len() > 2) {
         assert!(
@@ -230,14 +232,19 @@ async fn a_killed_node_s_actors_fail_typed_then_reactivate_elsewhere(sim: SimCon
         );
         sim.sleep(Duration::from_millis(50)).await;
     }
+    let declared = sim.now();
+    let c = caller.actor::<Counter>(key.clone());
     assert_eq!(
-        caller
-            .actor::<Counter>(key.clone())
-            .call(Add(7))
-            .await
-            .unwrap(),
-        7
+        retrying(&sim, || c.call(Get)).await,
+        0,
+        "a fresh activation"
     );
+    assert!(
+        sim.now() - declared <= Duration::from_secs(5),
+        "reactivated only {:?} after the death was known",
+        sim.now() - declared
+    );
+    assert_eq!(c.call(Add(7)).await.unwrap(), 7);
     let id = ActorId::of::<Counter>(key);
     let hosting = cluster[..2].iter().filter(|(_, n)| n.hosts(&id)).count();
     assert_eq!(hosting, 1);

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use moonpool_sim::Instant;
+
 use super::protocol::{NodeRequest, NodeResponse};
 use super::watch::refresh;
 use super::{NodeInner, View};
@@ -11,6 +13,17 @@ use crate::transport::{NodeId, TransportError, lock};
 
 /// How long a directory request may take.
 const DIRECTORY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a registration at this node came to.
+enum Registered {
+    /// The actor's home.
+    Home(NodeId),
+    /// The ring moved the partition elsewhere meanwhile: ask the new owner.
+    NotOwner,
+    /// A new activation would be needed, but placements are held after a
+    /// death until then (see `lease.rs`): try again after it.
+    HeldUntil(Instant),
+}
 
 impl NodeInner {
     /// The node owning `id`'s directory entry.
@@ -31,17 +44,29 @@ impl NodeInner {
             peer: self.config.listen,
             reason: "no live host owns the directory yet".to_string(),
         };
-        for attempt in 0..3 {
+        let mut attempt = 0;
+        while attempt < 3 {
             if attempt > 0 {
                 refresh(self).await;
             }
+            attempt += 1;
             let owner = self.directory_owner(id).ok_or_else(no_owner)?;
             if owner == self.node_id() {
                 refresh(self).await;
                 if self.directory_owner(id) != Some(owner) {
                     continue;
                 }
-                return self.register_here(id, candidate).await;
+                match self.register_here(id, candidate).await? {
+                    Registered::Home(home) => return Ok(home),
+                    Registered::NotOwner => continue,
+                    Registered::HeldUntil(until) => {
+                        // Waiting is not a failed attempt; ownership is
+                        // checked again afterwards.
+                        self.providers.sleep_until(until).await;
+                        attempt -= 1;
+                        continue;
+                    }
+                }
             }
             let req = NodeRequest::Register {
                 actor: id.clone(),
@@ -71,16 +96,23 @@ impl NodeInner {
     /// A `Register` from a peer: answer only for a partition this node owns
     /// in a freshly read membership.
     pub(crate) async fn handle_register(&self, id: &ActorId, candidate: NodeId) -> NodeResponse {
-        refresh(self).await;
-        if self.directory_owner(id) != Some(self.node_id()) {
-            return NodeResponse::WrongOwner;
-        }
-        match self.register_here(id, candidate).await {
-            Ok(home) => NodeResponse::Location(Some(home)),
-            Err(e) => NodeResponse::Failed(crate::actor::CallError::NodeUnreachable {
-                actor: id.to_string(),
-                reason: e.to_string(),
-            }),
+        loop {
+            refresh(self).await;
+            if self.directory_owner(id) != Some(self.node_id()) {
+                return NodeResponse::WrongOwner;
+            }
+            return match self.register_here(id, candidate).await {
+                Ok(Registered::Home(home)) => NodeResponse::Location(Some(home)),
+                Ok(Registered::NotOwner) => NodeResponse::WrongOwner,
+                Ok(Registered::HeldUntil(until)) => {
+                    self.providers.sleep_until(until).await;
+                    continue;
+                }
+                Err(e) => NodeResponse::Failed(crate::actor::CallError::NodeUnreachable {
+                    actor: id.to_string(),
+                    reason: e.to_string(),
+                }),
+            };
         }
     }
 
@@ -91,23 +123,23 @@ impl NodeInner {
     /// already runs the actor, so a surviving activation is found rather
     /// than duplicated. A host that does not answer might run it: then
     /// nothing is registered and the caller gets an error (it may try
-    /// again), since guessing would risk two activations.
+    /// again), since guessing would risk two activations. A new activation
+    /// waits out the placement hold after a death (the caller waits and
+    /// checks ownership again), and the entry is written only if this node
+    /// still owns the partition.
     async fn register_here(
         &self,
         id: &ActorId,
         candidate: NodeId,
-    ) -> Result<NodeId, TransportError> {
+    ) -> Result<Registered, TransportError> {
         if let Some(home) = self.live_entry(id) {
-            return Ok(home);
+            return Ok(Registered::Home(home));
         }
         // A host died lately: what it ran may be placed anew only once it
         // has surely stopped serving (see `lease.rs`).
         let held = self.lease.placements_held_until();
         if self.providers.now() < held {
-            self.providers.sleep_until(held).await;
-            if let Some(home) = self.live_entry(id) {
-                return Ok(home);
-            }
+            return Ok(Registered::HeldUntil(held));
         }
         let me = self.node_id();
         let mut found = None;
@@ -135,8 +167,13 @@ impl NodeInner {
             }
         }
         let view = lock(&self.view);
+        if view.ring.owner(id) != Some(me) {
+            // The ring changed while the hosts were asked: the new owner
+            // has the reports, this node no longer does.
+            return Ok(Registered::NotOwner);
+        }
         let mut dir = lock(&self.directory);
-        Ok(match dir.get(id) {
+        Ok(Registered::Home(match dir.get(id) {
             Some(home) if view.is_alive(*home) => *home,
             _ => {
                 let home = found.unwrap_or(candidate);
@@ -144,7 +181,7 @@ impl NodeInner {
                 dir.insert(id.clone(), home);
                 home
             }
-        })
+        }))
     }
 
     fn live_entry(&self, id: &ActorId) -> Option<NodeId> {
