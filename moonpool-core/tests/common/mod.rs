@@ -170,6 +170,39 @@ pub async fn nodes(sim: &SimContext, n: usize, timeout: Duration) -> Vec<(Proces
     out
 }
 
+/// Starts `n` nodes, waits until each sees every other, and builds a
+/// client-only node in the main process that shares their table: a caller
+/// that hosts nothing, so that being declared dead under heavy faults makes
+/// it rejoin rather than stop.
+pub async fn nodes_and_client(
+    sim: &SimContext,
+    n: usize,
+    timeout: Duration,
+) -> (Vec<(ProcessId, Node)>, Node) {
+    let table = InMemoryMembership::new();
+    let (_, mut rx) = start_cluster_on(sim, &table, n, timeout);
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(rx.recv().await.unwrap());
+    }
+    let client = Node::builder("test-cluster")
+        .listen(SocketAddr::new(sim.ip_of(ProcessId::MAIN), PORT))
+        .providers(sim.providers())
+        .membership(table)
+        .client_only()
+        .call_timeout(timeout)
+        .failure_detection(Duration::from_millis(500), Duration::from_millis(500), 4)
+        .build()
+        .await
+        .expect("client starts");
+    while out.iter().any(|(_, node)| node.live_members().len() < n)
+        || client.live_members().len() < n + 1
+    {
+        sim.sleep(Duration::from_millis(50)).await;
+    }
+    (out, client)
+}
+
 /// Starts `n` node processes sharing one in-memory membership table; each
 /// (re)start sends its node on the returned channel.
 pub fn start_cluster(
@@ -177,7 +210,16 @@ pub fn start_cluster(
     n: usize,
     call_timeout: Duration,
 ) -> (Vec<ProcessId>, mpsc::UnboundedReceiver<(ProcessId, Node)>) {
-    let table = InMemoryMembership::new();
+    start_cluster_on(sim, &InMemoryMembership::new(), n, call_timeout)
+}
+
+/// [`start_cluster`] on a given membership table.
+pub fn start_cluster_on(
+    sim: &SimContext,
+    table: &InMemoryMembership,
+    n: usize,
+    call_timeout: Duration,
+) -> (Vec<ProcessId>, mpsc::UnboundedReceiver<(ProcessId, Node)>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let mut pids = Vec::new();
     for i in 0..n {
