@@ -1,6 +1,7 @@
 //! State in memory, shared by the nodes of one OS process.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use moonpool_sim::BoxFuture;
@@ -13,12 +14,37 @@ use crate::transport::lock;
 #[derive(Clone, Default)]
 pub struct InMemoryStorage {
     records: Arc<Mutex<BTreeMap<ActorId, Record>>>,
+    /// Bumped by every write and delete that changes a record.
+    changes: Arc<AtomicU64>,
 }
 
 impl InMemoryStorage {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A number that changes whenever a record does: an invariant over the
+    /// records need not look again while it stays the same.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use moonpool_core::state::{InMemoryStorage, StateStorage};
+    /// use moonpool_core::ActorId;
+    ///
+    /// # moonpool_sim::Simulation::new(1).run(|_| async {
+    /// let store = InMemoryStorage::new();
+    /// let before = store.version();
+    /// let id = ActorId { type_name: "A".into(), key: "k".into() };
+    /// store.write(&id, b"x".to_vec(), None).await.unwrap();
+    /// assert_ne!(store.version(), before);
+    /// # }).unwrap();
+    /// ```
+    pub fn version(&self) -> u64 {
+        // Acquire: pairs with the Release of a write, so a reader that sees
+        // the new number sees the records it counts.
+        self.changes.load(Ordering::Acquire)
     }
 
     /// Every record, read at once (for invariant checks in tests).
@@ -56,6 +82,7 @@ impl StateStorage for InMemoryStorage {
             if actual == expected {
                 let next = ETag(actual.map_or(1, |e| e.0 + 1));
                 records.insert(id.clone(), (data, next));
+                self.changes.fetch_add(1, Ordering::Release);
                 Ok(next)
             } else {
                 Err(conflict(id, expected, actual))
@@ -73,7 +100,9 @@ impl StateStorage for InMemoryStorage {
             let mut records = lock(&self.records);
             let actual = records.get(id).map(|(_, e)| *e);
             if actual == expected {
-                records.remove(id);
+                if records.remove(id).is_some() {
+                    self.changes.fetch_add(1, Ordering::Release);
+                }
                 Ok(())
             } else {
                 Err(conflict(id, expected, actual))
