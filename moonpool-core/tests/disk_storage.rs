@@ -274,7 +274,15 @@ fn opening_a_directory_that_is_a_file_is_an_error_not_a_panic() {
     std::fs::create_dir_all(&root.0).unwrap();
     std::fs::write(root.0.join("state"), b"I am a file").unwrap();
     let err = try_open(&root.0).err().expect("a file is no directory");
-    assert!(matches!(err, StorageError::Io { .. }), "{err}");
+    assert!(
+        matches!(&err, StorageError::Open { dir, .. } if dir == "state"),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("cannot open the state directory"),
+        "{err}"
+    );
 }
 
 #[test]

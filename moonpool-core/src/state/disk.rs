@@ -79,12 +79,12 @@ impl DiskStorage {
     /// # Errors
     ///
     /// [`StorageError::Locked`] when another process (or another store in
-    /// this one) has the directory open; [`StorageError::Io`] when it
+    /// this one) has the directory open; [`StorageError::Open`] when it
     /// cannot be created, made durable or cleaned.
     pub async fn open(providers: Providers, dir: impl Into<String>) -> Result<Self, StorageError> {
         let dir = dir.into().trim_matches('/').to_string();
-        let io = |e: std::io::Error| StorageError::Io {
-            actor: format!("(state directory {dir:?})"),
+        let io = |e: std::io::Error| StorageError::Open {
+            dir: dir.clone(),
             reason: e.to_string(),
         };
         let lock_path = join(&dir, LOCK_FILE);

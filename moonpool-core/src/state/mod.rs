@@ -68,6 +68,15 @@ pub enum StorageError {
     /// No storage was configured on the node.
     #[error("no state storage is configured on this node")]
     NotConfigured,
+    /// A state store could not be opened (its directory cannot be created,
+    /// made durable or read).
+    #[error("cannot open the state directory {dir:?}: {reason}")]
+    Open {
+        /// The directory.
+        dir: String,
+        /// The I/O error.
+        reason: String,
+    },
     /// The state directory is in use by another process (or another store
     /// in this one): nothing was opened.
     #[error("the state directory {dir:?} is in use: {reason}")]
