@@ -262,6 +262,7 @@ impl NodeBuilder {
                 emptied: tokio::sync::Notify::new(),
                 storage: self.storage,
                 next_generation: AtomicU64::new(1),
+                leaving: AtomicBool::new(false),
                 stopping: AtomicBool::new(false),
                 lease: super::lease::Lease::new(
                     self.config.probe_interval * 2 + self.config.probe_timeout,

@@ -20,6 +20,9 @@ enum Registered {
     Home(NodeId),
     /// The ring moved the partition elsewhere meanwhile: ask the new owner.
     NotOwner,
+    /// The actor has no home, and the candidate may not take it: in this
+    /// node's fresh view it is leaving or gone. Place it elsewhere.
+    Refused,
     /// A new activation would be needed, but placements are held after a
     /// death until then (see `lease.rs`): try again after it.
     HeldUntil(Instant),
@@ -32,14 +35,16 @@ impl NodeInner {
     }
 
     /// Registers `candidate` as `id`'s home unless it has a live one;
-    /// returns the home. Registration always happens at the partition's
-    /// owner as seen in a freshly read membership, so two nodes with
-    /// different stale views cannot both register.
+    /// returns the home, or `None` if the actor has no home and the
+    /// candidate may not take it (it is leaving or gone: place again).
+    /// Registration always happens at the partition's owner as seen in a
+    /// freshly read membership, so two nodes with different stale views
+    /// cannot both register.
     pub(crate) async fn directory_register(
         &self,
         id: &ActorId,
         candidate: NodeId,
-    ) -> Result<NodeId, TransportError> {
+    ) -> Result<Option<NodeId>, TransportError> {
         let no_owner = || TransportError::Unreachable {
             peer: self.config.listen,
             reason: "no live host owns the directory yet".to_string(),
@@ -57,7 +62,8 @@ impl NodeInner {
                     continue;
                 }
                 match self.register_here(id, candidate).await? {
-                    Registered::Home(home) => return Ok(home),
+                    Registered::Home(home) => return Ok(Some(home)),
+                    Registered::Refused => return Ok(None),
                     Registered::NotOwner => continue,
                     Registered::HeldUntil(until) => {
                         // Waiting is not a failed attempt; ownership is
@@ -73,7 +79,7 @@ impl NodeInner {
                 candidate,
             };
             match self.request(owner, &req, DIRECTORY_TIMEOUT).await? {
-                NodeResponse::Location(Some(home)) => return Ok(home),
+                NodeResponse::Location(home) => return Ok(home),
                 NodeResponse::WrongOwner => continue,
                 NodeResponse::Failed(e) => {
                     return Err(TransportError::Remote {
@@ -94,7 +100,8 @@ impl NodeInner {
     }
 
     /// A `Register` from a peer: answer only for a partition this node owns
-    /// in a freshly read membership.
+    /// in a freshly read membership. `Location(None)` refuses the
+    /// candidate.
     pub(crate) async fn handle_register(&self, id: &ActorId, candidate: NodeId) -> NodeResponse {
         loop {
             refresh(self).await;
@@ -103,6 +110,7 @@ impl NodeInner {
             }
             return match self.register_here(id, candidate).await {
                 Ok(Registered::Home(home)) => NodeResponse::Location(Some(home)),
+                Ok(Registered::Refused) => NodeResponse::Location(None),
                 Ok(Registered::NotOwner) => NodeResponse::WrongOwner,
                 Ok(Registered::HeldUntil(until)) => {
                     self.providers.sleep_until(until).await;
@@ -174,8 +182,11 @@ impl NodeInner {
         }
         let mut dir = lock(&self.directory);
         Ok(Registered::Home(match dir.get(id) {
-            Some(home) if view.is_alive(*home) => *home,
+            Some(home) if view.is_serving(*home) => *home,
             _ => {
+                if found.is_none() && !view.is_placeable(candidate) {
+                    return Ok(Registered::Refused);
+                }
                 let home = found.unwrap_or(candidate);
                 tracing::debug!(node = %me, actor = %id, %home, "directory: registered");
                 dir.insert(id.clone(), home);
@@ -189,7 +200,7 @@ impl NodeInner {
         lock(&self.directory)
             .get(id)
             .copied()
-            .filter(|home| view.is_alive(*home))
+            .filter(|home| view.is_serving(*home))
     }
 
     /// Entries handed over by the previous owner. An entry that conflicts
@@ -201,7 +212,7 @@ impl NodeInner {
         let mut losers = Vec::new();
         for (actor, node) in entries {
             match dir.get(&actor) {
-                Some(home) if *home != node && view.is_alive(*home) => losers.push((node, actor)),
+                Some(home) if *home != node && view.is_serving(*home) => losers.push((node, actor)),
                 Some(home) if *home == node => {}
                 _ => {
                     dir.insert(actor, node);
@@ -245,11 +256,11 @@ impl NodeInner {
     /// their new owners.
     pub(crate) async fn rebalance_directory(&self, view: &View) {
         let me = self.node_id();
-        lock(&self.cache).retain(|_, n| view.is_alive(*n));
+        lock(&self.cache).retain(|_, n| view.is_serving(*n));
         let mut moving: Vec<(NodeId, ActorId, NodeId)> = Vec::new();
         {
             let mut dir = lock(&self.directory);
-            dir.retain(|_, n| view.is_alive(*n));
+            dir.retain(|_, n| view.is_serving(*n));
             dir.retain(|id, home| match view.ring.owner(id) {
                 Some(owner) if owner != me => {
                     moving.push((owner, id.clone(), *home));

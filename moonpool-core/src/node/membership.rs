@@ -19,6 +19,23 @@ pub enum MemberStatus {
     Dead,
     /// Left gracefully.
     Left,
+    /// Leaving gracefully: it still serves the activations it has while it
+    /// deactivates them, but nothing new is placed on it.
+    Leaving,
+}
+
+impl MemberStatus {
+    /// Whether a member in this state may still host activations and own
+    /// a directory partition (alive, or leaving but not gone yet).
+    ///
+    /// ```
+    /// use moonpool_core::node::MemberStatus;
+    /// assert!(MemberStatus::Leaving.in_service());
+    /// assert!(!MemberStatus::Left.in_service());
+    /// ```
+    pub fn in_service(self) -> bool {
+        matches!(self, Self::Alive | Self::Leaving)
+    }
 }
 
 /// One row of the membership table.
@@ -72,6 +89,10 @@ pub trait MembershipTable: Send + Sync + 'static {
     ) -> BoxFuture<'static, Result<(), MembershipError>> {
         Box::pin(async { Ok(()) })
     }
+    /// Marks `node` as leaving: it takes no new activations, and leaves
+    /// (see [`leave`](Self::leave)) once its own are gone. A member that is
+    /// not in service stays as it is.
+    fn begin_leave(&self, node: NodeId) -> BoxFuture<'static, Result<(), MembershipError>>;
     /// Marks `node` as having left.
     fn leave(&self, node: NodeId) -> BoxFuture<'static, Result<(), MembershipError>>;
     /// Every row.
@@ -154,7 +175,7 @@ impl MembershipTable for InMemoryMembership {
         let mut rows = lock(&self.rows);
         let alive = |rows: &BTreeMap<SocketAddr, Member>, n: &NodeId| {
             rows.get(&n.addr)
-                .is_some_and(|m| m.id == *n && m.status == MemberStatus::Alive)
+                .is_some_and(|m| m.id == *n && m.status.in_service())
         };
         if node == by || !alive(&rows, &node) || !alive(&rows, &by) {
             return Box::pin(async { Ok(()) });
@@ -165,7 +186,7 @@ impl MembershipTable for InMemoryMembership {
         votes.retain(|v| alive(&rows, v));
         let others = rows
             .values()
-            .filter(|m| m.status == MemberStatus::Alive && m.id != node)
+            .filter(|m| m.status.in_service() && m.id != node)
             .count();
         let needed = if others >= 2 { 2 } else { 1 };
         if votes.len() >= needed {
@@ -194,6 +215,17 @@ impl MembershipTable for InMemoryMembership {
             }
         }
         Box::pin(async { Ok(()) })
+    }
+
+    fn begin_leave(&self, node: NodeId) -> BoxFuture<'static, Result<(), MembershipError>> {
+        self.update(|rows| {
+            if let Some(m) = rows
+                .get_mut(&node.addr)
+                .filter(|m| m.id == node && m.status == MemberStatus::Alive)
+            {
+                m.status = MemberStatus::Leaving;
+            }
+        })
     }
 
     fn leave(&self, node: NodeId) -> BoxFuture<'static, Result<(), MembershipError>> {
@@ -288,6 +320,11 @@ impl MembershipTable for PrimaryMembership {
         by: NodeId,
     ) -> BoxFuture<'static, Result<(), MembershipError>> {
         let f = self.ask(super::protocol::MembershipOp::Withdraw(node, by));
+        Box::pin(async move { f.await.map(|_| ()) })
+    }
+
+    fn begin_leave(&self, node: NodeId) -> BoxFuture<'static, Result<(), MembershipError>> {
+        let f = self.ask(super::protocol::MembershipOp::BeginLeave(node));
         Box::pin(async move { f.await.map(|_| ()) })
     }
 

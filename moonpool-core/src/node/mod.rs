@@ -39,7 +39,18 @@ use ring::Ring;
 
 /// Attempts to route one call before giving up (each re-route follows a
 /// stale location).
-const MAX_ROUTES: u32 = 6;
+const MAX_ROUTES: u32 = 10;
+
+/// The pause before routing a call again after the `n`-th time in a row it
+/// found no activation where the directory said (`n` from 1): none at
+/// first, since the cache was just stale, then growing while the actor is
+/// moving (its old activation deactivating, its entry being removed).
+fn reroute_pause(n: u32) -> Duration {
+    match n {
+        0 | 1 => Duration::ZERO,
+        n => Duration::from_millis(5u64 << (n - 2).min(5)),
+    }
+}
 
 /// Builds activations of one actor type, type-erased.
 pub(crate) trait ActorFactory: Send + Sync {
@@ -77,14 +88,24 @@ pub(crate) struct View {
 }
 
 impl View {
-    fn alive(&self) -> impl Iterator<Item = &Member> {
-        self.members
-            .iter()
-            .filter(|m| m.status == MemberStatus::Alive)
+    /// Members in service: alive, or leaving but not gone. They own
+    /// directory partitions, may host activations, and are probed.
+    fn serving(&self) -> impl Iterator<Item = &Member> {
+        self.members.iter().filter(|m| m.status.in_service())
     }
 
-    fn is_alive(&self, node: NodeId) -> bool {
-        self.alive().any(|m| m.id == node)
+    /// Whether `node` is in service: a directory entry or a cached
+    /// location pointing at it is still good.
+    fn is_serving(&self, node: NodeId) -> bool {
+        self.serving().any(|m| m.id == node)
+    }
+
+    /// Whether a new activation may be placed on `node`: alive, not
+    /// leaving.
+    fn is_placeable(&self, node: NodeId) -> bool {
+        self.members
+            .iter()
+            .any(|m| m.id == node && m.status == MemberStatus::Alive)
     }
 }
 
@@ -115,6 +136,8 @@ pub(crate) struct NodeInner {
     hosted_membership: Option<InMemoryMembership>,
     pub(crate) storage: Option<Arc<dyn crate::state::StateStorage>>,
     next_generation: AtomicU64,
+    /// Set when a graceful leave begins: no new activation starts here.
+    leaving: AtomicBool,
     stopping: AtomicBool,
     /// The lease on serving and the placement hold after deaths (see
     /// `lease.rs`).
@@ -267,36 +290,63 @@ impl Node {
         self.inner.directory_owner(id)
     }
 
-    /// The live members this node knows of.
+    /// The members in service this node knows of (alive, or leaving but
+    /// not gone yet).
     pub fn live_members(&self) -> Vec<NodeId> {
-        lock(&self.inner.view).alive().map(|m| m.id).collect()
+        lock(&self.inner.view).serving().map(|m| m.id).collect()
     }
 
-    /// Leaves the cluster gracefully: stops taking calls, deactivates every
-    /// activation (running `on_deactivate`), and marks itself as left.
+    /// Leaves the cluster gracefully, without failing anybody's call:
+    ///
+    /// 1. marks itself *leaving* in the membership table, so nothing new is
+    ///    placed here;
+    /// 2. deactivates every activation (running `on_deactivate`) once what
+    ///    queued for it has run; a call that finds its actor gone is
+    ///    answered "not here", which the caller's router takes as "never
+    ///    ran" and re-sends to the actor's next home;
+    /// 3. marks itself *left*, handing its directory partition to the
+    ///    nodes that own it now;
+    /// 4. keeps answering "not here" until every peer has re-read the
+    ///    membership (one probe interval and one probe timeout), then
+    ///    closes its connections.
+    ///
+    /// Calling it again, or on a node that was declared dead, only does
+    /// what is left.
     pub async fn shutdown(&self) {
-        self.inner.stop_hosting();
-        let p = &self.inner.providers;
-        let deadline = p.now() + Duration::from_secs(10);
-        loop {
-            // Registered before the check, so the last deactivation cannot
-            // slip in between.
-            let emptied = self.inner.emptied.notified();
-            tokio::pin!(emptied);
-            emptied.as_mut().enable();
-            if lock(&self.inner.activations).is_empty() {
-                break;
+        let inner = &self.inner;
+        let p = Arc::clone(&inner.providers);
+        let me = self.id();
+        let first = !inner.leaving.swap(true, Ordering::AcqRel);
+        let hosting = !inner.hosts_no_types() && !inner.is_stopping();
+        if first && hosting {
+            tracing::info!(node = %me, "leaving the cluster");
+            if let Err(e) = inner.membership.begin_leave(me).await {
+                tracing::warn!(node = %me, error = %e, "could not mark this node as leaving; peers learn of it when it has left");
             }
-            if p.timeout_at(deadline, emptied).await.is_err() {
-                tracing::warn!(
-                    left = lock(&self.inner.activations).len(),
-                    "shutdown: activations still running after 10 s"
-                );
-                break;
+            watch::refresh(inner).await;
+            for a in inner.hosted() {
+                a.stop();
             }
+            inner.wait_until_empty(Duration::from_secs(10)).await;
         }
-        let _ = self.inner.membership.leave(self.id()).await;
-        if let Some(t) = self.inner.transport.get() {
+        if first && !inner.is_stopping() {
+            if let Err(e) = inner.membership.leave(me).await {
+                tracing::warn!(node = %me, error = %e, "could not mark this node as left; peers will declare it dead");
+            }
+            watch::refresh(inner).await;
+            // Peers re-read the membership at least once per probe
+            // interval (a read takes at most a probe timeout): until they
+            // have, calls may still come here, and are answered "not
+            // here".
+            let peers = lock(&inner.view).serving().any(|m| m.id != me);
+            if hosting && peers {
+                p.sleep(inner.config.probe_interval + inner.config.probe_timeout)
+                    .await;
+            }
+            tracing::info!(node = %me, "left the cluster");
+        }
+        inner.stop_hosting();
+        if let Some(t) = inner.transport.get() {
             t.close_all();
         }
     }
@@ -354,7 +404,17 @@ impl Node {
         };
         let mut msg = Some(msg);
         let mut body: Option<Vec<u8>> = None;
+        // Times in a row the call found no activation where it went.
+        let mut missed = 0u32;
         for _ in 0..MAX_ROUTES {
+            missed += 1;
+            let pause = reroute_pause(missed);
+            if !pause.is_zero() {
+                if p.now() + pause >= deadline {
+                    return Err(timed_out());
+                }
+                p.sleep(pause).await;
+            }
             let (target, just_registered) = match p
                 .timeout_at(deadline, inner.locate(id, A::options().placement))
                 .await
@@ -411,6 +471,7 @@ impl Node {
                 Ok(_) => inner.invalidate(id),
                 Err(e) => {
                     inner.invalidate(id);
+                    missed = 0;
                     // A call runs at most once: only a request that never
                     // left is sent again. One lost in flight may have run,
                     // and the caller is told so.
@@ -567,6 +628,29 @@ impl NodeInner {
         self.idle.close();
     }
 
+    /// Waits until no activation is left, at most `limit`.
+    async fn wait_until_empty(&self, limit: Duration) {
+        let p = &self.providers;
+        let deadline = p.now() + limit;
+        loop {
+            // Registered before the check, so the last deactivation cannot
+            // slip in between.
+            let emptied = self.emptied.notified();
+            tokio::pin!(emptied);
+            emptied.as_mut().enable();
+            if lock(&self.activations).is_empty() {
+                return;
+            }
+            if p.timeout_at(deadline, emptied).await.is_err() {
+                tracing::warn!(
+                    left = lock(&self.activations).len(),
+                    "shutdown: activations still running after {limit:?}"
+                );
+                return;
+            }
+        }
+    }
+
     fn hosted(&self) -> Vec<Arc<dyn AnyActivation>> {
         lock(&self.activations).values().map(Arc::clone).collect()
     }
@@ -604,9 +688,13 @@ impl NodeInner {
             return Ok(None);
         };
         let me = self.node_id();
+        if self.leaving.load(Ordering::Acquire) {
+            self.forget_stale_entry(id).await;
+            return Ok(None);
+        }
         if !registered_here {
             match self.directory_register(id, me).await {
-                Ok(home) if home == me => {}
+                Ok(Some(home)) if home == me => {}
                 Ok(_) => return Ok(None),
                 Err(e) => return Err(unreachable(id, &e)),
             }
@@ -620,6 +708,15 @@ impl NodeInner {
         let activation = factory.spawn(self, id.clone(), generation);
         activations.insert(id.clone(), Arc::clone(&activation));
         Ok(Some(activation))
+    }
+
+    /// Nothing new starts on a leaving node, so a directory entry that
+    /// still sends `id` here is stale: removes it, so that the caller's
+    /// next try places the actor anew.
+    async fn forget_stale_entry(&self, id: &ActorId) {
+        if let Err(e) = self.directory_unregister(id, self.node_id()).await {
+            tracing::debug!(actor = %id, error = %e, "leaving: could not remove a stale directory entry");
+        }
     }
 
     /// An activation ended: leave the table, then the directory.
@@ -700,8 +797,16 @@ impl NodeInner {
                 chain,
                 shared,
             } => {
-                if self.stopping.load(Ordering::Relaxed) {
-                    return NodeResponse::Failed(CallError::ShuttingDown);
+                // Stopped, or leaving and no longer hosting the actor: the
+                // call certainly did not run here; the caller re-routes.
+                if self.stopping.load(Ordering::Relaxed)
+                    || (self.leaving.load(Ordering::Acquire)
+                        && !lock(&self.activations).contains_key(&target))
+                {
+                    if self.leaving.load(Ordering::Acquire) {
+                        self.forget_stale_entry(&target).await;
+                    }
+                    return NodeResponse::NotHere;
                 }
                 if let Err(e) = check_cycle(&target, shared, &chain).and(self.check_lease()) {
                     return NodeResponse::Failed(e);
@@ -760,6 +865,9 @@ impl NodeInner {
                 table.declare_dead(n, by).await.map(|()| Vec::new())
             }
             protocol::MembershipOp::Leave(n) => table.leave(n).await.map(|()| Vec::new()),
+            protocol::MembershipOp::BeginLeave(n) => {
+                table.begin_leave(n).await.map(|()| Vec::new())
+            }
             protocol::MembershipOp::Withdraw(n, by) => {
                 table.withdraw_suspicion(n, by).await.map(|()| Vec::new())
             }
@@ -778,8 +886,10 @@ impl NodeInner {
     fn place(&self, id: &ActorId, placement: Placement) -> Result<NodeId, CallError> {
         let view = lock(&self.view);
         let hosts = || {
-            view.alive()
-                .filter(|m| m.hosts.iter().any(|t| t == id.type_name.as_ref()))
+            view.members.iter().filter(|m| {
+                m.status == MemberStatus::Alive
+                    && m.hosts.iter().any(|t| t == id.type_name.as_ref())
+            })
         };
         let count = hosts().count();
         if count == 0 {
@@ -809,17 +919,30 @@ impl NodeInner {
         placement: Placement,
     ) -> Result<(NodeId, bool), CallError> {
         if let Some(n) = lock(&self.cache).get(id).copied()
-            && lock(&self.view).is_alive(n)
+            && lock(&self.view).is_serving(n)
         {
             return Ok((n, false));
         }
-        let candidate = self.place(id, placement)?;
-        let home = self
-            .directory_register(id, candidate)
-            .await
-            .map_err(|e| unreachable(id, &e))?;
-        lock(&self.cache).insert(id.clone(), home);
-        Ok((home, true))
+        for attempt in 0..3 {
+            if attempt > 0 {
+                // The directory refused the candidate (it is leaving or
+                // gone in the table): re-read the table and place again.
+                watch::refresh(self).await;
+            }
+            let candidate = self.place(id, placement)?;
+            let registered = self
+                .directory_register(id, candidate)
+                .await
+                .map_err(|e| unreachable(id, &e))?;
+            if let Some(home) = registered {
+                lock(&self.cache).insert(id.clone(), home);
+                return Ok((home, true));
+            }
+        }
+        Err(CallError::RoutingFailed {
+            actor: id.to_string(),
+            attempts: 3,
+        })
     }
 }
 

@@ -52,6 +52,7 @@ pub(crate) enum MembershipOp {
     Leave(NodeId),
     Snapshot,
     Withdraw(NodeId, NodeId),
+    BeginLeave(NodeId),
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -39,7 +39,7 @@ pub(crate) struct Recovery {
 /// The live hosts (members hosting actor types) of `view`, sorted.
 pub(crate) fn ring_hosts(view: &View) -> Vec<NodeId> {
     let mut hosts: Vec<NodeId> = view
-        .alive()
+        .serving()
         .filter(|m| !m.hosts.is_empty())
         .map(|m| m.id)
         .collect();

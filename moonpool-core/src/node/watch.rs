@@ -46,7 +46,7 @@ pub(crate) async fn refresh(node: &NodeInner) -> bool {
     );
     let hosts: Vec<NodeId> = members
         .iter()
-        .filter(|m| m.status == MemberStatus::Alive && !m.hosts.is_empty())
+        .filter(|m| m.status.in_service() && !m.hosts.is_empty())
         .map(|m| m.id)
         .collect();
     let dead_self = members
@@ -59,7 +59,7 @@ pub(crate) async fn refresh(node: &NodeInner) -> bool {
         let died = old
             .members
             .iter()
-            .filter(|m| m.status == MemberStatus::Alive && !m.hosts.is_empty() && m.id != me)
+            .filter(|m| m.status.in_service() && !m.hosts.is_empty() && m.id != me)
             .any(|was| {
                 !members
                     .iter()
@@ -71,7 +71,7 @@ pub(crate) async fn refresh(node: &NodeInner) -> bool {
         let same_hosts = old
             .members
             .iter()
-            .filter(|m| m.status == MemberStatus::Alive && !m.hosts.is_empty())
+            .filter(|m| m.status.in_service() && !m.hosts.is_empty())
             .map(|m| m.id)
             .eq(hosts.iter().copied());
         if same_hosts {
@@ -99,10 +99,10 @@ pub(crate) async fn refresh(node: &NodeInner) -> bool {
     true
 }
 
+/// Whether `me` is in service in `members` (a leaving node still serves
+/// the activations it has, so its lease goes on).
 fn is_alive_in(members: &[super::Member], me: NodeId) -> bool {
-    members
-        .iter()
-        .any(|m| m.id == me && m.status == MemberStatus::Alive)
+    members.iter().any(|m| m.id == me && m.status.in_service())
 }
 
 /// A hosting node that reads that it was declared dead stops serving at
@@ -168,7 +168,7 @@ pub(crate) async fn watch(node: Weak<NodeInner>) {
         let load = lock(&n.activations).len() as u64;
         let _ = n.membership.report_load(me, load).await;
         let peers: Vec<NodeId> = lock(&n.view)
-            .alive()
+            .serving()
             .map(|m| m.id)
             .filter(|id| *id != me)
             .collect();
