@@ -67,6 +67,15 @@ pub struct AccountState {
     pub refused: BTreeSet<u64>,
 }
 
+/// What an account holds, for an audit (see [`Account::statement`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountStatement {
+    /// The balance.
+    pub balance: i64,
+    /// Transfer ids applied, with their amount (negative for debits).
+    pub applied: BTreeMap<u64, i64>,
+}
+
 /// A bank account.
 #[moonpool::actor(state, idle_timeout = "2m")]
 pub struct Account {
@@ -127,6 +136,14 @@ impl Account {
     /// The balance.
     pub async fn balance(&self) -> i64 {
         self.state.balance
+    }
+
+    /// The balance and every transfer step applied, for an audit.
+    pub async fn statement(&self) -> AccountStatement {
+        AccountStatement {
+            balance: self.state.balance,
+            applied: self.state.applied.clone(),
+        }
     }
 
     /// Changes and saves the state as one step. On failure the write may

@@ -2,5 +2,7 @@
 //! simulation tests (`tests/*.rs`).
 
 pub mod bank;
+pub mod books;
+pub mod cli;
 pub mod hello;
 pub mod overdraft;

@@ -106,4 +106,12 @@ pub enum CallError {
         /// The calling node.
         caller: String,
     },
+    /// This node has not been able to read the membership table for longer
+    /// than its lease: it cannot tell where actors live, or whether it is
+    /// still part of the cluster.
+    #[error("{reason}")]
+    MembershipUnavailable {
+        /// Why the table cannot be read, in words.
+        reason: String,
+    },
 }

@@ -10,7 +10,7 @@ use moonpool_sim::Providers;
 
 use super::{
     ActorFactory, InMemoryMembership, Member, MemberStatus, MembershipTable, Node, NodeInner, View,
-    factory_of, watch,
+    factory_of, shared_storage, watch,
 };
 use crate::actor::Actor;
 use crate::transport::{Transport, TransportConfig, TransportError};
@@ -47,6 +47,22 @@ pub enum NodeError {
     /// Two hosted actor types share a name.
     #[error("actor type `{0}` is registered twice")]
     DuplicateType(&'static str),
+    /// The node's state storage cannot be read.
+    #[error("cannot use the node's state storage: {0}")]
+    Storage(crate::state::StorageError),
+    /// The node's state storage is not the one the cluster's hosts share:
+    /// actors' state would fork between the two.
+    #[error(
+        "this node's state storage is not the cluster's: node {node} uses store {theirs:016x}, this node store {ours:016x}; the nodes of a cluster must share one store (the same storage service or database), or actors' state would fork"
+    )]
+    ForeignStorage {
+        /// A node of the cluster using the other store.
+        node: SocketAddr,
+        /// That store's identity.
+        theirs: u64,
+        /// This node's store's identity.
+        ours: u64,
+    },
 }
 
 /// An actor type linked into the binary, registered by `#[actor_impl]` so
@@ -130,12 +146,22 @@ impl NodeBuilder {
 
     /// This node hosts the cluster's membership table (the primary of a
     /// development cluster); other nodes use [`NodeBuilder::primary`].
+    ///
+    /// The table lives in this process only: if the primary dies, the
+    /// cluster cannot change membership, every node's lease runs out within
+    /// two probe intervals and a probe timeout, and its calls fail with
+    /// [`CallError::MembershipUnavailable`](crate::CallError::MembershipUnavailable)
+    /// (see [`Node::membership_lost`]). For development and tests; a
+    /// cluster that must survive any node uses a replicated table.
     pub fn host_membership(mut self) -> Self {
         self.host_membership = true;
         self
     }
 
-    /// Uses the membership table hosted by the primary node at `addr`.
+    /// Uses the membership table of a development cluster, reached
+    /// through `addr`: the primary itself or any node of the cluster (at
+    /// start-up the node asks it which node the primary is, and talks to
+    /// the primary from then on).
     pub fn primary(mut self, addr: SocketAddr) -> Self {
         self.primary = Some(addr);
         self
@@ -231,15 +257,20 @@ impl NodeBuilder {
         let hosts: Vec<String> = types.keys().map(|k| (*k).to_string()).collect();
         let hosted_membership = self.host_membership.then(InMemoryMembership::new);
         let transport_slot = Arc::new(OnceLock::new());
+        let mut remote_table = None;
         let membership: Arc<dyn MembershipTable> =
             match (self.membership, &hosted_membership, self.primary) {
                 (Some(table), _, _) => table,
                 (None, Some(hosted), _) => Arc::new(hosted.clone()),
-                (None, None, Some(primary)) => Arc::new(super::membership::PrimaryMembership {
-                    primary,
-                    transport: Arc::clone(&transport_slot),
-                    timeout: self.config.probe_timeout.max(Duration::from_secs(1)),
-                }),
+                (None, None, Some(seed)) => {
+                    let table = super::membership::PrimaryMembership {
+                        primary: Arc::new(Mutex::new(seed)),
+                        transport: Arc::clone(&transport_slot),
+                        timeout: self.config.probe_timeout.max(Duration::from_secs(1)),
+                    };
+                    remote_table = Some(table.clone());
+                    Arc::new(table)
+                }
                 (None, None, None) => Arc::new(InMemoryMembership::new()),
             };
         let node = Node {
@@ -256,6 +287,9 @@ impl NodeBuilder {
                 view: Mutex::new(View::default()),
                 membership: Arc::clone(&membership),
                 hosted_membership,
+                primary: remote_table.as_ref().map(|t| Arc::clone(&t.primary)),
+                membership_failure: Mutex::new(None),
+                membership_failing: AtomicBool::new(false),
                 recovery: Mutex::default(),
                 seen_version: Mutex::new(None),
                 lanes: Mutex::default(),
@@ -280,16 +314,12 @@ impl NodeBuilder {
         let id = transport.local();
         let _ = node.inner.id.set(id);
         let _ = transport_slot.set(transport.clone());
-        let _ = node.inner.transport.set(transport);
-        membership
-            .join(Member {
-                id,
-                status: MemberStatus::Alive,
-                hosts,
-                load: 0,
-            })
-            .await?;
-        watch::refresh(&node.inner).await;
+        let _ = node.inner.transport.set(transport.clone());
+        let joined = join(&node, remote_table.as_ref(), hosts, &providers).await;
+        if let Err(e) = joined {
+            transport.close_all();
+            return Err(e);
+        }
         providers.spawn_named(
             format!("watch:{}", id.addr),
             watch::watch(Arc::downgrade(&node.inner)),
@@ -309,4 +339,56 @@ impl NodeBuilder {
         }
         Ok(node)
     }
+}
+
+/// Joins the cluster: finds the primary (through the seed), checks that
+/// this node's state storage is the cluster's (see `shared_storage.rs`),
+/// writes this node's row, and reads the view.
+async fn join(
+    node: &Node,
+    remote_table: Option<&super::membership::PrimaryMembership>,
+    hosts: Vec<String>,
+    providers: &Providers,
+) -> Result<(), NodeError> {
+    let inner = &node.inner;
+    if let Some(table) = remote_table {
+        table.resolve().await?;
+    }
+    let storage = match &inner.storage {
+        Some(store) if !hosts.is_empty() => Some(
+            shared_storage::storage_identity(&**store, &inner.config.cluster_id, providers)
+                .await
+                .map_err(NodeError::Storage)?,
+        ),
+        _ => None,
+    };
+    let me = Member {
+        id: inner.node_id(),
+        status: MemberStatus::Alive,
+        hosts,
+        load: 0,
+        storage,
+    };
+    let check = |members: &[Member]| match storage {
+        Some(ours) => match shared_storage::foreign_store(members, &me, ours) {
+            Some((other, theirs)) => Err(NodeError::ForeignStorage {
+                node: other.id.addr,
+                theirs,
+                ours,
+            }),
+            None => Ok(()),
+        },
+        None => Ok(()),
+    };
+    // Checked before joining (a refused node never shows up in the table)
+    // and after (two nodes joining at once see each other).
+    check(&inner.membership.snapshot().await?)?;
+    inner.membership.join(me.clone()).await?;
+    let after = inner.membership.snapshot().await;
+    if let Err(e) = after.map_err(NodeError::from).and_then(|m| check(&m)) {
+        let _ = inner.membership.leave(me.id).await;
+        return Err(e);
+    }
+    watch::refresh(inner).await;
+    Ok(())
 }

@@ -68,6 +68,7 @@ impl NodeInner {
                     Registered::HeldUntil(until) => {
                         // Waiting is not a failed attempt; ownership is
                         // checked again afterwards.
+                        tracing::info!(actor = %id, wait = ?until.saturating_duration_since(self.providers.now()), "placing the actor waits until a dead node's lease has surely run out");
                         self.providers.sleep_until(until).await;
                         attempt -= 1;
                         continue;
@@ -86,9 +87,12 @@ impl NodeInner {
                         message: e.to_string(),
                     });
                 }
-                other => {
+                _ => {
                     return Err(TransportError::Remote {
-                        message: format!("unexpected directory answer {other:?}"),
+                        message: format!(
+                            "the directory owner {} answered a registration with something else",
+                            owner.addr
+                        ),
                     });
                 }
             }
@@ -113,6 +117,7 @@ impl NodeInner {
                 Ok(Registered::Refused) => NodeResponse::Location(None),
                 Ok(Registered::NotOwner) => NodeResponse::WrongOwner,
                 Ok(Registered::HeldUntil(until)) => {
+                    tracing::info!(actor = %id, wait = ?until.saturating_duration_since(self.providers.now()), "placing the actor waits until a dead node's lease has surely run out");
                     self.providers.sleep_until(until).await;
                     continue;
                 }

@@ -49,12 +49,48 @@ pub struct Member {
     pub hosts: Vec<String>,
     /// Its activation count, as last reported.
     pub load: u64,
+    /// The identity of its state storage, if it has one: the hosts of a
+    /// cluster must share one store (a node whose store differs is refused
+    /// at start-up).
+    pub storage: Option<u64>,
 }
 
 /// Why the membership table could not be read or written.
+///
+/// ```
+/// use moonpool_core::node::MembershipError;
+/// let e = MembershipError::PrimaryUnreachable {
+///     primary: "127.0.0.1:4000".parse().unwrap(),
+///     reason: "connection refused".to_string(),
+/// };
+/// assert!(e.to_string().starts_with("membership primary 127.0.0.1:4000 is unreachable"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("membership table unavailable: {0}")]
-pub struct MembershipError(pub String);
+pub enum MembershipError {
+    /// The node hosting a development cluster's membership table cannot be
+    /// reached; nothing else holds the table.
+    #[error(
+        "membership primary {primary} is unreachable; this development membership has no other copy ({reason})"
+    )]
+    PrimaryUnreachable {
+        /// The primary's address.
+        primary: SocketAddr,
+        /// What the transport said.
+        reason: String,
+    },
+    /// The primary (or the node that forwarded to it) answered with an
+    /// error.
+    #[error("membership primary {primary} refused the request: {reason}")]
+    Refused {
+        /// The node asked.
+        primary: SocketAddr,
+        /// Its answer, in words.
+        reason: String,
+    },
+    /// Any other reason the table cannot be read or written.
+    #[error("membership table unavailable: {0}")]
+    Unavailable(String),
+}
 
 /// Where the cluster's membership lives.
 ///
@@ -256,37 +292,88 @@ impl MembershipTable for InMemoryMembership {
 /// [`NodeBuilder::primary`]: super::NodeBuilder::primary
 #[derive(Clone)]
 pub(crate) struct PrimaryMembership {
-    pub(crate) primary: SocketAddr,
+    /// The primary: first the seed the node was given; the primary itself
+    /// once the seed has said which node that is (see
+    /// [`resolve`](Self::resolve)).
+    pub(crate) primary: Arc<Mutex<SocketAddr>>,
     pub(crate) transport: Arc<std::sync::OnceLock<crate::transport::Transport>>,
     pub(crate) timeout: std::time::Duration,
 }
 
 impl PrimaryMembership {
+    /// Sends `req` to the primary; the raw answer.
+    async fn send(
+        &self,
+        req: &super::protocol::NodeRequest,
+    ) -> Result<(SocketAddr, super::protocol::NodeResponse), MembershipError> {
+        let primary = *lock(&self.primary);
+        let transport = self.transport.get().ok_or_else(|| {
+            MembershipError::Unavailable("the node's transport is not running".to_string())
+        })?;
+        let bytes = postcard::to_allocvec(req)
+            .map_err(|e| MembershipError::Unavailable(format!("cannot encode a request: {e}")))?;
+        let reply = transport
+            .request(primary, bytes, self.timeout)
+            .await
+            .map_err(|e| MembershipError::PrimaryUnreachable {
+                primary,
+                reason: e.to_string(),
+            })?;
+        let response = postcard::from_bytes(&reply).map_err(|e| MembershipError::Refused {
+            primary,
+            reason: format!("an answer that cannot be decoded ({e})"),
+        })?;
+        Ok((primary, response))
+    }
+
     fn ask(
         &self,
         op: super::protocol::MembershipOp,
     ) -> BoxFuture<'static, Result<Vec<Member>, MembershipError>> {
+        use super::protocol::NodeResponse;
         let this = self.clone();
         Box::pin(async move {
-            let transport = this.transport.get().ok_or_else(|| {
-                MembershipError("the node's transport is not running".to_string())
-            })?;
             let req = super::protocol::NodeRequest::Membership(op);
-            let bytes = postcard::to_allocvec(&req).map_err(|e| MembershipError(e.to_string()))?;
-            let reply = transport
-                .request(this.primary, bytes, this.timeout)
-                .await
-                .map_err(|e| {
-                    MembershipError(format!("primary {} unreachable: {e}", this.primary))
-                })?;
-            match postcard::from_bytes(&reply).map_err(|e| MembershipError(e.to_string()))? {
-                super::protocol::NodeResponse::Members(m) => Ok(m),
-                super::protocol::NodeResponse::Done => Ok(Vec::new()),
-                other => Err(MembershipError(format!(
-                    "unexpected answer from the primary: {other:?}"
-                ))),
+            match this.send(&req).await? {
+                (_, NodeResponse::Members(m)) => Ok(m),
+                (_, NodeResponse::Done) => Ok(Vec::new()),
+                (primary, NodeResponse::Failed(e)) => Err(MembershipError::Refused {
+                    primary,
+                    reason: e.to_string(),
+                }),
+                (primary, _) => Err(MembershipError::Refused {
+                    primary,
+                    reason: "it answered with something that is not a membership answer"
+                        .to_string(),
+                }),
             }
         })
+    }
+
+    /// Asks the seed which node is the primary, and talks to that node
+    /// from now on: any node of the cluster can be given as the seed.
+    pub(crate) async fn resolve(&self) -> Result<(), MembershipError> {
+        use super::protocol::{MembershipOp, NodeRequest, NodeResponse};
+        match self
+            .send(&NodeRequest::Membership(MembershipOp::Primary))
+            .await?
+        {
+            (seed, NodeResponse::Primary(primary)) => {
+                if primary != seed {
+                    tracing::info!(%seed, %primary, "the seed is not the membership primary; using the primary");
+                }
+                *lock(&self.primary) = primary;
+                Ok(())
+            }
+            (seed, NodeResponse::Failed(e)) => Err(MembershipError::Refused {
+                primary: seed,
+                reason: e.to_string(),
+            }),
+            (seed, _) => Err(MembershipError::Refused {
+                primary: seed,
+                reason: "it does not know the membership primary".to_string(),
+            }),
+        }
     }
 }
 
@@ -351,6 +438,7 @@ mod tests {
             status: MemberStatus::Alive,
             hosts: vec!["T".to_string()],
             load: 0,
+            storage: None,
         }
     }
 

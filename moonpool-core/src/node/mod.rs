@@ -10,6 +10,7 @@ mod membership;
 mod protocol;
 mod recovery;
 mod ring;
+mod shared_storage;
 mod watch;
 
 use std::cell::RefCell;
@@ -134,6 +135,12 @@ pub(crate) struct NodeInner {
     pub(crate) seen_version: Mutex<Option<u64>>,
     /// The table this node hosts for the cluster, when it is the primary.
     hosted_membership: Option<InMemoryMembership>,
+    /// The primary this node reads the table from, when it is not one.
+    primary: Option<Arc<Mutex<std::net::SocketAddr>>>,
+    /// Why the last read of the membership table failed (`None` once a
+    /// read succeeds), and a flag for the call path to check cheaply.
+    membership_failure: Mutex<Option<MembershipError>>,
+    membership_failing: AtomicBool,
     pub(crate) storage: Option<Arc<dyn crate::state::StateStorage>>,
     next_generation: AtomicU64,
     /// Set when a graceful leave begins: no new activation starts here.
@@ -261,6 +268,24 @@ impl Node {
         ActorRef::new(ActorId::of::<A>(key), Some(self.clone()), Vec::new())
     }
 
+    /// Why this node has lost the cluster's membership, if it has: its
+    /// reads of the membership table have failed for longer than its lease
+    /// (two probe intervals and a probe timeout), so it cannot tell where
+    /// actors live or whether it is still in the cluster, and its calls
+    /// fail with [`CallError::MembershipUnavailable`]. With a development
+    /// membership ([`NodeBuilder::primary`]) this is what losing the
+    /// primary looks like; a process may report it and exit.
+    ///
+    /// ```ignore
+    /// if let Some(e) = node.membership_lost() {
+    ///     eprintln!("{e}");
+    ///     std::process::exit(1);
+    /// }
+    /// ```
+    pub fn membership_lost(&self) -> Option<MembershipError> {
+        self.inner.membership_lost()
+    }
+
     /// Whether this node has stopped serving (shut down, or declared dead
     /// by its peers).
     pub fn is_stopped(&self) -> bool {
@@ -384,6 +409,11 @@ impl Node {
         let inner = &self.inner;
         if inner.stopping.load(Ordering::Relaxed) {
             return Err(CallError::ShuttingDown);
+        }
+        if let Some(e) = inner.membership_lost() {
+            return Err(CallError::MembershipUnavailable {
+                reason: e.to_string(),
+            });
         }
         check_cycle(id, shared, chain)?;
         // A call from a turn acts for an actor of this node: not while the
@@ -576,6 +606,7 @@ impl NodeInner {
                 status: MemberStatus::Alive,
                 hosts: Vec::new(),
                 load: 0,
+                storage: None,
             })
             .await
     }
@@ -599,6 +630,38 @@ impl NodeInner {
             .then(|| CallError::CallerDeclaredDead {
                 caller: from.to_string(),
             })
+    }
+
+    /// See [`Node::membership_lost`].
+    pub(crate) fn membership_lost(&self) -> Option<MembershipError> {
+        if !self.membership_failing.load(Ordering::Relaxed)
+            || self.lease.serving(self.providers.now())
+        {
+            return None;
+        }
+        lock(&self.membership_failure).clone()
+    }
+
+    /// Records the outcome of a membership read: the first failure is
+    /// reported loudly, once; a success after failures, once too.
+    pub(crate) fn membership_read(&self, result: Result<(), &MembershipError>) {
+        let mut failure = lock(&self.membership_failure);
+        match result {
+            Ok(()) => {
+                if failure.take().is_some() {
+                    self.membership_failing.store(false, Ordering::Relaxed);
+                    tracing::info!(node = %self.node_id(), "the membership table can be read again");
+                }
+            }
+            Err(e) => {
+                if failure.replace(e.clone()).is_none() {
+                    self.membership_failing.store(true, Ordering::Relaxed);
+                    tracing::error!(node = %self.node_id(), "{e}");
+                } else {
+                    tracing::debug!(node = %self.node_id(), error = %e, "membership read failed again");
+                }
+            }
+        }
     }
 
     /// Whether the node has stopped serving (shut down or fenced).
@@ -848,15 +911,26 @@ impl NodeInner {
         }
     }
 
-    /// Serves the membership table to the cluster (primary node only).
+    /// Serves the membership table to the cluster: the primary answers from
+    /// the table it hosts; any other node forwards to the table it uses,
+    /// so any node can be a new node's seed.
     async fn serve_membership(&self, op: protocol::MembershipOp) -> NodeResponse {
-        let Some(table) = &self.hosted_membership else {
-            return NodeResponse::Failed(CallError::NodeUnreachable {
-                actor: "membership".to_string(),
-                reason: "this node is not the membership primary".to_string(),
-            });
+        let table: &dyn MembershipTable = match &self.hosted_membership {
+            Some(hosted) => hosted,
+            None => &*self.membership,
         };
         let result = match op {
+            protocol::MembershipOp::Primary => {
+                return match (&self.hosted_membership, &self.primary) {
+                    (Some(_), _) => NodeResponse::Primary(self.node_id().addr),
+                    (None, Some(primary)) => NodeResponse::Primary(*lock(primary)),
+                    (None, None) => NodeResponse::Failed(CallError::NodeUnreachable {
+                        actor: "membership".to_string(),
+                        reason: "this node's membership table is not served over the network"
+                            .to_string(),
+                    }),
+                };
+            }
             protocol::MembershipOp::Join(m) => table.join(m).await.map(|()| Vec::new()),
             protocol::MembershipOp::ReportLoad(n, l) => {
                 table.report_load(n, l).await.map(|()| Vec::new())

@@ -53,6 +53,8 @@ pub(crate) enum MembershipOp {
     Snapshot,
     Withdraw(NodeId, NodeId),
     BeginLeave(NodeId),
+    /// Which node is the membership primary? (Answered with `Primary`.)
+    Primary,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -67,4 +69,6 @@ pub(crate) enum NodeResponse {
     /// refresh membership and ask the right owner.
     WrongOwner,
     Done,
+    /// The membership primary's address.
+    Primary(std::net::SocketAddr),
 }

@@ -27,9 +27,12 @@ pub(crate) async fn refresh(node: &NodeInner) -> bool {
         return false;
     }
     let members = match node.membership.snapshot().await {
-        Ok(m) => m,
+        Ok(m) => {
+            node.membership_read(Ok(()));
+            m
+        }
         Err(e) => {
-            tracing::warn!(error = %e, "cannot read membership");
+            node.membership_read(Err(&e));
             return false;
         }
     };

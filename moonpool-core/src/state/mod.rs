@@ -32,6 +32,11 @@ impl fmt::Display for ETag {
     }
 }
 
+/// A record's version in words: its etag, or "no record".
+fn version_words(etag: &Option<ETag>) -> String {
+    etag.map_or_else(|| "no record".to_string(), |e| e.to_string())
+}
+
 /// A stored record: the bytes and their version.
 pub type Record = (Vec<u8>, ETag);
 
@@ -40,7 +45,11 @@ pub type Record = (Vec<u8>, ETag);
 pub enum StorageError {
     /// The record changed since it was read (another activation or writer):
     /// nothing was written.
-    #[error("state of `{actor}` changed concurrently: expected {expected:?}, found {actual:?}")]
+    #[error(
+        "state of `{actor}` changed concurrently: expected {}, found {}",
+        version_words(expected),
+        version_words(actual)
+    )]
     Conflict {
         /// The actor.
         actor: String,

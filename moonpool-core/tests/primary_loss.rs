@@ -1,0 +1,107 @@
+//! A development cluster's membership lives on its primary node. Any node
+//! can be a newcomer's seed; and when the primary dies, every survivor and
+//! client says so, in words, within a bound, and calls fail fast with a
+//! typed error instead of hanging.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{Add, Counter};
+use moonpool_core::node::MembershipError;
+use moonpool_core::{CallError, Node};
+use moonpool_sim::{Providers, SimContext};
+
+const PROBE: Duration = Duration::from_millis(300);
+
+/// Starts process `name` running a node built by `build` from a builder
+/// listening on port 7000; returns the node once it is up.
+async fn start(
+    sim: &SimContext,
+    name: &str,
+    build: impl Fn(moonpool_core::node::NodeBuilder) -> moonpool_core::node::NodeBuilder
+    + Send
+    + Sync
+    + 'static,
+) -> (moonpool_sim::ProcessId, Node) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let build = std::sync::Arc::new(build);
+    let pid = sim.start_process(name, move |p: Providers| {
+        let (tx, build) = (tx.clone(), build.clone());
+        async move {
+            let b = Node::builder("dev")
+                .listen("0.0.0.0:7000".parse().unwrap())
+                .providers(p)
+                .call_timeout(Duration::from_secs(5))
+                .failure_detection(PROBE, PROBE, 3);
+            let node = build(b).build().await.expect("node starts");
+            let _ = tx.send(node.clone());
+            std::future::pending::<()>().await;
+            drop(node);
+        }
+    });
+    (pid, rx.recv().await.unwrap())
+}
+
+#[moonpool::sim_test(seeds = 100, faults = "calm")]
+async fn any_node_is_a_seed_and_a_lost_primary_is_reported_within_the_lease(sim: SimContext) {
+    let (primary_pid, primary) = start(&sim, "n0", |b| b.host::<Counter>().host_membership()).await;
+    let primary_addr: SocketAddr = SocketAddr::new(sim.ip_of(primary_pid), 7000);
+    let (n1_pid, n1) = start(&sim, "n1", move |b| {
+        b.host::<Counter>().primary(primary_addr)
+    })
+    .await;
+    // The third node and the client know only n1, which is not the primary.
+    let n1_addr = SocketAddr::new(sim.ip_of(n1_pid), 7000);
+    let (_, n2) = start(&sim, "n2", move |b| b.host::<Counter>().primary(n1_addr)).await;
+    let (_, client) = start(&sim, "client", move |b| b.client_only().primary(n1_addr)).await;
+    while [&primary, &n1, &n2]
+        .iter()
+        .any(|n| n.live_members().len() < 3)
+    {
+        sim.sleep(Duration::from_millis(50)).await;
+    }
+    for k in 0..6 {
+        client
+            .actor::<Counter>(format!("c{k}"))
+            .call(Add(1))
+            .await
+            .unwrap();
+    }
+
+    sim.kill_process(primary_pid).unwrap();
+    let killed_at = sim.now();
+    // A read every probe interval, each waiting at most a second for the
+    // primary; then the lease (two intervals and a timeout) runs out.
+    let bound = PROBE + Duration::from_secs(1) + PROBE * 2 + PROBE;
+    let survivors = [&n1, &n2, &client];
+    while survivors.iter().any(|n| n.membership_lost().is_none()) {
+        assert!(
+            sim.now() < killed_at + bound,
+            "a survivor did not report the lost primary within {bound:?}"
+        );
+        sim.sleep(Duration::from_millis(20)).await;
+    }
+    for n in survivors {
+        let e = n.membership_lost().unwrap();
+        assert!(
+            matches!(e, MembershipError::PrimaryUnreachable { primary, .. } if primary == primary_addr),
+            "{e:?}"
+        );
+        assert!(e.to_string().starts_with(&format!(
+            "membership primary {primary_addr} is unreachable; this development membership has no other copy"
+        )));
+    }
+    // Calls fail at once, saying why, from the client and from a node.
+    for node in [&client, &n2] {
+        let asked = sim.now();
+        let err = node.actor::<Counter>("c1").call(Add(1)).await.unwrap_err();
+        assert_eq!(sim.now(), asked, "the call waited");
+        assert!(
+            matches!(&err, CallError::MembershipUnavailable { reason } if reason.contains("membership primary")),
+            "{err:?}"
+        );
+    }
+}
