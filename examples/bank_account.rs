@@ -2,7 +2,7 @@
 //!
 //! `cargo run --example bank_account` runs three nodes in this process on
 //! localhost TCP, with account files in a temporary directory, moves money
-//! around while one node leaves, and prints a summary.
+//! around while one node leaves, checks the books, and prints a summary.
 //!
 //! Or run the cluster as separate processes: a storage service that keeps
 //! the records in its directory, nodes that host the actors (stop any with
@@ -15,100 +15,91 @@
 //! cargo run --example bank_account -- client --seed 127.0.0.1:4000 --transfers 50
 //! ```
 //!
-//! The first node hosts the cluster's membership table; `--seed` names it.
-//! Every node reaches the same storage service: an actor's state follows it
-//! from node to node. (A state directory belongs to one process: a second
-//! process opening it is refused.)
+//! The first node hosts the cluster's membership table; `--seed` names any
+//! node of the cluster. Every node reaches the same storage service: an
+//! actor's state follows it from node to node, and a node whose storage is
+//! not the cluster's is refused. The client checks the books after its
+//! transfers and exits non-zero if they do not balance. If the first node
+//! (the membership primary) dies, every node and client says so and exits
+//! non-zero: this development membership has no other copy.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::{Parser, Subcommand};
 use moonpool::prelude::*;
 use moonpool::runtime::state::{DiskStorage, RemoteStorage, StateStorage, StorageServer};
 use moonpool_examples::bank::{Account, Outcome, Transfer, run_sweeper};
+use moonpool_examples::books::{Ran, check_books};
+use moonpool_examples::cli::{data_dir, parse_or_exit, socket_addr};
 
 const ACCOUNTS: usize = 5;
 const OPENING: i64 = 100;
+/// How long a client keeps retrying one transfer, or one account's
+/// opening, before it gives up.
+const PATIENCE: Duration = Duration::from_secs(60);
 
-/// What the command line asked for.
-enum Mode {
-    Demo {
-        data: Option<PathBuf>,
-        transfers: u64,
-    },
+/// Persistent bank accounts and transfers on a moonpool cluster.
+///
+/// Without a subcommand: a demo of three nodes in this process, one of
+/// which leaves mid-run.
+#[derive(Parser)]
+#[command(name = "bank_account", args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    role: Option<Role>,
+    /// Where the demo keeps the account files (default: a temporary
+    /// directory, removed afterwards).
+    #[arg(long, value_name = "DIR", value_parser = data_dir)]
+    data: Option<PathBuf>,
+    /// How many random transfers the demo runs.
+    #[arg(long, value_name = "N", default_value_t = 40)]
+    transfers: u64,
+}
+
+#[derive(Subcommand)]
+enum Role {
+    /// Keep the account records in a directory and serve them to the nodes.
     Storage {
+        /// Where to listen for nodes.
+        #[arg(long, value_name = "ADDR", value_parser = socket_addr)]
         listen: SocketAddr,
+        /// The directory of the records (created if missing; one storage
+        /// process per directory).
+        #[arg(long, value_name = "DIR", value_parser = data_dir)]
         data: PathBuf,
     },
+    /// Host the bank's actors.
     Node {
+        /// Where to listen for the cluster.
+        #[arg(long, value_name = "ADDR", value_parser = socket_addr)]
         listen: SocketAddr,
+        /// Any node of the cluster (none: this node starts the cluster and
+        /// hosts its membership table).
+        #[arg(long, value_name = "ADDR", value_parser = socket_addr)]
         seed: Option<SocketAddr>,
+        /// The storage service every node of the cluster uses.
+        #[arg(long, value_name = "ADDR", value_parser = socket_addr)]
         storage: SocketAddr,
     },
+    /// Run random transfers against a cluster, then check the books.
     Client {
+        /// Any node of the cluster.
+        #[arg(long, value_name = "ADDR", value_parser = socket_addr)]
         seed: SocketAddr,
+        /// How many transfers.
+        #[arg(long, value_name = "N", default_value_t = 40)]
         transfers: u64,
     },
 }
 
-fn usage() -> &'static str {
-    "usage: bank_account [--data DIR] [--transfers N]\n       \
-     bank_account storage --listen ADDR --data DIR\n       \
-     bank_account node --listen ADDR [--seed ADDR] --storage ADDR\n       \
-     bank_account client --seed ADDR [--transfers N]"
+fn tokio_providers() -> Result<Providers, String> {
+    Providers::tokio().map_err(|e| e.to_string())
 }
 
-fn parse(args: &[String]) -> Result<Mode, String> {
-    let (mode, rest) = match args.first().map(String::as_str) {
-        Some("node") => ("node", &args[1..]),
-        Some("storage") => ("storage", &args[1..]),
-        Some("client") => ("client", &args[1..]),
-        _ => ("demo", args),
-    };
-    let mut listen = None;
-    let mut seed = None;
-    let mut data = None;
-    let mut storage = None;
-    let mut transfers = 40u64;
-    let mut it = rest.iter();
-    while let Some(flag) = it.next() {
-        let value = it
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value\n{}", usage()))?;
-        let addr = |v: &str| {
-            v.parse::<SocketAddr>()
-                .map_err(|_| format!("{flag}: {v:?} is not an address like 127.0.0.1:4000"))
-        };
-        match flag.as_str() {
-            "--listen" => listen = Some(addr(value)?),
-            "--seed" => seed = Some(addr(value)?),
-            "--data" => data = Some(PathBuf::from(value)),
-            "--storage" => storage = Some(addr(value)?),
-            "--transfers" => {
-                transfers = value
-                    .parse()
-                    .map_err(|_| format!("--transfers: {value:?} is not a whole number"))?
-            }
-            other => return Err(format!("unknown option {other}\n{}", usage())),
-        }
-    }
-    match mode {
-        "storage" => Ok(Mode::Storage {
-            listen: listen.ok_or_else(|| format!("storage needs --listen\n{}", usage()))?,
-            data: data.ok_or_else(|| format!("storage needs --data\n{}", usage()))?,
-        }),
-        "node" => Ok(Mode::Node {
-            listen: listen.ok_or_else(|| format!("node needs --listen\n{}", usage()))?,
-            seed,
-            storage: storage.ok_or_else(|| format!("node needs --storage\n{}", usage()))?,
-        }),
-        "client" => Ok(Mode::Client {
-            seed: seed.ok_or_else(|| format!("client needs --seed\n{}", usage()))?,
-            transfers,
-        }),
-        _ => Ok(Mode::Demo { data, transfers }),
-    }
+fn accounts() -> Vec<String> {
+    (0..ACCOUNTS).map(|i| format!("acct-{i}")).collect()
 }
 
 /// The account files under `data`, for this process alone.
@@ -126,43 +117,73 @@ async fn start_node(
 ) -> Result<Node, String> {
     let builder = Node::builder("bank")
         .listen(listen)
-        .providers(Providers::tokio().map_err(|e| e.to_string())?)
+        .providers(tokio_providers()?)
         .storage(storage)
         .call_timeout(Duration::from_secs(5))
         .failure_detection(Duration::from_millis(300), Duration::from_millis(500), 3);
     let builder = match seed {
-        Some(primary) => builder.primary(primary),
+        Some(seed) => builder.primary(seed),
         None => builder.host_membership(),
     };
     let node = builder.build().await.map_err(|e| e.to_string())?;
     // Transfers whose client went away are finished by the nodes.
-    let p = Providers::tokio().map_err(|e| e.to_string())?;
+    let p = tokio_providers()?;
     p.spawn(run_sweeper(node.clone(), p.clone(), Duration::from_secs(2)));
     Ok(node)
 }
 
-/// Opens the accounts, runs `transfers` random transfers (each retried
-/// until it ends), and checks the books. Returns (completed, rejected).
+/// Returns, in words, once `node` has lost the cluster's membership (the
+/// primary of this development membership is gone).
+async fn membership_lost(node: &Node, p: &Providers) -> String {
+    loop {
+        if let Some(e) = node.membership_lost() {
+            return e.to_string();
+        }
+        p.sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// An error that retrying will not cure.
+fn hopeless(e: &CallError) -> bool {
+    matches!(
+        e,
+        CallError::MembershipUnavailable { .. } | CallError::ShuttingDown
+    )
+}
+
+/// Opens every account (opening again changes nothing).
+async fn open_accounts(client: &Node, p: &Providers) -> Result<(), String> {
+    for account in accounts() {
+        let a = client.actor::<Account>(account.clone());
+        let deadline = p.now() + PATIENCE;
+        loop {
+            let last = match a.open(OPENING).await {
+                Ok(Ok(_)) => break,
+                Ok(Err(e)) => e.to_string(),
+                Err(e) if hopeless(&e) => return Err(e.to_string()),
+                Err(e) => e.to_string(),
+            };
+            if p.now() >= deadline {
+                return Err(format!(
+                    "could not open {account} within {} s: {last}",
+                    PATIENCE.as_secs()
+                ));
+            }
+            p.sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Opens the accounts and runs `transfers` random transfers, each retried
+/// with its id until it ends; `mid_run` runs meanwhile.
 async fn run_transfers(
     client: &Node,
     transfers: u64,
     mid_run: impl std::future::Future<Output = ()>,
-) -> Result<(u64, u64), String> {
-    let p = Providers::tokio().map_err(|e| e.to_string())?;
-    for i in 0..ACCOUNTS {
-        let a = client.actor::<Account>(format!("acct-{i}"));
-        let mut opened = false;
-        for _ in 0..50 {
-            if matches!(a.open(OPENING).await, Ok(Ok(_))) {
-                opened = true;
-                break;
-            }
-            p.sleep(Duration::from_millis(100)).await;
-        }
-        if !opened {
-            return Err(format!("could not open acct-{i}"));
-        }
-    }
+) -> Result<Vec<Ran>, String> {
+    let p = tokio_providers()?;
+    open_accounts(client, &p).await?;
     // Transfer ids must be unique per transfer: a random base per run, plus
     // the transfer's index.
     let base = p.random_below(1 << 40) << 16;
@@ -174,77 +195,112 @@ async fn run_transfers(
         let (client, q) = (client.clone(), p.clone());
         tasks.push(p.spawn(async move {
             q.sleep(Duration::from_millis(q.random_below(1_500))).await;
-            let t = client.actor::<Transfer>((base + k).to_string());
-            for _ in 0..100 {
-                if let Ok(Ok(outcome)) = t
-                    .execute(format!("acct-{from}"), format!("acct-{to}"), amount)
-                    .await
-                {
-                    return Some(outcome);
+            let id = base + k;
+            let (from, to) = (format!("acct-{from}"), format!("acct-{to}"));
+            let t = client.actor::<Transfer>(id.to_string());
+            let deadline = q.now() + PATIENCE;
+            loop {
+                let last = match t.execute(from.clone(), to.clone(), amount).await {
+                    Ok(Ok(outcome)) => {
+                        return Ok(Ran {
+                            id,
+                            from,
+                            to,
+                            amount,
+                            outcome,
+                        });
+                    }
+                    Ok(Err(e)) => e.to_string(),
+                    Err(e) if hopeless(&e) => return Err(e.to_string()),
+                    Err(e) => e.to_string(),
+                };
+                if q.now() >= deadline {
+                    return Err(format!(
+                        "transfer {id} did not finish within {} s: {last}",
+                        PATIENCE.as_secs()
+                    ));
                 }
                 q.sleep(Duration::from_millis(200)).await;
             }
-            None
         }));
     }
     mid_run.await;
-    let (mut completed, mut rejected) = (0, 0);
+    let mut ran = Vec::new();
     for t in tasks {
-        match t.await {
-            Ok(Some(Outcome::Completed)) => completed += 1,
-            Ok(Some(Outcome::Rejected)) => rejected += 1,
-            _ => return Err("a transfer never finished".to_string()),
-        }
+        ran.push(t.await.map_err(|e| e.to_string())??);
     }
-    Ok((completed, rejected))
+    Ok(ran)
 }
 
-async fn books(client: &Node) -> Result<i64, String> {
-    let mut total = 0;
-    for i in 0..ACCOUNTS {
-        let balance = client
-            .actor::<Account>(format!("acct-{i}"))
-            .balance()
-            .await
-            .map_err(|e| e.to_string())?;
-        println!("  acct-{i}: {balance:>4}");
-        total += balance;
+/// Prints the transfers' outcome, checks the books and prints them;
+/// returns an error in words if they do not balance.
+async fn summary_and_books(client: &Node, ran: &[Ran]) -> Result<(), String> {
+    let completed = ran
+        .iter()
+        .filter(|t| t.outcome == Outcome::Completed)
+        .count();
+    println!(
+        "{} transfers: {completed} completed, {} rejected for insufficient funds",
+        ran.len(),
+        ran.len() - completed
+    );
+    let p = tokio_providers()?;
+    let statements = check_books(
+        client,
+        &p,
+        &accounts(),
+        OPENING,
+        ran,
+        Duration::from_secs(10),
+    )
+    .await
+    .map_err(|e| format!("the books do not balance: {e}"))?;
+    println!("balances:");
+    for (account, s) in &statements {
+        println!("  {account}: {:>4}", s.balance);
     }
-    Ok(total)
+    let total: i64 = statements.iter().map(|(_, s)| s.balance).sum();
+    println!(
+        "total {total} (opened with {}); every transfer is in both its accounts or neither",
+        ACCOUNTS as i64 * OPENING
+    );
+    println!("the books balance");
+    Ok(())
 }
 
 async fn demo(data: Option<PathBuf>, transfers: u64) -> Result<(), String> {
-    let data = data.unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("moonpool-bank-{}", std::process::id()))
-    });
+    let (data, temporary) = match data {
+        Some(dir) => (dir, false),
+        None => (
+            std::env::temp_dir().join(format!("moonpool-bank-{}", std::process::id())),
+            true,
+        ),
+    };
     println!(
         "bank: 3 nodes on localhost, account files under {}",
         data.display()
     );
+    let result = demo_in(&data, transfers).await;
+    if temporary {
+        let _ = std::fs::remove_dir_all(&data);
+    }
+    result
+}
+
+async fn demo_in(data: &PathBuf, transfers: u64) -> Result<(), String> {
     // One store, shared by the three nodes of this process.
-    let state = open_state(&data).await?;
-    let first = start_node(
-        "127.0.0.1:0".parse().map_err(|_| "addr")?,
-        None,
-        state.clone(),
-    )
-    .await?;
+    let state = open_state(data).await?;
+    let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+    let first = start_node(any_port, None, state.clone()).await?;
     let primary = first.id().addr;
     let mut nodes = vec![first];
     for _ in 0..2 {
-        nodes.push(
-            start_node(
-                "127.0.0.1:0".parse().map_err(|_| "addr")?,
-                Some(primary),
-                state.clone(),
-            )
-            .await?,
-        );
+        nodes.push(start_node(any_port, Some(primary), state.clone()).await?);
     }
     for n in &nodes {
         println!("  node {}", n.id().addr);
     }
-    let p = Providers::tokio().map_err(|e| e.to_string())?;
+    let p = tokio_providers()?;
     while nodes.iter().any(|n| n.live_members().len() < 3) {
         p.sleep(Duration::from_millis(20)).await;
     }
@@ -258,28 +314,19 @@ async fn demo(data: Option<PathBuf>, transfers: u64) -> Result<(), String> {
         );
         leaving.shutdown().await;
     };
-    let (completed, rejected) = run_transfers(&client, transfers, mid_run).await?;
-    println!(
-        "{transfers} transfers: {completed} completed, {rejected} rejected for insufficient funds"
-    );
-    println!("balances:");
-    let total = books(&client).await?;
-    println!("total {total} (opened with {})", ACCOUNTS as i64 * OPENING);
+    let result = match run_transfers(&client, transfers, mid_run).await {
+        Ok(ran) => summary_and_books(&client, &ran).await,
+        Err(e) => Err(e),
+    };
     for n in &nodes[..2] {
         n.shutdown().await;
     }
-    drop((nodes, client, state));
-    let _ = std::fs::remove_dir_all(&data);
-    if total != ACCOUNTS as i64 * OPENING {
-        return Err(format!("the books do not balance: {total}"));
-    }
-    println!("the books balance");
-    Ok(())
+    result
 }
 
 async fn storage(listen: SocketAddr, data: PathBuf) -> Result<(), String> {
     let state = open_state(&data).await?;
-    let p = Providers::tokio().map_err(|e| e.to_string())?;
+    let p = tokio_providers()?;
     let server = StorageServer::start(p, listen, "bank", std::sync::Arc::new(state))
         .await
         .map_err(|e| e.to_string())?;
@@ -297,49 +344,60 @@ async fn node(
     seed: Option<SocketAddr>,
     storage: SocketAddr,
 ) -> Result<(), String> {
-    let p = Providers::tokio().map_err(|e| e.to_string())?;
+    let p = tokio_providers()?;
     let local = SocketAddr::new(listen.ip(), 0);
-    let state = RemoteStorage::connect(p, local, storage, "bank", Duration::from_secs(3))
+    let state = RemoteStorage::connect(p.clone(), local, storage, "bank", Duration::from_secs(3))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("cannot reach the storage service at {storage}: {e}"))?;
     let node = start_node(listen, seed, state).await?;
     println!("node {} serving (Ctrl-C to stop)", node.id().addr);
-    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
-    println!(
-        "stopping: deactivating {} activations",
-        node.activation_count()
-    );
-    node.shutdown().await;
-    Ok(())
+    tokio::select! {
+        stop = tokio::signal::ctrl_c() => {
+            stop.map_err(|e| e.to_string())?;
+            println!(
+                "stopping: deactivating {} activations",
+                node.activation_count()
+            );
+            node.shutdown().await;
+            Ok(())
+        }
+        lost = membership_lost(&node, &p) => Err(lost),
+    }
 }
 
 async fn client(seed: SocketAddr, transfers: u64) -> Result<(), String> {
-    let p = Providers::tokio().map_err(|e| e.to_string())?;
+    let p = tokio_providers()?;
     let client = Node::builder("bank")
-        .providers(p)
+        .providers(p.clone())
+        .listen(SocketAddr::new(
+            if seed.is_ipv4() {
+                [127, 0, 0, 1].into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            },
+            0,
+        ))
         .primary(seed)
         .client_only()
         .call_timeout(Duration::from_secs(5))
+        .failure_detection(Duration::from_millis(300), Duration::from_millis(500), 3)
         .build()
         .await
         .map_err(|e| e.to_string())?;
-    let (completed, rejected) = run_transfers(&client, transfers, async {}).await?;
-    println!("{transfers} transfers: {completed} completed, {rejected} rejected");
-    let total = books(&client).await?;
-    println!("total {total}");
+    let work = async {
+        let ran = run_transfers(&client, transfers, async {}).await?;
+        summary_and_books(&client, &ran).await
+    };
+    let result = tokio::select! {
+        done = work => done,
+        lost = membership_lost(&client, &p) => Err(lost),
+    };
     client.shutdown().await;
-    Ok(())
+    result
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mode = match parse(&args) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
-    };
+    let cli: Cli = parse_or_exit("bank_account", std::env::args_os());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -347,20 +405,20 @@ fn main() {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("cannot start tokio: {e}");
+            eprintln!("bank_account: cannot start tokio: {e}");
             std::process::exit(1);
         }
     };
     let result = runtime.block_on(async {
-        match mode {
-            Mode::Demo { data, transfers } => demo(data, transfers).await,
-            Mode::Storage { listen, data } => storage(listen, data).await,
-            Mode::Node {
+        match cli.role {
+            None => demo(cli.data, cli.transfers).await,
+            Some(Role::Storage { listen, data }) => storage(listen, data).await,
+            Some(Role::Node {
                 listen,
                 seed,
                 storage,
-            } => node(listen, seed, storage).await,
-            Mode::Client { seed, transfers } => client(seed, transfers).await,
+            }) => node(listen, seed, storage).await,
+            Some(Role::Client { seed, transfers }) => client(seed, transfers).await,
         }
     });
     if let Err(e) = result {

@@ -5,9 +5,17 @@
 
 use std::time::Duration;
 
+use clap::Parser;
 use moonpool::prelude::*;
 use moonpool::runtime::node::InMemoryMembership;
+use moonpool_examples::cli::parse_or_exit;
 use moonpool_examples::hello::Greeter;
+
+/// Two nodes on localhost TCP host greeters; one node leaves and its
+/// greeters come back on the other.
+#[derive(Parser)]
+#[command(name = "hello_actor")]
+struct Cli {}
 
 async fn run() -> Result<(), String> {
     let table = InMemoryMembership::new();
@@ -90,6 +98,7 @@ async fn run() -> Result<(), String> {
 }
 
 fn main() {
+    let Cli {} = parse_or_exit("hello_actor", std::env::args_os());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -97,12 +106,12 @@ fn main() {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("cannot start tokio: {e}");
+            eprintln!("hello_actor: cannot start tokio: {e}");
             std::process::exit(1);
         }
     };
     if let Err(e) = runtime.block_on(run()) {
-        eprintln!("hello_actor failed: {e}");
+        eprintln!("hello_actor: {e}");
         std::process::exit(1);
     }
 }

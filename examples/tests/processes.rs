@@ -1,0 +1,214 @@
+//! The bank as a user runs it: separate OS processes on 127.0.0.1 ports (a
+//! storage service, three nodes, clients), killed with SIGKILL.
+//!
+//! - A non-primary node killed mid-run and restarted: the client's books
+//!   balance and it exits 0.
+//! - The primary killed: every surviving node and a running client say the
+//!   membership primary is unreachable and exit non-zero, within a bound.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+// Real OS processes: real threads read their output, on wall-clock time.
+#![allow(clippy::disallowed_methods)]
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The example binary, built by `cargo test` next to the test binaries.
+fn bank_account() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    let bin = dir.join("examples").join("bank_account");
+    assert!(
+        bin.exists(),
+        "{} is missing: `cargo test` builds the examples; or run `cargo build --examples`",
+        bin.display()
+    );
+    bin
+}
+
+/// A free port on 127.0.0.1 (the OS picks it; the listener is closed
+/// before the process binds it).
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// A running process of the example, its output gathered line by line.
+struct Proc {
+    name: String,
+    child: Child,
+    lines: Receiver<String>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Proc {
+    fn start(name: &str, args: &[String]) -> Proc {
+        let mut child = Command::new(bank_account())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = channel();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let out: Box<dyn std::io::Read + Send> = Box::new(child.stdout.take().unwrap());
+        let err: Box<dyn std::io::Read + Send> = Box::new(child.stderr.take().unwrap());
+        for (stream, tag) in [(out, ""), (err, "stderr: ")] {
+            let (tx, log) = (tx.clone(), Arc::clone(&log));
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    log.lock().unwrap().push(format!("{tag}{line}"));
+                    let _ = tx.send(format!("{tag}{line}"));
+                }
+            });
+        }
+        Proc {
+            name: name.to_string(),
+            child,
+            lines,
+            log,
+        }
+    }
+
+    /// Waits for a line containing `text`.
+    fn wait_for(&self, text: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return,
+                Ok(_) => {}
+                Err(_) => panic!(
+                    "{} did not print {text:?} within {limit:?}; its output:\n{}",
+                    self.name,
+                    self.output()
+                ),
+            }
+        }
+    }
+
+    /// Waits for the process to exit.
+    fn exit_within(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the readers take the last lines.
+                std::thread::sleep(Duration::from_millis(50));
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit within {limit:?}; its output:\n{}",
+                self.name,
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill(); // SIGKILL
+        let _ = self.child.wait();
+    }
+
+    fn output(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_string()).collect()
+}
+
+const START: Duration = Duration::from_secs(30);
+
+#[test]
+fn the_bank_survives_a_killed_node_and_says_when_its_primary_is_gone() {
+    let data = std::env::temp_dir().join(format!("moonpool-processes-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let (storage_addr, a, b, c) = (free_port(), free_port(), free_port(), free_port());
+    let [storage_addr, a, b, c] = [storage_addr, a, b, c].map(|x| x.to_string());
+    let storage = Proc::start(
+        "storage",
+        &args(&["storage", "--listen", &storage_addr, "--data"])
+            .into_iter()
+            .chain([data.to_string_lossy().to_string()])
+            .collect::<Vec<_>>(),
+    );
+    storage.wait_for("serving", START);
+    let node_args = |listen: &str, seed: Option<&str>| {
+        let mut v = args(&["node", "--listen", listen, "--storage", &storage_addr]);
+        if let Some(seed) = seed {
+            v.extend(args(&["--seed", seed]));
+        }
+        v
+    };
+    let node_a = Proc::start("node a (primary)", &node_args(&a, None));
+    node_a.wait_for("serving", START);
+    let node_b = Proc::start("node b", &node_args(&b, Some(&a)));
+    node_b.wait_for("serving", START);
+    // The third node knows only b, which is not the primary.
+    let mut node_c = Proc::start("node c", &node_args(&c, Some(&b)));
+    node_c.wait_for("serving", START);
+
+    // 1. A non-primary node dies mid-run and comes back.
+    let mut client = Proc::start(
+        "client",
+        &args(&["client", "--seed", &b, "--transfers", "60"]),
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    node_c.kill();
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut node_c = Proc::start("node c (restarted)", &node_args(&c, Some(&b)));
+    node_c.wait_for("serving", START);
+    let status = client.exit_within(Duration::from_secs(120));
+    let out = client.output();
+    assert!(status.success(), "the client failed:\n{out}");
+    assert!(out.contains("the books balance"), "{out}");
+
+    // 2. The primary dies while a client runs: everybody says so, and
+    // exits non-zero, within the bound.
+    let mut client = Proc::start(
+        "client 2",
+        &args(&["client", "--seed", &c, "--transfers", "2000"]),
+    );
+    // Its accounts open and its transfers start (they take far longer than
+    // this to end).
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut node_a = node_a;
+    node_a.kill();
+    let killed = Instant::now();
+    // Lease (2 × 300 ms + 500 ms), a read's timeout (1 s), a probe
+    // interval, and process start-up slack.
+    let bound = Duration::from_secs(5);
+    let expected = format!(
+        "membership primary {a} is unreachable; this development membership has no other copy"
+    );
+    let mut node_b = node_b;
+    for p in [&mut node_b, &mut node_c, &mut client] {
+        let left = bound.saturating_sub(killed.elapsed());
+        let status = p.exit_within(left.max(Duration::from_millis(1)));
+        let out = p.output();
+        assert!(!status.success(), "{} exited 0:\n{out}", p.name);
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("stderr: bank_account: ") && l.contains(&expected)),
+            "{} did not say {expected:?}:\n{out}",
+            p.name
+        );
+    }
+    drop(storage);
+    let _ = std::fs::remove_dir_all(&data);
+}
