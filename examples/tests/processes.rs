@@ -5,7 +5,8 @@
 //!   balance and it exits 0.
 //! - The primary killed: every surviving node and a running client say the
 //!   membership primary is unreachable and exit non-zero, within a bound.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+// tests fail loudly by design
 // Real OS processes: real threads read their output, on wall-clock time.
 #![allow(clippy::disallowed_methods)]
 

@@ -76,3 +76,21 @@ async fn a_graceful_leave_fails_no_call(sim: SimContext) {
         assert!(!leaving.hosts(&id));
     }
 }
+
+#[moonpool::sim_test(seeds = 20, faults = "calm")]
+async fn a_node_that_left_frees_its_port(sim: SimContext) {
+    let p = sim.providers();
+    let build = || {
+        moonpool_core::Node::builder("free")
+            .listen("10.0.0.1:7100".parse().unwrap())
+            .providers(p.clone())
+            .host::<Counter>()
+            .build()
+    };
+    let node = build().await.unwrap();
+    node.actor::<Counter>("a").call(Add(1)).await.unwrap();
+    node.shutdown().await;
+    // The same address again, in the same process: a restart in place.
+    let again = build().await.unwrap();
+    assert_eq!(again.actor::<Counter>("a").call(Add(1)).await.unwrap(), 1);
+}

@@ -317,7 +317,8 @@ impl NodeBuilder {
         let _ = node.inner.transport.set(transport.clone());
         let joined = join(&node, remote_table.as_ref(), hosts, &providers).await;
         if let Err(e) = joined {
-            transport.close_all();
+            transport.shutdown();
+            transport.listener_closed().await;
             return Err(e);
         }
         providers.spawn_named(

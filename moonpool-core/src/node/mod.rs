@@ -372,7 +372,8 @@ impl Node {
         }
         inner.stop_hosting();
         if let Some(t) = inner.transport.get() {
-            t.close_all();
+            t.shutdown();
+            t.listener_closed().await;
         }
     }
 
@@ -439,6 +440,9 @@ impl Node {
         for _ in 0..MAX_ROUTES {
             missed += 1;
             let pause = reroute_pause(missed);
+            if missed == 3 {
+                tracing::info!(actor = %id, "the call waits: its actor is moving between nodes (not found where the directory said, twice)");
+            }
             if !pause.is_zero() {
                 if p.now() + pause >= deadline {
                     return Err(timed_out());

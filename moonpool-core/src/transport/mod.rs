@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -264,6 +264,27 @@ struct Inner {
     peers: Mutex<BTreeMap<SocketAddr, Peer>>,
     next_request: AtomicU64,
     pending_handshakes: Arc<PendingHandshakes>,
+    /// Tells the accept loop to close the listener (on
+    /// [`Transport::shutdown`], or when the last handle goes).
+    stop_listening: Arc<tokio::sync::Notify>,
+    /// Set (and notified) once the listener is closed.
+    listener_closed: Arc<(AtomicBool, tokio::sync::Notify)>,
+}
+
+/// Marks the listener closed when the accept loop ends, however it ends.
+struct ListenerClosed(Arc<(AtomicBool, tokio::sync::Notify)>);
+
+impl Drop for ListenerClosed {
+    fn drop(&mut self) {
+        self.0.0.store(true, Ordering::Release);
+        self.0.1.notify_waiters();
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop_listening.notify_one();
+    }
 }
 
 /// A node's transport endpoint. Cheap to clone.
@@ -332,12 +353,24 @@ impl Transport {
                 peers: Mutex::new(BTreeMap::new()),
                 next_request: AtomicU64::new(1),
                 pending_handshakes: Arc::default(),
+                stop_listening: Arc::default(),
+                listener_closed: Arc::default(),
             }),
         };
         let weak = Arc::downgrade(&transport.inner);
+        let stop = Arc::clone(&transport.inner.stop_listening);
+        let closed = Arc::clone(&transport.inner.listener_closed);
         providers.spawn_named(format!("accept:{addr}"), async move {
+            let _closed_on_exit = ListenerClosed(closed);
             let mut full = false;
-            while let Ok((stream, from)) = listener.accept().await {
+            loop {
+                // The listener closes (its port is free again) when the
+                // transport shuts down or its last handle goes.
+                let accepted = tokio::select! {
+                    accepted = listener.accept() => accepted,
+                    () = stop.notified() => break,
+                };
+                let Ok((stream, from)) = accepted else { break };
                 let Some(inner) = weak.upgrade() else { break };
                 let limit = inner.config.max_pending_handshakes;
                 let Some(slot) = inner.pending_handshakes.take(limit) else {
@@ -604,8 +637,31 @@ impl Transport {
         conn
     }
 
-    /// Closes every connection; pending requests fail with
-    /// `ConnectionLost`.
+    /// Stops listening and closes every connection; pending requests fail
+    /// with `ConnectionLost`. The port is free again once
+    /// [`listener_closed`](Self::listener_closed) returns.
+    pub fn shutdown(&self) {
+        self.inner.stop_listening.notify_one();
+        self.close_all();
+    }
+
+    /// Waits until the listener is closed (after
+    /// [`shutdown`](Self::shutdown)).
+    pub async fn listener_closed(&self) {
+        let (flag, notify) = &*self.inner.listener_closed;
+        loop {
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if flag.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Closes every connection (the listener stays open); pending requests
+    /// fail with `ConnectionLost`.
     pub fn close_all(&self) {
         let conns: Vec<Arc<Conn>> = lock(&self.inner.peers)
             .values_mut()
