@@ -164,6 +164,40 @@ fn the_bank_survives_a_killed_node_and_says_when_its_primary_is_gone() {
     let mut node_c = Proc::start("node c", &node_args(&c, Some(&b)));
     node_c.wait_for("serving", START);
 
+    // 0. A node whose storage service is another one is refused: its
+    // accounts would fork from the cluster's.
+    let other_data = data.join("other");
+    let other_addr = free_port().to_string();
+    let other = Proc::start(
+        "other storage",
+        &args(&["storage", "--listen", &other_addr, "--data"])
+            .into_iter()
+            .chain([other_data.to_string_lossy().to_string()])
+            .collect::<Vec<_>>(),
+    );
+    other.wait_for("serving", START);
+    let stray_addr = free_port().to_string();
+    let mut stray = Proc::start(
+        "node on another storage",
+        &args(&[
+            "node",
+            "--listen",
+            &stray_addr,
+            "--seed",
+            &a,
+            "--storage",
+            &other_addr,
+        ]),
+    );
+    let status = stray.exit_within(START);
+    let out = stray.output();
+    assert!(!status.success(), "{out}");
+    assert!(
+        out.contains("this node's state storage is not the cluster's"),
+        "{out}"
+    );
+    drop(other);
+
     // 1. A non-primary node dies mid-run and comes back.
     let mut client = Proc::start(
         "client",
@@ -212,4 +246,70 @@ fn the_bank_survives_a_killed_node_and_says_when_its_primary_is_gone() {
     }
     drop(storage);
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// Runs the example with `args` to its end: exit code, stdout, stderr.
+fn run(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(bank_account()).args(args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn the_command_line_helps_and_refuses_bad_input_in_one_line() {
+    let (code, out, _) = run(&["--help"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("Usage:") && out.contains("client"), "{out}");
+    let (code, out, _) = run(&["node", "-h"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("--storage <ADDR>"), "{out}");
+
+    let file = std::env::temp_dir().join(format!("moonpool-cli-file-{}", std::process::id()));
+    std::fs::write(&file, b"x").unwrap();
+    let file = file.to_string_lossy().to_string();
+    let refused: [(&[&str], &str); 5] = [
+        (
+            &[
+                "node",
+                "--listen",
+                "127.0.0.1:1",
+                "--listen",
+                "127.0.0.1:2",
+                "--storage",
+                "127.0.0.1:3",
+            ],
+            "cannot be used multiple times",
+        ),
+        (
+            &["storage", "--listen", "127.0.0.1:1", "--data", &file],
+            "not a directory",
+        ),
+        (&["client", "--seed", "no-such-host.invalid:4000"], "--seed"),
+        (&["client", "--seed", "127.0.0.1"], "--seed"),
+        (&["--transfers", "many"], "--transfers"),
+    ];
+    for (args, says) in refused {
+        let (code, out, err) = run(args);
+        assert_eq!(code, Some(2), "{args:?}: {out}{err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: not one line:\n{err}");
+        assert!(
+            err.starts_with("bank_account: ") && err.contains(says),
+            "{args:?}: {err}"
+        );
+    }
+    let _ = std::fs::remove_file(&file);
+
+    // A host name is an address.
+    let (code, _, err) = run(&[
+        "node",
+        "--listen",
+        "localhost:0",
+        "--storage",
+        "localhost:1",
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("cannot use the node's state storage"), "{err}");
 }
