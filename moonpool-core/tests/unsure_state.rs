@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use moonpool_core::actor::{dispatch, method_id, unknown_method};
 use moonpool_core::state::{
@@ -93,7 +93,12 @@ struct Tracker {
     phase: Persisted<u32>,
 }
 
-static ACTIVATIONS: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    /// Activations of `Tracker` on this thread: each test runs its
+    /// simulation on its own thread, so tests running at once do not count
+    /// each other's.
+    static ACTIVATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
 
 #[derive(Serialize, Deserialize)]
 struct Advance(u32);
@@ -116,7 +121,7 @@ impl Actor for Tracker {
 
     async fn activate(ctx: &ActorContext) -> Result<Self, String> {
         let phase = Persisted::load(ctx).await.map_err(|e| e.to_string())?;
-        ACTIVATIONS.fetch_add(1, Ordering::SeqCst);
+        ACTIVATIONS.set(ACTIVATIONS.get() + 1);
         Ok(Self { phase })
     }
 
@@ -192,7 +197,7 @@ fn a_save_that_landed_unseen_is_never_rolled_back_in_memory() {
             let node = node_with(&sim, store.clone()).await;
             let t = node.actor::<Tracker>("t");
             assert_eq!(t.call(Advance(1)).await.unwrap(), Ok(1));
-            let activations = ACTIVATIONS.load(Ordering::SeqCst);
+            let activations = ACTIVATIONS.get();
 
             store.lose_next_write_reply.store(true, Ordering::SeqCst);
             store.fail_reads.store(true, Ordering::SeqCst);
@@ -208,7 +213,7 @@ fn a_save_that_landed_unseen_is_never_rolled_back_in_memory() {
                 "the activation tried more than once to learn the truth"
             );
             assert_eq!(
-                ACTIVATIONS.load(Ordering::SeqCst),
+                ACTIVATIONS.get(),
                 activations + 1,
                 "the unsure activation left; the next call activated from storage"
             );
@@ -229,7 +234,7 @@ fn a_save_whose_reply_was_lost_learns_that_it_landed() {
             let node = node_with(&sim, store.clone()).await;
             let t = node.actor::<Tracker>("t");
             assert_eq!(t.call(Advance(1)).await.unwrap(), Ok(1));
-            let activations = ACTIVATIONS.load(Ordering::SeqCst);
+            let activations = ACTIVATIONS.get();
             store.lose_next_write_reply.store(true, Ordering::SeqCst);
             assert_eq!(t.call(Advance(2)).await.unwrap(), Ok(2));
             assert_eq!(
@@ -238,7 +243,7 @@ fn a_save_whose_reply_was_lost_learns_that_it_landed() {
                 "the etag is right"
             );
             assert_eq!(stored(&store).await, Some(3));
-            assert_eq!(ACTIVATIONS.load(Ordering::SeqCst), activations);
+            assert_eq!(ACTIVATIONS.get(), activations);
         })
         .unwrap();
 }
