@@ -132,12 +132,20 @@ async fn start_node(
     Ok(node)
 }
 
-/// Returns, in words, once `node` has lost the cluster's membership (the
-/// primary of this development membership is gone).
+/// Returns, in words, once `node` can no longer take part in the cluster:
+/// it lost the cluster's membership (the primary of this development
+/// membership is gone), or the cluster declared it dead and it stopped
+/// serving (start it again to rejoin, as a supervisor would).
 async fn membership_lost(node: &Node, p: &Providers) -> String {
     loop {
         if let Some(e) = node.membership_lost() {
             return e.to_string();
+        }
+        if node.is_stopped() {
+            return format!(
+                "node {} was declared dead by the cluster and stopped serving; start it again to rejoin",
+                node.id().addr
+            );
         }
         p.sleep(Duration::from_millis(100)).await;
     }
