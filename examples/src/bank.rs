@@ -69,7 +69,7 @@ pub struct AccountState {
 
 /// What an account holds, for an audit (see [`Account::statement`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccountStatement {
+pub struct Statement {
     /// The balance.
     pub balance: i64,
     /// Transfer ids applied, with their amount (negative for debits).
@@ -139,8 +139,8 @@ impl Account {
     }
 
     /// The balance and every transfer step applied, for an audit.
-    pub async fn statement(&self) -> AccountStatement {
-        AccountStatement {
+    pub async fn statement(&self) -> Statement {
+        Statement {
             balance: self.state.balance,
             applied: self.state.applied.clone(),
         }

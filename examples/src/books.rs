@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use moonpool::prelude::*;
 
-use crate::bank::{Account, AccountStatement, Outcome};
+use crate::bank::{Account, Outcome, Statement};
 
 /// A transfer a client ran to its end.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,7 +79,7 @@ pub async fn check_books(
     opening: i64,
     ran: &[Ran],
     patience: Duration,
-) -> Result<Vec<(String, AccountStatement)>, BooksError> {
+) -> Result<Vec<(String, Statement)>, BooksError> {
     let deadline = providers.now() + patience;
     let expected = opening * accounts.len() as i64;
     loop {
@@ -108,7 +108,7 @@ async fn read_statements(
     providers: &Providers,
     accounts: &[String],
     deadline: moonpool::Instant,
-) -> Result<Vec<(String, AccountStatement)>, BooksError> {
+) -> Result<Vec<(String, Statement)>, BooksError> {
     let mut statements = Vec::new();
     for account in accounts {
         let a = node.actor::<Account>(account.clone());
@@ -132,7 +132,7 @@ async fn read_statements(
     Ok(statements)
 }
 
-fn check_transfer(t: &Ran, statements: &[(String, AccountStatement)]) -> Result<(), BooksError> {
+fn check_transfer(t: &Ran, statements: &[(String, Statement)]) -> Result<(), BooksError> {
     let step = |account: &str| {
         statements
             .iter()
@@ -175,8 +175,8 @@ fn describe(step: Option<i64>) -> String {
 mod tests {
     use super::*;
 
-    fn statement(balance: i64, applied: &[(u64, i64)]) -> AccountStatement {
-        AccountStatement {
+    fn statement(balance: i64, applied: &[(u64, i64)]) -> Statement {
+        Statement {
             balance,
             applied: applied.iter().copied().collect(),
         }

@@ -82,21 +82,6 @@ fn snake(ident: &syn::Ident) -> String {
     out
 }
 
-fn camel(ident: &syn::Ident) -> syn::Ident {
-    let s: String = ident
-        .to_string()
-        .split('_')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let mut cs = p.chars();
-            cs.next()
-                .map(|c| c.to_uppercase().chain(cs).collect::<String>())
-                .unwrap_or_default()
-        })
-        .collect();
-    format_ident!("{}", s, span = ident.span())
-}
-
 pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
     let actor = &model.self_ident;
     let vis = quote!(pub);
@@ -112,7 +97,11 @@ pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
     let mut ref_methods = Vec::new();
 
     for h in &model.handlers {
-        let msg = camel(&h.method);
+        // The message struct takes the method's own (snake case) name, not
+        // a camel-case one: it is declared in a module that sees the
+        // user's types through `use super::*`, and a user type named like
+        // a method (`deposit(d: Deposit)`) must not be shadowed by it.
+        let msg = h.method.clone();
         let wire = &h.wire_name;
         let id = syn::LitInt::new(&format!("{:#010x}u32", method_id(wire)), h.span);
         let tys: Vec<_> = h.args.iter().map(|(_, t)| t).collect();
