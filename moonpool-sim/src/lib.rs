@@ -64,7 +64,7 @@ mod tokio_impl;
 
 pub use net::{AsyncStream, NetListener, NetStream, NetworkProvider};
 pub use providers::Providers;
-pub use random::{DeterministicRng, RandomProvider};
+pub use random::{DeterministicRng, RandomProvider, fnv1a, mix64};
 pub use sim::{
     DiskConfig, FailureKind, Livelock, NetConfig, ProcessId, SimConfig, SimContext, SimError,
     SimFailure, SimReport, Simulation, TaskInfo,

@@ -121,16 +121,31 @@ pub(crate) fn chance_from(p: f64, bits: u64) -> bool {
     }
 }
 
-/// SplitMix64's finaliser: a fast, well-distributed 64-bit mix.
-pub(crate) fn mix64(mut x: u64) -> u64 {
+/// SplitMix64's finaliser: a fast, well-distributed 64-bit mix. Stable
+/// across versions and platforms (the simulator's seeds, and the runtime's
+/// hash ring, depend on it).
+///
+/// ```
+/// use moonpool_sim::mix64;
+/// assert_eq!(mix64(1), mix64(1));
+/// assert_ne!(mix64(1), mix64(2));
+/// ```
+pub fn mix64(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     x ^ (x >> 31)
 }
 
-/// FNV-1a over bytes: a stable (version-independent) string hash for seeds.
-pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+/// FNV-1a over bytes: a stable (version- and platform-independent) hash
+/// of a string, unlike `std`'s hashers.
+///
+/// ```
+/// use moonpool_sim::fnv1a;
+/// assert_eq!(fnv1a(b""), 0xCBF2_9CE4_8422_2325);
+/// assert_ne!(fnv1a(b"a"), fnv1a(b"b"));
+/// ```
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xCBF2_9CE4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01B3)
     })

@@ -357,7 +357,7 @@ fn moonpool_core_has_no_new_import_loop() {
                 "node/idle",
                 "node/lanes",
                 "node/lease",
-                "node/membership",
+                "node/primary",
                 "node/protocol",
                 "node/recovery",
                 "node/ring",

@@ -263,7 +263,7 @@ impl NodeBuilder {
                 (Some(table), _, _) => table,
                 (None, Some(hosted), _) => Arc::new(hosted.clone()),
                 (None, None, Some(seed)) => {
-                    let table = super::membership::PrimaryMembership {
+                    let table = super::primary::PrimaryMembership {
                         primary: Arc::new(Mutex::new(seed)),
                         transport: Arc::clone(&transport_slot),
                         timeout: self.config.probe_timeout.max(Duration::from_secs(1)),
@@ -347,7 +347,7 @@ impl NodeBuilder {
 /// writes this node's row, and reads the view.
 async fn join(
     node: &Node,
-    remote_table: Option<&super::membership::PrimaryMembership>,
+    remote_table: Option<&super::primary::PrimaryMembership>,
     hosts: Vec<String>,
     providers: &Providers,
 ) -> Result<(), NodeError> {

@@ -7,6 +7,7 @@ mod idle;
 mod lanes;
 mod lease;
 mod membership;
+mod primary;
 mod protocol;
 mod recovery;
 mod ring;

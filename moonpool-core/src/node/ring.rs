@@ -3,32 +3,21 @@
 
 use std::collections::BTreeMap;
 
+use moonpool_sim::{fnv1a, mix64};
+
 use crate::actor::ActorId;
 use crate::transport::NodeId;
 
 /// Points per node on the ring: enough for an even spread.
 const VIRTUAL_POINTS: u64 = 64;
 
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
-fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xCBF2_9CE4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01B3)
-    })
-}
-
 /// A stable hash of an actor id.
 pub(crate) fn hash_id(id: &ActorId) -> u64 {
-    mix(fnv(id.type_name.as_bytes()) ^ fnv(id.key.as_bytes()).rotate_left(17))
+    mix64(fnv1a(id.type_name.as_bytes()) ^ fnv1a(id.key.as_bytes()).rotate_left(17))
 }
 
 fn hash_node(node: &NodeId, point: u64) -> u64 {
-    mix(fnv(node.addr.to_string().as_bytes()) ^ mix(point))
+    mix64(fnv1a(node.addr.to_string().as_bytes()) ^ mix64(point))
 }
 
 /// The ring.

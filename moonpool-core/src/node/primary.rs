@@ -1,0 +1,153 @@
+//! The membership table of a development cluster, as the nodes that do not
+//! host it reach it: over the cluster transport, through the primary node.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use moonpool_sim::BoxFuture;
+
+use super::membership::{Member, MembershipError, MembershipTable};
+use crate::transport::{NodeId, lock};
+
+/// The membership table of a development cluster, hosted by one primary
+/// node (built with [`NodeBuilder::host_membership`]) and reached over the
+/// cluster transport by the others (built with
+/// [`NodeBuilder::primary`]). If the primary is down, membership cannot
+/// change until it is back.
+///
+/// [`NodeBuilder::host_membership`]: super::NodeBuilder::host_membership
+/// [`NodeBuilder::primary`]: super::NodeBuilder::primary
+#[derive(Clone)]
+pub(crate) struct PrimaryMembership {
+    /// The primary: first the seed the node was given; the primary itself
+    /// once the seed has said which node that is (see
+    /// [`resolve`](Self::resolve)).
+    pub(crate) primary: Arc<Mutex<SocketAddr>>,
+    pub(crate) transport: Arc<std::sync::OnceLock<crate::transport::Transport>>,
+    pub(crate) timeout: std::time::Duration,
+}
+
+impl PrimaryMembership {
+    /// Sends `req` to the primary; the raw answer.
+    async fn send(
+        &self,
+        req: &super::protocol::NodeRequest,
+    ) -> Result<(SocketAddr, super::protocol::NodeResponse), MembershipError> {
+        let primary = *lock(&self.primary);
+        let transport = self.transport.get().ok_or_else(|| {
+            MembershipError::Unavailable("the node's transport is not running".to_string())
+        })?;
+        let bytes = postcard::to_allocvec(req)
+            .map_err(|e| MembershipError::Unavailable(format!("cannot encode a request: {e}")))?;
+        let reply = transport
+            .request(primary, bytes, self.timeout)
+            .await
+            .map_err(|e| MembershipError::PrimaryUnreachable {
+                primary,
+                reason: e.to_string(),
+            })?;
+        let response = postcard::from_bytes(&reply).map_err(|e| MembershipError::Refused {
+            primary,
+            reason: format!("an answer that cannot be decoded ({e})"),
+        })?;
+        Ok((primary, response))
+    }
+
+    fn ask(
+        &self,
+        op: super::protocol::MembershipOp,
+    ) -> BoxFuture<'static, Result<Vec<Member>, MembershipError>> {
+        use super::protocol::NodeResponse;
+        let this = self.clone();
+        Box::pin(async move {
+            let req = super::protocol::NodeRequest::Membership(op);
+            match this.send(&req).await? {
+                (_, NodeResponse::Members(m)) => Ok(m),
+                (_, NodeResponse::Done) => Ok(Vec::new()),
+                (primary, NodeResponse::Failed(e)) => Err(MembershipError::Refused {
+                    primary,
+                    reason: e.to_string(),
+                }),
+                (primary, _) => Err(MembershipError::Refused {
+                    primary,
+                    reason: "it answered with something that is not a membership answer"
+                        .to_string(),
+                }),
+            }
+        })
+    }
+
+    /// Asks the seed which node is the primary, and talks to that node
+    /// from now on: any node of the cluster can be given as the seed.
+    pub(crate) async fn resolve(&self) -> Result<(), MembershipError> {
+        use super::protocol::{MembershipOp, NodeRequest, NodeResponse};
+        match self
+            .send(&NodeRequest::Membership(MembershipOp::Primary))
+            .await?
+        {
+            (seed, NodeResponse::Primary(primary)) => {
+                if primary != seed {
+                    tracing::info!(%seed, %primary, "the seed is not the membership primary; using the primary");
+                }
+                *lock(&self.primary) = primary;
+                Ok(())
+            }
+            (seed, NodeResponse::Failed(e)) => Err(MembershipError::Refused {
+                primary: seed,
+                reason: e.to_string(),
+            }),
+            (seed, _) => Err(MembershipError::Refused {
+                primary: seed,
+                reason: "it does not know the membership primary".to_string(),
+            }),
+        }
+    }
+}
+
+impl MembershipTable for PrimaryMembership {
+    fn join(&self, member: Member) -> BoxFuture<'static, Result<(), MembershipError>> {
+        let f = self.ask(super::protocol::MembershipOp::Join(member));
+        Box::pin(async move { f.await.map(|_| ()) })
+    }
+
+    fn report_load(
+        &self,
+        node: NodeId,
+        load: u64,
+    ) -> BoxFuture<'static, Result<(), MembershipError>> {
+        let f = self.ask(super::protocol::MembershipOp::ReportLoad(node, load));
+        Box::pin(async move { f.await.map(|_| ()) })
+    }
+
+    fn declare_dead(
+        &self,
+        node: NodeId,
+        by: NodeId,
+    ) -> BoxFuture<'static, Result<(), MembershipError>> {
+        let f = self.ask(super::protocol::MembershipOp::DeclareDead(node, by));
+        Box::pin(async move { f.await.map(|_| ()) })
+    }
+
+    fn withdraw_suspicion(
+        &self,
+        node: NodeId,
+        by: NodeId,
+    ) -> BoxFuture<'static, Result<(), MembershipError>> {
+        let f = self.ask(super::protocol::MembershipOp::Withdraw(node, by));
+        Box::pin(async move { f.await.map(|_| ()) })
+    }
+
+    fn begin_leave(&self, node: NodeId) -> BoxFuture<'static, Result<(), MembershipError>> {
+        let f = self.ask(super::protocol::MembershipOp::BeginLeave(node));
+        Box::pin(async move { f.await.map(|_| ()) })
+    }
+
+    fn leave(&self, node: NodeId) -> BoxFuture<'static, Result<(), MembershipError>> {
+        let f = self.ask(super::protocol::MembershipOp::Leave(node));
+        Box::pin(async move { f.await.map(|_| ()) })
+    }
+
+    fn snapshot(&self) -> BoxFuture<'static, Result<Vec<Member>, MembershipError>> {
+        self.ask(super::protocol::MembershipOp::Snapshot)
+    }
+}
