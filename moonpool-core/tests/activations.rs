@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Add, Counter, Fragile, Get, Nap, Ticker, Ticks, nodes};
+use common::{Add, Counter, Fragile, Get, Nap, StartForeignTimer, Ticker, Ticks, nodes};
 use moonpool_core::{ActorId, CallError};
 use moonpool_sim::chaos::FaultConfig;
 use moonpool_sim::runner::RunnerConfig;
@@ -274,4 +274,24 @@ fn the_runtime_replays_exactly_from_its_seed() {
     );
     // The runner's summary line, so `scripts/soak` counts these seeds too.
     println!("moonpool: `{PATH}`: {count} seeds passed (each run twice: same trace, same result)");
+}
+
+#[moonpool::sim_test(seeds = 10, faults = "calm")]
+async fn a_timer_for_another_actor_type_is_refused_by_name(sim: SimContext) {
+    let cluster = nodes(&sim, 1, Duration::from_secs(5)).await;
+    let err = cluster[0]
+        .1
+        .actor::<Ticker>("t")
+        .call(StartForeignTimer)
+        .await
+        .unwrap()
+        .expect("refused");
+    assert!(
+        matches!(&err, CallError::WrongActorType { wanted, actual } if wanted == "Counter" && actual == "Ticker"),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "an activation of `Ticker` cannot start a timer for actor type `Counter`"
+    );
 }

@@ -104,4 +104,24 @@ async fn any_node_is_a_seed_and_a_lost_primary_is_reported_within_the_lease(sim:
             "{err:?}"
         );
     }
+    // A newcomer pointed at a survivor learns why it cannot join: the
+    // primary's loss, named, in words (not a nested debug dump).
+    let p = sim.providers();
+    let newcomer = Node::builder("dev")
+        .listen("10.0.0.1:7300".parse().unwrap())
+        .providers(p)
+        .client_only()
+        .primary(n1_addr)
+        .build()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &newcomer,
+            moonpool_core::node::NodeError::Membership(MembershipError::PrimaryUnreachable { primary, .. })
+                if *primary == primary_addr
+        ),
+        "{newcomer:?}"
+    );
+    assert!(!newcomer.to_string().contains('{'), "{newcomer}");
 }

@@ -124,7 +124,7 @@ impl ActorContext {
     ///
     /// # Errors
     ///
-    /// [`CallError::UnknownActorType`] if `A` is not this activation's type.
+    /// [`CallError::WrongActorType`] if `A` is not this activation's type.
     pub fn start_timer<A, M>(
         &self,
         period: Duration,
@@ -138,8 +138,9 @@ impl ActorContext {
             .into_any()
             .downcast::<Activation<A>>()
         else {
-            return Err(CallError::UnknownActorType {
-                actor_type: A::TYPE_NAME.to_string(),
+            return Err(CallError::WrongActorType {
+                wanted: A::TYPE_NAME.to_string(),
+                actual: self.id().type_name.to_string(),
             });
         };
         // Weak: a timer does not keep its activation's memory alive.

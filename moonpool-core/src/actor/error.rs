@@ -114,4 +114,14 @@ pub enum CallError {
         /// Why the table cannot be read, in words.
         reason: String,
     },
+    /// An activation asked for something of another actor type than its
+    /// own (a timer delivering `wanted`'s messages, from an activation of
+    /// `actual`).
+    #[error("an activation of `{actual}` cannot start a timer for actor type `{wanted}`")]
+    WrongActorType {
+        /// The type the request named.
+        wanted: String,
+        /// The activation's own type.
+        actual: String,
+    },
 }

@@ -65,7 +65,7 @@ pub struct Member {
 /// };
 /// assert!(e.to_string().starts_with("membership primary 127.0.0.1:4000 is unreachable"));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum MembershipError {
     /// The node hosting a development cluster's membership table cannot be
     /// reached; nothing else holds the table.

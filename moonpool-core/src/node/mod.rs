@@ -929,11 +929,9 @@ impl NodeInner {
                 return match (&self.hosted_membership, &self.primary) {
                     (Some(_), _) => NodeResponse::Primary(self.node_id().addr),
                     (None, Some(primary)) => NodeResponse::Primary(*lock(primary)),
-                    (None, None) => NodeResponse::Failed(CallError::NodeUnreachable {
-                        actor: "membership".to_string(),
-                        reason: "this node's membership table is not served over the network"
-                            .to_string(),
-                    }),
+                    (None, None) => NodeResponse::MembershipFailed(MembershipError::Unavailable(
+                        "this node's membership table is not served over the network".to_string(),
+                    )),
                 };
             }
             protocol::MembershipOp::Join(m) => table.join(m).await.map(|()| Vec::new()),
@@ -954,10 +952,7 @@ impl NodeInner {
         };
         match result {
             Ok(members) => NodeResponse::Members(members),
-            Err(e) => NodeResponse::Failed(CallError::NodeUnreachable {
-                actor: "membership".to_string(),
-                reason: e.to_string(),
-            }),
+            Err(e) => NodeResponse::MembershipFailed(e),
         }
     }
 

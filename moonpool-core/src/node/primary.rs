@@ -64,6 +64,7 @@ impl PrimaryMembership {
             match this.send(&req).await? {
                 (_, NodeResponse::Members(m)) => Ok(m),
                 (_, NodeResponse::Done) => Ok(Vec::new()),
+                (_, NodeResponse::MembershipFailed(e)) => Err(e),
                 (primary, NodeResponse::Failed(e)) => Err(MembershipError::Refused {
                     primary,
                     reason: e.to_string(),
@@ -92,6 +93,7 @@ impl PrimaryMembership {
                 *lock(&self.primary) = primary;
                 Ok(())
             }
+            (_, NodeResponse::MembershipFailed(e)) => Err(e),
             (seed, NodeResponse::Failed(e)) => Err(MembershipError::Refused {
                 primary: seed,
                 reason: e.to_string(),

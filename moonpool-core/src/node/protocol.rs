@@ -71,4 +71,7 @@ pub(crate) enum NodeResponse {
     Done,
     /// The membership primary's address.
     Primary(std::net::SocketAddr),
+    /// A membership operation failed (as the table, or the primary a
+    /// forwarding node asked, said).
+    MembershipFailed(super::membership::MembershipError),
 }

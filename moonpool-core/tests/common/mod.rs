@@ -345,6 +345,14 @@ impl Message for StartTicking {
     const NAME: &'static str = "start_ticking";
 }
 
+/// Asks a `Ticker` to start a timer of `Counter`'s: refused, typed.
+#[derive(Serialize, Deserialize)]
+pub struct StartForeignTimer;
+impl Message for StartForeignTimer {
+    type Reply = Option<CallError>;
+    const NAME: &'static str = "start_foreign_timer";
+}
+
 #[derive(Serialize, Deserialize, Clone)]
 pub struct Tick;
 impl Message for Tick {
@@ -390,6 +398,9 @@ impl Actor for Ticker {
                     dispatch::<Self, StartTicking>(self, body, ctx).await
                 }
                 m if m == method_id(Tick::NAME) => dispatch::<Self, Tick>(self, body, ctx).await,
+                m if m == method_id(StartForeignTimer::NAME) => {
+                    dispatch::<Self, StartForeignTimer>(self, body, ctx).await
+                }
                 m if m == method_id(Ticks::NAME) => dispatch::<Self, Ticks>(self, body, ctx).await,
                 m => Err(unknown_method::<Self>(m)),
             }
@@ -401,6 +412,13 @@ impl Handler<StartTicking> for Ticker {
     async fn handle(&mut self, _: StartTicking, ctx: &ActorContext) {
         ctx.start_timer::<Ticker, Tick>(Duration::from_secs(1), || Tick)
             .expect("own type");
+    }
+}
+
+impl Handler<StartForeignTimer> for Ticker {
+    async fn handle(&mut self, _: StartForeignTimer, ctx: &ActorContext) -> Option<CallError> {
+        ctx.start_timer::<Counter, Add>(Duration::from_secs(1), || Add(1))
+            .err()
     }
 }
 
