@@ -354,6 +354,7 @@ fn moonpool_core_has_no_new_import_loop() {
                 "actor/turns",
                 "node",
                 "node/builder",
+                "node/current",
                 "node/idle",
                 "node/lanes",
                 "node/lease",

@@ -2,8 +2,10 @@
 //! routes calls, and watches its peers.
 
 mod builder;
+mod current;
 mod directory;
 mod idle;
+mod inbound;
 mod lanes;
 mod lease;
 mod membership;
@@ -14,19 +16,16 @@ mod ring;
 mod shared_storage;
 mod watch;
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::marker::PhantomData;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use moonpool_sim::Providers;
 
 pub use builder::{ActorRegistration, NodeBuilder, NodeConfig, NodeError};
+pub(crate) use current::{current_node, with_current_node};
 pub use membership::{InMemoryMembership, Member, MemberStatus, MembershipError, MembershipTable};
 
 use crate::actor::RemoteReply;
@@ -35,7 +34,7 @@ use crate::actor::{
     LocalOutcome, Message, Placement, SharedHandler, TurnMaker, exclusive_turn, local_turn,
     shared_turn, spawn_activation,
 };
-use crate::transport::{NodeId, Responder, Transport, TransportError, lock};
+use crate::transport::{NodeId, Transport, TransportError, lock};
 use protocol::{NodeRequest, NodeResponse};
 use ring::Ring;
 
@@ -173,42 +172,6 @@ impl std::fmt::Debug for Node {
             .field("id", &self.id())
             .field("stopped", &self.is_stopped())
             .finish()
-    }
-}
-
-thread_local! {
-    static CURRENT_NODE: RefCell<Option<Node>> = const { RefCell::new(None) };
-}
-
-/// The node whose request is being decoded on this thread, if any: lets a
-/// deserialized [`ActorRef`] bind to it.
-pub(crate) fn current_node() -> Option<Node> {
-    CURRENT_NODE.with(|c| c.borrow().clone())
-}
-
-pin_project_lite::pin_project! {
-    /// Polls `F` with `node` as the current node (see [`with_current_node`]).
-    pub(crate) struct WithNode<F> {
-        node: Option<Node>,
-        #[pin]
-        future: F,
-    }
-}
-
-/// Runs `future` with `node` as this thread's current node while it is
-/// polled: what decodes a message (and any [`ActorRef`] in it) binds to.
-pub(crate) fn with_current_node<F: Future>(node: Option<Node>, future: F) -> WithNode<F> {
-    WithNode { node, future }
-}
-
-impl<F: Future> Future for WithNode<F> {
-    type Output = F::Output;
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        let previous = CURRENT_NODE.with(|c| c.replace(this.node.clone()));
-        let out = this.future.poll(cx);
-        CURRENT_NODE.with(|c| *c.borrow_mut() = previous);
-        out
     }
 }
 
@@ -1016,104 +979,6 @@ impl NodeInner {
         Err(CallError::RoutingFailed {
             actor: id.to_string(),
             attempts: 3,
-        })
-    }
-}
-
-impl Node {
-    /// Routes a request that arrived from a peer.
-    pub(crate) fn inbound(&self) -> Arc<dyn crate::transport::Inbound> {
-        Arc::new(Inbound {
-            node: Arc::downgrade(&self.inner),
-        })
-    }
-}
-
-struct Inbound {
-    node: std::sync::Weak<NodeInner>,
-}
-
-impl crate::transport::Inbound for Inbound {
-    /// Decodes each request once, here. A call to an activation this node
-    /// already hosts goes straight to it — run right here when its actor is
-    /// at rest and the turn exclusive, queued behind the running turns
-    /// otherwise — and the activation answers on the connection: no task,
-    /// no extra wake-up. Anything else (including every refusal) is handled
-    /// by `NodeInner::handle` in a task of its own.
-    fn dispatch(
-        &self,
-        from: NodeId,
-        payload: Vec<u8>,
-        responder: Responder,
-    ) -> Result<(), (Vec<u8>, Responder)> {
-        let Some(node) = self.node.upgrade() else {
-            responder.send(Err("the node has stopped".to_string()));
-            return Ok(());
-        };
-        let req: NodeRequest = match postcard::from_bytes(&payload) {
-            Ok(req) => req,
-            Err(e) => {
-                responder.send(Err(format!("undecodable node request: {e}")));
-                return Ok(());
-            }
-        };
-        let req = match req {
-            NodeRequest::Call {
-                target,
-                method,
-                body,
-                chain,
-                shared,
-            } => {
-                // Anything unusual (stopping, a cycle, a lapsed lease, a
-                // dead caller) is answered by `handle`.
-                let ready = !node.stopping.load(Ordering::Relaxed)
-                    && check_cycle(&target, shared, &chain).is_ok()
-                    && node.check_lease().is_ok()
-                    && node.refuse_from(&from).is_none();
-                let hosted = ready
-                    .then(|| lock(&node.activations).get(&target).map(Arc::clone))
-                    .flatten();
-                if let Some(activation) = hosted {
-                    activation.deliver_remote(method, body, chain, RemoteReply::to_wire(responder));
-                    return Ok(());
-                }
-                NodeRequest::Call {
-                    target,
-                    method,
-                    body,
-                    chain,
-                    shared,
-                }
-            }
-            other => other,
-        };
-        let p = Arc::clone(&node.providers);
-        p.spawn_detached("inbound-request", async move {
-            let resp = node.handle(from, req).await;
-            responder.send(
-                postcard::to_allocvec(&resp)
-                    .map_err(|e| format!("cannot encode the response: {e}")),
-            );
-        });
-        Ok(())
-    }
-
-    /// Unused by the transport (every request is taken by
-    /// [`Inbound::dispatch`](crate::transport::Inbound::dispatch)); kept
-    /// for the trait, with the same result.
-    fn handle(
-        &self,
-        from: NodeId,
-        payload: Vec<u8>,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>> {
-        let node = self.node.upgrade();
-        Box::pin(async move {
-            let node = node.ok_or("the node has stopped")?;
-            let req: NodeRequest = postcard::from_bytes(&payload)
-                .map_err(|e| format!("undecodable node request: {e}"))?;
-            let resp = node.handle(from, req).await;
-            postcard::to_allocvec(&resp).map_err(|e| format!("cannot encode the response: {e}"))
         })
     }
 }

@@ -1,0 +1,110 @@
+//! Requests from peer nodes: decoded once, and either handed straight to a
+//! hosted activation or handled by the node in a task of their own.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::protocol::NodeRequest;
+use super::{Node, NodeInner, check_cycle};
+use crate::actor::RemoteReply;
+use crate::transport::{NodeId, Responder, lock};
+
+impl Node {
+    /// Routes a request that arrived from a peer.
+    pub(crate) fn inbound(&self) -> Arc<dyn crate::transport::Inbound> {
+        Arc::new(Inbound {
+            node: Arc::downgrade(&self.inner),
+        })
+    }
+}
+
+struct Inbound {
+    node: std::sync::Weak<NodeInner>,
+}
+
+impl crate::transport::Inbound for Inbound {
+    /// Decodes each request once, here. A call to an activation this node
+    /// already hosts goes straight to it — run right here when its actor is
+    /// at rest and the turn exclusive, queued behind the running turns
+    /// otherwise — and the activation answers on the connection: no task,
+    /// no extra wake-up. Anything else (including every refusal) is handled
+    /// by `NodeInner::handle` in a task of its own.
+    fn dispatch(
+        &self,
+        from: NodeId,
+        payload: Vec<u8>,
+        responder: Responder,
+    ) -> Result<(), (Vec<u8>, Responder)> {
+        let Some(node) = self.node.upgrade() else {
+            responder.send(Err("the node has stopped".to_string()));
+            return Ok(());
+        };
+        let req: NodeRequest = match postcard::from_bytes(&payload) {
+            Ok(req) => req,
+            Err(e) => {
+                responder.send(Err(format!("undecodable node request: {e}")));
+                return Ok(());
+            }
+        };
+        let req = match req {
+            NodeRequest::Call {
+                target,
+                method,
+                body,
+                chain,
+                shared,
+            } => {
+                // Anything unusual (stopping, a cycle, a lapsed lease, a
+                // dead caller) is answered by `handle`.
+                let ready = !node.stopping.load(Ordering::Relaxed)
+                    && check_cycle(&target, shared, &chain).is_ok()
+                    && node.check_lease().is_ok()
+                    && node.refuse_from(&from).is_none();
+                let hosted = ready
+                    .then(|| lock(&node.activations).get(&target).map(Arc::clone))
+                    .flatten();
+                if let Some(activation) = hosted {
+                    activation.deliver_remote(method, body, chain, RemoteReply::to_wire(responder));
+                    return Ok(());
+                }
+                NodeRequest::Call {
+                    target,
+                    method,
+                    body,
+                    chain,
+                    shared,
+                }
+            }
+            other => other,
+        };
+        let p = Arc::clone(&node.providers);
+        p.spawn_detached("inbound-request", async move {
+            let resp = node.handle(from, req).await;
+            responder.send(
+                postcard::to_allocvec(&resp)
+                    .map_err(|e| format!("cannot encode the response: {e}")),
+            );
+        });
+        Ok(())
+    }
+
+    /// Unused by the transport (every request is taken by
+    /// [`Inbound::dispatch`](crate::transport::Inbound::dispatch)); kept
+    /// for the trait, with the same result.
+    fn handle(
+        &self,
+        from: NodeId,
+        payload: Vec<u8>,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>> {
+        let node = self.node.upgrade();
+        Box::pin(async move {
+            let node = node.ok_or("the node has stopped")?;
+            let req: NodeRequest = postcard::from_bytes(&payload)
+                .map_err(|e| format!("undecodable node request: {e}"))?;
+            let resp = node.handle(from, req).await;
+            postcard::to_allocvec(&resp).map_err(|e| format!("cannot encode the response: {e}"))
+        })
+    }
+}
