@@ -135,20 +135,25 @@ fn args(list: &[&str]) -> Vec<String> {
 
 const START: Duration = Duration::from_secs(30);
 
+/// A storage service on `listen` keeping its records under `data`, once
+/// it serves.
+fn start_storage(name: &str, listen: &str, data: &std::path::Path) -> Proc {
+    let data = data.to_string_lossy();
+    let storage = Proc::start(
+        name,
+        &args(&["storage", "--listen", listen, "--data", &data]),
+    );
+    storage.wait_for("serving", START);
+    storage
+}
+
 #[test]
 fn the_bank_survives_a_killed_node_and_says_when_its_primary_is_gone() {
     let data = std::env::temp_dir().join(format!("moonpool-processes-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     let (storage_addr, a, b, c) = (free_port(), free_port(), free_port(), free_port());
     let [storage_addr, a, b, c] = [storage_addr, a, b, c].map(|x| x.to_string());
-    let storage = Proc::start(
-        "storage",
-        &args(&["storage", "--listen", &storage_addr, "--data"])
-            .into_iter()
-            .chain([data.to_string_lossy().to_string()])
-            .collect::<Vec<_>>(),
-    );
-    storage.wait_for("serving", START);
+    let storage = start_storage("storage", &storage_addr, &data);
     let node_args = |listen: &str, seed: Option<&str>| {
         let mut v = args(&["node", "--listen", listen, "--storage", &storage_addr]);
         if let Some(seed) = seed {
@@ -168,14 +173,7 @@ fn the_bank_survives_a_killed_node_and_says_when_its_primary_is_gone() {
     // accounts would fork from the cluster's.
     let other_data = data.join("other");
     let other_addr = free_port().to_string();
-    let other = Proc::start(
-        "other storage",
-        &args(&["storage", "--listen", &other_addr, "--data"])
-            .into_iter()
-            .chain([other_data.to_string_lossy().to_string()])
-            .collect::<Vec<_>>(),
-    );
-    other.wait_for("serving", START);
+    let other = start_storage("other storage", &other_addr, &other_data);
     let stray_addr = free_port().to_string();
     let mut stray = Proc::start(
         "node on another storage",

@@ -78,6 +78,15 @@ impl PrimaryMembership {
         })
     }
 
+    /// Sends a change to the primary; only whether it was applied counts.
+    fn apply(
+        &self,
+        op: super::protocol::MembershipOp,
+    ) -> BoxFuture<'static, Result<(), MembershipError>> {
+        let f = self.ask(op);
+        Box::pin(async move { f.await.map(|_| ()) })
+    }
+
     /// Asks the seed which node is the primary, and talks to that node
     /// from now on: any node of the cluster can be given as the seed.
     pub(crate) async fn resolve(&self) -> Result<(), MembershipError> {
@@ -108,8 +117,7 @@ impl PrimaryMembership {
 
 impl MembershipTable for PrimaryMembership {
     fn join(&self, member: Member) -> BoxFuture<'static, Result<(), MembershipError>> {
-        let f = self.ask(super::protocol::MembershipOp::Join(member));
-        Box::pin(async move { f.await.map(|_| ()) })
+        self.apply(super::protocol::MembershipOp::Join(member))
     }
 
     fn report_load(
@@ -117,8 +125,7 @@ impl MembershipTable for PrimaryMembership {
         node: NodeId,
         load: u64,
     ) -> BoxFuture<'static, Result<(), MembershipError>> {
-        let f = self.ask(super::protocol::MembershipOp::ReportLoad(node, load));
-        Box::pin(async move { f.await.map(|_| ()) })
+        self.apply(super::protocol::MembershipOp::ReportLoad(node, load))
     }
 
     fn declare_dead(
@@ -126,8 +133,7 @@ impl MembershipTable for PrimaryMembership {
         node: NodeId,
         by: NodeId,
     ) -> BoxFuture<'static, Result<(), MembershipError>> {
-        let f = self.ask(super::protocol::MembershipOp::DeclareDead(node, by));
-        Box::pin(async move { f.await.map(|_| ()) })
+        self.apply(super::protocol::MembershipOp::DeclareDead(node, by))
     }
 
     fn withdraw_suspicion(
@@ -135,18 +141,15 @@ impl MembershipTable for PrimaryMembership {
         node: NodeId,
         by: NodeId,
     ) -> BoxFuture<'static, Result<(), MembershipError>> {
-        let f = self.ask(super::protocol::MembershipOp::Withdraw(node, by));
-        Box::pin(async move { f.await.map(|_| ()) })
+        self.apply(super::protocol::MembershipOp::Withdraw(node, by))
     }
 
     fn begin_leave(&self, node: NodeId) -> BoxFuture<'static, Result<(), MembershipError>> {
-        let f = self.ask(super::protocol::MembershipOp::BeginLeave(node));
-        Box::pin(async move { f.await.map(|_| ()) })
+        self.apply(super::protocol::MembershipOp::BeginLeave(node))
     }
 
     fn leave(&self, node: NodeId) -> BoxFuture<'static, Result<(), MembershipError>> {
-        let f = self.ask(super::protocol::MembershipOp::Leave(node));
-        Box::pin(async move { f.await.map(|_| ()) })
+        self.apply(super::protocol::MembershipOp::Leave(node))
     }
 
     fn snapshot(&self) -> BoxFuture<'static, Result<Vec<Member>, MembershipError>> {
