@@ -16,6 +16,7 @@
 pub mod actor;
 pub mod node;
 pub mod state;
+mod sync;
 pub mod transport;
 
 pub use actor::{Actor, ActorContext, ActorId, ActorRef, CallError, Handler, Message};

@@ -37,7 +37,7 @@ use super::turns::is_shared;
 use super::{Actor, ActorContext, ActorId, CallChain, CallError};
 use crate::node::NodeInner;
 use crate::state::StateOwner;
-use crate::transport::lock;
+use crate::sync::lock;
 
 /// An activation of `A`. The node's table holds it (type-erased as
 /// [`AnyActivation`]); local callers, the turns' contexts and the idle

@@ -13,7 +13,7 @@ use super::local_call::{PendingCall, exclusive_turn};
 use super::{Actor, ActorId, ActorRef, CallChain, CallError, ChainLink, Handler, Message};
 use crate::node::{Node, NodeInner};
 use crate::state::StateOwner;
-use crate::transport::lock;
+use crate::sync::lock;
 
 /// Identifies a timer started with [`ActorContext::start_timer`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

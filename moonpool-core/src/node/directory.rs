@@ -9,7 +9,8 @@ use super::protocol::{NodeRequest, NodeResponse};
 use super::watch::refresh;
 use super::{NodeInner, View};
 use crate::actor::ActorId;
-use crate::transport::{NodeId, TransportError, lock};
+use crate::sync::lock;
+use crate::transport::{NodeId, TransportError};
 
 /// How long a directory request may take.
 const DIRECTORY_TIMEOUT: Duration = Duration::from_secs(5);

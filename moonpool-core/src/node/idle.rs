@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, Weak};
 use moonpool_sim::{Instant, Providers};
 
 use crate::actor::AnyActivation;
-use crate::transport::lock;
+use crate::sync::lock;
 
 /// The activations a node watches for idleness, by deadline.
 #[derive(Default)]

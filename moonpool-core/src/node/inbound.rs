@@ -9,7 +9,8 @@ use std::sync::atomic::Ordering;
 use super::protocol::NodeRequest;
 use super::{Node, NodeInner, check_cycle};
 use crate::actor::RemoteReply;
-use crate::transport::{NodeId, Responder, lock};
+use crate::sync::lock;
+use crate::transport::{NodeId, Responder};
 
 impl Node {
     /// Routes a request that arrived from a peer.

@@ -9,7 +9,7 @@ use moonpool_sim::BoxFuture;
 
 use super::{IdMap, Node};
 use crate::actor::ActorId;
-use crate::transport::lock;
+use crate::sync::lock;
 
 /// One queued send: delivers itself through the node it is given.
 pub(crate) type Job = Box<dyn FnOnce(Node) -> BoxFuture<'static, ()> + Send>;

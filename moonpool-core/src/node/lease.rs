@@ -27,7 +27,8 @@ use std::time::Duration;
 use moonpool_sim::Instant;
 
 use crate::actor::CallError;
-use crate::transport::{NodeId, lock};
+use crate::sync::lock;
+use crate::transport::NodeId;
 
 /// This node's lease on serving, and the placement hold after deaths.
 pub(crate) struct Lease {

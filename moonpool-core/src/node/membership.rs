@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use moonpool_sim::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use crate::transport::{NodeId, lock};
+use crate::sync::lock;
+use crate::transport::NodeId;
 
 /// A member's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -34,7 +34,8 @@ use crate::actor::{
     LocalOutcome, Message, Placement, SharedHandler, TurnMaker, exclusive_turn, local_turn,
     shared_turn, spawn_activation,
 };
-use crate::transport::{NodeId, Transport, TransportError, lock};
+use crate::sync::lock;
+use crate::transport::{NodeId, Transport, TransportError};
 use protocol::{NodeRequest, NodeResponse};
 use ring::Ring;
 

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use moonpool_sim::BoxFuture;
 
 use super::membership::{Member, MembershipError, MembershipTable};
-use crate::transport::{NodeId, lock};
+use crate::sync::lock;
+use crate::transport::NodeId;
 
 /// The membership table of a development cluster, hosted by one primary
 /// node (built with [`NodeBuilder::host_membership`]) and reached over the

@@ -17,7 +17,8 @@ use std::time::Duration;
 use super::protocol::NodeRequest;
 use super::{NodeInner, View};
 use crate::actor::ActorId;
-use crate::transport::{NodeId, TransportError, lock};
+use crate::sync::lock;
+use crate::transport::{NodeId, TransportError};
 
 /// Actors per report message (a report can span several).
 const REPORT_CHUNK: usize = 1024;

@@ -8,7 +8,8 @@ use super::protocol::NodeRequest;
 use super::recovery::ring_hosts;
 use super::ring::Ring;
 use super::{MemberStatus, NodeInner, View};
-use crate::transport::{NodeId, lock};
+use crate::sync::lock;
+use crate::transport::NodeId;
 
 /// Reads the membership table and rebuilds the view; returns whether the
 /// set of live hosts changed. A read that shows this node alive renews its

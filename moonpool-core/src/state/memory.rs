@@ -8,7 +8,7 @@ use moonpool_sim::BoxFuture;
 
 use super::{ETag, Record, StateStorage, StorageError};
 use crate::actor::ActorId;
-use crate::transport::lock;
+use crate::sync::lock;
 
 /// State kept in memory (lost with the process). Clones share the data.
 #[derive(Clone, Default)]

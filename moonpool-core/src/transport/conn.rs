@@ -10,9 +10,11 @@ use moonpool_sim::{NetStream, Providers};
 use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot};
 
+use super::error::TransportError;
 use super::frame::{FrameError, read_frame};
+use super::inbound::{Inbound, Respond, Responder};
 use super::wire::{NodeId, Wire, encode};
-use super::{Inbound, TransportError, lock};
+use crate::sync::lock;
 
 type Waiter = oneshot::Sender<Result<Vec<u8>, TransportError>>;
 
@@ -141,16 +143,6 @@ impl Conn {
                 peer: self.peer.addr,
             }));
         }
-    }
-
-    /// Sends the response to request `id` (dropped if the connection is
-    /// gone: the requester times out or sees the connection close).
-    pub(crate) fn respond(&self, id: u64, result: Result<Vec<u8>, String>) {
-        if let Ok(frame) = frame_of(&Wire::Response { id, result }) {
-            self.push(frame);
-        }
-        self.answering.fetch_sub(1, Ordering::Release);
-        self.close_if_drained();
     }
 
     fn complete(&self, id: u64, result: Result<Vec<u8>, String>) {
@@ -292,7 +284,7 @@ async fn reader(
             Wire::Request { id, payload } => {
                 // Counted before the responder exists: it answers once.
                 conn.answering.fetch_add(1, Ordering::Relaxed);
-                let responder = super::Responder::new(Arc::clone(conn), id);
+                let responder = Responder::new(Arc::clone(conn) as Arc<dyn Respond>, id);
                 if let Err((payload, responder)) = inbound.dispatch(conn.peer, payload, responder) {
                     let (inbound, peer) = (Arc::clone(&inbound), conn.peer);
                     providers.spawn_named("inbound-request", async move {
@@ -314,5 +306,17 @@ async fn reader(
                 return;
             }
         }
+    }
+}
+
+impl Respond for Conn {
+    /// Sends the response to request `id` (dropped if the connection is
+    /// gone: the requester times out or sees the connection close).
+    fn respond(&self, id: u64, result: Result<Vec<u8>, String>) {
+        if let Ok(frame) = frame_of(&Wire::Response { id, result }) {
+            self.push(frame);
+        }
+        self.answering.fetch_sub(1, Ordering::Release);
+        self.close_if_drained();
     }
 }

@@ -11,10 +11,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use moonpool_sim::{NetStream, Providers};
 
+use super::config::TransportConfig;
 use super::conn::frame_of;
+use super::error::TransportError;
 use super::frame::{read_frame, write_frame};
 use super::wire::{self, Wire};
-use super::{NodeId, PROTOCOL_VERSION, TransportConfig, TransportError};
+use super::wire::{NodeId, PROTOCOL_VERSION};
 
 /// The longest cluster id: its handshake must fit in
 /// [`TransportConfig::max_handshake_bytes`] with room to spare.
