@@ -14,6 +14,7 @@
 //!   memory or on disk (crash-tested through the storage provider).
 
 pub mod actor;
+mod id;
 pub mod node;
 pub mod state;
 mod sync;

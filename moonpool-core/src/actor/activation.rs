@@ -20,22 +20,20 @@
 //! in arrival order. Idle deactivation is the node's idle collector's job
 //! (`node/idle.rs`), not a timer per activation.
 
-use std::any::Any;
 use std::collections::VecDeque;
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 
 use moonpool_sim::{Instant, Providers};
 
-use super::context::ActivationInfo;
-use super::envelope::{Envelope, RemoteCall, RemoteReply};
-use super::turns::is_shared;
-use super::{Actor, ActorContext, ActorId, CallChain, CallError};
-use crate::node::NodeInner;
+use super::chain::CallChain;
+use super::context::ActorContext;
+use super::definition::Actor;
+use super::envelope::Envelope;
+use super::erased::{ActivationInfo, AnyActivation};
+use super::runtime::Idle;
+use crate::id::ActorId;
 use crate::state::StateOwner;
 use crate::sync::lock;
 
@@ -78,7 +76,7 @@ enum Phase<A> {
 }
 
 /// What became of a message handed to an activation.
-enum Offer<A> {
+pub(crate) enum Offer<A> {
     /// Queued for whoever runs turns.
     Queued,
     /// The activation has closed; here is the message back.
@@ -119,126 +117,6 @@ pub(crate) enum Exit<A> {
     Fenced,
 }
 
-/// The type-erased view of an activation.
-pub(crate) trait AnyActivation: StateOwner + Send + Sync + 'static {
-    fn info(&self) -> &ActivationInfo;
-    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
-    fn deliver_remote(
-        self: Arc<Self>,
-        method: u32,
-        body: Vec<u8>,
-        chain: CallChain,
-        reply: RemoteReply,
-    );
-    /// Deactivates once the messages queued before this one have run.
-    fn stop(self: Arc<Self>);
-    /// Stops at once: drops what is queued unrun (its callers route
-    /// again), refuses what arrives, and leaves without the deactivation
-    /// hook once the running turn, if any, ends. For a node declared dead.
-    fn halt(self: Arc<Self>);
-    /// Called by the idle collector at or after the activation's idle
-    /// deadline: deactivates it if it is at rest and due. Returns when to
-    /// check again, or `None` when the collector need not watch it.
-    fn check_idle(self: Arc<Self>, now: Instant) -> Option<Instant>;
-}
-
-impl<A: Actor> AnyActivation for Activation<A> {
-    fn info(&self) -> &ActivationInfo {
-        &self.info
-    }
-
-    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
-        self
-    }
-
-    fn deliver_remote(
-        self: Arc<Self>,
-        method: u32,
-        body: Vec<u8>,
-        chain: CallChain,
-        reply: RemoteReply,
-    ) {
-        let refused = self.deliver(Envelope::Remote(Box::new(RemoteCall {
-            method,
-            body,
-            chain,
-            reply,
-        })));
-        // Refused, the envelope is dropped here and its reply tells the
-        // caller to route again — unless activation failed, which the
-        // caller is told.
-        if let (Err(Envelope::Remote(call)), Some(reason)) = (refused, self.failure()) {
-            call.reply.send(Err(CallError::ActivationFailed {
-                actor: self.info.id.to_string(),
-                reason: reason.to_string(),
-            }));
-        }
-    }
-
-    fn stop(self: Arc<Self>) {
-        let _ = self.deliver(Envelope::Stop);
-    }
-
-    fn halt(self: Arc<Self>) {
-        self.info.halted.store(true, Ordering::Release);
-        let mut guard = lock(&self.slot);
-        let slot = &mut *guard;
-        let dropped = std::mem::take(&mut slot.queue);
-        let at_rest = match std::mem::replace(&mut slot.phase, Phase::Leaving) {
-            Phase::Idle(actor) => Some(actor),
-            other => {
-                // A runner, or the activation being built, sees the flag
-                // when it next looks for work.
-                slot.phase = other;
-                None
-            }
-        };
-        let waiting = slot.waiting.take();
-        drop(guard);
-        drop(dropped);
-        if let Some(w) = waiting {
-            w.wake();
-        }
-        if let Some(actor) = at_rest {
-            drop(actor);
-            let p = Arc::clone(&self.info.providers);
-            p.spawn_detached(
-                format!("halt:{}", self.info.id),
-                super::lifecycle::leave(self, Exit::Fenced),
-            );
-        }
-    }
-
-    fn check_idle(self: Arc<Self>, now: Instant) -> Option<Instant> {
-        let deadline = self.idle_deadline();
-        let due = now >= deadline;
-        let mut guard = lock(&self.slot);
-        let slot = &mut *guard;
-        match std::mem::replace(&mut slot.phase, Phase::Leaving) {
-            Phase::Idle(actor) if due => {
-                drop(guard);
-                let p = Arc::clone(&self.info.providers);
-                p.spawn_detached(
-                    format!("deactivate:{}", self.info.id),
-                    super::lifecycle::leave(self, Exit::Deactivate(actor)),
-                );
-                None
-            }
-            busy @ (Phase::Activating | Phase::Running) => {
-                slot.phase = busy;
-                // Its runner hands it back when it brings the actor to rest.
-                slot.idle_check |= due;
-                (!due).then_some(deadline)
-            }
-            other => {
-                let watched = matches!(other, Phase::Idle(_));
-                slot.phase = other;
-                watched.then_some(deadline)
-            }
-        }
-    }
-}
-
 impl<A: Actor> StateOwner for Activation<A> {
     fn state_unsure(&self, unsure: bool) {
         if unsure {
@@ -273,22 +151,21 @@ impl<A: Actor> Activation<A> {
         self.last_activity.store(now, Ordering::Relaxed);
     }
 
-    fn idle_deadline(&self) -> Instant {
+    pub(crate) fn idle_deadline(&self) -> Instant {
         Instant::from_nanos(self.last_activity.load(Ordering::Relaxed))
             .saturating_add(A::options().idle_timeout)
     }
 
     /// Has the node's idle collector watch this activation.
     pub(crate) fn watch_idle(self: &Arc<Self>) {
-        if let Some(node) = self.info.node.upgrade() {
-            let weak: Weak<dyn AnyActivation> = Arc::downgrade(self) as Weak<dyn AnyActivation>;
-            node.idle
-                .watch(self.idle_deadline(), self.info.generation, weak);
+        if let Some(node) = self.info.runtime.upgrade() {
+            let weak: Weak<dyn Idle> = Arc::downgrade(self) as Weak<dyn Idle>;
+            node.watch_idle(self.idle_deadline(), self.info.generation, weak);
         }
     }
 
     /// Hands `env` over (see [`Offer`]).
-    fn offer(&self, env: Envelope<A>) -> Offer<A> {
+    pub(crate) fn offer(&self, env: Envelope<A>) -> Offer<A> {
         if self.info.is_halted() {
             return Offer::Refused(env);
         }
@@ -309,25 +186,6 @@ impl<A: Actor> Activation<A> {
                     w.wake();
                 }
                 Offer::Queued
-            }
-        }
-    }
-
-    /// Queues `env`; or, when the actor is at rest, runs it: an exclusive
-    /// turn right here (see [`super::turns::run_here`]), anything else in a
-    /// task of its own. Gives `env` back if the activation has closed.
-    pub(crate) fn deliver(self: &Arc<Self>, env: Envelope<A>) -> Result<(), Envelope<A>> {
-        match self.offer(env) {
-            Offer::Queued => Ok(()),
-            Offer::Refused(env) => Err(env),
-            Offer::Start(actor, env) if !matches!(env, Envelope::Stop) && !is_shared(&env) => {
-                super::turns::run_here(self, actor, env);
-                Ok(())
-            }
-            Offer::Start(actor, env) => {
-                let run = super::turns::run(Arc::clone(self), actor, env);
-                self.info.providers.spawn_detached("actor-turns", run);
-                Ok(())
             }
         }
     }
@@ -426,78 +284,69 @@ impl<A: Actor> Activation<A> {
             _ => None,
         }
     }
-}
 
-/// Creates an activation of `A` for `id` and starts building its actor.
-pub(crate) fn spawn_activation<A: Actor>(
-    node: &Arc<NodeInner>,
-    id: ActorId,
-    generation: u64,
-) -> Arc<Activation<A>> {
-    let activation = Arc::new(Activation {
-        info: ActivationInfo {
-            id,
-            node: Arc::downgrade(node),
-            providers: Arc::clone(&node.providers),
-            generation,
-            timers: Mutex::new(Vec::new()),
-            unsure_states: AtomicU32::new(0),
-            halted: std::sync::atomic::AtomicBool::new(false),
-        },
-        slot: Mutex::new(Slot {
-            phase: Phase::Activating,
-            queue: VecDeque::new(),
-            waiting: None,
-            idle_check: false,
-        }),
-        last_activity: AtomicU64::new(0),
-    });
-    node.providers.spawn_detached(
-        format!("activate:{}", activation.info.id),
-        super::lifecycle::activate(Arc::clone(&activation)),
-    );
-    activation
-}
-
-/// Runs a handler future, turning a panic into `Err(message)`.
-///
-/// # Example
-///
-/// ```
-/// # moonpool_sim::Simulation::new(1).run(|_| async {
-/// let r = moonpool_core::actor::catch_handler_panic(async { panic!("bad input") }).await;
-/// assert_eq!(r, Err::<(), _>("bad input".to_string()));
-/// # }).unwrap();
-/// ```
-pub async fn catch_handler_panic<F: Future>(future: F) -> Result<F::Output, String> {
-    CatchUnwind { future }.await
-}
-
-pin_project_lite::pin_project! {
-    /// Polls the inner future, catching a panic (no allocation).
-    struct CatchUnwind<F> {
-        #[pin]
-        future: F,
-    }
-}
-
-impl<F: Future> Future for CatchUnwind<F> {
-    type Output = Result<F::Output, String>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let fut = self.project().future;
-        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-            Err(payload) => Poll::Ready(Err(panic_text(payload.as_ref()))),
+    /// A new activation of `A`, being built.
+    pub(crate) fn new(info: ActivationInfo) -> Self {
+        Self {
+            info,
+            slot: Mutex::new(Slot {
+                phase: Phase::Activating,
+                queue: VecDeque::new(),
+                waiting: None,
+                idle_check: false,
+            }),
+            last_activity: AtomicU64::new(0),
         }
     }
-}
 
-fn panic_text(payload: &(dyn Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "<non-string panic>".to_string())
+    /// Halts (see [`AnyActivation::halt`](super::erased::AnyActivation::halt)):
+    /// drops what is queued unrun, refuses what arrives, and returns the
+    /// actor if it was at rest (then it is the caller's to drop, and the
+    /// activation's to leave); a runner, or the activation being built,
+    /// sees the flag when it next looks for work.
+    pub(crate) fn halt_now(&self) -> Option<A> {
+        self.info.halted.store(true, Ordering::Release);
+        let mut guard = lock(&self.slot);
+        let slot = &mut *guard;
+        let dropped = std::mem::take(&mut slot.queue);
+        let at_rest = match std::mem::replace(&mut slot.phase, Phase::Leaving) {
+            Phase::Idle(actor) => Some(actor),
+            other => {
+                slot.phase = other;
+                None
+            }
+        };
+        let waiting = slot.waiting.take();
+        drop(guard);
+        drop(dropped);
+        if let Some(w) = waiting {
+            w.wake();
+        }
+        at_rest
+    }
+
+    /// The idle collector's check at `now`: `Ok(actor)` when the activation
+    /// is at rest past its idle deadline (it is now leaving, and the actor
+    /// is the caller's to deactivate); otherwise when to check again, if
+    /// the collector should keep watching.
+    pub(crate) fn take_if_idle(&self, now: Instant) -> Result<A, Option<Instant>> {
+        let deadline = self.idle_deadline();
+        let due = now >= deadline;
+        let mut guard = lock(&self.slot);
+        let slot = &mut *guard;
+        match std::mem::replace(&mut slot.phase, Phase::Leaving) {
+            Phase::Idle(actor) if due => Ok(actor),
+            busy @ (Phase::Activating | Phase::Running) => {
+                slot.phase = busy;
+                // Its runner hands it back when it brings the actor to rest.
+                slot.idle_check |= due;
+                Err((!due).then_some(deadline))
+            }
+            other => {
+                let watched = matches!(other, Phase::Idle(_));
+                slot.phase = other;
+                Err(watched.then_some(deadline))
+            }
+        }
+    }
 }

@@ -1,23 +1,16 @@
-//! What a handler knows about its activation: who it is, the providers, and
-//! how to call other actors (propagating the call chain).
+//! What a handler knows about its activation: who it is, the providers,
+//! and the call chain its calls carry. Calling other actors from a turn is
+//! in `call.rs`, timers in `timers.rs`, the hosting node in `node/`.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::sync::{Arc, Weak};
 
-use moonpool_sim::{JoinHandle, Providers};
+use moonpool_sim::Providers;
 
-use super::activation::{Activation, AnyActivation};
-use super::envelope::Envelope;
-use super::local_call::{PendingCall, exclusive_turn};
-use super::{Actor, ActorId, ActorRef, CallChain, CallError, ChainLink, Handler, Message};
-use crate::node::{Node, NodeInner};
+use super::chain::{CallChain, ChainLink};
+use super::erased::{ActivationInfo, AnyActivation};
+use super::runtime::Runtime;
+use crate::id::ActorId;
 use crate::state::StateOwner;
-use crate::sync::lock;
-
-/// Identifies a timer started with [`ActorContext::start_timer`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TimerId(usize);
 
 /// The context of one turn of an activation.
 ///
@@ -39,50 +32,8 @@ pub struct ActorContext {
     pub(crate) shared: bool,
 }
 
-/// What an activation is, whatever its actor type: the part of an
-/// [`ActorContext`] that stays the same for every turn.
-pub(crate) struct ActivationInfo {
-    pub(crate) id: ActorId,
-    pub(crate) node: Weak<NodeInner>,
-    pub(crate) providers: Arc<Providers>,
-    /// Tells this activation from earlier and later ones of the same actor
-    /// on this node.
-    pub(crate) generation: u64,
-    /// Timers of this activation, stopped when it deactivates.
-    pub(crate) timers: Mutex<Vec<Option<JoinHandle<()>>>>,
-    /// How many of the actor's [`Persisted`](crate::state::Persisted)
-    /// states are unsure: while any is, no further turn runs and the
-    /// activation leaves.
-    pub(crate) unsure_states: AtomicU32,
-    /// The node was declared dead: nothing more runs here.
-    pub(crate) halted: AtomicBool,
-}
-
-impl ActivationInfo {
-    /// Whether the actor holds a state it cannot vouch for.
-    pub(crate) fn holds_unsure_state(&self) -> bool {
-        // Written and read by the turns of this activation, which run one
-        // after the other (a happens-before edge between them already).
-        self.unsure_states.load(Ordering::Relaxed) > 0
-    }
-
-    /// Whether the activation was halted (its node was declared dead).
-    pub(crate) fn is_halted(&self) -> bool {
-        // Acquire: pairs with the Release in `halt`, so a runner that sees
-        // the flag also sees the queue it drained.
-        self.halted.load(Ordering::Acquire)
-    }
-
-    /// Stops every timer of the activation.
-    pub(crate) fn stop_all_timers(&self) {
-        for task in lock(&self.timers).iter_mut().filter_map(Option::take) {
-            task.abort();
-        }
-    }
-}
-
 impl ActorContext {
-    fn info(&self) -> &ActivationInfo {
+    pub(crate) fn info(&self) -> &ActivationInfo {
         self.activation.info()
     }
 
@@ -108,77 +59,6 @@ impl ActorContext {
         chain
     }
 
-    /// A reference to another actor; calls through it carry this call chain,
-    /// so a cycle back into a waiting activation fails fast.
-    pub fn actor<B: Actor>(&self, key: impl Into<String>) -> B::Ref {
-        B::Ref::from(ActorRef::new(
-            ActorId::of::<B>(key),
-            self.node(),
-            self.chain(),
-        ))
-    }
-
-    /// Delivers `make()` to this activation every `period`, as a turn of its
-    /// own, until [`stop_timer`](Self::stop_timer) or deactivation. Ticks
-    /// do not keep an idle activation alive.
-    ///
-    /// # Errors
-    ///
-    /// [`CallError::WrongActorType`] if `A` is not this activation's type.
-    pub fn start_timer<A, M>(
-        &self,
-        period: Duration,
-        make: impl Fn() -> M + Send + 'static,
-    ) -> Result<TimerId, CallError>
-    where
-        A: Handler<M>,
-        M: Message,
-    {
-        let Ok(activation) = Arc::clone(&self.activation)
-            .into_any()
-            .downcast::<Activation<A>>()
-        else {
-            return Err(CallError::WrongActorType {
-                wanted: A::TYPE_NAME.to_string(),
-                actual: self.id().type_name.to_string(),
-            });
-        };
-        // Weak: a timer does not keep its activation's memory alive.
-        let activation = Arc::downgrade(&activation);
-        let p = self.providers().clone();
-        let task = self
-            .providers()
-            .spawn_named(format!("timer:{}", self.id()), async move {
-                loop {
-                    p.sleep(period).await;
-                    let Some(activation) = activation.upgrade() else {
-                        return;
-                    };
-                    let tick = Envelope::Local {
-                        turn: exclusive_turn::<A, M>(PendingCall::detached(make())),
-                        chain: Vec::new(),
-                        keep_alive: false,
-                    };
-                    if activation.deliver(tick).is_err() {
-                        return;
-                    }
-                }
-            });
-        let mut timers = lock(&self.info().timers);
-        timers.push(Some(task));
-        Ok(TimerId(timers.len() - 1))
-    }
-
-    /// Stops a timer (no effect if it already stopped).
-    pub fn stop_timer(&self, id: TimerId) {
-        if let Some(task) = lock(&self.info().timers)
-            .get_mut(id.0)
-            .and_then(Option::take)
-        {
-            task.abort();
-        }
-    }
-
     /// The activation, as the owner its persisted states report to.
     pub(crate) fn state_owner(&self) -> Weak<dyn StateOwner> {
         let owner: Arc<dyn StateOwner> = Arc::clone(&self.activation) as Arc<dyn StateOwner>;
@@ -186,7 +66,7 @@ impl ActorContext {
     }
 
     /// The node hosting this activation, while it runs.
-    pub fn node(&self) -> Option<Node> {
-        self.info().node.upgrade().map(|inner| Node { inner })
+    pub(crate) fn runtime(&self) -> Option<Arc<dyn Runtime>> {
+        self.info().runtime.upgrade()
     }
 }

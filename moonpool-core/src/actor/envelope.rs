@@ -2,10 +2,10 @@
 //! node, a call that arrived as bytes, or the order to stop.
 
 use moonpool_sim::BoxFuture;
-use tokio::sync::oneshot;
 
-use super::{ActorContext, CallChain, CallError};
-use crate::transport::Responder;
+use super::chain::CallChain;
+use super::context::ActorContext;
+use super::remote::RemoteReply;
 
 /// An exclusive turn: what a local call runs on the actor, alone. It
 /// replies to its caller itself and returns the handler's panic, if any.
@@ -55,58 +55,4 @@ pub(crate) struct RemoteCall {
     pub(crate) body: Vec<u8>,
     pub(crate) chain: CallChain,
     pub(crate) reply: RemoteReply,
-}
-
-/// Where the reply to a call that arrived as bytes goes: to a task waiting
-/// for it, or straight back onto the connection it came in on. Dropped
-/// without a reply (the activation stopped before running the call), it
-/// tells the caller to route again.
-pub(crate) struct RemoteReply {
-    to: Option<ReplyTo>,
-}
-
-enum ReplyTo {
-    Task(oneshot::Sender<Result<Vec<u8>, CallError>>),
-    Wire(Responder),
-}
-
-impl RemoteReply {
-    /// A reply to the task holding the receiver.
-    pub(crate) fn to_task() -> (Self, oneshot::Receiver<Result<Vec<u8>, CallError>>) {
-        let (tx, rx) = oneshot::channel();
-        (
-            Self {
-                to: Some(ReplyTo::Task(tx)),
-            },
-            rx,
-        )
-    }
-
-    /// A reply straight onto the requesting connection.
-    pub(crate) fn to_wire(responder: Responder) -> Self {
-        Self {
-            to: Some(ReplyTo::Wire(responder)),
-        }
-    }
-
-    pub(crate) fn send(mut self, result: Result<Vec<u8>, CallError>) {
-        match self.to.take() {
-            Some(ReplyTo::Task(tx)) => {
-                let _ = tx.send(result);
-            }
-            Some(ReplyTo::Wire(responder)) => {
-                responder.send(crate::node::encode_call_result(result));
-            }
-            None => {}
-        }
-    }
-}
-
-impl Drop for RemoteReply {
-    fn drop(&mut self) {
-        // A task sees its sender dropped; the wire needs to be told.
-        if let Some(ReplyTo::Wire(responder)) = self.to.take() {
-            responder.send(crate::node::encode_not_here());
-        }
-    }
 }

@@ -1,11 +1,15 @@
-//! The two ends of an activation's life: building its actor (then running
-//! what queued meanwhile), and leaving the node.
+//! The start of an activation's life: building its actor, then running
+//! what queued meanwhile (or, if building failed, answering it with why).
 
 use std::sync::Arc;
 
-use super::activation::{Activation, Exit, Next, catch_handler_panic};
+use super::activation::{Activation, Next};
+use super::definition::Actor;
 use super::envelope::Envelope;
-use super::{Actor, CallError};
+use super::error::CallError;
+use super::exit::forget;
+use super::panic::catch_handler_panic;
+use super::turns::{proceed, run};
 
 /// The activation's first task: builds the actor, then runs whatever
 /// queued while it was being built.
@@ -18,8 +22,8 @@ pub(crate) async fn activate<A: Actor>(activation: Arc<Activation<A>>) {
             activation.touch();
             activation.watch_idle();
             match activation.next_or_rest(actor) {
-                Next::Run(actor, env) => super::turns::run(activation, actor, env).await,
-                next => super::turns::proceed(activation, next).await,
+                Next::Run(actor, env) => run(activation, actor, env).await,
+                next => proceed(activation, next).await,
             }
         }
         Ok(Err(reason)) | Err(reason) => Box::pin(activation_failed(activation, reason)).await,
@@ -41,40 +45,5 @@ async fn activation_failed<A: Actor>(activation: Arc<Activation<A>>, reason: Str
         if let Envelope::Remote(call) = env {
             call.reply.send(Err(err.clone()));
         }
-    }
-}
-
-/// Deactivates: stops the activation's timers, runs its deactivation hook
-/// (unless a handler panicked, leaving the state half-updated, or the
-/// state is unsure), leaves the node, and drops whatever arrived in the
-/// meantime unrun — each caller sees that and re-routes to a new
-/// activation.
-pub(crate) async fn leave<A: Actor>(activation: Arc<Activation<A>>, exit: Exit<A>) {
-    activation.begin_leaving();
-    activation.info.stop_all_timers();
-    match exit {
-        Exit::Deactivate(mut actor) => {
-            let ctx = activation.context(Vec::new(), false);
-            if let Err(message) = catch_handler_panic(actor.on_deactivate(&ctx)).await {
-                tracing::error!(actor = %activation.id(), %message, "on_deactivate panicked");
-            }
-        }
-        Exit::Panicked => {
-            tracing::error!(actor = %activation.id(), "a handler panicked; dropping the activation");
-        }
-        Exit::Unsure => {}
-        Exit::Fenced => {
-            tracing::warn!(actor = %activation.id(), "the node was declared dead; dropping the activation");
-        }
-    }
-    forget(&activation).await;
-    drop(activation.close(None));
-}
-
-/// Leaves the node's table and the directory.
-async fn forget<A: Actor>(activation: &Activation<A>) {
-    if let Some(node) = activation.info.node.upgrade() {
-        node.forget_activation(activation.id(), activation.info.generation)
-            .await;
     }
 }

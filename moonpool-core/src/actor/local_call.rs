@@ -9,9 +9,14 @@ use std::sync::Arc;
 use moonpool_sim::{BoxFuture, Instant, Providers};
 use tokio::sync::oneshot;
 
-use super::activation::{Activation, catch_handler_panic};
+use super::activation::Activation;
+use super::chain::CallChain;
+use super::context::ActorContext;
+use super::definition::{Actor, Handler, Message, SharedHandler};
 use super::envelope::{Envelope, Turn};
-use super::{Actor, ActorContext, ActorId, CallChain, CallError, Handler, Message, SharedHandler};
+use super::error::CallError;
+use super::panic::catch_handler_panic;
+use crate::id::ActorId;
 
 /// How a local call ended, as its caller sees it.
 pub(crate) enum LocalReply<M: Message> {

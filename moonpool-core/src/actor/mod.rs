@@ -7,279 +7,41 @@
 //! generate these; moonpool-core's own tests write them by hand.
 
 mod activation;
+mod call;
+mod chain;
 mod context;
+mod current;
+mod definition;
 mod envelope;
+mod erased;
 mod error;
+mod exit;
 mod lifecycle;
 mod local_call;
-mod reference;
+mod options;
+mod panic;
+mod remote;
+mod runtime;
+mod schedule;
+mod state;
+mod timers;
 mod turns;
 
-use std::borrow::Cow;
-use std::fmt;
-use std::future::Future;
-use std::time::Duration;
-
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-
-pub use activation::catch_handler_panic;
-pub(crate) use activation::{Activation, AnyActivation, spawn_activation};
-pub use context::{ActorContext, TimerId};
-pub(crate) use envelope::RemoteReply;
+pub use crate::id::ActorId;
+pub use chain::{CallChain, ChainLink};
+pub use context::ActorContext;
+pub use definition::{
+    Actor, ActorDecl, ActorRef, Handler, Message, SharedHandler, dispatch, dispatch_shared,
+    method_id, unknown_method,
+};
 pub use error::CallError;
-pub(crate) use local_call::{LocalOutcome, TurnMaker, exclusive_turn, local_turn, shared_turn};
-pub use reference::ActorRef;
+pub use options::{ActorOptions, Placement};
+pub use panic::catch_handler_panic;
+pub use timers::TimerId;
 
-use moonpool_sim::BoxFuture;
-
-/// Which actor: its type's stable name and its key.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct ActorId {
-    /// The actor type's [`Actor::TYPE_NAME`].
-    pub type_name: Cow<'static, str>,
-    /// The key within the type.
-    pub key: String,
-}
-
-impl ActorId {
-    /// The id of `A` with `key`.
-    pub fn of<A: Actor>(key: impl Into<String>) -> Self {
-        Self {
-            type_name: Cow::Borrowed(A::TYPE_NAME),
-            key: key.into(),
-        }
-    }
-}
-
-impl fmt::Display for ActorId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.type_name, self.key)
-    }
-}
-
-/// One activation waiting in a call chain, and whether its turn is shared.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChainLink {
-    /// The waiting activation.
-    pub actor: ActorId,
-    /// Whether it waits in a shared (reentrant) turn.
-    pub shared: bool,
-}
-
-/// The activations a call is nested in, outermost first.
-pub type CallChain = Vec<ChainLink>;
-
-/// A stable wire id for a method, derived from its name (FNV-1a, 32 bits),
-/// so reordering methods never changes the protocol.
-///
-/// # Example
-///
-/// ```
-/// use moonpool_core::actor::method_id;
-/// assert_eq!(method_id("deposit"), method_id("deposit"));
-/// assert_ne!(method_id("deposit"), method_id("withdraw"));
-/// ```
-pub const fn method_id(name: &str) -> u32 {
-    let bytes = name.as_bytes();
-    let mut hash: u32 = 0x811C_9DC5;
-    let mut i = 0;
-    while i < bytes.len() {
-        hash ^= bytes[i] as u32;
-        hash = hash.wrapping_mul(0x0100_0193);
-        i += 1;
-    }
-    hash
-}
-
-/// Where the first message to an actor activates it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub enum Placement {
-    /// A live host chosen at random. The default.
-    #[default]
-    Random,
-    /// The calling node, when it hosts the type.
-    PreferLocal,
-    /// The host with the fewest activations, as last reported.
-    LeastLoaded,
-    /// The host that owns the id on the consistent-hash ring (stable while
-    /// membership is).
-    ConsistentHash,
-}
-
-/// Per-type behaviour.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ActorOptions {
-    /// Where new activations go.
-    pub placement: Placement,
-    /// An activation with no message for this long is deactivated.
-    pub idle_timeout: Duration,
-}
-
-impl Default for ActorOptions {
-    fn default() -> Self {
-        Self {
-            placement: Placement::Random,
-            idle_timeout: Duration::from_secs(600),
-        }
-    }
-}
-
-/// A message an actor accepts: a request and its reply type.
-pub trait Message: Serialize + DeserializeOwned + Send + 'static {
-    /// What the handler returns.
-    type Reply: Serialize + DeserializeOwned + Send + 'static;
-    /// The method's stable name; its [`method_id`] goes on the wire.
-    const NAME: &'static str;
-}
-
-/// An actor type.
-///
-/// Activations are turn-based: one message at a time, each handled to
-/// completion (including its awaits) before the next starts. A call that
-/// would come back into an activation that is waiting on that very call
-/// chain fails at once with [`CallError::CallCycle`].
-pub trait Actor: Sized + Send + Sync + 'static {
-    /// The type's stable name on the wire.
-    const TYPE_NAME: &'static str;
-
-    /// What [`Node::actor`](crate::Node::actor) returns: [`ActorRef<Self>`]
-    /// for hand-written actors, a typed `{Name}Ref` for macro-made ones.
-    type Ref: From<ActorRef<Self>>;
-
-    /// The type's options (placement, idle timeout).
-    fn options() -> ActorOptions {
-        ActorOptions::default()
-    }
-
-    /// Builds an activation (load persisted state here).
-    fn activate(ctx: &ActorContext) -> impl Future<Output = Result<Self, String>> + Send;
-
-    /// Runs before the activation is dropped (idle timeout or node
-    /// shutdown).
-    fn on_deactivate(&mut self, _ctx: &ActorContext) -> impl Future<Output = ()> + Send {
-        async {}
-    }
-
-    /// Handles a message that arrived as bytes: decode by method id, run
-    /// the handler, encode the reply. Implement with [`dispatch`].
-    fn dispatch<'a>(
-        &'a mut self,
-        method: u32,
-        body: &'a [u8],
-        ctx: &'a ActorContext,
-    ) -> BoxFuture<'a, Result<Vec<u8>, CallError>>;
-
-    /// Whether any method may be shared (reentrant). When none can, turns
-    /// run inline in the activation's task, and a local call to an idle
-    /// activation runs its turn right in the caller's task (no hand-off
-    /// between tasks or threads; a turn that has to wait continues in a
-    /// task of its own). Default: true (correct for every actor;
-    /// hand-written actors without [`SharedHandler`]s may set it to false;
-    /// `#[actor_impl]` sets it).
-    const HAS_SHARED_METHODS: bool = true;
-
-    /// Whether `method` is a shared (reentrant) method, handled by
-    /// [`Actor::dispatch_shared`]. Default: none is.
-    fn is_shared(_method: u32) -> bool {
-        false
-    }
-
-    /// Like [`Actor::dispatch`] for shared methods (implement with
-    /// [`dispatch_shared`]). Default: no shared methods.
-    fn dispatch_shared<'a>(
-        &'a self,
-        method: u32,
-        _body: &'a [u8],
-        _ctx: &'a ActorContext,
-    ) -> BoxFuture<'a, Result<Vec<u8>, CallError>> {
-        Box::pin(async move { Err(unknown_method::<Self>(method)) })
-    }
-}
-
-/// What `#[actor]` declares about a struct; `#[actor_impl]` builds the
-/// [`Actor`] impl on it. Not meant to be implemented by hand.
-#[doc(hidden)]
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is not an actor: add `#[moonpool::actor]` to its struct",
-    label = "`#[actor_impl]` needs `#[actor]` on this type's struct"
-)]
-pub trait ActorDecl: Sized + Send + Sync + 'static {
-    /// The wire name.
-    const TYPE_NAME: &'static str;
-    /// Whether `&self` handlers are shared (reentrant) by default.
-    const REENTRANT: bool;
-    /// Placement and idle timeout.
-    fn options() -> ActorOptions;
-    /// Builds the activation (default value, or loaded state).
-    fn create(ctx: &ActorContext) -> impl Future<Output = Result<Self, String>> + Send;
-}
-
-/// Handles one message type.
-pub trait Handler<M: Message>: Actor {
-    /// Handles `msg`; the activation is this handler's alone until it
-    /// returns.
-    fn handle(&mut self, msg: M, ctx: &ActorContext) -> impl Future<Output = M::Reply> + Send;
-}
-
-/// Handles one message type with shared access: the opt-in to
-/// reentrancy. Shared turns run alongside each other (never alongside an
-/// exclusive turn), and a call chain that comes back into an activation
-/// waiting in a shared turn is served instead of deadlocking.
-pub trait SharedHandler<M: Message>: Actor {
-    /// Handles `msg` with `&self`: keep mutable state behind locks or atomics.
-    fn handle_shared(&self, msg: M, ctx: &ActorContext) -> impl Future<Output = M::Reply> + Send;
-}
-
-/// [`dispatch`] for a [`SharedHandler`].
-///
-/// # Errors
-///
-/// As [`dispatch`].
-pub async fn dispatch_shared<A: SharedHandler<M>, M: Message>(
-    actor: &A,
-    body: &[u8],
-    ctx: &ActorContext,
-) -> Result<Vec<u8>, CallError> {
-    let msg = decode_request::<A, M>(body)?;
-    encode_reply::<A, M>(&actor.handle_shared(msg, ctx).await)
-}
-
-fn decode_request<A: Actor, M: Message>(body: &[u8]) -> Result<M, CallError> {
-    postcard::from_bytes(body).map_err(|e| CallError::Decode {
-        what: format!("{}::{} request", A::TYPE_NAME, M::NAME),
-        reason: e.to_string(),
-    })
-}
-
-fn encode_reply<A: Actor, M: Message>(reply: &M::Reply) -> Result<Vec<u8>, CallError> {
-    postcard::to_allocvec(reply).map_err(|e| CallError::Encode {
-        what: format!("{}::{} reply", A::TYPE_NAME, M::NAME),
-        reason: e.to_string(),
-    })
-}
-
-/// Decodes `body` as `M`, runs `A`'s handler, encodes the reply: the body
-/// of one arm of [`Actor::dispatch`].
-///
-/// # Errors
-///
-/// [`CallError::Decode`] for bytes that are not an `M`;
-/// [`CallError::Encode`] if the reply cannot be encoded.
-pub async fn dispatch<A: Handler<M>, M: Message>(
-    actor: &mut A,
-    body: &[u8],
-    ctx: &ActorContext,
-) -> Result<Vec<u8>, CallError> {
-    let msg = decode_request::<A, M>(body)?;
-    encode_reply::<A, M>(&actor.handle(msg, ctx).await)
-}
-
-/// The error of an unknown method id, for the fallback arm of
-/// [`Actor::dispatch`].
-pub fn unknown_method<A: Actor>(method: u32) -> CallError {
-    CallError::UnknownMethod {
-        actor_type: A::TYPE_NAME.to_string(),
-        method,
-    }
-}
+pub(crate) use call::unreachable;
+pub(crate) use chain::check_cycle;
+pub(crate) use erased::AnyActivation;
+pub(crate) use remote::{CallAnswer, CallRequest, RemoteReply, encode_answer};
+pub(crate) use runtime::{Idle, Runtime, SendJob};
+pub(crate) use schedule::spawn_activation;

@@ -9,7 +9,7 @@
 //! cannot deadlock; any other call back into a waiting activation is a
 //! [`CallError::CallCycle`], refused before it is queued.
 //!
-//! [`SharedHandler`]: super::SharedHandler
+//! [`SharedHandler`]: super::definition::SharedHandler
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -18,11 +18,15 @@ use std::task::{Context, Poll, Waker};
 
 use tokio::sync::{RwLock, mpsc};
 
-use super::activation::{Activation, Exit, Next, catch_handler_panic};
-use super::envelope::{Envelope, RemoteCall, RemoteReply, Turn};
-use super::lifecycle::leave;
-use super::{Actor, ActorId, CallError};
-use crate::node::with_current_node;
+use super::activation::{Activation, Exit, Next};
+use super::current::with_runtime;
+use super::definition::Actor;
+use super::envelope::{Envelope, RemoteCall, Turn};
+use super::error::CallError;
+use super::exit::leave;
+use super::panic::catch_handler_panic;
+use super::remote::RemoteReply;
+use crate::id::ActorId;
 
 /// Turns run in a row before the runner yields once, so a flooded
 /// activation cannot hog its worker thread.
@@ -129,7 +133,7 @@ pub(crate) async fn run_exclusive_turn<A: Actor>(
             } = *call;
             let ctx = activation.context(chain, false);
             let dispatch = actor.dispatch(method, &body, &ctx);
-            let result = catch_handler_panic(with_current_node(ctx.node(), dispatch)).await;
+            let result = catch_handler_panic(with_runtime(ctx.runtime(), dispatch)).await;
             answer(result, reply, activation.id())
         }
     }
@@ -374,7 +378,7 @@ async fn run_shared_turn<A: Actor>(
             } = *call;
             let ctx = activation.context(chain, true);
             let dispatch = actor.dispatch_shared(method, &body, &ctx);
-            let result = catch_handler_panic(with_current_node(ctx.node(), dispatch)).await;
+            let result = catch_handler_panic(with_runtime(ctx.runtime(), dispatch)).await;
             answer(result, reply, activation.id())
         }
         // Not shared (`is_shared` says so): never started here. Dropped, a

@@ -6,7 +6,7 @@
 //! a min-heap, keyed by the deadline it had when the entry was made. Calls
 //! never touch the heap: they only move the activation's last activity.
 //! When an entry comes due, the collector asks the activation
-//! ([`AnyActivation::check_idle`]):
+//! ([`Idle::check_idle`]):
 //! - at rest and past its current deadline: it deactivates;
 //! - called since the entry was made: it goes back into the heap at its new
 //!   deadline;
@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use moonpool_sim::{Instant, Providers};
 
-use crate::actor::AnyActivation;
+use crate::actor::Idle;
 use crate::sync::lock;
 
 /// The activations a node watches for idleness, by deadline.
@@ -45,7 +45,7 @@ struct Due {
     /// The activation's generation: unique on the node, so entries with
     /// the same deadline still have one order on every run.
     generation: u64,
-    activation: Weak<dyn AnyActivation>,
+    activation: Weak<dyn Idle>,
 }
 
 impl Due {
@@ -76,14 +76,14 @@ impl Ord for Due {
 
 impl IdleCollector {
     /// Watches `activation` from `at` on.
-    pub(crate) fn watch(&self, at: Instant, generation: u64, activation: Weak<dyn AnyActivation>) {
+    pub(crate) fn watch(&self, at: Instant, generation: u64, activation: Weak<dyn Idle>) {
         if self.push(at, generation, activation) {
             self.wake.notify_one();
         }
     }
 
     /// Adds an entry; returns whether it is now the soonest.
-    fn push(&self, at: Instant, generation: u64, activation: Weak<dyn AnyActivation>) -> bool {
+    fn push(&self, at: Instant, generation: u64, activation: Weak<dyn Idle>) -> bool {
         let mut due = lock(&self.due);
         let soonest = due.peek().is_none_or(|Reverse(first)| at < first.at);
         due.push(Reverse(Due {
@@ -109,13 +109,14 @@ impl IdleCollector {
         lock(&self.due).peek().map(|Reverse(d)| d.at)
     }
 
-    /// Removes and returns the entries due at `now`.
-    fn take_due(&self, now: Instant) -> Vec<Weak<dyn AnyActivation>> {
+    /// Removes and returns the entries due at `now`, with their
+    /// generations.
+    fn take_due(&self, now: Instant) -> Vec<(u64, Weak<dyn Idle>)> {
         let mut due = lock(&self.due);
         let mut taken = Vec::new();
         while due.peek().is_some_and(|Reverse(d)| d.at <= now) {
             if let Some(Reverse(d)) = due.pop() {
-                taken.push(d.activation);
+                taken.push((d.generation, d.activation));
             }
         }
         taken
@@ -144,12 +145,11 @@ pub(crate) async fn collect(collector: Arc<IdleCollector>, p: Arc<Providers>) {
             return;
         }
         let now = p.now();
-        for activation in collector.take_due(now) {
+        for (generation, activation) in collector.take_due(now) {
             let Some(activation) = activation.upgrade() else {
                 continue;
             };
             let weak = Arc::downgrade(&activation);
-            let generation = activation.info().generation;
             if let Some(at) = activation.check_idle(now) {
                 // Not sooner than `now`: no need to wake this task.
                 collector.push(at, generation, weak);

@@ -6,9 +6,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::protocol::NodeRequest;
-use super::{Node, NodeInner, check_cycle};
-use crate::actor::RemoteReply;
+use super::protocol::{NodeResponse, Request};
+use super::{Node, NodeInner};
+use crate::actor::{CallRequest, RemoteReply, check_cycle, encode_answer};
 use crate::sync::lock;
 use crate::transport::{NodeId, Responder};
 
@@ -42,58 +42,50 @@ impl crate::transport::Inbound for Inbound {
             responder.send(Err("the node has stopped".to_string()));
             return Ok(());
         };
-        let req: NodeRequest = match postcard::from_bytes(&payload) {
+        let req: Request = match postcard::from_bytes(&payload) {
             Ok(req) => req,
             Err(e) => {
                 responder.send(Err(format!("undecodable node request: {e}")));
                 return Ok(());
             }
         };
-        let req = match req {
-            NodeRequest::Call {
-                target,
-                method,
-                body,
-                chain,
-                shared,
-            } => {
+        let p = Arc::clone(&node.providers);
+        match req {
+            Request::Call(call) => {
                 // Anything unusual (stopping, a cycle, a lapsed lease, a
-                // dead caller) is answered by `handle`.
+                // dead caller) is answered by `handle_call`.
                 let ready = !node.stopping.load(Ordering::Relaxed)
-                    && check_cycle(&target, shared, &chain).is_ok()
+                    && check_cycle(&call.target, call.shared, &call.chain).is_ok()
                     && node.check_lease().is_ok()
                     && node.refuse_from(&from).is_none();
                 let hosted = ready
-                    .then(|| lock(&node.activations).get(&target).map(Arc::clone))
+                    .then(|| lock(&node.activations).get(&call.target).map(Arc::clone))
                     .flatten();
                 if let Some(activation) = hosted {
+                    let CallRequest {
+                        method,
+                        body,
+                        chain,
+                        ..
+                    } = call;
                     activation.deliver_remote(method, body, chain, RemoteReply::to_wire(responder));
                     return Ok(());
                 }
-                NodeRequest::Call {
-                    target,
-                    method,
-                    body,
-                    chain,
-                    shared,
-                }
+                p.spawn_detached("inbound-call", async move {
+                    let answer = node.handle_call(from, call).await;
+                    responder.send(encode_answer(&answer));
+                });
             }
-            other => other,
-        };
-        let p = Arc::clone(&node.providers);
-        p.spawn_detached("inbound-request", async move {
-            let resp = node.handle(from, req).await;
-            responder.send(
-                postcard::to_allocvec(&resp)
-                    .map_err(|e| format!("cannot encode the response: {e}")),
-            );
-        });
+            Request::Node(req) => {
+                p.spawn_detached("inbound-request", async move {
+                    let resp = node.handle(from, req).await;
+                    responder.send(encode_response(&resp));
+                });
+            }
+        }
         Ok(())
     }
 
-    /// Unused by the transport (every request is taken by
-    /// [`Inbound::dispatch`](crate::transport::Inbound::dispatch)); kept
-    /// for the trait, with the same result.
     fn handle(
         &self,
         from: NodeId,
@@ -102,10 +94,18 @@ impl crate::transport::Inbound for Inbound {
         let node = self.node.upgrade();
         Box::pin(async move {
             let node = node.ok_or("the node has stopped")?;
-            let req: NodeRequest = postcard::from_bytes(&payload)
+            let req: Request = postcard::from_bytes(&payload)
                 .map_err(|e| format!("undecodable node request: {e}"))?;
-            let resp = node.handle(from, req).await;
-            postcard::to_allocvec(&resp).map_err(|e| format!("cannot encode the response: {e}"))
+            match req {
+                Request::Call(call) => encode_answer(&node.handle_call(from, call).await),
+                Request::Node(req) => encode_response(&node.handle(from, req).await),
+            }
         })
     }
+}
+
+/// The wire form of a node response (the text of the failure if it cannot
+/// be encoded).
+fn encode_response(resp: &NodeResponse) -> Result<Vec<u8>, String> {
+    postcard::to_allocvec(resp).map_err(|e| format!("cannot encode the response: {e}"))
 }

@@ -4,24 +4,20 @@
 //! different actors run side by side; an empty lane is dropped.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
-use moonpool_sim::BoxFuture;
-
-use super::{IdMap, Node};
-use crate::actor::ActorId;
+use super::{IdMap, NodeInner};
+use crate::actor::{ActorId, Runtime, SendJob};
 use crate::sync::lock;
 
-/// One queued send: delivers itself through the node it is given.
-pub(crate) type Job = Box<dyn FnOnce(Node) -> BoxFuture<'static, ()> + Send>;
-
 /// The lanes with queued sends.
-pub(crate) type Lanes = IdMap<VecDeque<Job>>;
+pub(crate) type Lanes = IdMap<VecDeque<SendJob>>;
 
-impl Node {
+impl NodeInner {
     /// Queues `job` on `id`'s lane, starting the lane's task if it is idle.
-    pub(crate) fn enqueue_send(&self, id: ActorId, job: Job) {
+    pub(crate) fn enqueue_job(self: Arc<Self>, id: ActorId, job: SendJob) {
         let start = {
-            let mut lanes = lock(&self.inner.lanes);
+            let mut lanes = lock(&self.lanes);
             match lanes.get_mut(&id) {
                 Some(queue) => {
                     queue.push_back(job);
@@ -34,19 +30,17 @@ impl Node {
             }
         };
         if start {
-            let node = self.clone();
-            self.inner
-                .providers
-                .spawn_detached(format!("sends:{id}"), drain(node, id));
+            let p = Arc::clone(&self.providers);
+            p.spawn_detached(format!("sends:{id}"), drain(self, id));
         }
     }
 }
 
 /// Delivers `id`'s queued sends one after the other until none is left.
-async fn drain(node: Node, id: ActorId) {
+async fn drain(node: Arc<NodeInner>, id: ActorId) {
     loop {
         let job = {
-            let mut lanes = lock(&node.inner.lanes);
+            let mut lanes = lock(&node.lanes);
             match lanes.get_mut(&id).and_then(VecDeque::pop_front) {
                 Some(job) => job,
                 None => {
@@ -55,6 +49,6 @@ async fn drain(node: Node, id: ActorId) {
                 }
             }
         };
-        job(node.clone()).await;
+        job(Arc::clone(&node) as Arc<dyn Runtime>).await;
     }
 }

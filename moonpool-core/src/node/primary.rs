@@ -38,7 +38,7 @@ impl PrimaryMembership {
         let transport = self.transport.get().ok_or_else(|| {
             MembershipError::Unavailable("the node's transport is not running".to_string())
         })?;
-        let bytes = postcard::to_allocvec(req)
+        let bytes = postcard::to_allocvec(&super::protocol::RequestRef::Node(req))
             .map_err(|e| MembershipError::Unavailable(format!("cannot encode a request: {e}")))?;
         let reply = transport
             .request(primary, bytes, self.timeout)

@@ -3,20 +3,28 @@
 use serde::{Deserialize, Serialize};
 
 use super::membership::Member;
-use crate::actor::{ActorId, CallChain, CallError};
+use crate::actor::{ActorId, CallError, CallRequest};
 use crate::transport::NodeId;
+
+/// A request between nodes, tagged with the service it is for.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Request {
+    /// A call to an actor: answered with a [`CallAnswer`](crate::actor::CallAnswer).
+    Call(CallRequest),
+    /// Anything else: answered with a [`NodeResponse`].
+    Node(NodeRequest),
+}
+
+/// A [`Request`] borrowed, to encode without copying: serializes exactly
+/// as the `Request` it stands for (same variants, same order).
+#[derive(Serialize)]
+pub(crate) enum RequestRef<'a> {
+    Call(&'a CallRequest),
+    Node(&'a NodeRequest),
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum NodeRequest {
-    /// Deliver a message to an actor this node should host.
-    Call {
-        target: ActorId,
-        method: u32,
-        body: Vec<u8>,
-        chain: CallChain,
-        /// Whether the method is shared (for the cycle check).
-        shared: bool,
-    },
     /// Directory partition owner: where is `actor`? Register `candidate`
     /// if nowhere.
     Register { actor: ActorId, candidate: NodeId },

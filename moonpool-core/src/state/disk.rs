@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use moonpool_sim::{BoxFuture, Providers, StorageLock};
 
-use super::{ETag, Record, StateStorage, StorageError, record};
-use crate::actor::ActorId;
+use super::record;
+use super::storage::{ETag, Record, StateStorage, StorageError};
+use crate::id::ActorId;
 
 /// The lock file that keeps a second process out of a state directory.
 pub const LOCK_FILE: &str = ".moonpool.lock";

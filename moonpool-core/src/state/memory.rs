@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use moonpool_sim::BoxFuture;
 
-use super::{ETag, Record, StateStorage, StorageError};
-use crate::actor::ActorId;
+use super::storage::{ETag, Record, StateStorage, StorageError};
+use crate::id::ActorId;
 use crate::sync::lock;
 
 /// State kept in memory (lost with the process). Clones share the data.

@@ -29,8 +29,8 @@ use moonpool_sim::Providers;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{ETag, StateStorage, StorageError};
-use crate::actor::{ActorContext, ActorId};
+use super::storage::{ETag, StateStorage, StorageError};
+use crate::id::ActorId;
 
 /// Reads of storage a state makes to learn the truth after a save whose
 /// outcome is unknown, before it gives up (and its activation leaves).
@@ -138,20 +138,11 @@ impl Failed {
 }
 
 impl<S: Serialize + DeserializeOwned + Default> Persisted<S> {
-    /// Loads the activation's state (the default when nothing is stored).
-    ///
-    /// # Errors
-    ///
-    /// [`StorageError::NotConfigured`] without storage; the storage's error
-    /// otherwise (the activation then fails, and its caller is told).
-    pub async fn load(ctx: &ActorContext) -> Result<Self, StorageError> {
-        let storage = ctx
-            .node()
-            .and_then(|n| n.inner.storage.clone())
-            .ok_or(StorageError::NotConfigured)?;
-        let mut state = Self::load_from(ctx.id().clone(), storage).await?;
-        state.owner = Some(ctx.state_owner());
-        Ok(state)
+    /// This state reports to `owner` (the activation holding it) whether it
+    /// is unsure. [`Persisted::load`] (in `actor/state.rs`) sets it.
+    pub(crate) fn owned_by(mut self, owner: Weak<dyn StateOwner>) -> Self {
+        self.owner = Some(owner);
+        self
     }
 
     /// Loads the state of `id` from `storage`, outside any activation

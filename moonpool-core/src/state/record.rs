@@ -13,8 +13,8 @@
 
 use sha2::{Digest, Sha256};
 
-use super::{ETag, Record, StorageError};
-use crate::actor::ActorId;
+use super::storage::{ETag, Record, StorageError};
+use crate::id::ActorId;
 
 const MAGIC: &[u8; 4] = b"MPR2";
 /// Magic, etag, CRC.

@@ -12,8 +12,8 @@ use std::time::Duration;
 use moonpool_sim::{BoxFuture, Providers};
 use serde::{Deserialize, Serialize};
 
-use super::{ETag, Record, StateStorage, StorageError};
-use crate::actor::ActorId;
+use super::storage::{ETag, Record, StateStorage, StorageError};
+use crate::id::ActorId;
 use crate::transport::{Inbound, NodeId, Transport, TransportConfig, TransportError};
 
 #[derive(Debug, Serialize, Deserialize)]

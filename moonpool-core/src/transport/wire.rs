@@ -5,8 +5,10 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-/// The transport protocol version; a peer with another version is refused.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// The protocol version: the frames and everything nodes say inside them
+/// (bumped whenever either changes); a peer with another version is
+/// refused.
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// A node's identity: where it listens, and which life of that address it
 /// is (a restarted node gets a new incarnation).

@@ -1,0 +1,266 @@
+//! The caller's side of a call: through an [`ActorRef`] to a local
+//! activation as a typed turn, or to the hosting node as bytes, following
+//! stale locations until the deadline. The node is reached only through
+//! its [`Runtime`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::chain::{ChainLink, check_cycle};
+use super::context::ActorContext;
+use super::definition::{Actor, ActorRef, Handler, Message, SharedHandler, method_id};
+use super::error::CallError;
+use super::local_call::{LocalOutcome, TurnMaker, exclusive_turn, local_turn, shared_turn};
+use super::remote::{CallAnswer, CallRequest};
+use super::runtime::{Runtime, SendJob};
+use crate::id::ActorId;
+use crate::transport::TransportError;
+
+/// Attempts to route one call before giving up (each re-route follows a
+/// stale location).
+const MAX_ROUTES: u32 = 10;
+
+/// The pause before routing a call again after the `n`-th time in a row it
+/// found no activation where the directory said (`n` from 1): none at
+/// first, since the cache was just stale, then growing while the actor is
+/// moving (its old activation deactivating, its entry being removed).
+fn reroute_pause(n: u32) -> Duration {
+    match n {
+        0 | 1 => Duration::ZERO,
+        n => Duration::from_millis(5u64 << (n - 2).min(5)),
+    }
+}
+
+/// The call error for a request to another node that failed in transport.
+pub(crate) fn unreachable(actor: &ActorId, e: &TransportError) -> CallError {
+    match e {
+        TransportError::Timeout { after, .. } => CallError::Timeout {
+            actor: actor.to_string(),
+            millis: after.as_millis() as u64,
+        },
+        TransportError::Remote { message } => CallError::NodeUnreachable {
+            actor: actor.to_string(),
+            reason: format!("the node failed the request: {message}"),
+        },
+        lost @ TransportError::ConnectionLost { .. } => CallError::NodeUnreachable {
+            actor: actor.to_string(),
+            reason: format!("{lost}; the call may or may not have run"),
+        },
+        other => CallError::NodeUnreachable {
+            actor: actor.to_string(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+impl<A: Actor> ActorRef<A> {
+    fn runtime(&self) -> Result<&Arc<dyn Runtime>, CallError> {
+        self.parts().0.ok_or(CallError::ShuttingDown)
+    }
+
+    /// Sends `msg` and waits for the reply (within the node's call
+    /// timeout). Activates the actor on first use.
+    ///
+    /// # Errors
+    ///
+    /// A [`CallError`] saying why no reply came.
+    pub async fn call<M: Message>(&self, msg: M) -> Result<M::Reply, CallError>
+    where
+        A: Handler<M>,
+    {
+        let rt = self.runtime()?;
+        route::<A, M>(
+            rt,
+            self.id(),
+            msg,
+            self.parts().1,
+            false,
+            exclusive_turn::<A, M>,
+        )
+        .await
+    }
+
+    /// Calls a shared (reentrant) method: it may run alongside other shared
+    /// turns of the activation.
+    ///
+    /// # Errors
+    ///
+    /// A [`CallError`] saying why no reply came.
+    pub async fn call_shared<M: Message>(&self, msg: M) -> Result<M::Reply, CallError>
+    where
+        A: SharedHandler<M>,
+    {
+        let rt = self.runtime()?;
+        route::<A, M>(
+            rt,
+            self.id(),
+            msg,
+            self.parts().1,
+            true,
+            shared_turn::<A, M>,
+        )
+        .await
+    }
+
+    /// Sends `msg` without waiting for the handler. Sends from one node to
+    /// one actor are delivered in the order they were made, each (as a
+    /// call) before the next; a send that fails is logged and dropped.
+    ///
+    /// # Errors
+    ///
+    /// When the message cannot be handed to the target's node.
+    pub async fn send<M: Message>(&self, msg: M) -> Result<(), CallError>
+    where
+        A: Handler<M>,
+    {
+        let rt = self.runtime()?;
+        if rt.is_stopping() {
+            return Err(CallError::ShuttingDown);
+        }
+        let chain = self.parts().1;
+        check_cycle(self.id(), false, chain)?;
+        let (target, chain) = (self.id().clone(), chain.clone());
+        let job: SendJob = Box::new(move |rt: Arc<dyn Runtime>| {
+            Box::pin(async move {
+                let routed =
+                    route::<A, M>(&rt, &target, msg, &chain, false, exclusive_turn::<A, M>).await;
+                if let Err(e) = routed {
+                    tracing::warn!(actor = %target, error = %e, "one-way message failed");
+                }
+            })
+        });
+        Arc::clone(rt).enqueue_send(self.id().clone(), job);
+        Ok(())
+    }
+}
+
+impl ActorContext {
+    /// A reference to another actor; calls through it carry this call chain,
+    /// so a cycle back into a waiting activation fails fast.
+    pub fn actor<B: Actor>(&self, key: impl Into<String>) -> B::Ref {
+        B::Ref::from(ActorRef::new(
+            ActorId::of::<B>(key),
+            self.runtime(),
+            self.chain(),
+        ))
+    }
+}
+
+/// Delivers one call: to a local activation as a typed turn, or to the
+/// hosting node as bytes, following stale locations until the deadline.
+async fn route<A: Actor, M: Message>(
+    rt: &Arc<dyn Runtime>,
+    id: &ActorId,
+    msg: M,
+    chain: &[ChainLink],
+    shared: bool,
+    make: TurnMaker<A, M>,
+) -> Result<M::Reply, CallError> {
+    rt.admit(!chain.is_empty())?;
+    check_cycle(id, shared, chain)?;
+    let p = Arc::clone(rt.providers());
+    let timeout = rt.call_timeout();
+    let deadline = p.now() + timeout;
+    let timed_out = || CallError::Timeout {
+        actor: id.to_string(),
+        millis: timeout.as_millis() as u64,
+    };
+    let routing_failed = || CallError::RoutingFailed {
+        actor: id.to_string(),
+        attempts: MAX_ROUTES,
+    };
+    let me = rt.me();
+    let mut msg = Some(msg);
+    let mut body: Option<Vec<u8>> = None;
+    // Times in a row the call found no activation where it went.
+    let mut missed = 0u32;
+    for _ in 0..MAX_ROUTES {
+        missed += 1;
+        let pause = reroute_pause(missed);
+        if missed == 3 {
+            tracing::info!(actor = %id, "the call waits: its actor is moving between nodes (not found where the directory said, twice)");
+        }
+        if !pause.is_zero() {
+            if p.now() + pause >= deadline {
+                return Err(timed_out());
+            }
+            p.sleep(pause).await;
+        }
+        let (target, just_registered) = match rt.cached(id) {
+            Some(n) => (n, false),
+            None => match p
+                .timeout_at(deadline, rt.locate(id, A::options().placement))
+                .await
+            {
+                Ok(t) => t?,
+                Err(_) => return Err(timed_out()),
+            },
+        };
+        if target == me {
+            rt.check_lease()?;
+            let hosted = match rt.hosted(id) {
+                Some(a) => Some(a),
+                None => Arc::clone(rt).activation(id, just_registered).await?,
+            };
+            let Some(target) = hosted.and_then(|a| a.downcast().ok()) else {
+                rt.invalidate(id);
+                continue;
+            };
+            let m = msg.take().ok_or_else(routing_failed)?;
+            match local_turn::<A, M>(&target, id, m, chain.to_vec(), make, &p, deadline).await {
+                LocalOutcome::Reply(r) => return Ok(r),
+                LocalOutcome::Failed(e) => return Err(e),
+                LocalOutcome::TimedOut => return Err(timed_out()),
+                LocalOutcome::NotRun(m) => {
+                    msg = Some(m);
+                    rt.invalidate(id);
+                    continue;
+                }
+            }
+        }
+        let bytes = match &body {
+            Some(b) => b.clone(),
+            None => {
+                let m = msg.as_ref().ok_or_else(routing_failed)?;
+                let b = postcard::to_allocvec(m).map_err(|e| CallError::Encode {
+                    what: format!("{}::{} request", A::TYPE_NAME, M::NAME),
+                    reason: e.to_string(),
+                })?;
+                body = Some(b.clone());
+                b
+            }
+        };
+        let request = CallRequest {
+            target: id.clone(),
+            method: method_id(M::NAME),
+            body: bytes,
+            chain: chain.to_vec(),
+            shared,
+        };
+        let left = deadline.saturating_duration_since(p.now());
+        match rt.request_call(target, request, left).await {
+            Ok(CallAnswer::Reply(bytes)) => {
+                return postcard::from_bytes(&bytes).map_err(|e| CallError::Decode {
+                    what: format!("{}::{} reply", A::TYPE_NAME, M::NAME),
+                    reason: e.to_string(),
+                });
+            }
+            Ok(CallAnswer::Failed(e)) => return Err(e),
+            Ok(CallAnswer::NotHere) => rt.invalidate(id),
+            Err(e) => {
+                rt.invalidate(id);
+                missed = 0;
+                // A call runs at most once: only a request that never
+                // left is sent again. One lost in flight may have run,
+                // and the caller is told so.
+                if p.now() >= deadline || !matches!(e, TransportError::ConnectionClosed { .. }) {
+                    return Err(unreachable(id, &e));
+                }
+                // Give the transport a moment to notice before routing
+                // again.
+                p.sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    Err(routing_failed())
+}

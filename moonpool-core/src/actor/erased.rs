@@ -1,0 +1,77 @@
+//! An activation whatever its actor type: what the node's table holds, and
+//! what stays the same for every turn of an activation.
+
+use std::any::Any;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use moonpool_sim::{JoinHandle, Providers};
+
+use super::chain::CallChain;
+use super::remote::RemoteReply;
+use super::runtime::{Idle, Runtime};
+use crate::id::ActorId;
+use crate::state::StateOwner;
+use crate::sync::lock;
+
+/// What an activation is, whatever its actor type: the part of an
+/// [`ActorContext`] that stays the same for every turn.
+pub(crate) struct ActivationInfo {
+    pub(crate) id: ActorId,
+    /// The node hosting the activation.
+    pub(crate) runtime: Weak<dyn Runtime>,
+    pub(crate) providers: Arc<Providers>,
+    /// Tells this activation from earlier and later ones of the same actor
+    /// on this node.
+    pub(crate) generation: u64,
+    /// Timers of this activation, stopped when it deactivates.
+    pub(crate) timers: Mutex<Vec<Option<JoinHandle<()>>>>,
+    /// How many of the actor's [`Persisted`](crate::state::Persisted)
+    /// states are unsure: while any is, no further turn runs and the
+    /// activation leaves.
+    pub(crate) unsure_states: AtomicU32,
+    /// The node was declared dead: nothing more runs here.
+    pub(crate) halted: AtomicBool,
+}
+
+impl ActivationInfo {
+    /// Whether the actor holds a state it cannot vouch for.
+    pub(crate) fn holds_unsure_state(&self) -> bool {
+        // Written and read by the turns of this activation, which run one
+        // after the other (a happens-before edge between them already).
+        self.unsure_states.load(Ordering::Relaxed) > 0
+    }
+
+    /// Whether the activation was halted (its node was declared dead).
+    pub(crate) fn is_halted(&self) -> bool {
+        // Acquire: pairs with the Release in `halt`, so a runner that sees
+        // the flag also sees the queue it drained.
+        self.halted.load(Ordering::Acquire)
+    }
+
+    /// Stops every timer of the activation.
+    pub(crate) fn stop_all_timers(&self) {
+        for task in lock(&self.timers).iter_mut().filter_map(Option::take) {
+            task.abort();
+        }
+    }
+}
+
+/// The type-erased view of an activation.
+pub(crate) trait AnyActivation: StateOwner + Idle + Send + Sync + 'static {
+    fn info(&self) -> &ActivationInfo;
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+    fn deliver_remote(
+        self: Arc<Self>,
+        method: u32,
+        body: Vec<u8>,
+        chain: CallChain,
+        reply: RemoteReply,
+    );
+    /// Deactivates once the messages queued before this one have run.
+    fn stop(self: Arc<Self>);
+    /// Stops at once: drops what is queued unrun (its callers route
+    /// again), refuses what arrives, and leaves without the deactivation
+    /// hook once the running turn, if any, ends. For a node declared dead.
+    fn halt(self: Arc<Self>);
+}

@@ -1,0 +1,120 @@
+//! What the node offers the actor layer, as one small trait: `actor/`
+//! reaches its node only through [`Runtime`] (and, for calls that arrived
+//! as bytes, a [`RemoteReply`](super::remote::RemoteReply)), so the actor
+//! layer never names the node's types.
+//!
+//! Two groups of methods:
+//! - what a host offers its activations: providers, storage, the idle
+//!   collector, and forgetting an activation that ended;
+//! - what a caller needs to route a call: admission, locating an actor,
+//!   its local activation, a remote request, and the one-way lanes.
+//!
+//! The generic route loop over these is `call.rs`.
+
+use std::any::Any;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use moonpool_sim::{BoxFuture, Instant, Providers};
+
+use super::error::CallError;
+use super::options::Placement;
+use super::remote::{CallAnswer, CallRequest};
+use crate::id::ActorId;
+use crate::state::StateStorage;
+use crate::transport::{NodeId, TransportError};
+
+/// One queued one-way message: delivers itself through the runtime it is
+/// given.
+pub(crate) type SendJob = Box<dyn FnOnce(Arc<dyn Runtime>) -> BoxFuture<'static, ()> + Send>;
+
+/// What the host's idle collector asks an activation.
+pub(crate) trait Idle: Send + Sync {
+    /// Called at or after the activation's idle deadline: deactivates it
+    /// if it is at rest and due. Returns when to check again, or `None`
+    /// when the collector need not watch it.
+    fn check_idle(self: Arc<Self>, now: Instant) -> Option<Instant>;
+}
+
+/// What the node offers the actor layer (see the module docs).
+pub(crate) trait Runtime: Send + Sync + 'static {
+    // What a host offers its activations.
+
+    /// The providers every activation of this node runs on.
+    fn providers(&self) -> &Arc<Providers>;
+
+    /// The node's state storage, if it was given one.
+    fn storage(&self) -> Option<Arc<dyn StateStorage>>;
+
+    /// Has the idle collector check `activation` at `at`.
+    fn watch_idle(&self, at: Instant, generation: u64, activation: Weak<dyn Idle>);
+
+    /// An activation ended: it leaves the node's table, then the
+    /// directory.
+    fn forget_activation<'a>(&'a self, id: &'a ActorId, generation: u64) -> BoxFuture<'a, ()>;
+
+    // What a caller needs.
+
+    /// This node's id.
+    fn me(&self) -> NodeId;
+
+    /// How long a call may take.
+    fn call_timeout(&self) -> Duration;
+
+    /// `Ok` if a call may start here now: the node serves, can read the
+    /// membership, and (for a call made from a turn, `from_turn`) still
+    /// holds its lease.
+    fn admit(&self, from_turn: bool) -> Result<(), CallError>;
+
+    /// `Ok` while this node may run turns (its lease is live).
+    fn check_lease(&self) -> Result<(), CallError>;
+
+    /// Where `id` lives, if the node's cache knows and the node there is
+    /// in service: the fast path of [`Runtime::locate`].
+    fn cached(&self, id: &ActorId) -> Option<NodeId>;
+
+    /// Where `id` lives: the cache, or the directory (registering a new
+    /// home chosen by `placement`); and whether the directory was asked
+    /// just now.
+    fn locate<'a>(
+        &'a self,
+        id: &'a ActorId,
+        placement: Placement,
+    ) -> BoxFuture<'a, Result<(NodeId, bool), CallError>>;
+
+    /// The activation of `id` on this node if one exists: the fast path of
+    /// [`Runtime::activation`]. Type-erased (`Arc<Activation<A>>`).
+    fn hosted(&self, id: &ActorId) -> Option<Arc<dyn Any + Send + Sync>>;
+
+    /// The activation of `id` on this node, creating it if the directory
+    /// places it here (`registered_here`: the caller was just told so);
+    /// `None` if the directory places it elsewhere.
+    fn activation<'a>(
+        self: Arc<Self>,
+        id: &'a ActorId,
+        registered_here: bool,
+    ) -> BoxFuture<'a, Result<Option<Arc<dyn Any + Send + Sync>>, CallError>>;
+
+    /// Forgets the cached location of `id` (it was stale).
+    fn invalidate(&self, id: &ActorId);
+
+    /// Sends `call` to node `to` and waits for its answer.
+    fn request_call(
+        &self,
+        to: NodeId,
+        call: CallRequest,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<CallAnswer, TransportError>>;
+
+    /// Queues a one-way message behind the earlier ones to the same actor.
+    fn enqueue_send(self: Arc<Self>, id: ActorId, job: SendJob);
+
+    /// Whether the node has stopped serving.
+    fn is_stopping(&self) -> bool;
+
+    /// The node itself, type-erased (what [`ActorContext::node`] returns
+    /// is built from it).
+    ///
+    /// [`ActorContext::node`]: super::ActorContext::node
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+}

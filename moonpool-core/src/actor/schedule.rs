@@ -1,0 +1,130 @@
+//! Who runs an activation's turns: a message handed to an activation at
+//! rest starts a runner (`turns.rs`), in the caller's task or a new one;
+//! halting and idle deactivation start its leaving (`exit.rs`); a new
+//! activation starts with building its actor (`lifecycle.rs`).
+
+use std::any::Any;
+use std::sync::atomic::{AtomicBool, AtomicU32};
+use std::sync::{Arc, Mutex, Weak};
+
+use moonpool_sim::{Instant, Providers};
+
+use super::activation::{Activation, Exit, Offer};
+use super::chain::CallChain;
+use super::definition::Actor;
+use super::envelope::{Envelope, RemoteCall};
+use super::erased::{ActivationInfo, AnyActivation};
+use super::error::CallError;
+use super::exit::leave;
+use super::lifecycle::activate;
+use super::remote::RemoteReply;
+use super::runtime::{Idle, Runtime};
+use super::turns::{is_shared, run, run_here};
+use crate::id::ActorId;
+
+impl<A: Actor> Activation<A> {
+    /// Queues `env`; or, when the actor is at rest, runs it: an exclusive
+    /// turn right here (see [`run_here`]), anything else in a
+    /// task of its own. Gives `env` back if the activation has closed.
+    pub(crate) fn deliver(self: &Arc<Self>, env: Envelope<A>) -> Result<(), Envelope<A>> {
+        match self.offer(env) {
+            Offer::Queued => Ok(()),
+            Offer::Refused(env) => Err(env),
+            Offer::Start(actor, env) if !matches!(env, Envelope::Stop) && !is_shared(&env) => {
+                run_here(self, actor, env);
+                Ok(())
+            }
+            Offer::Start(actor, env) => {
+                let run = run(Arc::clone(self), actor, env);
+                self.info.providers.spawn_detached("actor-turns", run);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<A: Actor> AnyActivation for Activation<A> {
+    fn info(&self) -> &ActivationInfo {
+        &self.info
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+
+    fn deliver_remote(
+        self: Arc<Self>,
+        method: u32,
+        body: Vec<u8>,
+        chain: CallChain,
+        reply: RemoteReply,
+    ) {
+        let refused = self.deliver(Envelope::Remote(Box::new(RemoteCall {
+            method,
+            body,
+            chain,
+            reply,
+        })));
+        // Refused, the envelope is dropped here and its reply tells the
+        // caller to route again — unless activation failed, which the
+        // caller is told.
+        if let (Err(Envelope::Remote(call)), Some(reason)) = (refused, self.failure()) {
+            call.reply.send(Err(CallError::ActivationFailed {
+                actor: self.info.id.to_string(),
+                reason: reason.to_string(),
+            }));
+        }
+    }
+
+    fn stop(self: Arc<Self>) {
+        let _ = self.deliver(Envelope::Stop);
+    }
+
+    fn halt(self: Arc<Self>) {
+        if let Some(actor) = self.halt_now() {
+            drop(actor);
+            let p = Arc::clone(&self.info.providers);
+            p.spawn_detached(format!("halt:{}", self.info.id), leave(self, Exit::Fenced));
+        }
+    }
+}
+
+impl<A: Actor> Idle for Activation<A> {
+    fn check_idle(self: Arc<Self>, now: Instant) -> Option<Instant> {
+        match self.take_if_idle(now) {
+            Ok(actor) => {
+                let p = Arc::clone(&self.info.providers);
+                p.spawn_detached(
+                    format!("deactivate:{}", self.info.id),
+                    leave(self, Exit::Deactivate(actor)),
+                );
+                None
+            }
+            Err(again) => again,
+        }
+    }
+}
+
+/// Creates an activation of `A` for `id` on the node `runtime`, and starts
+/// building its actor.
+pub(crate) fn spawn_activation<A: Actor>(
+    runtime: Weak<dyn Runtime>,
+    providers: Arc<Providers>,
+    id: ActorId,
+    generation: u64,
+) -> Arc<Activation<A>> {
+    let activation = Arc::new(Activation::new(ActivationInfo {
+        id,
+        runtime,
+        providers: Arc::clone(&providers),
+        generation,
+        timers: Mutex::new(Vec::new()),
+        unsure_states: AtomicU32::new(0),
+        halted: AtomicBool::new(false),
+    }));
+    providers.spawn_detached(
+        format!("activate:{}", activation.info.id),
+        activate(Arc::clone(&activation)),
+    );
+    activation
+}
