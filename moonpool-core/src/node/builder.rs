@@ -3,11 +3,12 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use moonpool_sim::Providers;
 
+use super::gate::Gate;
 use super::{
     ActorFactory, InMemoryMembership, Member, MemberStatus, MembershipTable, Node, NodeInner, View,
     factory_of, shared_storage, watch,
@@ -256,7 +257,17 @@ impl NodeBuilder {
         }
         let hosts: Vec<String> = types.keys().map(|k| (*k).to_string()).collect();
         let hosted_membership = self.host_membership.then(InMemoryMembership::new);
-        let transport_slot = Arc::new(OnceLock::new());
+        // One phase: bind first (the transport gives the node its id),
+        // build the node around it, then open the door to peers.
+        let gate = Arc::new(Gate::default());
+        let transport = Transport::start(
+            providers.clone(),
+            self.config.listen,
+            TransportConfig::new(self.config.cluster_id.clone()),
+            Arc::clone(&gate) as Arc<dyn crate::transport::Inbound>,
+        )
+        .await?;
+        let id = transport.local();
         let mut remote_table = None;
         let membership: Arc<dyn MembershipTable> =
             match (self.membership, &hosted_membership, self.primary) {
@@ -265,7 +276,7 @@ impl NodeBuilder {
                 (None, None, Some(seed)) => {
                     let table = super::primary::PrimaryMembership {
                         primary: Arc::new(Mutex::new(seed)),
-                        transport: Arc::clone(&transport_slot),
+                        transport: transport.clone(),
                         timeout: self.config.probe_timeout.max(Duration::from_secs(1)),
                     };
                     remote_table = Some(table.clone());
@@ -277,8 +288,8 @@ impl NodeBuilder {
             inner: Arc::new(NodeInner {
                 providers: Arc::new(providers.clone()),
                 config: self.config.clone(),
-                transport: OnceLock::new(),
-                id: OnceLock::new(),
+                transport: transport.clone(),
+                id,
                 types,
                 activations: Mutex::default(),
                 idle: Arc::default(),
@@ -304,17 +315,7 @@ impl NodeBuilder {
                 ),
             }),
         };
-        let transport = Transport::start(
-            providers.clone(),
-            self.config.listen,
-            TransportConfig::new(self.config.cluster_id.clone()),
-            node.inbound(),
-        )
-        .await?;
-        let id = transport.local();
-        let _ = node.inner.id.set(id);
-        let _ = transport_slot.set(transport.clone());
-        let _ = node.inner.transport.set(transport.clone());
+        node.inner.serve(&gate);
         let joined = join(&node, remote_table.as_ref(), hosts, &providers).await;
         if let Err(e) = joined {
             transport.shutdown();

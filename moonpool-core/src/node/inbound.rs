@@ -3,26 +3,35 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 
+use super::NodeInner;
+use super::gate::Gate;
 use super::protocol::{NodeResponse, Request};
-use super::{Node, NodeInner};
 use crate::actor::{CallRequest, RemoteReply, check_cycle, encode_answer};
 use crate::sync::lock;
 use crate::transport::{NodeId, Responder};
 
-impl Node {
-    /// Routes a request that arrived from a peer.
-    pub(crate) fn inbound(&self) -> Arc<dyn crate::transport::Inbound> {
-        Arc::new(Inbound {
-            node: Arc::downgrade(&self.inner),
-        })
+impl NodeInner {
+    /// Starts serving peers' requests through `gate`.
+    pub(crate) fn serve(self: &Arc<Self>, gate: &Gate) {
+        gate.open(Arc::new(Inbound {
+            node: Arc::downgrade(self),
+        }));
     }
 }
 
+/// What the node does with its peers' requests.
 struct Inbound {
-    node: std::sync::Weak<NodeInner>,
+    node: Weak<NodeInner>,
+}
+
+impl Inbound {
+    /// The node, while it runs.
+    fn node(&self) -> Result<Arc<NodeInner>, &'static str> {
+        self.node.upgrade().ok_or("the node has stopped")
+    }
 }
 
 impl crate::transport::Inbound for Inbound {
@@ -38,9 +47,12 @@ impl crate::transport::Inbound for Inbound {
         payload: Vec<u8>,
         responder: Responder,
     ) -> Result<(), (Vec<u8>, Responder)> {
-        let Some(node) = self.node.upgrade() else {
-            responder.send(Err("the node has stopped".to_string()));
-            return Ok(());
+        let node = match self.node() {
+            Ok(node) => node,
+            Err(why) => {
+                responder.send(Err(why.to_string()));
+                return Ok(());
+            }
         };
         let req: Request = match postcard::from_bytes(&payload) {
             Ok(req) => req,
@@ -91,9 +103,9 @@ impl crate::transport::Inbound for Inbound {
         from: NodeId,
         payload: Vec<u8>,
     ) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>> {
-        let node = self.node.upgrade();
+        let node = self.node();
         Box::pin(async move {
-            let node = node.ok_or("the node has stopped")?;
+            let node = node?;
             let req: Request = postcard::from_bytes(&payload)
                 .map_err(|e| format!("undecodable node request: {e}"))?;
             match req {

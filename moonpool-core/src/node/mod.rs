@@ -3,6 +3,7 @@
 
 mod builder;
 mod directory;
+mod gate;
 mod idle;
 mod inbound;
 mod lanes;
@@ -97,8 +98,9 @@ impl View {
 pub(crate) struct NodeInner {
     pub(crate) providers: Arc<Providers>,
     pub(crate) config: NodeConfig,
-    transport: std::sync::OnceLock<Transport>,
-    id: std::sync::OnceLock<NodeId>,
+    /// Bound before anything else is built: it gives the node its id.
+    transport: Transport,
+    id: NodeId,
     types: BTreeMap<&'static str, Arc<dyn ActorFactory>>,
     activations: Mutex<IdMap<Arc<dyn AnyActivation>>>,
     /// Deactivates activations that stay idle too long (see `idle.rs`).
@@ -287,27 +289,14 @@ impl Node {
             tracing::info!(node = %me, "left the cluster");
         }
         inner.stop_hosting();
-        if let Some(t) = inner.transport.get() {
-            t.shutdown();
-            t.listener_closed().await;
-        }
+        inner.transport.shutdown();
+        inner.transport.listener_closed().await;
     }
 }
 
 impl NodeInner {
     pub(crate) fn node_id(&self) -> NodeId {
-        self.id.get().copied().unwrap_or(NodeId {
-            addr: self.config.listen,
-            incarnation: 0,
-        })
-    }
-
-    fn transport(&self) -> Result<&Transport, TransportError> {
-        self.transport
-            .get()
-            .ok_or(TransportError::ConnectionClosed {
-                peer: self.config.listen,
-            })
+        self.id
     }
 
     /// Sends a node request and decodes the response.
@@ -329,7 +318,7 @@ impl NodeInner {
     ) -> Result<R, TransportError> {
         let bytes =
             postcard::to_allocvec(req).map_err(|e| TransportError::Encode(e.to_string()))?;
-        let reply = self.transport()?.request(to.addr, bytes, timeout).await?;
+        let reply = self.transport.request(to.addr, bytes, timeout).await?;
         postcard::from_bytes(&reply).map_err(|e| TransportError::Remote {
             message: format!("undecodable answer from {to}: {e}"),
         })

@@ -24,7 +24,7 @@ pub(crate) struct PrimaryMembership {
     /// once the seed has said which node that is (see
     /// [`resolve`](Self::resolve)).
     pub(crate) primary: Arc<Mutex<SocketAddr>>,
-    pub(crate) transport: Arc<std::sync::OnceLock<crate::transport::Transport>>,
+    pub(crate) transport: crate::transport::Transport,
     pub(crate) timeout: std::time::Duration,
 }
 
@@ -35,9 +35,7 @@ impl PrimaryMembership {
         req: &super::protocol::NodeRequest,
     ) -> Result<(SocketAddr, super::protocol::NodeResponse), MembershipError> {
         let primary = *lock(&self.primary);
-        let transport = self.transport.get().ok_or_else(|| {
-            MembershipError::Unavailable("the node's transport is not running".to_string())
-        })?;
+        let transport = &self.transport;
         let bytes = postcard::to_allocvec(&super::protocol::RequestRef::Node(req))
             .map_err(|e| MembershipError::Unavailable(format!("cannot encode a request: {e}")))?;
         let reply = transport
