@@ -20,3 +20,7 @@ impl fmt::Display for ActorId {
         write!(f, "{}/{}", self.type_name, self.key)
     }
 }
+
+/// A table keyed by actor id. Hashed without a random seed, so iteration
+/// order is the same on every run (the simulator relies on it).
+pub(crate) type IdMap<V> = std::collections::HashMap<ActorId, V, rustc_hash::FxBuildHasher>;

@@ -2,69 +2,26 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use moonpool_sim::Providers;
 
+use super::cluster::Cluster;
+use super::config::{NodeConfig, NodeError};
+use super::directory::Directory;
 use super::gate::Gate;
-use super::{
-    ActorFactory, InMemoryMembership, Member, MemberStatus, MembershipTable, Node, NodeInner, View,
-    factory_of, shared_storage, watch,
-};
+use super::handle::Node;
+use super::host::{ActorFactory, Host, factory_of};
+use super::lease::Lease;
+use super::membership::{InMemoryMembership, Member, MemberStatus, MembershipTable};
+use super::net::Net;
+use super::primary::PrimaryMembership;
+use super::root::NodeInner;
+use super::router::Router;
+use super::{shared_storage, watch};
 use crate::actor::Actor;
-use crate::transport::{Transport, TransportConfig, TransportError};
-
-/// A node's settings.
-#[derive(Clone, Debug)]
-pub struct NodeConfig {
-    /// The cluster this node belongs to; strangers are refused.
-    pub cluster_id: String,
-    /// Where it listens.
-    pub listen: SocketAddr,
-    /// Time limit of one actor call, routing included.
-    pub call_timeout: Duration,
-    /// How often peers are probed (and membership re-read).
-    pub probe_interval: Duration,
-    /// How long a probe may take.
-    pub probe_timeout: Duration,
-    /// Missed probes in a row before a peer is declared dead.
-    pub missed_probes: u32,
-}
-
-/// Why a node could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum NodeError {
-    /// The listener could not be opened.
-    #[error("cannot start the transport: {0}")]
-    Transport(#[from] TransportError),
-    /// No providers were given and there is no tokio runtime.
-    #[error("no providers given and none available: {0}")]
-    Providers(#[from] moonpool_sim::ProviderError),
-    /// The membership table refused the join.
-    #[error("cannot join the cluster: {0}")]
-    Membership(#[from] super::MembershipError),
-    /// Two hosted actor types share a name.
-    #[error("actor type `{0}` is registered twice")]
-    DuplicateType(&'static str),
-    /// The node's state storage cannot be read.
-    #[error("cannot use the node's state storage: {0}")]
-    Storage(crate::state::StorageError),
-    /// The node's state storage is not the one the cluster's hosts share:
-    /// actors' state would fork between the two.
-    #[error(
-        "this node's state storage is not the cluster's: node {node} uses store {theirs:016x}, this node store {ours:016x}; the nodes of a cluster must share one store (the same storage service or database), or actors' state would fork"
-    )]
-    ForeignStorage {
-        /// A node of the cluster using the other store.
-        node: SocketAddr,
-        /// That store's identity.
-        theirs: u64,
-        /// This node's store's identity.
-        ours: u64,
-    },
-}
+use crate::transport::{Transport, TransportConfig};
 
 /// An actor type linked into the binary, registered by `#[actor_impl]` so
 /// nodes host it without hand registration.
@@ -77,6 +34,13 @@ pub struct ActorRegistration {
 }
 
 inventory::collect!(ActorRegistration);
+
+impl Node {
+    /// Starts building a node of cluster `cluster_id`.
+    pub fn builder(cluster_id: impl Into<String>) -> NodeBuilder {
+        NodeBuilder::new(cluster_id)
+    }
+}
 
 /// Builds a [`Node`].
 ///
@@ -274,7 +238,7 @@ impl NodeBuilder {
                 (Some(table), _, _) => table,
                 (None, Some(hosted), _) => Arc::new(hosted.clone()),
                 (None, None, Some(seed)) => {
-                    let table = super::primary::PrimaryMembership {
+                    let table = PrimaryMembership {
                         primary: Arc::new(Mutex::new(seed)),
                         transport: transport.clone(),
                         timeout: self.config.probe_timeout.max(Duration::from_secs(1)),
@@ -284,35 +248,43 @@ impl NodeBuilder {
                 }
                 (None, None, None) => Arc::new(InMemoryMembership::new()),
             };
+        let providers = Arc::new(providers);
+        let net = Net::new(transport.clone());
+        let client = types.is_empty();
+        let cluster = Arc::new(Cluster::new(
+            id,
+            Arc::clone(&providers),
+            membership,
+            hosted_membership,
+            remote_table.as_ref().map(|t| Arc::clone(&t.primary)),
+            client,
+            Lease::new(
+                self.config.probe_interval * 2 + self.config.probe_timeout,
+                self.config.probe_interval,
+            ),
+        ));
+        let host = Arc::new(Host::new(id, Arc::clone(&providers), types, self.storage));
+        let directory = Arc::new(Directory::new(
+            net.clone(),
+            Arc::clone(&providers),
+            Arc::clone(&cluster),
+            Arc::clone(&host),
+        ));
+        let router = Router::new(
+            id,
+            Arc::clone(&providers),
+            Arc::clone(&cluster),
+            Arc::clone(&directory),
+        );
         let node = Node {
             inner: Arc::new(NodeInner {
-                providers: Arc::new(providers.clone()),
+                providers: Arc::clone(&providers),
                 config: self.config.clone(),
-                transport: transport.clone(),
-                id,
-                types,
-                activations: Mutex::default(),
-                idle: Arc::default(),
-                directory: Mutex::default(),
-                cache: Mutex::default(),
-                view: Mutex::new(View::default()),
-                membership: Arc::clone(&membership),
-                hosted_membership,
-                primary: remote_table.as_ref().map(|t| Arc::clone(&t.primary)),
-                membership_failure: Mutex::new(None),
-                membership_failing: AtomicBool::new(false),
-                recovery: Mutex::default(),
-                seen_version: Mutex::new(None),
-                lanes: Mutex::default(),
-                emptied: tokio::sync::Notify::new(),
-                storage: self.storage,
-                next_generation: AtomicU64::new(1),
-                leaving: AtomicBool::new(false),
-                stopping: AtomicBool::new(false),
-                lease: super::lease::Lease::new(
-                    self.config.probe_interval * 2 + self.config.probe_timeout,
-                    self.config.probe_interval,
-                ),
+                net,
+                cluster,
+                host,
+                directory,
+                router,
             }),
         };
         node.inner.serve(&gate);
@@ -330,13 +302,10 @@ impl NodeBuilder {
             format!("membership:{}", id.addr),
             watch::keep_membership(Arc::downgrade(&node.inner)),
         );
-        if !node.inner.types.is_empty() {
+        if !client {
             providers.spawn_named(
                 format!("idle:{}", id.addr),
-                super::idle::collect(
-                    Arc::clone(&node.inner.idle),
-                    Arc::clone(&node.inner.providers),
-                ),
+                super::idle::collect(Arc::clone(node.inner.host.idle()), Arc::clone(&providers)),
             );
         }
         Ok(node)
@@ -348,7 +317,7 @@ impl NodeBuilder {
 /// writes this node's row, and reads the view.
 async fn join(
     node: &Node,
-    remote_table: Option<&super::primary::PrimaryMembership>,
+    remote_table: Option<&PrimaryMembership>,
     hosts: Vec<String>,
     providers: &Providers,
 ) -> Result<(), NodeError> {
@@ -356,7 +325,7 @@ async fn join(
     if let Some(table) = remote_table {
         table.resolve().await?;
     }
-    let storage = match &inner.storage {
+    let storage = match &inner.host.storage() {
         Some(store) if !hosts.is_empty() => Some(
             shared_storage::storage_identity(&**store, &inner.config.cluster_id, providers)
                 .await
@@ -384,13 +353,13 @@ async fn join(
     };
     // Checked before joining (a refused node never shows up in the table)
     // and after (two nodes joining at once see each other).
-    check(&inner.membership.snapshot().await?)?;
-    inner.membership.join(me.clone()).await?;
-    let after = inner.membership.snapshot().await;
+    check(&inner.cluster.table().snapshot().await?)?;
+    inner.cluster.table().join(me.clone()).await?;
+    let after = inner.cluster.table().snapshot().await;
     if let Err(e) = after.map_err(NodeError::from).and_then(|m| check(&m)) {
-        let _ = inner.membership.leave(me.id).await;
+        let _ = inner.cluster.table().leave(me.id).await;
         return Err(e);
     }
-    watch::refresh(inner).await;
+    inner.directory.refresh().await;
     Ok(())
 }

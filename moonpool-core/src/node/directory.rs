@@ -1,19 +1,28 @@
-//! The directory: each live host owns the partition of actor ids the ring
-//! gives it, and answers where those actors live.
+//! The directory service: each live host owns the partition of actor ids
+//! the ring gives it, and answers where those actors live. Registration
+//! and hand-offs are here; re-reading membership and moving entries after
+//! a ring change in `refresh.rs`; the reports of directory recovery in
+//! `reports.rs`.
+//!
+//! Locks: `entries` may be taken while the cluster's view is held (never
+//! the other way round); `recovery` is never held with another lock.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use moonpool_sim::Instant;
+use moonpool_sim::{Instant, Providers};
 
+use super::cluster::Cluster;
+use super::host::Host;
+use super::net::Net;
 use super::protocol::{NodeRequest, NodeResponse};
-use super::watch::refresh;
-use super::{NodeInner, View};
-use crate::actor::ActorId;
+use super::recovery::Recovery;
+use crate::id::{ActorId, IdMap};
 use crate::sync::lock;
 use crate::transport::{NodeId, TransportError};
 
 /// How long a directory request may take.
-const DIRECTORY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const DIRECTORY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a registration at this node came to.
 enum Registered {
@@ -29,10 +38,42 @@ enum Registered {
     HeldUntil(Instant),
 }
 
-impl NodeInner {
+/// The directory service (see the module docs).
+pub(crate) struct Directory {
+    pub(super) net: Net,
+    pub(super) providers: Arc<Providers>,
+    pub(super) cluster: Arc<Cluster>,
+    pub(super) host: Arc<Host>,
+    /// Where the actors of this node's partition live.
+    pub(super) entries: Mutex<IdMap<NodeId>>,
+    /// Which hosts have reported their activations since the ring last
+    /// changed (see `recovery.rs`).
+    pub(super) recovery: Mutex<Recovery>,
+}
+
+impl Directory {
+    /// The directory of the node on `net`.
+    pub(crate) fn new(
+        net: Net,
+        providers: Arc<Providers>,
+        cluster: Arc<Cluster>,
+        host: Arc<Host>,
+    ) -> Self {
+        Self {
+            net,
+            providers,
+            cluster,
+            host,
+            entries: Mutex::default(),
+            recovery: Mutex::default(),
+        }
+    }
+}
+
+impl Directory {
     /// The node owning `id`'s directory entry.
-    pub(crate) fn directory_owner(&self, id: &ActorId) -> Option<NodeId> {
-        lock(&self.view).ring.owner(id)
+    pub(crate) fn owner(&self, id: &ActorId) -> Option<NodeId> {
+        self.cluster.owner(id)
     }
 
     /// Registers `candidate` as `id`'s home unless it has a live one;
@@ -41,25 +82,25 @@ impl NodeInner {
     /// Registration always happens at the partition's owner as seen in a
     /// freshly read membership, so two nodes with different stale views
     /// cannot both register.
-    pub(crate) async fn directory_register(
+    pub(crate) async fn register(
         &self,
         id: &ActorId,
         candidate: NodeId,
     ) -> Result<Option<NodeId>, TransportError> {
         let no_owner = || TransportError::Unreachable {
-            peer: self.config.listen,
+            peer: self.net.me().addr,
             reason: "no live host owns the directory yet".to_string(),
         };
         let mut attempt = 0;
         while attempt < 3 {
             if attempt > 0 {
-                refresh(self).await;
+                self.refresh().await;
             }
             attempt += 1;
-            let owner = self.directory_owner(id).ok_or_else(no_owner)?;
-            if owner == self.node_id() {
-                refresh(self).await;
-                if self.directory_owner(id) != Some(owner) {
+            let owner = self.owner(id).ok_or_else(no_owner)?;
+            if owner == self.net.me() {
+                self.refresh().await;
+                if self.owner(id) != Some(owner) {
                     continue;
                 }
                 match self.register_here(id, candidate).await? {
@@ -80,7 +121,7 @@ impl NodeInner {
                 actor: id.clone(),
                 candidate,
             };
-            match self.request(owner, &req, DIRECTORY_TIMEOUT).await? {
+            match self.net.request(owner, &req, DIRECTORY_TIMEOUT).await? {
                 NodeResponse::Location(home) => return Ok(home),
                 NodeResponse::WrongOwner => continue,
                 NodeResponse::Failed(e) => {
@@ -99,7 +140,7 @@ impl NodeInner {
             }
         }
         Err(TransportError::Unreachable {
-            peer: self.config.listen,
+            peer: self.net.me().addr,
             reason: "directory ownership kept moving".to_string(),
         })
     }
@@ -109,8 +150,8 @@ impl NodeInner {
     /// candidate.
     pub(crate) async fn handle_register(&self, id: &ActorId, candidate: NodeId) -> NodeResponse {
         loop {
-            refresh(self).await;
-            if self.directory_owner(id) != Some(self.node_id()) {
+            self.refresh().await;
+            if self.owner(id) != Some(self.net.me()) {
                 return NodeResponse::WrongOwner;
             }
             return match self.register_here(id, candidate).await {
@@ -151,18 +192,19 @@ impl NodeInner {
         }
         // A host died lately: what it ran may be placed anew only once it
         // has surely stopped serving (see `lease.rs`).
-        let held = self.lease.placements_held_until();
+        let held = self.cluster.lease.placements_held_until();
         if self.providers.now() < held {
             return Ok(Registered::HeldUntil(held));
         }
-        let me = self.node_id();
+        let me = self.net.me();
         let mut found = None;
-        if lock(&self.activations).contains_key(id) {
+        if self.host.contains(id) {
             found = Some(me);
         } else {
-            for host in self.unreported_hosts() {
+            let unreported = lock(&self.recovery).unreported();
+            for host in unreported {
                 let req = NodeRequest::Hosts { actor: id.clone() };
-                match self.request(host, &req, DIRECTORY_TIMEOUT).await {
+                match self.net.request(host, &req, DIRECTORY_TIMEOUT).await {
                     Ok(NodeResponse::Location(Some(n))) => {
                         found = Some(n);
                         break;
@@ -180,111 +222,110 @@ impl NodeInner {
                 }
             }
         }
-        let view = lock(&self.view);
-        if view.ring.owner(id) != Some(me) {
-            // The ring changed while the hosts were asked: the new owner
-            // has the reports, this node no longer does.
-            return Ok(Registered::NotOwner);
-        }
-        let mut dir = lock(&self.directory);
-        Ok(Registered::Home(match dir.get(id) {
-            Some(home) if view.is_serving(*home) => *home,
-            _ => {
-                if found.is_none() && !view.is_placeable(candidate) {
-                    return Ok(Registered::Refused);
-                }
-                let home = found.unwrap_or(candidate);
-                tracing::debug!(node = %me, actor = %id, %home, "directory: registered");
-                dir.insert(id.clone(), home);
-                home
+        // Lock order: the view, then the entries.
+        Ok(self.cluster.with_view(|view| {
+            if view.owner(id) != Some(me) {
+                // The ring changed while the hosts were asked: the new
+                // owner has the reports, this node no longer does.
+                return Registered::NotOwner;
             }
+            let mut dir = lock(&self.entries);
+            Registered::Home(match dir.get(id) {
+                Some(home) if view.is_serving(*home) => *home,
+                _ => {
+                    if found.is_none() && !view.is_placeable(candidate) {
+                        return Registered::Refused;
+                    }
+                    let home = found.unwrap_or(candidate);
+                    tracing::debug!(node = %me, actor = %id, %home, "directory: registered");
+                    dir.insert(id.clone(), home);
+                    home
+                }
+            })
         }))
     }
 
     fn live_entry(&self, id: &ActorId) -> Option<NodeId> {
-        let view = lock(&self.view);
-        lock(&self.directory)
-            .get(id)
-            .copied()
-            .filter(|home| view.is_serving(*home))
+        self.cluster.with_view(|view| {
+            lock(&self.entries)
+                .get(id)
+                .copied()
+                .filter(|home| view.is_serving(*home))
+        })
     }
 
     /// Entries handed over by the previous owner. An entry that conflicts
     /// with one registered here meanwhile means a duplicate activation: the
     /// entry here wins and the other activation is told to stop.
     pub(crate) fn accept_handoff(&self, entries: Vec<(ActorId, NodeId)>) -> Vec<(NodeId, ActorId)> {
-        let view = lock(&self.view);
-        let mut dir = lock(&self.directory);
-        let mut losers = Vec::new();
-        for (actor, node) in entries {
-            match dir.get(&actor) {
-                Some(home) if *home != node && view.is_serving(*home) => losers.push((node, actor)),
-                Some(home) if *home == node => {}
-                _ => {
-                    dir.insert(actor, node);
+        self.cluster.with_view(|view| {
+            let mut dir = lock(&self.entries);
+            let mut losers = Vec::new();
+            for (actor, node) in entries {
+                match dir.get(&actor) {
+                    Some(home) if *home != node && view.is_serving(*home) => {
+                        losers.push((node, actor));
+                    }
+                    Some(home) if *home == node => {}
+                    _ => {
+                        dir.insert(actor, node);
+                    }
                 }
             }
-        }
-        losers
+            losers
+        })
     }
 
     /// Forgets `id`'s entry if it points at `node`.
-    pub(crate) async fn directory_unregister(
+    pub(crate) async fn unregister(
         &self,
         id: &ActorId,
         node: NodeId,
     ) -> Result<(), TransportError> {
-        let Some(owner) = self.directory_owner(id) else {
+        let Some(owner) = self.owner(id) else {
             return Ok(());
         };
-        if owner == self.node_id() {
-            self.dir_unregister_local(id, node);
+        if owner == self.net.me() {
+            self.unregister_here(id, node);
             return Ok(());
         }
         let req = NodeRequest::Unregister {
             actor: id.clone(),
             node,
         };
-        self.request(owner, &req, DIRECTORY_TIMEOUT)
+        self.net
+            .request(owner, &req, DIRECTORY_TIMEOUT)
             .await
             .map(|_| ())
     }
 
-    pub(crate) fn dir_unregister_local(&self, id: &ActorId, node: NodeId) {
-        let mut dir = lock(&self.directory);
+    /// Forgets `id`'s entry here if it points at `node`.
+    pub(crate) fn unregister_here(&self, id: &ActorId, node: NodeId) {
+        let mut dir = lock(&self.entries);
         if dir.get(id) == Some(&node) {
             dir.remove(id);
         }
     }
 
-    /// After a membership change: drop entries and cached locations that
-    /// point at dead nodes, and hand entries this node no longer owns to
-    /// their new owners.
-    pub(crate) async fn rebalance_directory(&self, view: &View) {
-        let me = self.node_id();
-        lock(&self.cache).retain(|_, n| view.is_serving(*n));
-        let mut moving: Vec<(NodeId, ActorId, NodeId)> = Vec::new();
-        {
-            let mut dir = lock(&self.directory);
-            dir.retain(|_, n| view.is_serving(*n));
-            dir.retain(|id, home| match view.ring.owner(id) {
-                Some(owner) if owner != me => {
-                    moving.push((owner, id.clone(), *home));
-                    false
+    /// Tells each losing node to stop its duplicate activation (the
+    /// directory kept another one).
+    pub(crate) fn stop_duplicates(&self, losers: Vec<(NodeId, ActorId)>) {
+        for (loser, actor) in losers {
+            tracing::warn!(%actor, node = %loser, "duplicate activation found; stopping it");
+            let net = self.net.clone();
+            self.providers.spawn_named("stop-duplicate", async move {
+                let req = NodeRequest::Deactivate { actor };
+                if let Err(e) = net.request(loser, &req, DIRECTORY_TIMEOUT).await {
+                    tracing::warn!(node = %loser, error = %e, "could not stop a duplicate activation");
                 }
-                _ => true,
             });
         }
-        let mut by_owner: std::collections::BTreeMap<NodeId, Vec<(ActorId, NodeId)>> =
-            Default::default();
-        for (owner, id, home) in moving {
-            by_owner.entry(owner).or_default().push((id, home));
-        }
-        for (owner, entries) in by_owner {
-            let req = NodeRequest::Handoff { entries };
-            if let Err(e) = self.request(owner, &req, DIRECTORY_TIMEOUT).await {
-                tracing::warn!(%owner, error = %e, "directory handoff failed");
-            }
-        }
+    }
+}
+
+impl Directory {
+    /// Where `id` lives, as this node's entries say.
+    pub(crate) fn lookup(&self, id: &ActorId) -> Option<NodeId> {
+        lock(&self.entries).get(id).copied()
     }
 }

@@ -3,14 +3,12 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
-use super::NodeInner;
 use super::gate::Gate;
 use super::protocol::{NodeResponse, Request};
-use crate::actor::{CallRequest, RemoteReply, check_cycle, encode_answer};
-use crate::sync::lock;
+use super::root::NodeInner;
+use crate::actor::{CallRequest, RemoteReply, encode_answer};
 use crate::transport::{NodeId, Responder};
 
 impl NodeInner {
@@ -66,14 +64,7 @@ impl crate::transport::Inbound for Inbound {
             Request::Call(call) => {
                 // Anything unusual (stopping, a cycle, a lapsed lease, a
                 // dead caller) is answered by `handle_call`.
-                let ready = !node.stopping.load(Ordering::Relaxed)
-                    && check_cycle(&call.target, call.shared, &call.chain).is_ok()
-                    && node.check_lease().is_ok()
-                    && node.refuse_from(&from).is_none();
-                let hosted = ready
-                    .then(|| lock(&node.activations).get(&call.target).map(Arc::clone))
-                    .flatten();
-                if let Some(activation) = hosted {
+                if let Some(activation) = node.ready_for(&from, &call) {
                     let CallRequest {
                         method,
                         body,

@@ -12,16 +12,8 @@
 //! place actors in doubt until that host reports or is declared dead.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
-use super::protocol::NodeRequest;
-use super::{NodeInner, View};
-use crate::actor::ActorId;
-use crate::sync::lock;
-use crate::transport::{NodeId, TransportError};
-
-/// Actors per report message (a report can span several).
-const REPORT_CHUNK: usize = 1024;
+use crate::transport::NodeId;
 
 /// What this node knows about the reports of the current ring.
 #[derive(Default)]
@@ -37,131 +29,48 @@ pub(crate) struct Recovery {
     owed: BTreeSet<NodeId>,
 }
 
-/// The live hosts (members hosting actor types) of `view`, sorted.
-pub(crate) fn ring_hosts(view: &View) -> Vec<NodeId> {
-    let mut hosts: Vec<NodeId> = view
-        .serving()
-        .filter(|m| !m.hosts.is_empty())
-        .map(|m| m.id)
-        .collect();
-    hosts.sort();
-    hosts
-}
-
-impl NodeInner {
-    /// The ring changed to `hosts`: wait for every other host's report,
-    /// and owe one to each.
-    pub(crate) fn begin_recovery(&self, hosts: Vec<NodeId>) {
-        let me = self.node_id();
-        let mut r = lock(&self.recovery);
-        r.reported.retain(|h, _| hosts.contains(h));
+impl Recovery {
+    /// The ring changed to `hosts` (sorted): every other host must report
+    /// (unless it already did, for this very ring), and this node owes a
+    /// report to every other host unless it is a client (`client`).
+    pub(crate) fn begin(&mut self, hosts: Vec<NodeId>, me: NodeId, client: bool) {
+        self.reported.retain(|h, _| hosts.contains(h));
         let waiting = hosts
             .iter()
-            .filter(|h| **h != me && r.reported.get(*h) != Some(&hosts))
+            .filter(|h| **h != me && self.reported.get(*h) != Some(&hosts))
             .copied()
             .collect();
-        r.waiting = waiting;
-        r.owed = if self.hosts_no_types() {
+        self.waiting = waiting;
+        self.owed = if client {
             BTreeSet::new()
         } else {
             hosts.iter().filter(|h| **h != me).copied().collect()
         };
-        r.ring = hosts;
+        self.ring = hosts;
     }
 
-    /// Hosts whose activations this node's directory may still miss.
-    pub(crate) fn unreported_hosts(&self) -> Vec<NodeId> {
-        lock(&self.recovery).waiting.iter().copied().collect()
+    /// Hosts that have not reported for the current ring.
+    pub(crate) fn unreported(&self) -> Vec<NodeId> {
+        self.waiting.iter().copied().collect()
     }
 
-    /// Reports this node's activations to every owner it still owes a
-    /// report for the current ring (its own partitions it fills in
-    /// directly). Called on every watch round; a failed report is retried
-    /// on the next.
-    pub(crate) async fn send_reports(&self, timeout: Duration) {
-        let (ring, owed) = {
-            let r = lock(&self.recovery);
-            (r.ring.clone(), r.owed.clone())
-        };
-        let me = self.node_id();
-        let mut by_owner: BTreeMap<NodeId, Vec<ActorId>> = BTreeMap::new();
-        {
-            let view = lock(&self.view);
-            let hosted: Vec<ActorId> = lock(&self.activations).keys().cloned().collect();
-            let mut dir = lock(&self.directory);
-            for id in hosted {
-                match view.ring.owner(&id) {
-                    Some(owner) if owner == me => {
-                        dir.entry(id).or_insert(me);
-                    }
-                    Some(owner) if owed.contains(&owner) => {
-                        by_owner.entry(owner).or_default().push(id);
-                    }
-                    _ => {}
-                }
-            }
-        }
-        for owner in owed {
-            let actors = by_owner.remove(&owner).unwrap_or_default();
-            match self.report_to(owner, &ring, actors, timeout).await {
-                Ok(()) => {
-                    let mut r = lock(&self.recovery);
-                    if r.ring == ring {
-                        r.owed.remove(&owner);
-                    }
-                }
-                Err(e) => {
-                    tracing::debug!(node = %me, %owner, error = %e, "directory report failed; retrying next round");
-                }
-            }
+    /// The current ring, and the owners this node still owes a report.
+    pub(crate) fn owed(&self) -> (Vec<NodeId>, BTreeSet<NodeId>) {
+        (self.ring.clone(), self.owed.clone())
+    }
+
+    /// This node's report for `ring` reached `owner`.
+    pub(crate) fn reported_to(&mut self, owner: NodeId, ring: &[NodeId]) {
+        if self.ring == ring {
+            self.owed.remove(&owner);
         }
     }
 
-    async fn report_to(
-        &self,
-        owner: NodeId,
-        ring: &[NodeId],
-        actors: Vec<ActorId>,
-        timeout: Duration,
-    ) -> Result<(), TransportError> {
-        let mut chunks: Vec<Vec<ActorId>> = actors
-            .chunks(REPORT_CHUNK)
-            .map(<[ActorId]>::to_vec)
-            .collect();
-        if chunks.is_empty() {
-            chunks.push(Vec::new());
+    /// `host` finished its report for `ring`.
+    pub(crate) fn host_reported(&mut self, host: NodeId, ring: Vec<NodeId>) {
+        if ring == self.ring {
+            self.waiting.remove(&host);
         }
-        let last = chunks.len() - 1;
-        for (i, actors) in chunks.into_iter().enumerate() {
-            let req = NodeRequest::Report {
-                host: self.node_id(),
-                ring: ring.to_vec(),
-                actors,
-                complete: i == last,
-            };
-            self.request(owner, &req, timeout).await?;
-        }
-        Ok(())
-    }
-
-    /// A host's report: its activations join the directory (a conflict
-    /// with a live entry here is a duplicate, returned for stopping), and
-    /// a complete report for this node's ring settles that host.
-    pub(crate) fn accept_report(
-        &self,
-        host: NodeId,
-        ring: Vec<NodeId>,
-        actors: Vec<ActorId>,
-        complete: bool,
-    ) -> Vec<(NodeId, ActorId)> {
-        let losers = self.accept_handoff(actors.into_iter().map(|a| (a, host)).collect());
-        if complete {
-            let mut r = lock(&self.recovery);
-            if ring == r.ring {
-                r.waiting.remove(&host);
-            }
-            r.reported.insert(host, ring);
-        }
-        losers
+        self.reported.insert(host, ring);
     }
 }

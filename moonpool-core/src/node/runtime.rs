@@ -1,20 +1,20 @@
 //! The node as the actor layer sees it: [`Runtime`] for [`NodeInner`],
-//! and [`ActorContext::node`].
+//! the task draining a lane of one-way messages, and
+//! [`ActorContext::node`].
 
 use std::any::Any;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use moonpool_sim::{BoxFuture, Instant, Providers};
 
+use super::handle::Node;
 use super::protocol::RequestRef;
-use super::{Node, NodeInner};
+use super::root::NodeInner;
 use crate::actor::{
     ActorContext, ActorId, CallAnswer, CallError, CallRequest, Idle, Placement, Runtime, SendJob,
 };
 use crate::state::StateStorage;
-use crate::sync::lock;
 use crate::transport::{NodeId, TransportError};
 
 impl Runtime for NodeInner {
@@ -23,11 +23,11 @@ impl Runtime for NodeInner {
     }
 
     fn storage(&self) -> Option<Arc<dyn StateStorage>> {
-        self.storage.clone()
+        self.host.storage()
     }
 
     fn watch_idle(&self, at: Instant, generation: u64, activation: Weak<dyn Idle>) {
-        self.idle.watch(at, generation, activation);
+        self.host.watch_idle(at, generation, activation);
     }
 
     fn forget_activation<'a>(&'a self, id: &'a ActorId, generation: u64) -> BoxFuture<'a, ()> {
@@ -43,10 +43,10 @@ impl Runtime for NodeInner {
     }
 
     fn admit(&self, from_turn: bool) -> Result<(), CallError> {
-        if self.stopping.load(Ordering::Relaxed) {
+        if self.host.is_stopping() {
             return Err(CallError::ShuttingDown);
         }
-        if let Some(e) = self.membership_lost() {
+        if let Some(e) = self.cluster.membership_lost() {
             return Err(CallError::MembershipUnavailable {
                 reason: e.to_string(),
             });
@@ -54,18 +54,17 @@ impl Runtime for NodeInner {
         // A call from a turn acts for an actor of this node: not while the
         // node cannot vouch that it still hosts it.
         if from_turn {
-            self.check_lease()?;
+            self.cluster.check_lease()?;
         }
         Ok(())
     }
 
     fn check_lease(&self) -> Result<(), CallError> {
-        NodeInner::check_lease(self)
+        self.cluster.check_lease()
     }
 
     fn cached(&self, id: &ActorId) -> Option<NodeId> {
-        let n = lock(&self.cache).get(id).copied()?;
-        lock(&self.view).is_serving(n).then_some(n)
+        self.router.cached(id)
     }
 
     fn locate<'a>(
@@ -73,12 +72,11 @@ impl Runtime for NodeInner {
         id: &'a ActorId,
         placement: Placement,
     ) -> BoxFuture<'a, Result<(NodeId, bool), CallError>> {
-        Box::pin(NodeInner::locate(self, id, placement))
+        Box::pin(self.router.locate(id, placement))
     }
 
     fn hosted(&self, id: &ActorId) -> Option<Arc<dyn Any + Send + Sync>> {
-        let a = lock(&self.activations).get(id).map(Arc::clone)?;
-        Some(a.into_any())
+        Some(self.host.get(id)?.into_any())
     }
 
     fn activation<'a>(
@@ -93,7 +91,7 @@ impl Runtime for NodeInner {
     }
 
     fn invalidate(&self, id: &ActorId) {
-        lock(&self.cache).remove(id);
+        self.router.invalidate(id);
     }
 
     fn request_call(
@@ -102,15 +100,22 @@ impl Runtime for NodeInner {
         call: CallRequest,
         timeout: Duration,
     ) -> BoxFuture<'_, Result<CallAnswer, TransportError>> {
-        Box::pin(async move { self.exchange(to, &RequestRef::Call(&call), timeout).await })
+        Box::pin(async move {
+            self.net
+                .exchange(to, &RequestRef::Call(&call), timeout)
+                .await
+        })
     }
 
     fn enqueue_send(self: Arc<Self>, id: ActorId, job: SendJob) {
-        self.enqueue_job(id, job);
+        if self.router.enqueue_send(&id, job) {
+            let p = Arc::clone(&self.providers);
+            p.spawn_detached(format!("sends:{id}"), drain(self, id));
+        }
     }
 
     fn is_stopping(&self) -> bool {
-        NodeInner::is_stopping(self)
+        self.host.is_stopping()
     }
 
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
@@ -123,5 +128,12 @@ impl ActorContext {
     pub fn node(&self) -> Option<Node> {
         let inner = self.runtime()?.into_any().downcast::<NodeInner>().ok()?;
         Some(Node { inner })
+    }
+}
+
+/// Delivers `id`'s queued sends one after the other until none is left.
+async fn drain(node: Arc<NodeInner>, id: ActorId) {
+    while let Some(job) = node.router.next_send(&id) {
+        job(Arc::clone(&node) as Arc<dyn Runtime>).await;
     }
 }

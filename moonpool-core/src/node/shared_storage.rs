@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use moonpool_sim::Providers;
 
-use super::Member;
+use super::membership::Member;
 use crate::actor::ActorId;
 use crate::state::{StateStorage, StorageError};
 

@@ -1,0 +1,69 @@
+//! The directory's side of a membership change: re-read the table and,
+//! when the ring changed, move entries to their new owners, drop those of
+//! nodes gone, and begin a directory recovery (see `recovery.rs`).
+
+use std::collections::BTreeMap;
+
+use super::cluster::Read;
+use super::directory::{DIRECTORY_TIMEOUT, Directory};
+use super::protocol::NodeRequest;
+use super::view::View;
+use crate::id::ActorId;
+use crate::sync::lock;
+use crate::transport::NodeId;
+
+impl Directory {
+    /// Re-reads the membership table (see [`Cluster::read`]); whether the
+    /// ring changed. A node the table declares dead is fenced.
+    ///
+    /// [`Cluster::read`]: super::cluster::Cluster::read
+    pub(crate) async fn refresh(&self) -> bool {
+        let (read, declared_dead) = self.cluster.read().await;
+        let changed = match read {
+            Read::Same => return false,
+            Read::Rows => false,
+            Read::Ring { view, version } => {
+                self.rebalance(&view).await;
+                let ring = view.ring_hosts();
+                self.cluster.install(view, version);
+                // Partitions may have moved or died with their node: until
+                // every host has reported its activations, registrations
+                // ask the hosts that have not (see `recovery.rs`).
+                lock(&self.recovery).begin(ring, self.net.me(), self.host.is_client());
+                true
+            }
+        };
+        if declared_dead {
+            self.host.fence();
+        }
+        changed
+    }
+
+    /// For the new `view`: drops entries that point at nodes gone, and
+    /// hands entries this node no longer owns to their new owners.
+    async fn rebalance(&self, view: &View) {
+        let me = self.net.me();
+        let mut moving: Vec<(NodeId, ActorId, NodeId)> = Vec::new();
+        {
+            let mut dir = lock(&self.entries);
+            dir.retain(|_, n| view.is_serving(*n));
+            dir.retain(|id, home| match view.owner(id) {
+                Some(owner) if owner != me => {
+                    moving.push((owner, id.clone(), *home));
+                    false
+                }
+                _ => true,
+            });
+        }
+        let mut by_owner: BTreeMap<NodeId, Vec<(ActorId, NodeId)>> = BTreeMap::new();
+        for (owner, id, home) in moving {
+            by_owner.entry(owner).or_default().push((id, home));
+        }
+        for (owner, entries) in by_owner {
+            let req = NodeRequest::Handoff { entries };
+            if let Err(e) = self.net.request(owner, &req, DIRECTORY_TIMEOUT).await {
+                tracing::warn!(%owner, error = %e, "directory handoff failed");
+            }
+        }
+    }
+}

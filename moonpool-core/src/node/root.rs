@@ -1,0 +1,200 @@
+//! The composition root: a node is its services (cluster, host, directory,
+//! router) and the wire between nodes; this file holds what takes more
+//! than one of them: activating an actor here (directory, then host),
+//! forgetting one, and answering peers' requests.
+
+use std::sync::{Arc, Weak};
+
+use moonpool_sim::Providers;
+
+use super::cluster::Cluster;
+use super::config::NodeConfig;
+use super::directory::Directory;
+use super::host::Host;
+use super::net::Net;
+use super::protocol::{NodeRequest, NodeResponse};
+use super::router::Router;
+use crate::actor::{
+    AnyActivation, CallAnswer, CallError, CallRequest, RemoteReply, Runtime, check_cycle,
+    unreachable,
+};
+use crate::id::ActorId;
+use crate::transport::NodeId;
+
+/// A node's services, composed.
+pub(crate) struct NodeInner {
+    pub(crate) providers: Arc<Providers>,
+    pub(crate) config: NodeConfig,
+    /// Bound before anything else is built: it gives the node its id.
+    pub(crate) net: Net,
+    pub(crate) cluster: Arc<Cluster>,
+    pub(crate) host: Arc<Host>,
+    pub(crate) directory: Arc<Directory>,
+    pub(crate) router: Router,
+}
+
+impl NodeInner {
+    /// This node's id.
+    pub(crate) fn node_id(&self) -> NodeId {
+        self.net.me()
+    }
+
+    /// The erased activation for `id`, activating it if the directory says
+    /// this node is its home (`registered_here`: the caller has just been
+    /// told so by the directory, so there is no need to ask again).
+    pub(crate) async fn hosted_or_activate(
+        self: &Arc<Self>,
+        id: &ActorId,
+        registered_here: bool,
+    ) -> Result<Option<Arc<dyn AnyActivation>>, CallError> {
+        if let Some(a) = self.host.get(id) {
+            return Ok(Some(a));
+        }
+        if !self.host.hosts_type(id.type_name.as_ref()) {
+            return Ok(None);
+        }
+        let me = self.node_id();
+        if self.host.is_leaving() {
+            self.forget_stale_entry(id).await;
+            return Ok(None);
+        }
+        if !registered_here {
+            match self.directory.register(id, me).await {
+                Ok(Some(home)) if home == me => {}
+                Ok(_) => return Ok(None),
+                Err(e) => return Err(unreachable(id, &e)),
+            }
+        }
+        let runtime: Weak<dyn Runtime> = Arc::downgrade(self) as Weak<dyn Runtime>;
+        Ok(self.host.activate(id, &runtime))
+    }
+
+    /// Nothing new starts on a leaving node, so a directory entry that
+    /// still sends `id` here is stale: removes it, so that the caller's
+    /// next try places the actor anew.
+    async fn forget_stale_entry(&self, id: &ActorId) {
+        if let Err(e) = self.directory.unregister(id, self.node_id()).await {
+            tracing::debug!(actor = %id, error = %e, "leaving: could not remove a stale directory entry");
+        }
+    }
+
+    /// An activation ended: it leaves the table, then the directory.
+    pub(crate) async fn forget_activation(&self, id: &ActorId, generation: u64) {
+        if !self.host.forget(id, generation) {
+            return;
+        }
+        if let Err(e) = self.directory.unregister(id, self.node_id()).await {
+            tracing::debug!(actor = %id, error = %e, "could not unregister from the directory");
+        }
+    }
+
+    /// Whether a call from `from` to `call.target` can go straight to a
+    /// hosted activation (nothing unusual to answer), and that activation.
+    pub(crate) fn ready_for(
+        &self,
+        from: &NodeId,
+        call: &CallRequest,
+    ) -> Option<Arc<dyn AnyActivation>> {
+        let ready = !self.host.is_stopping()
+            && check_cycle(&call.target, call.shared, &call.chain).is_ok()
+            && self.cluster.check_lease().is_ok()
+            && self.cluster.refuse_from(from).is_none();
+        ready.then(|| self.host.get(&call.target)).flatten()
+    }
+
+    /// Handles a request from a peer node.
+    pub(crate) async fn handle(self: Arc<Self>, from: NodeId, req: NodeRequest) -> NodeResponse {
+        // A dead node may still probe and read the table (to learn that it
+        // is dead); anything else it sends is refused.
+        if !matches!(req, NodeRequest::Ping | NodeRequest::Membership(_))
+            && let Some(refusal) = self.cluster.refuse_from(&from)
+        {
+            return NodeResponse::Failed(refusal);
+        }
+        match req {
+            NodeRequest::Ping => NodeResponse::Done,
+            NodeRequest::Hosts { actor } => {
+                NodeResponse::Location(self.host.contains(&actor).then(|| self.node_id()))
+            }
+            NodeRequest::Membership(op) => self.cluster.serve(op).await,
+            NodeRequest::Register { actor, candidate } => {
+                self.directory.handle_register(&actor, candidate).await
+            }
+            NodeRequest::Lookup { actor } => NodeResponse::Location(self.directory.lookup(&actor)),
+            NodeRequest::Unregister { actor, node } => {
+                self.directory.unregister_here(&actor, node);
+                NodeResponse::Done
+            }
+            NodeRequest::Handoff { entries } => {
+                let losers = self.directory.accept_handoff(entries);
+                self.directory.stop_duplicates(losers);
+                NodeResponse::Done
+            }
+            NodeRequest::Report {
+                host,
+                ring,
+                actors,
+                complete,
+            } => {
+                let losers = self.directory.accept_report(host, ring, actors, complete);
+                self.directory.stop_duplicates(losers);
+                NodeResponse::Done
+            }
+            NodeRequest::Deactivate { actor } => {
+                if let Some(a) = self.host.get(&actor) {
+                    a.stop();
+                }
+                NodeResponse::Done
+            }
+        }
+    }
+
+    /// Handles a call from a peer node (one the fast path in `inbound.rs`
+    /// did not hand straight to its activation).
+    pub(crate) async fn handle_call(
+        self: Arc<Self>,
+        from: NodeId,
+        call: CallRequest,
+    ) -> CallAnswer {
+        if let Some(refusal) = self.cluster.refuse_from(&from) {
+            return CallAnswer::Failed(refusal);
+        }
+        let CallRequest {
+            target,
+            method,
+            body,
+            chain,
+            shared,
+        } = call;
+        // Stopped, or leaving and no longer hosting the actor: the call
+        // certainly did not run here; the caller re-routes.
+        let leaving = self.host.is_leaving();
+        if self.host.is_stopping() || (leaving && !self.host.contains(&target)) {
+            if leaving {
+                self.forget_stale_entry(&target).await;
+            }
+            return CallAnswer::NotHere;
+        }
+        if let Err(e) = check_cycle(&target, shared, &chain).and(self.cluster.check_lease()) {
+            return CallAnswer::Failed(e);
+        }
+        if !self.host.hosts_type(target.type_name.as_ref()) {
+            return CallAnswer::Failed(CallError::UnknownActorType {
+                actor_type: target.type_name.to_string(),
+            });
+        }
+        let activation = match self.hosted_or_activate(&target, false).await {
+            Ok(Some(a)) => a,
+            Ok(None) => return CallAnswer::NotHere,
+            Err(e) => return CallAnswer::Failed(e),
+        };
+        let (reply, rx) = RemoteReply::to_task();
+        activation.deliver_remote(method, body, chain, reply);
+        match rx.await {
+            Ok(Ok(bytes)) => CallAnswer::Reply(bytes),
+            Ok(Err(e)) => CallAnswer::Failed(e),
+            // Dropped unrun: the activation stopped; re-route.
+            Err(_) => CallAnswer::NotHere,
+        }
+    }
+}
