@@ -52,27 +52,20 @@
 //! runtime-agnostic and wake through the simulator.
 
 pub mod chaos;
-mod net;
 mod providers;
-mod random;
 pub mod runner;
 mod sim;
-mod storage;
-mod task;
-mod time;
-mod tokio_impl;
 
-pub use net::{AsyncStream, NetListener, NetStream, NetworkProvider};
-pub use providers::Providers;
-pub use random::{DeterministicRng, RandomProvider, fnv1a, mix64};
+pub use providers::{
+    AsyncStream, BoxFuture, DeterministicRng, Elapsed, Instant, JoinError, JoinHandle, NetListener,
+    NetStream, NetworkProvider, OpenMode, ProviderError, Providers, RandomProvider, SpawnSpec,
+    StorageFile, StorageLock, StorageProvider, TaskProvider, TimeProvider, Timeout, YieldNow,
+    fnv1a, mix64, yield_now,
+};
 pub use sim::{
     DiskConfig, FailureKind, Livelock, NetConfig, ProcessId, SimConfig, SimContext, SimError,
     SimFailure, SimReport, Simulation, TaskInfo,
 };
-pub use storage::{OpenMode, StorageFile, StorageLock, StorageProvider};
-pub use task::{BoxFuture, JoinError, JoinHandle, SpawnSpec, TaskProvider, YieldNow, yield_now};
-pub use time::{Elapsed, Instant, TimeProvider, Timeout};
-pub use tokio_impl::ProviderError;
 
 #[doc(hidden)]
 pub use inventory as __inventory;

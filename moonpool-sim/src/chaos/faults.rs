@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::random::DeterministicRng;
+use crate::providers::random::DeterministicRng;
 
 /// RNG stream for the swarm draw, apart from scheduling, faults and user
 /// draws.

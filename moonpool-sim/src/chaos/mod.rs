@@ -9,6 +9,7 @@
 
 mod coverage;
 mod faults;
+pub(crate) mod hook;
 mod macros;
 mod site;
 mod state;
@@ -19,21 +20,19 @@ pub use site::{Site, SiteKind, SiteRef, sites};
 pub(crate) use state::ChaosState;
 pub use state::SiteCount;
 
-use crate::sim::{FailureKind, try_with_current};
-
 /// Unwinds a task whose assertion failed; the failure is already recorded.
 struct AssertionAbort;
 
 #[doc(hidden)]
 #[inline]
 pub fn __buggify(site: &'static Site, probability: f64) -> bool {
-    try_with_current(|w| w.chaos.buggify(site, probability)).unwrap_or(false)
+    hook::with_state(|chaos| chaos.buggify(site, probability)).unwrap_or(false)
 }
 
 #[doc(hidden)]
 #[inline]
 pub fn __sometimes(site: &'static Site, cond: bool) {
-    try_with_current(|w| w.chaos.count(site, cond));
+    hook::with_state(|chaos| chaos.count(site, cond));
 }
 
 #[doc(hidden)]
@@ -51,19 +50,12 @@ pub fn __always_with(
     detail: impl FnOnce() -> String,
 ) {
     if cond {
-        try_with_current(|w| w.chaos.count(site, true));
+        hook::with_state(|chaos| chaos.count(site, true));
         return;
     }
     let detail = Some(detail()).filter(|d| !d.is_empty());
-    let recorded = try_with_current(|w| {
-        w.chaos.count(site, false);
-        w.fail(FailureKind::AssertionFailed {
-            site,
-            detail: detail.clone(),
-            task: w.current_task_name(),
-        });
-    })
-    .is_some();
+    hook::with_state(|chaos| chaos.count(site, false));
+    let recorded = hook::fail(site, detail.clone());
     if recorded {
         // Stop the task now; the executor reports the recorded failure.
         std::panic::resume_unwind(Box::new(AssertionAbort));

@@ -104,8 +104,8 @@ impl Site {
     /// A stable identity for per-seed decisions: depends on where the site
     /// is, not on the order sites are first evaluated.
     pub(crate) fn identity(&self) -> u64 {
-        let h = crate::random::fnv1a(self.file.as_bytes());
-        crate::random::mix64(h ^ (u64::from(self.line) << 32) ^ u64::from(self.column))
+        let h = crate::providers::random::fnv1a(self.file.as_bytes());
+        crate::providers::random::mix64(h ^ (u64::from(self.line) << 32) ^ u64::from(self.column))
     }
 }
 

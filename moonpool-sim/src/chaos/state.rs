@@ -6,7 +6,7 @@ use std::cell::RefCell;
 
 use super::faults::FaultConfig;
 use super::site::{Site, sites};
-use crate::random::{DeterministicRng, mix64, unit_f64};
+use crate::providers::random::{DeterministicRng, mix64, unit_f64};
 
 /// RNG stream for fault decisions (buggify firing, and the simulated
 /// network and disk faults).

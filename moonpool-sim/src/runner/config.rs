@@ -182,7 +182,7 @@ impl RunnerConfig {
         let seeds = match self.seed {
             Some(seed) => vec![(None, seed)],
             None => (0..self.seeds.unwrap_or(default_count).max(1))
-                .map(|i| (Some(i), super::derive_seed(path, base, i)))
+                .map(|i| (Some(i), super::seeds::derive_seed(path, base, i)))
                 .collect(),
         };
         SeedPlan {

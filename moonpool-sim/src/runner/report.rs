@@ -5,11 +5,11 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::chaos::CoverageReport;
+use crate::providers::time::Instant;
 use crate::sim::SimFailure;
-use crate::time::Instant;
 
-use super::SimTestSpec;
 use super::config::{ENV_SEED, ENV_SEED_BASE, ENV_SEEDS};
+use super::spec::SimTestSpec;
 
 /// A passing test's figures.
 #[derive(Debug, Clone, PartialEq, Eq)]

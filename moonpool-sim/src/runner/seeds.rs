@@ -1,6 +1,6 @@
 //! Seed derivation: which seeds a test runs.
 
-use crate::random::{fnv1a, mix64};
+use crate::providers::random::{fnv1a, mix64};
 
 /// The seed for run `index` of the test at `path`, from `base`.
 ///

@@ -5,9 +5,10 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::rc::Rc;
 
+use super::config::ProcessId;
 use super::network::{process_ip, with_net};
 use super::trace::TraceEvent;
-use super::world::{ProcessId, ProcessInfo, StartFn, World, with_world};
+use super::world::{ProcessInfo, StartFn, World, with_world};
 use super::{SimContext, SimError};
 
 impl SimContext {

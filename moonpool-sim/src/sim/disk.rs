@@ -11,13 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::time::Duration;
 
-use super::providers::SimSleep;
-use super::world::{ProcessId, World, try_with_world, with_world};
-use crate::random::DeterministicRng;
-use crate::storage::{
-    OpenMode, StorageFile, StorageLock, StorageProvider, check_dir, check_path, parent_of,
-};
-use crate::task::BoxFuture;
+use crate::providers::random::DeterministicRng;
+use crate::providers::storage::{OpenMode, parent_of};
 
 /// How the simulated disks behave.
 ///
@@ -53,20 +48,20 @@ impl Default for DiskConfig {
     }
 }
 
-enum Op {
+pub(super) enum Op {
     Write(u64, Vec<u8>),
     Truncate,
 }
 
 #[derive(Default)]
-struct Inode {
-    data: Vec<u8>,
-    durable: Vec<u8>,
+pub(super) struct Inode {
+    pub(super) data: Vec<u8>,
+    pub(super) durable: Vec<u8>,
     /// Operations since the last sync, in order.
-    pending: Vec<Op>,
+    pub(super) pending: Vec<Op>,
 }
 
-fn apply(data: &mut Vec<u8>, op: &Op) {
+pub(super) fn apply(data: &mut Vec<u8>, op: &Op) {
     match op {
         Op::Truncate => data.clear(),
         Op::Write(offset, bytes) => {
@@ -82,16 +77,16 @@ fn apply(data: &mut Vec<u8>, op: &Op) {
 /// One process's disk.
 #[derive(Default)]
 pub(crate) struct Disk {
-    names: BTreeMap<String, u64>,
-    durable_names: BTreeMap<String, u64>,
+    pub(super) names: BTreeMap<String, u64>,
+    pub(super) durable_names: BTreeMap<String, u64>,
     /// Directories (the root, `""`, always exists and is not listed).
-    dirs: BTreeSet<String>,
-    durable_dirs: BTreeSet<String>,
-    inodes: BTreeMap<u64, Inode>,
-    next_inode: u64,
+    pub(super) dirs: BTreeSet<String>,
+    pub(super) durable_dirs: BTreeSet<String>,
+    pub(super) inodes: BTreeMap<u64, Inode>,
+    pub(super) next_inode: u64,
     /// Locked paths and the id of the lock that holds each.
-    locks: BTreeMap<String, u64>,
-    next_lock: u64,
+    pub(super) locks: BTreeMap<String, u64>,
+    pub(super) next_lock: u64,
 }
 
 /// `path`'s ancestors, innermost first, without the root.
@@ -100,12 +95,12 @@ fn ancestors(path: &str) -> impl Iterator<Item = &str> {
         .take_while(|d| !d.is_empty())
 }
 
-fn not_found(path: &str) -> io::Error {
+pub(super) fn not_found(path: &str) -> io::Error {
     io::Error::new(io::ErrorKind::NotFound, format!("no such file: {path}"))
 }
 
 impl Disk {
-    fn open(&mut self, path: &str, mode: OpenMode) -> io::Result<u64> {
+    pub(super) fn open(&mut self, path: &str, mode: OpenMode) -> io::Result<u64> {
         match (self.names.get(path).copied(), mode) {
             (Some(_), OpenMode::CreateNew) => Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
@@ -132,7 +127,7 @@ impl Disk {
     }
 
     /// Creates the directories holding `path` (as `create_dir_all` would).
-    fn create_dirs_of(&mut self, path: &str) {
+    pub(super) fn create_dirs_of(&mut self, path: &str) {
         for dir in ancestors(path) {
             if !self.dirs.insert(dir.to_string()) {
                 break;
@@ -141,7 +136,7 @@ impl Disk {
     }
 
     /// Creates directory `dir` and those holding it.
-    fn create_dir(&mut self, dir: &str) {
+    pub(super) fn create_dir(&mut self, dir: &str) {
         if !dir.is_empty() && self.dirs.insert(dir.to_string()) {
             self.create_dirs_of(dir);
         }
@@ -149,7 +144,7 @@ impl Disk {
 
     /// Takes the lock on `path`, creating the file (and its directories)
     /// if missing.
-    fn lock(&mut self, path: &str) -> io::Result<u64> {
+    pub(super) fn lock(&mut self, path: &str) -> io::Result<u64> {
         if self.locks.contains_key(path) {
             return Err(io::Error::new(
                 io::ErrorKind::WouldBlock,
@@ -162,13 +157,13 @@ impl Disk {
         Ok(self.next_lock)
     }
 
-    fn unlock(&mut self, path: &str, id: u64) {
+    pub(super) fn unlock(&mut self, path: &str, id: u64) {
         if self.locks.get(path) == Some(&id) {
             self.locks.remove(path);
         }
     }
 
-    fn inode(&mut self, ino: u64) -> io::Result<&mut Inode> {
+    pub(super) fn inode(&mut self, ino: u64) -> io::Result<&mut Inode> {
         self.inodes
             .get_mut(&ino)
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the file was removed"))
@@ -211,7 +206,7 @@ impl Disk {
         self.locks.clear();
     }
 
-    fn sync_dir(&mut self, dir: &str) {
+    pub(super) fn sync_dir(&mut self, dir: &str) {
         self.create_dir(dir);
         self.durable_names.retain(|name, _| parent_of(name) != dir);
         for (name, ino) in &self.names {
@@ -227,286 +222,11 @@ impl Disk {
     }
 }
 
-impl World {
-    /// Applies a crash to `process`'s disk, or erases it.
-    pub(crate) fn crash_disk(&self, process: ProcessId, wipe: bool) {
-        let mut disks = self.disks.borrow_mut();
-        if wipe {
-            disks.remove(&process);
-        } else if let Some(disk) = disks.get_mut(&process) {
-            disk.crash(&mut self.chaos.rng.borrow_mut());
-        }
-    }
-}
-
-/// The simulated storage provider of a process (or of whichever task uses
-/// it, when `process` is `None`).
-pub(crate) struct SimStorage {
-    pub(crate) world_id: u64,
-    pub(crate) process: Option<ProcessId>,
-}
-
-#[derive(Clone, Copy)]
-enum Latency {
-    Io,
-    Sync,
-}
-
-/// Which disk an operation acts on: the process and its incarnation.
-#[derive(Clone, Copy)]
-struct Target {
-    world_id: u64,
-    process: ProcessId,
-    incarnation: u32,
-}
-
-impl Target {
-    fn resolve(world_id: u64, pinned: Option<ProcessId>) -> io::Result<Self> {
-        with_world(world_id, |w| {
-            let process = pinned.unwrap_or_else(|| w.current_process());
-            let incarnation = w
-                .processes
-                .borrow()
-                .get(process.0 as usize)
-                .filter(|p| p.alive)
-                .map(|p| p.incarnation)
-                .ok_or_else(|| {
-                    io::Error::new(
-                        io::ErrorKind::NotConnected,
-                        "the simulated process is not running",
-                    )
-                })?;
-            Ok(Self {
-                world_id,
-                process,
-                incarnation,
-            })
-        })
-    }
-
-    /// Waits the operation's latency, then runs `f` on the disk unless the
-    /// process died meanwhile or the fault stream injects an error.
-    async fn run<R>(
-        self,
-        latency: Latency,
-        f: impl FnOnce(&mut Disk) -> io::Result<R>,
-    ) -> io::Result<R> {
-        let wait = with_world(self.world_id, |w| {
-            let config = &w.config.disk;
-            let max = match latency {
-                Latency::Io => config.io_latency_max,
-                Latency::Sync => config.sync_latency_max,
-            };
-            w.chaos.rng.borrow_mut().below(
-                u64::try_from(max.as_nanos())
-                    .unwrap_or(u64::MAX)
-                    .saturating_add(1),
-            )
-        });
-        SimSleep::after(self.world_id, wait).await;
-        with_world(self.world_id, |w| {
-            let alive = w
-                .processes
-                .borrow()
-                .get(self.process.0 as usize)
-                .is_some_and(|p| p.alive && p.incarnation == self.incarnation);
-            if !alive {
-                return Err(io::Error::other("stale file handle: the process restarted"));
-            }
-            if w.chaos.faults.disk_errors
-                && w.chaos
-                    .rng
-                    .borrow_mut()
-                    .chance(w.disk_error_probability.get())
-            {
-                return Err(io::Error::other("injected disk I/O error"));
-            }
-            let mut disks = w.disks.borrow_mut();
-            f(disks.entry(self.process).or_default())
-        })
-    }
-}
-
-struct SimFile {
-    target: Target,
-    inode: u64,
-}
-
-impl StorageFile for SimFile {
-    fn read_at(&mut self, offset: u64, len: usize) -> BoxFuture<'_, io::Result<Vec<u8>>> {
-        let ino = self.inode;
-        Box::pin(self.target.run(Latency::Io, move |disk| {
-            let data = &disk.inode(ino)?.data;
-            let start = (offset as usize).min(data.len());
-            let end = start.saturating_add(len).min(data.len());
-            Ok(data[start..end].to_vec())
-        }))
-    }
-
-    fn write_at(&mut self, offset: u64, data: &[u8]) -> BoxFuture<'_, io::Result<()>> {
-        let (ino, data) = (self.inode, data.to_vec());
-        Box::pin(self.target.run(Latency::Io, move |disk| {
-            let inode = disk.inode(ino)?;
-            let op = Op::Write(offset, data);
-            apply(&mut inode.data, &op);
-            inode.pending.push(op);
-            Ok(())
-        }))
-    }
-
-    fn append(&mut self, data: &[u8]) -> BoxFuture<'_, io::Result<u64>> {
-        let (ino, data) = (self.inode, data.to_vec());
-        Box::pin(self.target.run(Latency::Io, move |disk| {
-            let inode = disk.inode(ino)?;
-            let at = inode.data.len() as u64;
-            let op = Op::Write(at, data);
-            apply(&mut inode.data, &op);
-            inode.pending.push(op);
-            Ok(at)
-        }))
-    }
-
-    fn sync(&mut self) -> BoxFuture<'_, io::Result<()>> {
-        let ino = self.inode;
-        Box::pin(self.target.run(Latency::Sync, move |disk| {
-            let inode = disk.inode(ino)?;
-            inode.durable = inode.data.clone();
-            inode.pending.clear();
-            Ok(())
-        }))
-    }
-
-    fn size(&mut self) -> BoxFuture<'_, io::Result<u64>> {
-        let ino = self.inode;
-        Box::pin(self.target.run(Latency::Io, move |disk| {
-            Ok(disk.inode(ino)?.data.len() as u64)
-        }))
-    }
-}
-
-impl StorageProvider for SimStorage {
-    fn open(
-        &self,
-        path: &str,
-        mode: OpenMode,
-    ) -> BoxFuture<'static, io::Result<Box<dyn StorageFile>>> {
-        let (world_id, pinned, path) = (self.world_id, self.process, check_path(path));
-        Box::pin(async move {
-            let (path, target) = (path?, Target::resolve(world_id, pinned)?);
-            let inode = target
-                .run(Latency::Io, move |disk| disk.open(&path, mode))
-                .await?;
-            Ok(Box::new(SimFile { target, inode }) as Box<dyn StorageFile>)
-        })
-    }
-
-    fn rename(&self, from: &str, to: &str) -> BoxFuture<'static, io::Result<()>> {
-        let (world_id, pinned) = (self.world_id, self.process);
-        let (from, to) = (check_path(from), check_path(to));
-        Box::pin(async move {
-            let (from, to, target) = (from?, to?, Target::resolve(world_id, pinned)?);
-            target
-                .run(Latency::Io, move |disk| {
-                    let ino = disk.names.remove(&from).ok_or_else(|| not_found(&from))?;
-                    disk.create_dirs_of(&to);
-                    disk.names.insert(to, ino);
-                    Ok(())
-                })
-                .await
-        })
-    }
-
-    fn remove(&self, path: &str) -> BoxFuture<'static, io::Result<()>> {
-        let (world_id, pinned, path) = (self.world_id, self.process, check_path(path));
-        Box::pin(async move {
-            let (path, target) = (path?, Target::resolve(world_id, pinned)?);
-            target
-                .run(Latency::Io, move |disk| {
-                    disk.names
-                        .remove(&path)
-                        .map(|_| ())
-                        .ok_or_else(|| not_found(&path))
-                })
-                .await
-        })
-    }
-
-    fn list(&self, dir: &str) -> BoxFuture<'static, io::Result<Vec<String>>> {
-        let (world_id, pinned, dir) = (self.world_id, self.process, check_dir(dir));
-        Box::pin(async move {
-            let (dir, target) = (dir?, Target::resolve(world_id, pinned)?);
-            target
-                .run(Latency::Io, move |disk| {
-                    Ok(disk
-                        .names
-                        .keys()
-                        .filter(|n| parent_of(n) == dir)
-                        .map(|n| n.rsplit('/').next().unwrap_or(n).to_string())
-                        .collect())
-                })
-                .await
-        })
-    }
-
-    fn sync_dir(&self, dir: &str) -> BoxFuture<'static, io::Result<()>> {
-        let (world_id, pinned, dir) = (self.world_id, self.process, check_dir(dir));
-        Box::pin(async move {
-            let (dir, target) = (dir?, Target::resolve(world_id, pinned)?);
-            target
-                .run(Latency::Sync, move |disk| {
-                    disk.sync_dir(&dir);
-                    Ok(())
-                })
-                .await
-        })
-    }
-
-    fn lock(&self, path: &str) -> BoxFuture<'static, io::Result<StorageLock>> {
-        let (world_id, pinned, path) = (self.world_id, self.process, check_path(path));
-        Box::pin(async move {
-            let (path, target) = (path?, Target::resolve(world_id, pinned)?);
-            let held = path.clone();
-            let id = target
-                .run(Latency::Io, move |disk| disk.lock(&held))
-                .await?;
-            Ok(StorageLock::new(SimLock {
-                world_id,
-                process: target.process,
-                path,
-                id,
-            }))
-        })
-    }
-}
-
-/// A lock on a simulated disk: released when dropped (or when its process
-/// crashes, which clears the disk's locks).
-struct SimLock {
-    world_id: u64,
-    process: ProcessId,
-    path: String,
-    id: u64,
-}
-
-impl Drop for SimLock {
-    fn drop(&mut self) {
-        // Outside its simulation (dropped after the run) there is nothing
-        // left to release.
-        try_with_world(self.world_id, |w| {
-            if let Ok(mut disks) = w.disks.try_borrow_mut()
-                && let Some(disk) = disks.get_mut(&self.process)
-            {
-                disk.unlock(&self.path, self.id);
-            }
-        });
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn write(disk: &mut Disk, path: &str, bytes: &[u8], sync: bool) {
+    pub(super) fn write(disk: &mut Disk, path: &str, bytes: &[u8], sync: bool) {
         let ino = disk.open(path, OpenMode::Create).unwrap();
         let inode = disk.inode(ino).unwrap();
         let op = Op::Write(inode.data.len() as u64, bytes.to_vec());
@@ -519,7 +239,7 @@ mod tests {
     }
 
     #[test]
-    fn a_crash_keeps_synced_data_and_a_prefix_of_the_rest() {
+    pub(super) fn a_crash_keeps_synced_data_and_a_prefix_of_the_rest() {
         let mut outcomes = std::collections::BTreeSet::new();
         for seed in 0..200 {
             let mut disk = Disk::default();
@@ -544,7 +264,7 @@ mod tests {
     }
 
     #[test]
-    fn names_survive_only_after_sync_dir() {
+    pub(super) fn names_survive_only_after_sync_dir() {
         let mut disk = Disk::default();
         write(&mut disk, "a", b"x", true);
         disk.crash(&mut DeterministicRng::new(1, 0));
@@ -563,7 +283,7 @@ mod tests {
     }
 
     #[test]
-    fn a_new_directory_survives_only_once_its_parent_is_synced() {
+    pub(super) fn a_new_directory_survives_only_once_its_parent_is_synced() {
         let mut disk = Disk::default();
         // File and its own directory synced; the directory's name in its
         // parent never was: a crash takes all of it.
@@ -594,7 +314,7 @@ mod tests {
     }
 
     #[test]
-    fn a_lock_is_exclusive_until_released_or_crashed() {
+    pub(super) fn a_lock_is_exclusive_until_released_or_crashed() {
         let mut disk = Disk::default();
         let first = disk.lock("d/LOCK").unwrap();
         let err = disk.lock("d/LOCK").unwrap_err();

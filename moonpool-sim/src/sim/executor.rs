@@ -8,13 +8,14 @@ use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
+use super::config::ProcessId;
 use super::failure::{FailureKind, Livelock, TaskInfo};
 use super::network;
 use super::panic_capture::{CaptureGuard, payload_message};
 use super::timers::Due;
 use super::trace::TraceEvent;
-use super::world::{LocalBoxFuture, ProcessId, TaskKey, World};
-use crate::time::Instant;
+use super::world::{LocalBoxFuture, TaskKey, World};
+use crate::providers::time::Instant;
 
 /// Runs `main` to completion on `world` (which must be entered on this
 /// thread), then drops every remaining task.

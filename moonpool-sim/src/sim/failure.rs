@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::chaos::{FaultConfig, Site};
-use crate::time::Instant;
+use crate::providers::time::Instant;
 
 /// A task, as described in a failure report.
 #[derive(Clone, Debug, PartialEq, Eq)]

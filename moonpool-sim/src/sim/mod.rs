@@ -1,6 +1,7 @@
 //! The simulated world: [`Simulation`] runs one seed; [`SimContext`] is the
 //! test body's handle on it.
 
+mod config;
 mod control;
 mod disk;
 mod executor;
@@ -8,6 +9,8 @@ mod failure;
 mod network;
 mod panic_capture;
 mod providers;
+mod sleep;
+mod storage;
 mod timers;
 mod trace;
 mod world;
@@ -18,16 +21,15 @@ use std::panic::Location;
 use std::rc::Rc;
 use std::time::Duration;
 
+pub use config::{ProcessId, SimConfig};
 pub use disk::DiskConfig;
 pub use failure::{FailureKind, Livelock, SimFailure, TaskInfo};
 pub use network::NetConfig;
-pub(crate) use world::try_with_current;
-pub use world::{ProcessId, SimConfig};
 
 use crate::chaos::{FaultConfig, SiteCount};
-use crate::providers::Providers;
-use crate::task::JoinHandle;
-use crate::time::Instant;
+use crate::providers::set::Providers;
+use crate::providers::task::JoinHandle;
+use crate::providers::time::Instant;
 use world::{World, with_world};
 
 /// One deterministic run: a seed, limits, and a test body.

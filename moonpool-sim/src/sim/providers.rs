@@ -1,19 +1,17 @@
 //! The simulated providers: logical time, the simulated scheduler and the
 //! seed's user RNG stream.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use super::disk::SimStorage;
-use super::network::SimNetwork;
-use super::timers::TimerId;
-use super::world::{ProcessId, try_with_world, with_world};
-use crate::providers::Providers;
-use crate::random::RandomProvider;
-use crate::task::{BoxFuture, SpawnSpec, TaskProvider};
-use crate::time::{Instant, TimeProvider};
+use super::config::ProcessId;
+use super::network::stream::SimNetwork;
+use super::sleep::SimSleep;
+use super::storage::SimStorage;
+use super::world::with_world;
+use crate::providers::random::RandomProvider;
+use crate::providers::set::Providers;
+use crate::providers::task::{BoxFuture, SpawnSpec, TaskProvider};
+use crate::providers::time::{Instant, TimeProvider};
 
 pub(crate) struct SimTime {
     pub(crate) world_id: u64,
@@ -41,70 +39,6 @@ impl TimeProvider for SimTime {
             deadline,
             timer: None,
         })
-    }
-}
-
-/// A simulated timer; deregisters itself when dropped.
-pub(crate) struct SimSleep {
-    world_id: u64,
-    deadline: u64,
-    timer: Option<TimerId>,
-}
-
-impl SimSleep {
-    /// A sleep of `nanos` from now, without clock drift (used for network
-    /// latencies, which have their own model).
-    pub(crate) fn after(world_id: u64, nanos: u64) -> Self {
-        let now = with_world(world_id, |w| w.now.get());
-        Self {
-            world_id,
-            deadline: now.saturating_add(nanos),
-            timer: None,
-        }
-    }
-}
-
-impl Future for SimSleep {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let (world_id, deadline, timer) = (self.world_id, self.deadline, self.timer);
-        let (ready, timer) = with_world(world_id, |w| {
-            let mut timers = w.timers.borrow_mut();
-            match timer {
-                Some(id) => match timers.fired(id) {
-                    Some(false) => {
-                        timers.set_waker(id, cx.waker());
-                        (false, Some(id))
-                    }
-                    // Fired, or gone (the queue was cleared): done.
-                    _ => {
-                        timers.remove(id);
-                        (true, None)
-                    }
-                },
-                None if deadline <= w.now.get() => (true, None),
-                None => (false, Some(timers.insert(deadline, cx.waker().clone()))),
-            }
-        });
-        self.timer = timer;
-        if ready {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    }
-}
-
-impl Drop for SimSleep {
-    fn drop(&mut self) {
-        if let Some(id) = self.timer.take() {
-            try_with_world(self.world_id, |w| {
-                if let Ok(mut timers) = w.timers.try_borrow_mut() {
-                    timers.remove(id);
-                }
-            });
-        }
     }
 }
 

@@ -8,7 +8,7 @@ use std::task::Waker;
 
 use slab::Slab;
 
-use super::network::NetEvent;
+use super::network::state::NetEvent;
 
 /// Identifies one armed timer. Stale ids (fired and collected, or cancelled)
 /// are recognised by their sequence number.

@@ -4,7 +4,7 @@
 
 use std::cell::Cell;
 
-use crate::random::mix64;
+use crate::providers::random::mix64;
 
 /// What kind of event is folded into the trace.
 #[derive(Clone, Copy)]

@@ -14,15 +14,15 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Wake, Waker};
-use std::time::Duration;
 
-use super::disk::{Disk, DiskConfig};
+use super::config::{ProcessId, SimConfig};
+use super::disk::Disk;
 use super::failure::{FailureKind, TaskInfo};
-use super::network::{NetConfig, NetState};
+use super::network::state::NetState;
 use super::timers::TimerQueue;
 use super::trace::{TraceEvent, TraceHash};
-use crate::chaos::{ChaosState, FaultPlan};
-use crate::random::DeterministicRng;
+use crate::chaos::{ChaosState, hook};
+use crate::providers::random::DeterministicRng;
 
 /// A non-`Send` boxed future: the simulator runs everything on one thread.
 pub(crate) type LocalBoxFuture = Pin<Box<dyn Future<Output = ()>>>;
@@ -31,75 +31,6 @@ pub(crate) type LocalBoxFuture = Pin<Box<dyn Future<Output = ()>>>;
 /// draw in one never reshuffles another.
 pub(crate) const STREAM_SCHEDULE: u64 = 0x5C4E_D01E;
 pub(crate) const STREAM_USER: u64 = 0x05E2_D2A5;
-
-/// Identifies a simulated process: a named group of tasks that can be
-/// killed together.
-///
-/// # Example
-///
-/// ```
-/// # moonpool_sim::Simulation::new(1).run(|sim| async move {
-/// let node = sim.add_process("node-1");
-/// assert_eq!(sim.process_name(node).as_deref(), Some("node-1"));
-/// # }).unwrap();
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ProcessId(pub(crate) u32);
-
-impl ProcessId {
-    /// The process the simulation's main task (the test body) runs in.
-    pub const MAIN: ProcessId = ProcessId(0);
-}
-
-/// Limits that turn a run that never finishes into a report.
-///
-/// # Example
-///
-/// ```
-/// use moonpool_sim::{SimConfig, Simulation};
-/// use std::time::Duration;
-///
-/// let config = SimConfig {
-///     max_sim_time: Duration::from_secs(60),
-///     ..SimConfig::default()
-/// };
-/// let sim = Simulation::new(3).config(config);
-/// # let _ = sim;
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-pub struct SimConfig {
-    /// A run whose next event lies beyond this much simulated time is a
-    /// livelock. Default: one hour.
-    pub max_sim_time: Duration,
-    /// A run that polls this many tasks without simulated time moving is a
-    /// livelock (tasks keep waking each other and never wait). Default: one
-    /// million.
-    pub max_polls_per_instant: u64,
-    /// How the run picks which fault families are on. Default: the swarm
-    /// draw from the seed.
-    pub faults: FaultPlan,
-    /// Invariants registered with
-    /// [`SimContext::invariant`](crate::SimContext::invariant) are checked
-    /// after every this-many task polls. Default: 1 (every poll).
-    pub invariant_every: u64,
-    /// The simulated network's latencies and fault rates.
-    pub net: NetConfig,
-    /// The simulated disks' latencies and error rate.
-    pub disk: DiskConfig,
-}
-
-impl Default for SimConfig {
-    fn default() -> Self {
-        Self {
-            max_sim_time: Duration::from_secs(3600),
-            max_polls_per_instant: 1_000_000,
-            faults: FaultPlan::Swarm,
-            invariant_every: 1,
-            net: NetConfig::default(),
-            disk: DiskConfig::default(),
-        }
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TaskKey {
@@ -278,6 +209,7 @@ static NEXT_WORLD_ID: AtomicU64 = AtomicU64::new(1);
 
 impl World {
     pub(crate) fn new(seed: u64, config: SimConfig) -> Self {
+        install_chaos_hook();
         Self {
             id: NEXT_WORLD_ID.fetch_add(1, Ordering::Relaxed),
             now: Cell::new(0),
@@ -510,6 +442,24 @@ pub(crate) fn with_world<R>(world_id: u64, f: impl FnOnce(&World) -> R) -> R {
              (on another thread, or after Simulation::run returned)"
         ),
     }
+}
+
+/// Lets chaos reach the simulation running on this thread (see
+/// `chaos/hook.rs`).
+fn install_chaos_hook() {
+    hook::install(hook::Hook {
+        with_state: |f| try_with_current(|w| f(&w.chaos)).is_some(),
+        fail: |site, detail| {
+            try_with_current(|w| {
+                w.fail(FailureKind::AssertionFailed {
+                    site,
+                    detail,
+                    task: w.current_task_name(),
+                });
+            })
+            .is_some()
+        },
+    });
 }
 
 #[cfg(test)]

@@ -3,8 +3,10 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
-use super::{NetFaults, Wakeups};
-use crate::sim::world::ProcessId;
+use std::task::Waker;
+
+use crate::providers::random::DeterministicRng;
+use crate::sim::config::ProcessId;
 
 /// Largest segment one write turns into.
 const MAX_SEGMENT: usize = 64 * 1024;
@@ -236,5 +238,21 @@ impl Conn {
         if faults.hit(faults.random_close) {
             self.reset(wake);
         }
+    }
+}
+
+/// Wakers to wake once the network state is released.
+pub(crate) type Wakeups = Vec<Waker>;
+
+/// The fault decisions a delivery may need, drawn from the fault stream.
+pub(crate) struct NetFaults<'a> {
+    pub(crate) random_close: Option<f64>,
+    pub(crate) bit_flip: Option<f64>,
+    pub(crate) rng: &'a mut DeterministicRng,
+}
+
+impl NetFaults<'_> {
+    pub(crate) fn hit(&mut self, p: Option<f64>) -> bool {
+        p.is_some_and(|p| self.rng.chance(p))
     }
 }

@@ -7,11 +7,13 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::{NetEvent, process_ip, with_net};
-use crate::net::{AsyncStream, NetListener, NetStream, NetworkProvider};
-use crate::sim::providers::SimSleep;
-use crate::sim::world::{ProcessId, World, try_with_world, with_world};
-use crate::task::BoxFuture;
+use super::events::with_net;
+use super::state::{NetEvent, process_ip};
+use crate::providers::net::{AsyncStream, NetListener, NetStream, NetworkProvider};
+use crate::providers::task::BoxFuture;
+use crate::sim::config::ProcessId;
+use crate::sim::sleep::SimSleep;
+use crate::sim::world::{World, try_with_world, with_world};
 
 /// One end of a simulated connection.
 pub(crate) struct SimStream {

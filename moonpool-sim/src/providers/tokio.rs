@@ -7,10 +7,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::providers::Providers;
-use crate::random::{DeterministicRng, RandomProvider, mix64};
-use crate::task::{BoxFuture, SpawnSpec, TaskProvider};
-use crate::time::{Instant, TimeProvider};
+use super::random::{DeterministicRng, RandomProvider, mix64};
+use super::set::Providers;
+use super::task::{BoxFuture, SpawnSpec, TaskProvider};
+use super::time::{Instant, TimeProvider};
 
 /// Why the tokio providers could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -123,8 +123,8 @@ impl Providers {
             Arc::new(OsRandom {
                 rng: Mutex::new(DeterministicRng::new(os_seed(), 0)),
             }),
-            Arc::new(crate::net::tokio_net::TokioNetwork),
-            Arc::new(crate::storage::tokio_fs::TokioStorage { root: root.into() }),
+            Arc::new(super::net::tokio_net::TokioNetwork),
+            Arc::new(super::storage::tokio_fs::TokioStorage { root: root.into() }),
         ))
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::task::BoxFuture;
+use super::task::BoxFuture;
 
 /// A point in time on a provider's clock, counted in nanoseconds from that
 /// clock's epoch (the start of the simulation, or the creation of the tokio

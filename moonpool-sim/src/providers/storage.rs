@@ -11,7 +11,7 @@
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
-use crate::task::BoxFuture;
+use super::task::BoxFuture;
 
 /// How to open a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,11 +10,11 @@ use std::panic::Location;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::net::{NetListener, NetStream, NetworkProvider};
-use crate::random::{RandomProvider, below_with, chance_from};
-use crate::storage::{OpenMode, StorageFile, StorageProvider};
-use crate::task::{JoinHandle, SpawnSpec, TaskProvider, wrap_task};
-use crate::time::{Instant, TimeProvider, Timeout};
+use super::net::{NetListener, NetStream, NetworkProvider};
+use super::random::{RandomProvider, below_with, chance_from};
+use super::storage::{OpenMode, StorageFile, StorageProvider};
+use super::task::{JoinHandle, SpawnSpec, TaskProvider, wrap_task};
+use super::time::{Instant, TimeProvider, Timeout};
 
 /// The provider set a piece of runtime code runs against.
 ///
@@ -117,7 +117,7 @@ impl Providers {
     /// shows the new content, which a crash may undo until the directory is
     /// synced. Sync the directory (or write again) before trusting a read.
     pub async fn write_atomically(&self, path: &str, data: &[u8]) -> io::Result<()> {
-        let path = crate::storage::check_path(path)?;
+        let path = super::storage::check_path(path)?;
         let tmp = format!("{path}.tmp-moonpool");
         let mut file = self.storage.open(&tmp, OpenMode::Truncate).await?;
         file.write_at(0, data).await?;
@@ -125,7 +125,7 @@ impl Providers {
         drop(file);
         self.storage.rename(&tmp, &path).await?;
         self.storage
-            .sync_dir(crate::storage::parent_of(&path))
+            .sync_dir(super::storage::parent_of(&path))
             .await
     }
 

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::task::BoxFuture;
+use super::task::BoxFuture;
 
 /// A byte stream to a peer: a TCP connection, real or simulated.
 pub trait AsyncStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
