@@ -20,5 +20,7 @@ pub mod state;
 mod sync;
 pub mod transport;
 
-pub use actor::{Actor, ActorContext, ActorId, ActorRef, CallError, Handler, Message};
+pub use actor::{
+    ActivationError, Actor, ActorContext, ActorId, ActorRef, CallError, Handler, Message,
+};
 pub use node::Node;

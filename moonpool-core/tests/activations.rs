@@ -155,7 +155,7 @@ async fn a_failed_activation_is_a_typed_error_for_local_and_remote_callers(sim: 
             let CallError::ActivationFailed { actor, reason } = &err else {
                 panic!("expected ActivationFailed, got {err}");
             };
-            assert_eq!(actor, &id.to_string());
+            assert_eq!(actor, &id);
             assert_eq!(reason, "its disk is gone");
             assert!(
                 sim.now() - start < Duration::from_secs(1),

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use moonpool_core::actor::{dispatch, method_id, unknown_method};
 use moonpool_core::node::InMemoryMembership;
-use moonpool_core::{Actor, ActorContext, ActorId, ActorRef, CallError, Handler, Message, Node};
+use moonpool_core::{
+    ActivationError, Actor, ActorContext, ActorId, ActorRef, CallError, Handler, Message, Node,
+};
 use moonpool_sim::{BoxFuture, Instant, ProcessId, Providers, SimContext};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -37,7 +39,7 @@ impl Actor for Witness {
     const HAS_SHARED_METHODS: bool = false;
     type Ref = ActorRef<Self>;
 
-    async fn activate(_ctx: &ActorContext) -> Result<Self, String> {
+    async fn activate(_ctx: &ActorContext) -> Result<Self, ActivationError> {
         Ok(Self)
     }
 

@@ -13,7 +13,9 @@ use moonpool_core::actor::{dispatch, method_id, unknown_method};
 use moonpool_core::state::{
     ETag, InMemoryStorage, Persisted, Record, StateStatus, StateStorage, StorageError,
 };
-use moonpool_core::{Actor, ActorContext, ActorId, ActorRef, CallError, Handler, Message, Node};
+use moonpool_core::{
+    ActivationError, Actor, ActorContext, ActorId, ActorRef, CallError, Handler, Message, Node,
+};
 use moonpool_sim::chaos::FaultConfig;
 use moonpool_sim::{BoxFuture, SimContext, Simulation};
 use serde::{Deserialize, Serialize};
@@ -119,8 +121,8 @@ impl Actor for Tracker {
     const HAS_SHARED_METHODS: bool = false;
     type Ref = ActorRef<Self>;
 
-    async fn activate(ctx: &ActorContext) -> Result<Self, String> {
-        let phase = Persisted::load(ctx).await.map_err(|e| e.to_string())?;
+    async fn activate(ctx: &ActorContext) -> Result<Self, ActivationError> {
+        let phase = Persisted::load(ctx).await?;
         ACTIVATIONS.set(ACTIVATIONS.get() + 1);
         Ok(Self { phase })
     }

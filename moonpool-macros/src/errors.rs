@@ -59,10 +59,12 @@ pub(crate) fn parse_duration_nanos(text: &str) -> Option<u64> {
     n.checked_mul(scale).filter(|v| *v > 0)
 }
 
-/// The wire id of a method name: FNV-1a, 32 bits (as `moonpool_core`'s
-/// `method_id`).
+mod wire_id {
+    include!("../../moonpool-core/src/actor/wire_id.rs");
+}
+
+/// The wire id of a method name (moonpool-core's `method_id`: the same
+/// definition, included).
 pub(crate) fn method_id(name: &str) -> u32 {
-    name.bytes().fold(0x811C_9DC5u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
+    wire_id::fnv1a_32(name)
 }

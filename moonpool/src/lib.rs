@@ -32,7 +32,7 @@
 pub use moonpool_core as runtime;
 pub use moonpool_core::state::Persisted;
 pub use moonpool_core::{
-    Actor, ActorContext, ActorId, ActorRef, CallError, Handler, Message, Node,
+    ActivationError, Actor, ActorContext, ActorId, ActorRef, CallError, Handler, Message, Node,
 };
 pub use moonpool_macros::{actor, actor_impl, sim_test};
 pub use moonpool_sim as sim;
@@ -51,7 +51,7 @@ pub mod prelude {
     pub use crate::{actor, actor_impl, sim_test};
     pub use moonpool_core::state::Persisted;
     pub use moonpool_core::{
-        Actor, ActorContext, ActorId, ActorRef, CallError, Handler, Message, Node,
+        ActivationError, Actor, ActorContext, ActorId, ActorRef, CallError, Handler, Message, Node,
     };
     pub use moonpool_sim::{Instant, JoinHandle, ProcessId, Providers, SimContext};
     pub use moonpool_sim::{
@@ -68,7 +68,8 @@ pub mod __private {
     pub use inventory;
     pub use moonpool_core::actor::SharedHandler;
     pub use moonpool_core::actor::{
-        ActorDecl, ActorOptions, Placement, dispatch, dispatch_shared, unknown_method,
+        ActivationError, ActorDecl, ActorOptions, Placement, decode_message, dispatch,
+        dispatch_shared, encode_reply, unknown_method,
     };
     pub use moonpool_core::node::ActorRegistration;
     pub use moonpool_core::state::Persisted;

@@ -245,3 +245,43 @@ async fn a_node_can_host_only_some_registered_types(sim: SimContext) {
     assert_eq!(client.activation_count(), 0);
     assert_eq!(node.activation_count(), 1);
 }
+
+/// The generated message enum: one variant per handler, decoded from bytes
+/// by the stable method id, convertible from each message, named in
+/// `Debug`.
+#[test]
+fn the_message_enum_decodes_by_method_id_and_names_its_method() {
+    use moonpool::runtime::actor::method_id;
+
+    fn bytes_of(value: &impl serde::Serialize) -> Vec<u8> {
+        postcard::to_allocvec(value).unwrap()
+    }
+
+    let add = CounterMessage::decode(method_id("add"), &bytes_of(&(7u64,))).unwrap();
+    assert!(
+        matches!(&add, CounterMessage::Add(m) if m.0 == 7),
+        "{add:?}"
+    );
+    assert_eq!(add.method_name(), "add");
+    assert_eq!(add.method_id(), method_id("add"));
+    assert_eq!(format!("{add:?}"), "CounterMessage::add(..)");
+
+    let product =
+        CounterMessage::decode(method_id("add_product"), &bytes_of(&(2u64, 3u64))).unwrap();
+    assert!(matches!(&product, CounterMessage::AddProduct(m) if (m.0, m.1) == (2, 3)));
+
+    let unknown = CounterMessage::decode(method_id("subtract"), &[]).unwrap_err();
+    assert!(
+        matches!(&unknown, CallError::UnknownMethod { actor_type, method }
+            if actor_type == "Counter" && *method == method_id("subtract")),
+        "{unknown:?}"
+    );
+    let garbage = CounterMessage::decode(method_id("add"), &[0xff; 11]).unwrap_err();
+    assert!(matches!(garbage, CallError::Decode { .. }), "{garbage:?}");
+
+    let from_get = CounterMessage::decode(method_id("get"), &bytes_of(&())).unwrap();
+    let CounterMessage::Get(get) = from_get else {
+        panic!("expected Get, got {from_get:?}");
+    };
+    assert_eq!(CounterMessage::from(get).method_name(), "get");
+}

@@ -35,19 +35,19 @@ fn reroute_pause(n: u32) -> Duration {
 pub(crate) fn unreachable(actor: &ActorId, e: &TransportError) -> CallError {
     match e {
         TransportError::Timeout { after, .. } => CallError::Timeout {
-            actor: actor.to_string(),
-            millis: after.as_millis() as u64,
+            actor: actor.clone(),
+            after: *after,
         },
         TransportError::Remote { message } => CallError::NodeUnreachable {
-            actor: actor.to_string(),
+            actor: actor.clone(),
             reason: format!("the node failed the request: {message}"),
         },
         lost @ TransportError::ConnectionLost { .. } => CallError::NodeUnreachable {
-            actor: actor.to_string(),
+            actor: actor.clone(),
             reason: format!("{lost}; the call may or may not have run"),
         },
         other => CallError::NodeUnreachable {
-            actor: actor.to_string(),
+            actor: actor.clone(),
             reason: other.to_string(),
         },
     }
@@ -162,11 +162,11 @@ async fn route<A: Actor, M: Message>(
     let timeout = rt.call_timeout();
     let deadline = p.now() + timeout;
     let timed_out = || CallError::Timeout {
-        actor: id.to_string(),
-        millis: timeout.as_millis() as u64,
+        actor: id.clone(),
+        after: timeout,
     };
     let routing_failed = || CallError::RoutingFailed {
-        actor: id.to_string(),
+        actor: id.clone(),
         attempts: MAX_ROUTES,
     };
     let me = rt.me();

@@ -29,14 +29,9 @@ pub(crate) fn check_cycle(
         .iter()
         .any(|l| l.actor == *id && !(l.shared && shared));
     if deadlock {
-        let chain = chain
-            .iter()
-            .map(|l| l.actor.to_string())
-            .collect::<Vec<_>>()
-            .join(" -> ");
         return Err(CallError::CallCycle {
-            actor: id.to_string(),
-            chain,
+            actor: id.clone(),
+            chain: chain.iter().map(|l| l.actor.clone()).collect(),
         });
     }
     Ok(())

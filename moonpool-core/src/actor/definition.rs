@@ -16,9 +16,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::chain::CallChain;
 use super::context::ActorContext;
 use super::current::current_runtime;
-use super::error::CallError;
+use super::error::{ActivationError, CallError};
 use super::options::ActorOptions;
 use super::runtime::Runtime;
+use super::wire_id::fnv1a_32;
 use crate::id::ActorId;
 
 impl ActorId {
@@ -42,15 +43,7 @@ impl ActorId {
 /// assert_ne!(method_id("deposit"), method_id("withdraw"));
 /// ```
 pub const fn method_id(name: &str) -> u32 {
-    let bytes = name.as_bytes();
-    let mut hash: u32 = 0x811C_9DC5;
-    let mut i = 0;
-    while i < bytes.len() {
-        hash ^= bytes[i] as u32;
-        hash = hash.wrapping_mul(0x0100_0193);
-        i += 1;
-    }
-    hash
+    fnv1a_32(name)
 }
 
 /// A message an actor accepts: a request and its reply type.
@@ -81,7 +74,7 @@ pub trait Actor: Sized + Send + Sync + 'static {
     }
 
     /// Builds an activation (load persisted state here).
-    fn activate(ctx: &ActorContext) -> impl Future<Output = Result<Self, String>> + Send;
+    fn activate(ctx: &ActorContext) -> impl Future<Output = Result<Self, ActivationError>> + Send;
 
     /// Runs before the activation is dropped (idle timeout or node
     /// shutdown).
@@ -140,7 +133,7 @@ pub trait ActorDecl: Sized + Send + Sync + 'static {
     /// Placement and idle timeout.
     fn options() -> ActorOptions;
     /// Builds the activation (default value, or loaded state).
-    fn create(ctx: &ActorContext) -> impl Future<Output = Result<Self, String>> + Send;
+    fn create(ctx: &ActorContext) -> impl Future<Output = Result<Self, ActivationError>> + Send;
 }
 
 /// Handles one message type.
@@ -169,18 +162,62 @@ pub async fn dispatch_shared<A: SharedHandler<M>, M: Message>(
     body: &[u8],
     ctx: &ActorContext,
 ) -> Result<Vec<u8>, CallError> {
-    let msg = decode_request::<A, M>(body)?;
+    let msg = decode_message::<A, M>(body)?;
     encode_reply::<A, M>(&actor.handle_shared(msg, ctx).await)
 }
 
-fn decode_request<A: Actor, M: Message>(body: &[u8]) -> Result<M, CallError> {
+/// Decodes `body` as a message `M` to actor `A`: how a call that arrived
+/// as bytes becomes a message again.
+///
+/// # Errors
+///
+/// [`CallError::Decode`] for bytes that are not an `M`.
+///
+/// # Example
+///
+/// ```
+/// use moonpool_core::actor::{
+///     ActivationError, Actor, ActorContext, ActorRef, CallError, Message, decode_message,
+/// };
+/// # use moonpool_core::actor::BoxFuture;
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Add(u64);
+/// impl Message for Add {
+///     type Reply = u64;
+///     const NAME: &'static str = "add";
+/// }
+/// struct Counter;
+/// impl Actor for Counter {
+///     const TYPE_NAME: &'static str = "Counter";
+///     type Ref = ActorRef<Self>;
+///     async fn activate(_: &ActorContext) -> Result<Self, ActivationError> { Ok(Counter) }
+///     fn dispatch<'a>(&'a mut self, _: u32, _: &'a [u8], _: &'a ActorContext)
+///         -> BoxFuture<'a, Result<Vec<u8>, CallError>> {
+///         Box::pin(async { Ok(Vec::new()) })
+///     }
+/// }
+/// let bytes = postcard::to_allocvec(&Add(5)).unwrap();
+/// let Add(n) = decode_message::<Counter, Add>(&bytes).unwrap();
+/// assert_eq!(n, 5);
+/// assert!(matches!(
+///     decode_message::<Counter, Add>(&[0xff; 11]),
+///     Err(CallError::Decode { .. })
+/// ));
+/// ```
+pub fn decode_message<A: Actor, M: Message>(body: &[u8]) -> Result<M, CallError> {
     postcard::from_bytes(body).map_err(|e| CallError::Decode {
         what: format!("{}::{} request", A::TYPE_NAME, M::NAME),
         reason: e.to_string(),
     })
 }
 
-fn encode_reply<A: Actor, M: Message>(reply: &M::Reply) -> Result<Vec<u8>, CallError> {
+/// Encodes the reply of `A`'s handler of `M`: the bytes a remote caller
+/// decodes.
+///
+/// # Errors
+///
+/// [`CallError::Encode`] if the reply cannot be encoded.
+pub fn encode_reply<A: Actor, M: Message>(reply: &M::Reply) -> Result<Vec<u8>, CallError> {
     postcard::to_allocvec(reply).map_err(|e| CallError::Encode {
         what: format!("{}::{} reply", A::TYPE_NAME, M::NAME),
         reason: e.to_string(),
@@ -199,7 +236,7 @@ pub async fn dispatch<A: Handler<M>, M: Message>(
     body: &[u8],
     ctx: &ActorContext,
 ) -> Result<Vec<u8>, CallError> {
-    let msg = decode_request::<A, M>(body)?;
+    let msg = decode_message::<A, M>(body)?;
     encode_reply::<A, M>(&actor.handle(msg, ctx).await)
 }
 

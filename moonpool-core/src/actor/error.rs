@@ -1,24 +1,31 @@
 //! Why a call failed.
 
+use std::fmt;
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
+
+use crate::id::ActorId;
+use crate::state::StorageError;
+use crate::transport::NodeId;
 
 /// Every way a call can end without a reply. Travels over the wire, so a
 /// remote failure arrives as the same variant.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum CallError {
     /// No reply within the call's time limit.
-    #[error("`{actor}` did not answer within {millis} ms")]
+    #[error("`{actor}` did not answer within {} ms", .after.as_millis())]
     Timeout {
         /// The target.
-        actor: String,
+        actor: ActorId,
         /// The limit.
-        millis: u64,
+        after: Duration,
     },
     /// The node hosting the activation is unreachable or died mid-call.
     #[error("the node hosting `{actor}` is unreachable: {reason}")]
     NodeUnreachable {
         /// The target.
-        actor: String,
+        actor: ActorId,
         /// What the transport said.
         reason: String,
     },
@@ -56,7 +63,7 @@ pub enum CallError {
     #[error("the handler of `{actor}` panicked: {message}")]
     HandlerPanicked {
         /// The target.
-        actor: String,
+        actor: ActorId,
         /// The panic message.
         message: String,
     },
@@ -64,24 +71,24 @@ pub enum CallError {
     #[error("`{actor}` failed to activate: {reason}")]
     ActivationFailed {
         /// The target.
-        actor: String,
-        /// The error from `Actor::activate`.
+        actor: ActorId,
+        /// The error from `Actor::activate`, in words (with its sources).
         reason: String,
     },
     /// The call would wait on an activation that is itself waiting on this
     /// call chain (A → B → A): it would deadlock, so it fails at once.
-    #[error("call cycle: `{actor}` is already waiting in this call chain ({chain})")]
+    #[error("call cycle: `{actor}` is already waiting in this call chain ({})", Chain(.chain))]
     CallCycle {
         /// The target.
-        actor: String,
-        /// The chain, outermost first.
-        chain: String,
+        actor: ActorId,
+        /// The activations waiting in the chain, outermost first.
+        chain: Vec<ActorId>,
     },
     /// The routing kept bouncing between stale locations.
     #[error("could not route to `{actor}` after {attempts} attempts")]
     RoutingFailed {
         /// The target.
-        actor: String,
+        actor: ActorId,
         /// How many were made.
         attempts: u32,
     },
@@ -93,18 +100,19 @@ pub enum CallError {
     /// so it serves nothing until it confirms again (see the node's
     /// failure-detection settings).
     #[error(
-        "this node has not confirmed its cluster membership for {lease_millis} ms and serves no calls until it does (the cluster may have declared it dead)"
+        "this node has not confirmed its cluster membership for {} ms and serves no calls until it does (the cluster may have declared it dead)",
+        .lease.as_millis()
     )]
     MembershipUnconfirmed {
-        /// The lease, in milliseconds.
-        lease_millis: u64,
+        /// The lease.
+        lease: Duration,
     },
     /// The calling node was declared dead by the cluster: its actors have
     /// moved, and what it still sends is refused.
     #[error("the calling node {caller} was declared dead by the cluster; its requests are refused")]
     CallerDeclaredDead {
         /// The calling node.
-        caller: String,
+        caller: NodeId,
     },
     /// This node has not been able to read the membership table for longer
     /// than its lease: it cannot tell where actors live, or whether it is
@@ -124,4 +132,113 @@ pub enum CallError {
         /// The activation's own type.
         actual: String,
     },
+}
+
+/// A call chain in words: `A/a -> B/b`.
+struct Chain<'a>(&'a [ActorId]);
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, id) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" -> ")?;
+            }
+            write!(f, "{id}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why an actor could not activate: what [`Actor::activate`] returns. Its
+/// words (with those of its sources) reach every caller waiting for the
+/// activation as [`CallError::ActivationFailed`].
+///
+/// [`Actor::activate`]: super::Actor::activate
+///
+/// # Example
+///
+/// ```
+/// use moonpool_core::actor::ActivationError;
+/// use moonpool_core::state::StorageError;
+///
+/// let plain = ActivationError::new("the account is frozen");
+/// assert_eq!(plain.to_string(), "the account is frozen");
+///
+/// let io = std::io::Error::other("disk gone");
+/// let wrapped = ActivationError::with_source("cannot read the rates file", io);
+/// assert_eq!(wrapped.in_words(), "cannot read the rates file: disk gone");
+///
+/// let from_storage: ActivationError = StorageError::NotConfigured.into();
+/// assert!(from_storage.in_words().starts_with("cannot load the actor's state: "));
+/// ```
+#[derive(Debug)]
+pub struct ActivationError {
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl ActivationError {
+    /// An error saying `message`.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An error saying `message`, caused by `source`.
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// The message followed by each source's, `: `-separated: what callers
+    /// are told.
+    pub fn in_words(&self) -> String {
+        let mut words = self.message.clone();
+        let mut next = std::error::Error::source(self);
+        while let Some(e) = next {
+            words.push_str(": ");
+            words.push_str(&e.to_string());
+            next = e.source();
+        }
+        words
+    }
+}
+
+impl fmt::Display for ActivationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ActivationError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<String> for ActivationError {
+    fn from(message: String) -> Self {
+        Self::new(message)
+    }
+}
+
+impl From<&str> for ActivationError {
+    fn from(message: &str) -> Self {
+        Self::new(message)
+    }
+}
+
+impl From<StorageError> for ActivationError {
+    fn from(e: StorageError) -> Self {
+        Self::with_source("cannot load the actor's state", e)
+    }
 }

@@ -26,7 +26,11 @@ pub(crate) async fn activate<A: Actor>(activation: Arc<Activation<A>>) {
                 next => proceed(activation, next).await,
             }
         }
-        Ok(Err(reason)) | Err(reason) => Box::pin(activation_failed(activation, reason)).await,
+        Ok(Err(e)) => Box::pin(activation_failed(activation, e.in_words())).await,
+        Err(panic) => {
+            let reason = format!("`activate` panicked: {panic}");
+            Box::pin(activation_failed(activation, reason)).await;
+        }
     }
 }
 
@@ -38,7 +42,7 @@ async fn activation_failed<A: Actor>(activation: Arc<Activation<A>>, reason: Str
     forget(&activation).await;
     let reason: Arc<str> = reason.into();
     let err = CallError::ActivationFailed {
-        actor: activation.id().to_string(),
+        actor: activation.id().clone(),
         reason: reason.to_string(),
     };
     for env in activation.close(Some(reason)) {

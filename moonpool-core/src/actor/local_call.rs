@@ -131,13 +131,13 @@ pub(crate) async fn local_turn<A: Actor, M: Message>(
         Ok(Ok(LocalReply::Reply(r))) => LocalOutcome::Reply(r),
         Ok(Ok(LocalReply::NotRun(m))) => match target.failure() {
             Some(reason) => LocalOutcome::Failed(CallError::ActivationFailed {
-                actor: id.to_string(),
+                actor: id.clone(),
                 reason: reason.to_string(),
             }),
             None => LocalOutcome::NotRun(m),
         },
         Ok(Ok(LocalReply::Panicked(message))) => LocalOutcome::Failed(CallError::HandlerPanicked {
-            actor: id.to_string(),
+            actor: id.clone(),
             message,
         }),
         // Dropped mid-turn: the runtime itself is going away.

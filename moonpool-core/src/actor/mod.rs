@@ -26,15 +26,17 @@ mod schedule;
 mod state;
 mod timers;
 mod turns;
+mod wire_id;
 
 pub use crate::id::ActorId;
 pub use chain::{CallChain, ChainLink};
 pub use context::ActorContext;
 pub use definition::{
-    Actor, ActorDecl, ActorRef, Handler, Message, SharedHandler, dispatch, dispatch_shared,
-    method_id, unknown_method,
+    Actor, ActorDecl, ActorRef, Handler, Message, SharedHandler, decode_message, dispatch,
+    dispatch_shared, encode_reply, method_id, unknown_method,
 };
-pub use error::CallError;
+pub use error::{ActivationError, CallError};
+pub use moonpool_sim::BoxFuture;
 pub use options::{ActorOptions, Placement};
 pub use panic::catch_handler_panic;
 pub use timers::TimerId;

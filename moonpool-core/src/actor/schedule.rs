@@ -70,7 +70,7 @@ impl<A: Actor> AnyActivation for Activation<A> {
         // caller is told.
         if let (Err(Envelope::Remote(call)), Some(reason)) = (refused, self.failure()) {
             call.reply.send(Err(CallError::ActivationFailed {
-                actor: self.info.id.to_string(),
+                actor: self.info.id.clone(),
                 reason: reason.to_string(),
             }));
         }

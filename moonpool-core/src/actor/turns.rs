@@ -152,7 +152,7 @@ fn answer(
         }
         Err(message) => {
             reply.send(Err(CallError::HandlerPanicked {
-                actor: actor.to_string(),
+                actor: actor.clone(),
                 message: message.clone(),
             }));
             Some(message)

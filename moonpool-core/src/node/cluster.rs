@@ -245,9 +245,7 @@ impl Cluster {
     pub(crate) fn refuse_from(&self, from: &NodeId) -> Option<CallError> {
         self.lease
             .is_dead(from)
-            .then(|| CallError::CallerDeclaredDead {
-                caller: from.to_string(),
-            })
+            .then_some(CallError::CallerDeclaredDead { caller: *from })
     }
 
     /// Writes this node's row back as alive (a client after a false death

@@ -164,7 +164,7 @@ impl Directory {
                     continue;
                 }
                 Err(e) => NodeResponse::Failed(crate::actor::CallError::NodeUnreachable {
-                    actor: id.to_string(),
+                    actor: id.clone(),
                     reason: e.to_string(),
                 }),
             };

@@ -74,9 +74,7 @@ impl Lease {
     /// The error for a call this node cannot serve because its lease ran
     /// out.
     pub(crate) fn lapsed(&self) -> CallError {
-        CallError::MembershipUnconfirmed {
-            lease_millis: u64::try_from(self.length.as_millis()).unwrap_or(u64::MAX),
-        }
+        CallError::MembershipUnconfirmed { lease: self.length }
     }
 
     /// A death was learned at `now`: hold placements.

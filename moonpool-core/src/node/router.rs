@@ -98,7 +98,7 @@ impl Router {
             }
         }
         Err(CallError::RoutingFailed {
-            actor: id.to_string(),
+            actor: id.clone(),
             attempts: 3,
         })
     }

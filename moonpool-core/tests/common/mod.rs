@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use moonpool_core::actor::{ActorOptions, Placement, dispatch, method_id, unknown_method};
 use moonpool_core::node::InMemoryMembership;
-use moonpool_core::{Actor, ActorContext, ActorRef, CallError, Handler, Message, Node};
+use moonpool_core::{
+    ActivationError, Actor, ActorContext, ActorRef, CallError, Handler, Message, Node,
+};
 use moonpool_sim::{BoxFuture, ProcessId, Providers, SimContext};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -53,7 +55,7 @@ impl Actor for Counter {
         }
     }
 
-    async fn activate(_ctx: &ActorContext) -> Result<Self, String> {
+    async fn activate(_ctx: &ActorContext) -> Result<Self, ActivationError> {
         Ok(Self::default())
     }
 
@@ -119,7 +121,7 @@ impl Actor for Pinger {
     const TYPE_NAME: &'static str = "Pinger";
     type Ref = ActorRef<Self>;
 
-    async fn activate(_ctx: &ActorContext) -> Result<Self, String> {
+    async fn activate(_ctx: &ActorContext) -> Result<Self, ActivationError> {
         Ok(Self)
     }
 
@@ -284,10 +286,8 @@ impl Actor for Account {
     const TYPE_NAME: &'static str = "Account";
     type Ref = ActorRef<Self>;
 
-    async fn activate(ctx: &ActorContext) -> Result<Self, String> {
-        let balance = moonpool_core::state::Persisted::load(ctx)
-            .await
-            .map_err(|e| e.to_string())?;
+    async fn activate(ctx: &ActorContext) -> Result<Self, ActivationError> {
+        let balance = moonpool_core::state::Persisted::load(ctx).await?;
         Ok(Self { balance })
     }
 
@@ -378,7 +378,7 @@ impl Actor for Ticker {
         }
     }
 
-    async fn activate(_ctx: &ActorContext) -> Result<Self, String> {
+    async fn activate(_ctx: &ActorContext) -> Result<Self, ActivationError> {
         Ok(Self::default())
     }
 
@@ -484,7 +484,7 @@ impl Actor for Library {
     const TYPE_NAME: &'static str = "Library";
     type Ref = ActorRef<Self>;
 
-    async fn activate(_ctx: &ActorContext) -> Result<Self, String> {
+    async fn activate(_ctx: &ActorContext) -> Result<Self, ActivationError> {
         Ok(Self::default())
     }
 
@@ -601,9 +601,9 @@ impl Actor for Fragile {
         }
     }
 
-    async fn activate(ctx: &ActorContext) -> Result<Self, String> {
+    async fn activate(ctx: &ActorContext) -> Result<Self, ActivationError> {
         if ctx.id().key.starts_with("broken") {
-            return Err("its disk is gone".to_string());
+            return Err("its disk is gone".into());
         }
         Ok(Self::default())
     }

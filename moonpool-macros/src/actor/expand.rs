@@ -29,9 +29,7 @@ pub(crate) fn actor(model: &ActorModel, item: &ItemStruct) -> TokenStream {
             let inits = model.fields.iter().map(|f| {
                 if f == state {
                     quote! {
-                        #f: ::moonpool::__private::Persisted::load(ctx)
-                            .await
-                            .map_err(|e| ::std::string::ToString::to_string(&e))?
+                        #f: ::moonpool::__private::Persisted::load(ctx).await?
                     }
                 } else {
                     quote!(#f: ::core::default::Default::default())
@@ -57,13 +55,35 @@ pub(crate) fn actor(model: &ActorModel, item: &ItemStruct) -> TokenStream {
             #[allow(clippy::manual_async_fn)]
             fn create(
                 ctx: &::moonpool::__private::ActorContext,
-            ) -> impl ::core::future::Future<Output = ::core::result::Result<Self, ::std::string::String>> + ::core::marker::Send {
+            ) -> impl ::core::future::Future<Output = ::core::result::Result<Self, ::moonpool::__private::ActivationError>> + ::core::marker::Send {
                 async move {
                     let _ = ctx;
                     #create
                 }
             }
         }
+    }
+}
+
+/// `get_balance` → `GetBalance`: the variant of a method in the message
+/// enum.
+fn camel(name: &str) -> String {
+    let camel: String = name
+        .trim_start_matches("r#")
+        .split('_')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let mut chars = part.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_uppercase().chain(chars).collect()
+            })
+        })
+        .collect();
+    // `self_` would be `Self`, a keyword.
+    if camel == "Self" {
+        "Self_".to_string()
+    } else {
+        camel
     }
 }
 
@@ -87,6 +107,7 @@ pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
     let vis = quote!(pub);
     let module = format_ident!("__moonpool_{}", snake(actor));
     let reference = format_ident!("{}Ref", actor);
+    let message_enum = format_ident!("{}Message", actor);
     let p = quote!(::moonpool::__private);
 
     let mut messages = Vec::new();
@@ -95,6 +116,13 @@ pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
     let mut shared_arms = Vec::new();
     let mut shared_checks = Vec::new();
     let mut ref_methods = Vec::new();
+    let mut variants = Vec::new();
+    let mut from_impls = Vec::new();
+    let mut decode_arms = Vec::new();
+    let mut name_arms = Vec::new();
+    let mut id_arms = Vec::new();
+    let mut variant_names: Vec<(String, &syn::Ident)> = Vec::new();
+    let mut errors = crate::errors::Errors::default();
 
     for h in &model.handlers {
         // The message struct takes the method's own (snake case) name, not
@@ -151,8 +179,38 @@ pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
                 }
             }
         });
+        let variant = format_ident!("{}", camel(&h.wire_name), span = h.method.span());
+        let variant_name = variant.to_string();
+        if let Some((_, first)) = variant_names.iter().find(|(v, _)| *v == variant_name) {
+            errors.push_at(
+                h.method.span(),
+                format!(
+                    "`{}` and `{first}` would both be `{message_enum}::{variant}`; rename one of them",
+                    h.method
+                ),
+            );
+        }
+        variant_names.push((variant_name, &h.method));
+        variants.push(quote! {
+            #[doc = concat!("`", stringify!(#actor), "::", #wire, "`.")]
+            #variant(#module::#msg)
+        });
+        from_impls.push(quote! {
+            impl ::core::convert::From<#module::#msg> for #message_enum {
+                fn from(msg: #module::#msg) -> Self {
+                    Self::#variant(msg)
+                }
+            }
+        });
+        decode_arms.push(quote! {
+            #id => #p::decode_message::<#actor, #module::#msg>(body).map(Self::#variant),
+        });
+        name_arms.push(quote!(Self::#variant(_) => #wire,));
+        id_arms.push(quote!(Self::#variant(_) => #id,));
         exclusive_arms.push(quote! {
-            #id => #p::dispatch::<Self, #module::#msg>(self, body, ctx).await,
+            #message_enum::#variant(msg) => #p::encode_reply::<Self, #module::#msg>(
+                &<Self as #p::Handler<#module::#msg>>::handle(self, msg, ctx).await,
+            ),
         });
         let shared_expr = if h.reentrant {
             quote!(true)
@@ -172,7 +230,9 @@ pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
                 }
             });
             shared_arms.push(quote! {
-                #id => #p::dispatch_shared::<Self, #module::#msg>(self, body, ctx).await,
+                #message_enum::#variant(msg) => #p::encode_reply::<Self, #module::#msg>(
+                    &<Self as #p::SharedHandler<#module::#msg>>::handle_shared(self, msg, ctx).await,
+                ),
             });
             shared_checks.push(quote!(#id => #shared_expr,));
         }
@@ -217,6 +277,18 @@ pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
         let _ = &h.span;
     }
 
+    if let Err(e) = errors.finish() {
+        return e.to_compile_error();
+    }
+    let any_exclusive_only = model.handlers.iter().any(|h| h.mutable);
+    let shared_fallback = any_exclusive_only.then(|| {
+        quote! {
+            other => ::core::result::Result::Err(#p::unknown_method::<Self>(other.method_id())),
+        }
+    });
+    let enum_doc = format!(
+        "Every message `{actor}` accepts, one variant per handler: a call that arrives as bytes is decoded into it by its method id (stable: derived from the method's name)."
+    );
     let on_activate = model
         .on_activate
         .then(|| quote!(actor.on_activate(ctx).await;));
@@ -247,6 +319,48 @@ pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
         }
 
         #(#handler_impls)*
+
+        #[doc = #enum_doc]
+        #vis enum #message_enum {
+            #(#variants),*
+        }
+
+        #(#from_impls)*
+
+        impl #message_enum {
+            /// Decodes a message that arrived as bytes, by its method id.
+            ///
+            /// # Errors
+            ///
+            /// `CallError::UnknownMethod` for an id no handler has;
+            /// `CallError::Decode` for bytes that are not that message.
+            pub fn decode(method: u32, body: &[u8]) -> ::core::result::Result<Self, #p::CallError> {
+                match method {
+                    #(#decode_arms)*
+                    other => ::core::result::Result::Err(#p::unknown_method::<#actor>(other)),
+                }
+            }
+
+            /// The method's stable name on the wire.
+            pub fn method_name(&self) -> &'static str {
+                match *self {
+                    #(#name_arms)*
+                }
+            }
+
+            /// The method's stable id on the wire.
+            pub fn method_id(&self) -> u32 {
+                match *self {
+                    #(#id_arms)*
+                }
+            }
+        }
+
+        impl ::core::fmt::Debug for #message_enum {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                ::core::write!(f, "{}::{}(..)", ::core::stringify!(#message_enum), self.method_name())
+            }
+        }
 
         #[doc = #ref_doc]
         #[derive(Clone, Debug, PartialEq, Eq)]
@@ -298,7 +412,7 @@ pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
             #[allow(clippy::manual_async_fn)]
             fn activate(
                 ctx: &#p::ActorContext,
-            ) -> impl ::core::future::Future<Output = ::core::result::Result<Self, ::std::string::String>> + ::core::marker::Send {
+            ) -> impl ::core::future::Future<Output = ::core::result::Result<Self, ::moonpool::__private::ActivationError>> + ::core::marker::Send {
                 async move {
                     #activate_binding = <#actor as #p::ActorDecl>::create(ctx).await?;
                     #on_activate
@@ -320,9 +434,8 @@ pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
                 ctx: &'a #p::ActorContext,
             ) -> #p::BoxFuture<'a, ::core::result::Result<::std::vec::Vec<u8>, #p::CallError>> {
                 ::std::boxed::Box::pin(async move {
-                    match method {
+                    match #message_enum::decode(method, body)? {
                         #(#exclusive_arms)*
-                        other => ::core::result::Result::Err(#p::unknown_method::<Self>(other)),
                     }
                 })
             }
@@ -341,10 +454,10 @@ pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
                 ctx: &'a #p::ActorContext,
             ) -> #p::BoxFuture<'a, ::core::result::Result<::std::vec::Vec<u8>, #p::CallError>> {
                 ::std::boxed::Box::pin(async move {
-                    let _ = (body, ctx);
-                    match method {
+                    let _ = ctx;
+                    match #message_enum::decode(method, body)? {
                         #(#shared_arms)*
-                        other => ::core::result::Result::Err(#p::unknown_method::<Self>(other)),
+                        #shared_fallback
                     }
                 })
             }
