@@ -6,13 +6,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use moonpool_sim::Providers;
+
 use super::chain::{ChainLink, check_cycle};
 use super::context::ActorContext;
 use super::definition::{Actor, ActorRef, Handler, Message, SharedHandler, method_id};
 use super::error::CallError;
 use super::local_call::{LocalOutcome, TurnMaker, exclusive_turn, local_turn, shared_turn};
 use super::remote::{CallAnswer, CallRequest};
-use super::runtime::{Runtime, SendJob};
+use super::runtime::{Located, Runtime, SendJob};
 use crate::id::ActorId;
 use crate::transport::TransportError;
 
@@ -158,7 +160,7 @@ async fn route<A: Actor, M: Message>(
 ) -> Result<M::Reply, CallError> {
     rt.admit(!chain.is_empty())?;
     check_cycle(id, shared, chain)?;
-    let p = Arc::clone(rt.providers());
+    let p: &Providers = rt.providers();
     let timeout = rt.call_timeout();
     let deadline = p.now() + timeout;
     let timed_out = || CallError::Timeout {
@@ -186,38 +188,50 @@ async fn route<A: Actor, M: Message>(
             }
             p.sleep(pause).await;
         }
-        let (target, just_registered) = match rt.cached(id) {
-            Some(n) => (n, false),
+        // The fast paths (the cache knows; the actor is active here) need
+        // no allocation; anything else is one boxed future.
+        let fast = match rt.cached(id) {
+            Some(n) if n != me => Some(Located::Remote(n)),
+            Some(_) => {
+                rt.check_lease()?;
+                rt.hosted(id).map(Located::Local)
+            }
+            None => None,
+        };
+        let located = match fast {
+            Some(located) => located,
             None => match p
-                .timeout_at(deadline, rt.locate(id, A::options().placement))
+                .timeout_at(deadline, Arc::clone(rt).locate(id, A::options().placement))
                 .await
             {
-                Ok(t) => t?,
+                Ok(located) => located?,
                 Err(_) => return Err(timed_out()),
             },
         };
-        if target == me {
-            rt.check_lease()?;
-            let hosted = match rt.hosted(id) {
-                Some(a) => Some(a),
-                None => Arc::clone(rt).activation(id, just_registered).await?,
-            };
-            let Some(target) = hosted.and_then(|a| a.downcast().ok()) else {
+        let target = match located {
+            Located::Remote(n) => n,
+            Located::NotHere => {
                 rt.invalidate(id);
                 continue;
-            };
-            let m = msg.take().ok_or_else(routing_failed)?;
-            match local_turn::<A, M>(&target, id, m, chain.to_vec(), make, &p, deadline).await {
-                LocalOutcome::Reply(r) => return Ok(r),
-                LocalOutcome::Failed(e) => return Err(e),
-                LocalOutcome::TimedOut => return Err(timed_out()),
-                LocalOutcome::NotRun(m) => {
-                    msg = Some(m);
+            }
+            Located::Local(hosted) => {
+                let Ok(target) = hosted.downcast() else {
                     rt.invalidate(id);
                     continue;
+                };
+                let m = msg.take().ok_or_else(routing_failed)?;
+                match local_turn::<A, M>(&target, id, m, chain.to_vec(), make, p, deadline).await {
+                    LocalOutcome::Reply(r) => return Ok(r),
+                    LocalOutcome::Failed(e) => return Err(e),
+                    LocalOutcome::TimedOut => return Err(timed_out()),
+                    LocalOutcome::NotRun(m) => {
+                        msg = Some(m);
+                        rt.invalidate(id);
+                        continue;
+                    }
                 }
             }
-        }
+        };
         let bytes = match &body {
             Some(b) => b.clone(),
             None => {

@@ -28,6 +28,17 @@ use crate::transport::{NodeId, TransportError};
 /// given.
 pub(crate) type SendJob = Box<dyn FnOnce(Arc<dyn Runtime>) -> BoxFuture<'static, ()> + Send>;
 
+/// Where a call goes (see [`Runtime::locate`]).
+pub(crate) enum Located {
+    /// To the node hosting the actor.
+    Remote(NodeId),
+    /// To this activation, here (type-erased `Arc<Activation<A>>`).
+    Local(Arc<dyn Any + Send + Sync>),
+    /// Nowhere yet: the directory placed the actor here but the activation
+    /// is gone (or this node no longer takes new ones); route again.
+    NotHere,
+}
+
 /// What the host's idle collector asks an activation.
 pub(crate) trait Idle: Send + Sync {
     /// Called at or after the activation's idle deadline: deactivates it
@@ -73,27 +84,20 @@ pub(crate) trait Runtime: Send + Sync + 'static {
     /// in service: the fast path of [`Runtime::locate`].
     fn cached(&self, id: &ActorId) -> Option<NodeId>;
 
-    /// Where `id` lives: the cache, or the directory (registering a new
-    /// home chosen by `placement`); and whether the directory was asked
-    /// just now.
-    fn locate<'a>(
-        &'a self,
-        id: &'a ActorId,
-        placement: Placement,
-    ) -> BoxFuture<'a, Result<(NodeId, bool), CallError>>;
-
     /// The activation of `id` on this node if one exists: the fast path of
-    /// [`Runtime::activation`]. Type-erased (`Arc<Activation<A>>`).
+    /// [`Runtime::locate`] when the cache says the actor is here.
+    /// Type-erased (`Arc<Activation<A>>`).
     fn hosted(&self, id: &ActorId) -> Option<Arc<dyn Any + Send + Sync>>;
 
-    /// The activation of `id` on this node, creating it if the directory
-    /// places it here (`registered_here`: the caller was just told so);
-    /// `None` if the directory places it elsewhere.
-    fn activation<'a>(
+    /// Where a call to `id` goes: the cache, or the directory (registering
+    /// a new home chosen by `placement`); when that is this node, its
+    /// activation (created if the directory places the actor here). One
+    /// future for the whole slow path: a first call allocates it once.
+    fn locate<'a>(
         self: Arc<Self>,
         id: &'a ActorId,
-        registered_here: bool,
-    ) -> BoxFuture<'a, Result<Option<Arc<dyn Any + Send + Sync>>, CallError>>;
+        placement: Placement,
+    ) -> BoxFuture<'a, Result<Located, CallError>>;
 
     /// Forgets the cached location of `id` (it was stale).
     fn invalidate(&self, id: &ActorId);

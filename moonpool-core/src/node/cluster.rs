@@ -17,7 +17,7 @@ use super::lease::Lease;
 use super::membership::{
     InMemoryMembership, Member, MemberStatus, MembershipError, MembershipTable,
 };
-use super::protocol::{MembershipOp, NodeResponse};
+use super::protocol::{ClusterRequest, ClusterResponse, MembershipOp};
 use super::view::View;
 use crate::actor::CallError;
 use crate::id::ActorId;
@@ -265,7 +265,11 @@ impl Cluster {
     /// Serves the membership table to the cluster: the primary answers
     /// from the table it hosts; any other node forwards to the table it
     /// uses, so any node can be a new node's seed.
-    pub(crate) async fn serve(&self, op: MembershipOp) -> NodeResponse {
+    pub(crate) async fn serve(&self, req: ClusterRequest) -> ClusterResponse {
+        let op = match req {
+            ClusterRequest::Ping => return ClusterResponse::Pong,
+            ClusterRequest::Membership(op) => op,
+        };
         let table: &dyn MembershipTable = match &self.hosted {
             Some(hosted) => hosted,
             None => &*self.table,
@@ -273,9 +277,9 @@ impl Cluster {
         let result = match op {
             MembershipOp::Primary => {
                 return match (&self.hosted, &self.primary) {
-                    (Some(_), _) => NodeResponse::Primary(self.me.addr),
-                    (None, Some(primary)) => NodeResponse::Primary(*lock(primary)),
-                    (None, None) => NodeResponse::MembershipFailed(MembershipError::Unavailable(
+                    (Some(_), _) => ClusterResponse::Primary(self.me.addr),
+                    (None, Some(primary)) => ClusterResponse::Primary(*lock(primary)),
+                    (None, None) => ClusterResponse::Failed(MembershipError::Unavailable(
                         "this node's membership table is not served over the network".to_string(),
                     )),
                 };
@@ -293,8 +297,8 @@ impl Cluster {
             MembershipOp::Snapshot => table.snapshot().await,
         };
         match result {
-            Ok(members) => NodeResponse::Members(members),
-            Err(e) => NodeResponse::MembershipFailed(e),
+            Ok(members) => ClusterResponse::Members(members),
+            Err(e) => ClusterResponse::Failed(e),
         }
     }
 }

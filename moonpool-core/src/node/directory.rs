@@ -15,7 +15,7 @@ use moonpool_sim::{Instant, Providers};
 use super::cluster::Cluster;
 use super::host::Host;
 use super::net::Net;
-use super::protocol::{NodeRequest, NodeResponse};
+use super::protocol::{DirectoryRequest, DirectoryResponse, HostRequest, HostResponse};
 use super::recovery::Recovery;
 use crate::id::{ActorId, IdMap};
 use crate::sync::lock;
@@ -117,14 +117,14 @@ impl Directory {
                     }
                 }
             }
-            let req = NodeRequest::Register {
+            let req = DirectoryRequest::Register {
                 actor: id.clone(),
                 candidate,
             };
             match self.net.request(owner, &req, DIRECTORY_TIMEOUT).await? {
-                NodeResponse::Location(home) => return Ok(home),
-                NodeResponse::WrongOwner => continue,
-                NodeResponse::Failed(e) => {
+                DirectoryResponse::Location(home) => return Ok(home),
+                DirectoryResponse::WrongOwner => continue,
+                DirectoryResponse::Failed(e) => {
                     return Err(TransportError::Remote {
                         message: e.to_string(),
                     });
@@ -148,22 +148,26 @@ impl Directory {
     /// A `Register` from a peer: answer only for a partition this node owns
     /// in a freshly read membership. `Location(None)` refuses the
     /// candidate.
-    pub(crate) async fn handle_register(&self, id: &ActorId, candidate: NodeId) -> NodeResponse {
+    pub(crate) async fn handle_register(
+        &self,
+        id: &ActorId,
+        candidate: NodeId,
+    ) -> DirectoryResponse {
         loop {
             self.refresh().await;
             if self.owner(id) != Some(self.net.me()) {
-                return NodeResponse::WrongOwner;
+                return DirectoryResponse::WrongOwner;
             }
             return match self.register_here(id, candidate).await {
-                Ok(Registered::Home(home)) => NodeResponse::Location(Some(home)),
-                Ok(Registered::Refused) => NodeResponse::Location(None),
-                Ok(Registered::NotOwner) => NodeResponse::WrongOwner,
+                Ok(Registered::Home(home)) => DirectoryResponse::Location(Some(home)),
+                Ok(Registered::Refused) => DirectoryResponse::Location(None),
+                Ok(Registered::NotOwner) => DirectoryResponse::WrongOwner,
                 Ok(Registered::HeldUntil(until)) => {
                     tracing::info!(actor = %id, wait = ?until.saturating_duration_since(self.providers.now()), "placing the actor waits until a dead node's lease has surely run out");
                     self.providers.sleep_until(until).await;
                     continue;
                 }
-                Err(e) => NodeResponse::Failed(crate::actor::CallError::NodeUnreachable {
+                Err(e) => DirectoryResponse::Failed(crate::actor::CallError::NodeUnreachable {
                     actor: id.clone(),
                     reason: e.to_string(),
                 }),
@@ -203,9 +207,9 @@ impl Directory {
         } else {
             let unreported = lock(&self.recovery).unreported();
             for host in unreported {
-                let req = NodeRequest::Hosts { actor: id.clone() };
+                let req = HostRequest::Hosts { actor: id.clone() };
                 match self.net.request(host, &req, DIRECTORY_TIMEOUT).await {
-                    Ok(NodeResponse::Location(Some(n))) => {
+                    Ok(HostResponse::Hosts(Some(n))) => {
                         found = Some(n);
                         break;
                     }
@@ -289,7 +293,7 @@ impl Directory {
             self.unregister_here(id, node);
             return Ok(());
         }
-        let req = NodeRequest::Unregister {
+        let req = DirectoryRequest::Unregister {
             actor: id.clone(),
             node,
         };
@@ -314,7 +318,7 @@ impl Directory {
             tracing::warn!(%actor, node = %loser, "duplicate activation found; stopping it");
             let net = self.net.clone();
             self.providers.spawn_named("stop-duplicate", async move {
-                let req = NodeRequest::Deactivate { actor };
+                let req = HostRequest::Deactivate { actor };
                 if let Err(e) = net.request(loser, &req, DIRECTORY_TIMEOUT).await {
                     tracing::warn!(node = %loser, error = %e, "could not stop a duplicate activation");
                 }

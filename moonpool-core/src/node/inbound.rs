@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Weak};
 
 use super::gate::Gate;
-use super::protocol::{NodeResponse, Request};
+use super::protocol::Request;
 use super::root::NodeInner;
 use crate::actor::{CallRequest, RemoteReply, encode_answer};
 use crate::transport::{NodeId, Responder};
@@ -59,7 +59,8 @@ impl crate::transport::Inbound for Inbound {
                 return Ok(());
             }
         };
-        let p = Arc::clone(&node.providers);
+        // No clone of anything shared on the fast path of a call: under many
+        // callers, every contended atomic shows in the throughput.
         match req {
             Request::Call(call) => {
                 // Anything unusual (stopping, a cycle, a lapsed lease, a
@@ -74,15 +75,25 @@ impl crate::transport::Inbound for Inbound {
                     activation.deliver_remote(method, body, chain, RemoteReply::to_wire(responder));
                     return Ok(());
                 }
+                let p = Arc::clone(&node.providers);
                 p.spawn_detached("inbound-call", async move {
                     let answer = node.handle_call(from, call).await;
                     responder.send(encode_answer(&answer));
                 });
             }
-            Request::Node(req) => {
-                p.spawn_detached("inbound-request", async move {
-                    let resp = node.handle(from, req).await;
-                    responder.send(encode_response(&resp));
+            Request::Directory(req) => {
+                let p = Arc::clone(&node.providers);
+                p.spawn_detached("inbound-directory", async move {
+                    let resp = node.serve_directory(from, req).await;
+                    responder.send(encode(&resp));
+                });
+            }
+            Request::Host(req) => responder.send(encode(&node.serve_host(from, req))),
+            Request::Cluster(req) => {
+                let p = Arc::clone(&node.providers);
+                p.spawn_detached("inbound-cluster", async move {
+                    let resp = node.cluster.serve(req).await;
+                    responder.send(encode(&resp));
                 });
             }
         }
@@ -101,14 +112,16 @@ impl crate::transport::Inbound for Inbound {
                 .map_err(|e| format!("undecodable node request: {e}"))?;
             match req {
                 Request::Call(call) => encode_answer(&node.handle_call(from, call).await),
-                Request::Node(req) => encode_response(&node.handle(from, req).await),
+                Request::Directory(req) => encode(&node.serve_directory(from, req).await),
+                Request::Host(req) => encode(&node.serve_host(from, req)),
+                Request::Cluster(req) => encode(&node.cluster.serve(req).await),
             }
         })
     }
 }
 
-/// The wire form of a node response (the text of the failure if it cannot
-/// be encoded).
-fn encode_response(resp: &NodeResponse) -> Result<Vec<u8>, String> {
+/// The wire form of a service's response (the text of the failure if it
+/// cannot be encoded).
+fn encode(resp: &impl serde::Serialize) -> Result<Vec<u8>, String> {
     postcard::to_allocvec(resp).map_err(|e| format!("cannot encode the response: {e}"))
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use super::protocol::{NodeRequest, NodeResponse, RequestRef};
+use super::protocol::{RequestRef, ServiceRequest};
 use crate::transport::{NodeId, Transport, TransportError};
 
 /// This node's side of the wire: its transport and its id.
@@ -32,14 +32,14 @@ impl Net {
         &self.transport
     }
 
-    /// Sends a node request and decodes the response.
-    pub(crate) async fn request(
+    /// Sends a request to one of `to`'s services and decodes its answer.
+    pub(crate) async fn request<Q: ServiceRequest>(
         &self,
         to: NodeId,
-        req: &NodeRequest,
+        req: &Q,
         timeout: Duration,
-    ) -> Result<NodeResponse, TransportError> {
-        self.exchange(to, &RequestRef::Node(req), timeout).await
+    ) -> Result<Q::Response, TransportError> {
+        self.exchange(to, &req.tagged(), timeout).await
     }
 
     /// Sends one request, tagged with its service, and decodes the answer.

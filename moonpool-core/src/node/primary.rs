@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use moonpool_sim::BoxFuture;
 
 use super::membership::{Member, MembershipError, MembershipTable};
+use super::protocol::{ClusterRequest, ClusterResponse, MembershipOp, ServiceRequest};
 use crate::sync::lock;
 use crate::transport::NodeId;
 
@@ -32,11 +33,11 @@ impl PrimaryMembership {
     /// Sends `req` to the primary; the raw answer.
     async fn send(
         &self,
-        req: &super::protocol::NodeRequest,
-    ) -> Result<(SocketAddr, super::protocol::NodeResponse), MembershipError> {
+        req: &ClusterRequest,
+    ) -> Result<(SocketAddr, ClusterResponse), MembershipError> {
         let primary = *lock(&self.primary);
         let transport = &self.transport;
-        let bytes = postcard::to_allocvec(&super::protocol::RequestRef::Node(req))
+        let bytes = postcard::to_allocvec(&req.tagged())
             .map_err(|e| MembershipError::Unavailable(format!("cannot encode a request: {e}")))?;
         let reply = transport
             .request(primary, bytes, self.timeout)
@@ -52,22 +53,13 @@ impl PrimaryMembership {
         Ok((primary, response))
     }
 
-    fn ask(
-        &self,
-        op: super::protocol::MembershipOp,
-    ) -> BoxFuture<'static, Result<Vec<Member>, MembershipError>> {
-        use super::protocol::NodeResponse;
+    fn ask(&self, op: MembershipOp) -> BoxFuture<'static, Result<Vec<Member>, MembershipError>> {
         let this = self.clone();
         Box::pin(async move {
-            let req = super::protocol::NodeRequest::Membership(op);
+            let req = ClusterRequest::Membership(op);
             match this.send(&req).await? {
-                (_, NodeResponse::Members(m)) => Ok(m),
-                (_, NodeResponse::Done) => Ok(Vec::new()),
-                (_, NodeResponse::MembershipFailed(e)) => Err(e),
-                (primary, NodeResponse::Failed(e)) => Err(MembershipError::Refused {
-                    primary,
-                    reason: e.to_string(),
-                }),
+                (_, ClusterResponse::Members(m)) => Ok(m),
+                (_, ClusterResponse::Failed(e)) => Err(e),
                 (primary, _) => Err(MembershipError::Refused {
                     primary,
                     reason: "it answered with something that is not a membership answer"
@@ -78,10 +70,7 @@ impl PrimaryMembership {
     }
 
     /// Sends a change to the primary; only whether it was applied counts.
-    fn apply(
-        &self,
-        op: super::protocol::MembershipOp,
-    ) -> BoxFuture<'static, Result<(), MembershipError>> {
+    fn apply(&self, op: MembershipOp) -> BoxFuture<'static, Result<(), MembershipError>> {
         let f = self.ask(op);
         Box::pin(async move { f.await.map(|_| ()) })
     }
@@ -89,23 +78,18 @@ impl PrimaryMembership {
     /// Asks the seed which node is the primary, and talks to that node
     /// from now on: any node of the cluster can be given as the seed.
     pub(crate) async fn resolve(&self) -> Result<(), MembershipError> {
-        use super::protocol::{MembershipOp, NodeRequest, NodeResponse};
         match self
-            .send(&NodeRequest::Membership(MembershipOp::Primary))
+            .send(&ClusterRequest::Membership(MembershipOp::Primary))
             .await?
         {
-            (seed, NodeResponse::Primary(primary)) => {
+            (seed, ClusterResponse::Primary(primary)) => {
                 if primary != seed {
                     tracing::info!(%seed, %primary, "the seed is not the membership primary; using the primary");
                 }
                 *lock(&self.primary) = primary;
                 Ok(())
             }
-            (_, NodeResponse::MembershipFailed(e)) => Err(e),
-            (seed, NodeResponse::Failed(e)) => Err(MembershipError::Refused {
-                primary: seed,
-                reason: e.to_string(),
-            }),
+            (_, ClusterResponse::Failed(e)) => Err(e),
             (seed, _) => Err(MembershipError::Refused {
                 primary: seed,
                 reason: "it does not know the membership primary".to_string(),
@@ -116,7 +100,7 @@ impl PrimaryMembership {
 
 impl MembershipTable for PrimaryMembership {
     fn join(&self, member: Member) -> BoxFuture<'static, Result<(), MembershipError>> {
-        self.apply(super::protocol::MembershipOp::Join(member))
+        self.apply(MembershipOp::Join(member))
     }
 
     fn report_load(
@@ -124,7 +108,7 @@ impl MembershipTable for PrimaryMembership {
         node: NodeId,
         load: u64,
     ) -> BoxFuture<'static, Result<(), MembershipError>> {
-        self.apply(super::protocol::MembershipOp::ReportLoad(node, load))
+        self.apply(MembershipOp::ReportLoad(node, load))
     }
 
     fn declare_dead(
@@ -132,7 +116,7 @@ impl MembershipTable for PrimaryMembership {
         node: NodeId,
         by: NodeId,
     ) -> BoxFuture<'static, Result<(), MembershipError>> {
-        self.apply(super::protocol::MembershipOp::DeclareDead(node, by))
+        self.apply(MembershipOp::DeclareDead(node, by))
     }
 
     fn withdraw_suspicion(
@@ -140,18 +124,18 @@ impl MembershipTable for PrimaryMembership {
         node: NodeId,
         by: NodeId,
     ) -> BoxFuture<'static, Result<(), MembershipError>> {
-        self.apply(super::protocol::MembershipOp::Withdraw(node, by))
+        self.apply(MembershipOp::Withdraw(node, by))
     }
 
     fn begin_leave(&self, node: NodeId) -> BoxFuture<'static, Result<(), MembershipError>> {
-        self.apply(super::protocol::MembershipOp::BeginLeave(node))
+        self.apply(MembershipOp::BeginLeave(node))
     }
 
     fn leave(&self, node: NodeId) -> BoxFuture<'static, Result<(), MembershipError>> {
-        self.apply(super::protocol::MembershipOp::Leave(node))
+        self.apply(MembershipOp::Leave(node))
     }
 
     fn snapshot(&self) -> BoxFuture<'static, Result<Vec<Member>, MembershipError>> {
-        self.ask(super::protocol::MembershipOp::Snapshot)
+        self.ask(MembershipOp::Snapshot)
     }
 }

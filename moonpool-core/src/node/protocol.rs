@@ -1,8 +1,13 @@
-//! What nodes say to each other, inside transport requests.
+//! What nodes say to each other: one request type per service, tagged on
+//! the wire with the service it is for ([`Request`]), each answered with
+//! that service's response type.
 
+use std::net::SocketAddr;
+
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::membership::Member;
+use super::membership::{Member, MembershipError};
 use crate::actor::{ActorId, CallError, CallRequest};
 use crate::transport::NodeId;
 
@@ -11,8 +16,12 @@ use crate::transport::NodeId;
 pub(crate) enum Request {
     /// A call to an actor: answered with a [`CallAnswer`](crate::actor::CallAnswer).
     Call(CallRequest),
-    /// Anything else: answered with a [`NodeResponse`].
-    Node(NodeRequest),
+    /// To the directory service: answered with a [`DirectoryResponse`].
+    Directory(DirectoryRequest),
+    /// To the host service: answered with a [`HostResponse`].
+    Host(HostRequest),
+    /// To the cluster service: answered with a [`ClusterResponse`].
+    Cluster(ClusterRequest),
 }
 
 /// A [`Request`] borrowed, to encode without copying: serializes exactly
@@ -20,17 +29,27 @@ pub(crate) enum Request {
 #[derive(Serialize)]
 pub(crate) enum RequestRef<'a> {
     Call(&'a CallRequest),
-    Node(&'a NodeRequest),
+    Directory(&'a DirectoryRequest),
+    Host(&'a HostRequest),
+    Cluster(&'a ClusterRequest),
 }
 
+/// A service's request: how it is tagged on the wire, and what answers it.
+pub(crate) trait ServiceRequest {
+    /// The service's response.
+    type Response: DeserializeOwned;
+    /// This request, tagged with its service.
+    fn tagged(&self) -> RequestRef<'_>;
+}
+
+/// To the owner of a directory partition.
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum NodeRequest {
-    /// Directory partition owner: where is `actor`? Register `candidate`
-    /// if nowhere.
+pub(crate) enum DirectoryRequest {
+    /// Where is `actor`? Register `candidate` if nowhere.
     Register { actor: ActorId, candidate: NodeId },
-    /// Directory partition owner: where is `actor`, if anywhere?
+    /// Where is `actor`, if anywhere?
     Lookup { actor: ActorId },
-    /// Directory partition owner: forget `actor` if it is on `node`.
+    /// Forget `actor` if it is on `node`.
     Unregister { actor: ActorId, node: NodeId },
     /// Directory entries moving to their new owner.
     Handoff { entries: Vec<(ActorId, NodeId)> },
@@ -42,16 +61,90 @@ pub(crate) enum NodeRequest {
         actors: Vec<ActorId>,
         complete: bool,
     },
+}
+
+/// The directory's answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum DirectoryResponse {
+    /// Where the actor lives (`None`: nowhere; for a registration, the
+    /// candidate was refused: place it elsewhere).
+    Location(Option<NodeId>),
+    /// The receiver does not own that partition (views differ): refresh
+    /// membership and ask the right owner.
+    WrongOwner,
+    /// Done.
+    Done,
+    /// Refused or failed (a dead caller; a registration that could not be
+    /// decided).
+    Failed(CallError),
+}
+
+impl ServiceRequest for DirectoryRequest {
+    type Response = DirectoryResponse;
+    fn tagged(&self) -> RequestRef<'_> {
+        RequestRef::Directory(self)
+    }
+}
+
+/// To a host.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum HostRequest {
     /// Does this node host `actor`? (Directory recovery.)
     Hosts { actor: ActorId },
     /// Stop a duplicate activation (the directory kept another one).
     Deactivate { actor: ActorId },
+}
+
+/// The host's answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum HostResponse {
+    /// The host's own id if it hosts the actor.
+    Hosts(Option<NodeId>),
+    /// Done.
+    Done,
+    /// Refused (the caller was declared dead).
+    Refused(CallError),
+}
+
+impl ServiceRequest for HostRequest {
+    type Response = HostResponse;
+    fn tagged(&self) -> RequestRef<'_> {
+        RequestRef::Host(self)
+    }
+}
+
+/// To a node's cluster service.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum ClusterRequest {
     /// Liveness probe.
     Ping,
-    /// An operation on the membership table hosted by this (primary) node.
+    /// An operation on the membership table this node hosts (or forwards
+    /// to the primary).
     Membership(MembershipOp),
 }
 
+/// The cluster service's answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum ClusterResponse {
+    /// The answer to a probe.
+    Pong,
+    /// The members (empty for an operation that returns none).
+    Members(Vec<Member>),
+    /// The membership primary's address.
+    Primary(SocketAddr),
+    /// The membership operation failed (as the table, or the primary a
+    /// forwarding node asked, said).
+    Failed(MembershipError),
+}
+
+impl ServiceRequest for ClusterRequest {
+    type Response = ClusterResponse;
+    fn tagged(&self) -> RequestRef<'_> {
+        RequestRef::Cluster(self)
+    }
+}
+
+/// An operation on the membership table.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum MembershipOp {
     Join(Member),
@@ -63,23 +156,4 @@ pub(crate) enum MembershipOp {
     BeginLeave(NodeId),
     /// Which node is the membership primary? (Answered with `Primary`.)
     Primary,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum NodeResponse {
-    Reply(Vec<u8>),
-    Failed(CallError),
-    /// This node does not (or no longer) host the actor: re-route.
-    NotHere,
-    Location(Option<NodeId>),
-    Members(Vec<Member>),
-    /// The receiver does not own that directory partition (views differ):
-    /// refresh membership and ask the right owner.
-    WrongOwner,
-    Done,
-    /// The membership primary's address.
-    Primary(std::net::SocketAddr),
-    /// A membership operation failed (as the table, or the primary a
-    /// forwarding node asked, said).
-    MembershipFailed(super::membership::MembershipError),
 }

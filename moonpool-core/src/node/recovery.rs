@@ -27,6 +27,10 @@ pub(crate) struct Recovery {
     reported: BTreeMap<NodeId, Vec<NodeId>>,
     /// Owners this node has not yet reported its activations to.
     owed: BTreeSet<NodeId>,
+    /// Whether this node's own activations of its own partitions are in
+    /// its entries for `ring` (filled once per ring: later activations
+    /// register through the directory).
+    filled: bool,
 }
 
 impl Recovery {
@@ -47,6 +51,20 @@ impl Recovery {
             hosts.iter().filter(|h| **h != me).copied().collect()
         };
         self.ring = hosts;
+        self.filled = false;
+    }
+
+    /// Whether a round of reports has anything to do: owners still owed a
+    /// report, or this node's own partitions not yet filled for the ring.
+    pub(crate) fn pending(&self) -> bool {
+        !self.owed.is_empty() || !self.filled
+    }
+
+    /// This node's own partitions were filled for `ring`.
+    pub(crate) fn filled_for(&mut self, ring: &[NodeId]) {
+        if self.ring == ring {
+            self.filled = true;
+        }
     }
 
     /// Hosts that have not reported for the current ring.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::cluster::Read;
 use super::directory::{DIRECTORY_TIMEOUT, Directory};
-use super::protocol::NodeRequest;
+use super::protocol::DirectoryRequest;
 use super::view::View;
 use crate::id::ActorId;
 use crate::sync::lock;
@@ -60,7 +60,7 @@ impl Directory {
             by_owner.entry(owner).or_default().push((id, home));
         }
         for (owner, entries) in by_owner {
-            let req = NodeRequest::Handoff { entries };
+            let req = DirectoryRequest::Handoff { entries };
             if let Err(e) = self.net.request(owner, &req, DIRECTORY_TIMEOUT).await {
                 tracing::warn!(%owner, error = %e, "directory handoff failed");
             }

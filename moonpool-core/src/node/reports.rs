@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::directory::Directory;
-use super::protocol::NodeRequest;
+use super::protocol::DirectoryRequest;
 use crate::id::ActorId;
 use crate::sync::lock;
 use crate::transport::{NodeId, TransportError};
@@ -19,9 +19,16 @@ impl Directory {
     /// Reports this node's activations to every owner it still owes a
     /// report for the current ring (its own partitions it fills in
     /// directly). Called on every watch round; a failed report is retried
-    /// on the next.
+    /// on the next. Once every report for the current ring is in, a round
+    /// does nothing (it does not even look at the activations).
     pub(crate) async fn send_reports(&self, timeout: Duration) {
-        let (ring, owed) = lock(&self.recovery).owed();
+        let (ring, owed) = {
+            let recovery = lock(&self.recovery);
+            if !recovery.pending() {
+                return;
+            }
+            recovery.owed()
+        };
         let me = self.net.me();
         let mut by_owner: BTreeMap<NodeId, Vec<ActorId>> = BTreeMap::new();
         let hosted = self.host.ids();
@@ -40,6 +47,7 @@ impl Directory {
                 }
             }
         });
+        lock(&self.recovery).filled_for(&ring);
         for owner in owed {
             let actors = by_owner.remove(&owner).unwrap_or_default();
             match self.report_to(owner, &ring, actors, timeout).await {
@@ -67,7 +75,7 @@ impl Directory {
         }
         let last = chunks.len() - 1;
         for (i, actors) in chunks.into_iter().enumerate() {
-            let req = NodeRequest::Report {
+            let req = DirectoryRequest::Report {
                 host: self.net.me(),
                 ring: ring.to_vec(),
                 actors,

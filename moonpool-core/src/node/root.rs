@@ -12,7 +12,7 @@ use super::config::NodeConfig;
 use super::directory::Directory;
 use super::host::Host;
 use super::net::Net;
-use super::protocol::{NodeRequest, NodeResponse};
+use super::protocol::{DirectoryRequest, DirectoryResponse, HostRequest, HostResponse};
 use super::router::Router;
 use crate::actor::{
     AnyActivation, CallAnswer, CallError, CallRequest, RemoteReply, Runtime, check_cycle,
@@ -102,49 +102,60 @@ impl NodeInner {
         ready.then(|| self.host.get(&call.target)).flatten()
     }
 
-    /// Handles a request from a peer node.
-    pub(crate) async fn handle(self: Arc<Self>, from: NodeId, req: NodeRequest) -> NodeResponse {
-        // A dead node may still probe and read the table (to learn that it
-        // is dead); anything else it sends is refused.
-        if !matches!(req, NodeRequest::Ping | NodeRequest::Membership(_))
-            && let Some(refusal) = self.cluster.refuse_from(&from)
-        {
-            return NodeResponse::Failed(refusal);
+    /// Serves a peer's request to the directory of this node.
+    pub(crate) async fn serve_directory(
+        self: Arc<Self>,
+        from: NodeId,
+        req: DirectoryRequest,
+    ) -> DirectoryResponse {
+        // What a dead node sends must not land after its actors moved.
+        if let Some(refusal) = self.cluster.refuse_from(&from) {
+            return DirectoryResponse::Failed(refusal);
         }
+        let directory = &self.directory;
         match req {
-            NodeRequest::Ping => NodeResponse::Done,
-            NodeRequest::Hosts { actor } => {
-                NodeResponse::Location(self.host.contains(&actor).then(|| self.node_id()))
+            DirectoryRequest::Register { actor, candidate } => {
+                directory.handle_register(&actor, candidate).await
             }
-            NodeRequest::Membership(op) => self.cluster.serve(op).await,
-            NodeRequest::Register { actor, candidate } => {
-                self.directory.handle_register(&actor, candidate).await
+            DirectoryRequest::Lookup { actor } => {
+                DirectoryResponse::Location(directory.lookup(&actor))
             }
-            NodeRequest::Lookup { actor } => NodeResponse::Location(self.directory.lookup(&actor)),
-            NodeRequest::Unregister { actor, node } => {
-                self.directory.unregister_here(&actor, node);
-                NodeResponse::Done
+            DirectoryRequest::Unregister { actor, node } => {
+                directory.unregister_here(&actor, node);
+                DirectoryResponse::Done
             }
-            NodeRequest::Handoff { entries } => {
-                let losers = self.directory.accept_handoff(entries);
-                self.directory.stop_duplicates(losers);
-                NodeResponse::Done
+            DirectoryRequest::Handoff { entries } => {
+                let losers = directory.accept_handoff(entries);
+                directory.stop_duplicates(losers);
+                DirectoryResponse::Done
             }
-            NodeRequest::Report {
+            DirectoryRequest::Report {
                 host,
                 ring,
                 actors,
                 complete,
             } => {
-                let losers = self.directory.accept_report(host, ring, actors, complete);
-                self.directory.stop_duplicates(losers);
-                NodeResponse::Done
+                let losers = directory.accept_report(host, ring, actors, complete);
+                directory.stop_duplicates(losers);
+                DirectoryResponse::Done
             }
-            NodeRequest::Deactivate { actor } => {
+        }
+    }
+
+    /// Serves a peer's request to the host of this node.
+    pub(crate) fn serve_host(&self, from: NodeId, req: HostRequest) -> HostResponse {
+        if let Some(refusal) = self.cluster.refuse_from(&from) {
+            return HostResponse::Refused(refusal);
+        }
+        match req {
+            HostRequest::Hosts { actor } => {
+                HostResponse::Hosts(self.host.contains(&actor).then(|| self.node_id()))
+            }
+            HostRequest::Deactivate { actor } => {
                 if let Some(a) = self.host.get(&actor) {
                     a.stop();
                 }
-                NodeResponse::Done
+                HostResponse::Done
             }
         }
     }

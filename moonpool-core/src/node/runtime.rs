@@ -12,7 +12,8 @@ use super::handle::Node;
 use super::protocol::RequestRef;
 use super::root::NodeInner;
 use crate::actor::{
-    ActorContext, ActorId, CallAnswer, CallError, CallRequest, Idle, Placement, Runtime, SendJob,
+    ActorContext, ActorId, CallAnswer, CallError, CallRequest, Idle, Located, Placement, Runtime,
+    SendJob,
 };
 use crate::state::StateStorage;
 use crate::transport::{NodeId, TransportError};
@@ -67,26 +68,25 @@ impl Runtime for NodeInner {
         self.router.cached(id)
     }
 
-    fn locate<'a>(
-        &'a self,
-        id: &'a ActorId,
-        placement: Placement,
-    ) -> BoxFuture<'a, Result<(NodeId, bool), CallError>> {
-        Box::pin(self.router.locate(id, placement))
-    }
-
     fn hosted(&self, id: &ActorId) -> Option<Arc<dyn Any + Send + Sync>> {
         Some(self.host.get(id)?.into_any())
     }
 
-    fn activation<'a>(
+    fn locate<'a>(
         self: Arc<Self>,
         id: &'a ActorId,
-        registered_here: bool,
-    ) -> BoxFuture<'a, Result<Option<Arc<dyn Any + Send + Sync>>, CallError>> {
+        placement: Placement,
+    ) -> BoxFuture<'a, Result<Located, CallError>> {
         Box::pin(async move {
-            let hosted = self.hosted_or_activate(id, registered_here).await?;
-            Ok(hosted.map(|a| a.into_any()))
+            let (home, registered_here) = self.router.locate(id, placement).await?;
+            if home != self.node_id() {
+                return Ok(Located::Remote(home));
+            }
+            self.cluster.check_lease()?;
+            Ok(match self.hosted_or_activate(id, registered_here).await? {
+                Some(a) => Located::Local(a.into_any()),
+                None => Located::NotHere,
+            })
         })
     }
 

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Weak;
 
-use super::protocol::NodeRequest;
+use super::protocol::ClusterRequest;
 use super::root::NodeInner;
 use crate::transport::NodeId;
 
@@ -66,7 +66,7 @@ pub(crate) async fn watch(node: Weak<NodeInner>) {
         for peer in peers {
             let ok = n
                 .net
-                .request(peer, &NodeRequest::Ping, n.config.probe_timeout)
+                .request(peer, &ClusterRequest::Ping, n.config.probe_timeout)
                 .await
                 .is_ok();
             let count = missed.entry(peer).or_insert(0);

@@ -26,7 +26,7 @@ pub use disk::DiskConfig;
 pub use failure::{FailureKind, Livelock, SimFailure, TaskInfo};
 pub use network::NetConfig;
 
-use crate::chaos::{FaultConfig, SiteCount};
+use crate::chaos::{FaultConfig, SiteCount, hook};
 use crate::providers::set::Providers;
 use crate::providers::task::JoinHandle;
 use crate::providers::time::Instant;
@@ -91,6 +91,7 @@ pub struct SimReport<T> {
 impl Simulation {
     /// A run of `seed` with the default [`SimConfig`].
     pub fn new(seed: u64) -> Self {
+        install_chaos_hook();
         Self {
             seed,
             config: SimConfig::default(),
@@ -397,4 +398,22 @@ impl SimContext {
     pub fn trace_hash(&self) -> u64 {
         with_world(self.world_id, |w| w.trace.get())
     }
+}
+
+/// Lets chaos reach the simulation running on this thread (see
+/// `chaos/hook.rs`).
+fn install_chaos_hook() {
+    hook::install(hook::Hook {
+        with_state: |f| world::try_with_current(|w| f(&w.chaos)).is_some(),
+        fail: |site, detail| {
+            world::try_with_current(|w| {
+                w.fail(FailureKind::AssertionFailed {
+                    site,
+                    detail,
+                    task: w.current_task_name(),
+                });
+            })
+            .is_some()
+        },
+    });
 }

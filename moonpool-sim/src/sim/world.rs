@@ -21,7 +21,7 @@ use super::failure::{FailureKind, TaskInfo};
 use super::network::state::NetState;
 use super::timers::TimerQueue;
 use super::trace::{TraceEvent, TraceHash};
-use crate::chaos::{ChaosState, hook};
+use crate::chaos::ChaosState;
 use crate::providers::random::DeterministicRng;
 
 /// A non-`Send` boxed future: the simulator runs everything on one thread.
@@ -209,7 +209,6 @@ static NEXT_WORLD_ID: AtomicU64 = AtomicU64::new(1);
 
 impl World {
     pub(crate) fn new(seed: u64, config: SimConfig) -> Self {
-        install_chaos_hook();
         Self {
             id: NEXT_WORLD_ID.fetch_add(1, Ordering::Relaxed),
             now: Cell::new(0),
@@ -442,24 +441,6 @@ pub(crate) fn with_world<R>(world_id: u64, f: impl FnOnce(&World) -> R) -> R {
              (on another thread, or after Simulation::run returned)"
         ),
     }
-}
-
-/// Lets chaos reach the simulation running on this thread (see
-/// `chaos/hook.rs`).
-fn install_chaos_hook() {
-    hook::install(hook::Hook {
-        with_state: |f| try_with_current(|w| f(&w.chaos)).is_some(),
-        fail: |site, detail| {
-            try_with_current(|w| {
-                w.fail(FailureKind::AssertionFailed {
-                    site,
-                    detail,
-                    task: w.current_task_name(),
-                });
-            })
-            .is_some()
-        },
-    });
 }
 
 #[cfg(test)]
