@@ -27,7 +27,7 @@ use std::task::{Context, Poll, Waker};
 
 use moonpool_sim::{Instant, Providers};
 
-use super::chain::CallChain;
+use super::chain::{CallChain, TurnKind};
 use super::context::ActorContext;
 use super::definition::Actor;
 use super::envelope::Envelope;
@@ -133,11 +133,11 @@ impl<A: Actor> StateOwner for Activation<A> {
 
 impl<A: Actor> Activation<A> {
     /// The context of a turn called through `callers`.
-    pub(crate) fn context(self: &Arc<Self>, callers: CallChain, shared: bool) -> ActorContext {
+    pub(crate) fn context(self: &Arc<Self>, callers: CallChain, turn: TurnKind) -> ActorContext {
         ActorContext {
             activation: Arc::clone(self) as Arc<dyn AnyActivation>,
             callers,
-            shared,
+            turn,
         }
     }
 

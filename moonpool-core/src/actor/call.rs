@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use moonpool_sim::Providers;
 
-use super::chain::{ChainLink, check_cycle};
+use super::chain::{ChainLink, TurnKind, check_cycle};
 use super::context::ActorContext;
 use super::definition::{Actor, ActorRef, Handler, Message, SharedHandler, method_id};
 use super::error::CallError;
-use super::local_call::{LocalOutcome, TurnMaker, exclusive_turn, local_turn, shared_turn};
+use super::local_call::{LocalOutcome, TurnMaker, call_local, exclusive_turn, shared_turn};
 use super::remote::{CallAnswer, CallRequest};
 use super::runtime::{Located, Runtime, SendJob};
 use crate::id::ActorId;
@@ -76,7 +76,7 @@ impl<A: Actor> ActorRef<A> {
             self.id(),
             msg,
             self.parts().1,
-            false,
+            TurnKind::Exclusive,
             exclusive_turn::<A, M>,
         )
         .await
@@ -98,7 +98,7 @@ impl<A: Actor> ActorRef<A> {
             self.id(),
             msg,
             self.parts().1,
-            true,
+            TurnKind::Shared,
             shared_turn::<A, M>,
         )
         .await
@@ -120,12 +120,19 @@ impl<A: Actor> ActorRef<A> {
             return Err(CallError::ShuttingDown);
         }
         let chain = self.parts().1;
-        check_cycle(self.id(), false, chain)?;
+        check_cycle(self.id(), TurnKind::Exclusive, chain)?;
         let (target, chain) = (self.id().clone(), chain.clone());
         let job: SendJob = Box::new(move |rt: Arc<dyn Runtime>| {
             Box::pin(async move {
-                let routed =
-                    route::<A, M>(&rt, &target, msg, &chain, false, exclusive_turn::<A, M>).await;
+                let routed = route::<A, M>(
+                    &rt,
+                    &target,
+                    msg,
+                    &chain,
+                    TurnKind::Exclusive,
+                    exclusive_turn::<A, M>,
+                )
+                .await;
                 if let Err(e) = routed {
                     tracing::warn!(actor = %target, error = %e, "one-way message failed");
                 }
@@ -155,11 +162,11 @@ async fn route<A: Actor, M: Message>(
     id: &ActorId,
     msg: M,
     chain: &[ChainLink],
-    shared: bool,
+    turn: TurnKind,
     make: TurnMaker<A, M>,
 ) -> Result<M::Reply, CallError> {
     rt.admit(!chain.is_empty())?;
-    check_cycle(id, shared, chain)?;
+    check_cycle(id, turn, chain)?;
     let p: &Providers = rt.providers();
     let timeout = rt.call_timeout();
     let deadline = p.now() + timeout;
@@ -220,7 +227,7 @@ async fn route<A: Actor, M: Message>(
                     continue;
                 };
                 let m = msg.take().ok_or_else(routing_failed)?;
-                match local_turn::<A, M>(&target, id, m, chain.to_vec(), make, p, deadline).await {
+                match call_local::<A, M>(&target, id, m, chain.to_vec(), make, p, deadline).await {
                     LocalOutcome::Reply(r) => return Ok(r),
                     LocalOutcome::Failed(e) => return Err(e),
                     LocalOutcome::TimedOut => return Err(timed_out()),
@@ -249,7 +256,7 @@ async fn route<A: Actor, M: Message>(
             method: method_id(M::NAME),
             body: bytes,
             chain: chain.to_vec(),
-            shared,
+            turn,
         };
         let left = deadline.saturating_duration_since(p.now());
         match rt.request_call(target, request, left).await {

@@ -6,13 +6,25 @@ use serde::{Deserialize, Serialize};
 use super::error::CallError;
 use crate::id::ActorId;
 
-/// One activation waiting in a call chain, and whether its turn is shared.
+/// How a turn holds its activation: alone (an exclusive turn, a `&mut self`
+/// handler), or alongside other shared turns (a `&self` handler of a
+/// [`SharedHandler`](super::SharedHandler); "reentrant" in `#[actor]`'s
+/// words). The one name for this idea everywhere in the runtime.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TurnKind {
+    /// Alone: no other turn of the activation runs meanwhile.
+    Exclusive,
+    /// Alongside other shared turns (never alongside an exclusive one).
+    Shared,
+}
+
+/// One activation waiting in a call chain, and how its turn holds it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainLink {
     /// The waiting activation.
     pub actor: ActorId,
-    /// Whether it waits in a shared (reentrant) turn.
-    pub shared: bool,
+    /// How the turn it waits in holds it.
+    pub turn: TurnKind,
 }
 
 /// The activations a call is nested in, outermost first.
@@ -22,12 +34,11 @@ pub type CallChain = Vec<ChainLink>;
 /// chain, unless both that wait and this call are shared turns.
 pub(crate) fn check_cycle(
     id: &ActorId,
-    shared: bool,
+    turn: TurnKind,
     chain: &[ChainLink],
 ) -> Result<(), CallError> {
-    let deadlock = chain
-        .iter()
-        .any(|l| l.actor == *id && !(l.shared && shared));
+    let both_shared = |l: &ChainLink| l.turn == TurnKind::Shared && turn == TurnKind::Shared;
+    let deadlock = chain.iter().any(|l| l.actor == *id && !both_shared(l));
     if deadlock {
         return Err(CallError::CallCycle {
             actor: id.clone(),
@@ -42,12 +53,17 @@ mod tests {
     use super::*;
 
     fn link(key: &str, shared: bool) -> ChainLink {
+        let turn = if shared {
+            TurnKind::Shared
+        } else {
+            TurnKind::Exclusive
+        };
         ChainLink {
             actor: ActorId {
                 type_name: "T".into(),
                 key: key.into(),
             },
-            shared,
+            turn,
         }
     }
 
@@ -57,20 +73,20 @@ mod tests {
         let chain_excl = vec![link("a", false), link("b", false)];
         let chain_shared = vec![link("a", true), link("b", false)];
         assert!(matches!(
-            check_cycle(&a, false, &chain_excl),
+            check_cycle(&a, TurnKind::Exclusive, &chain_excl),
             Err(CallError::CallCycle { .. })
         ));
         assert!(matches!(
-            check_cycle(&a, true, &chain_excl),
+            check_cycle(&a, TurnKind::Shared, &chain_excl),
             Err(CallError::CallCycle { .. })
         ));
         assert!(matches!(
-            check_cycle(&a, false, &chain_shared),
+            check_cycle(&a, TurnKind::Exclusive, &chain_shared),
             Err(CallError::CallCycle { .. })
         ));
-        assert!(check_cycle(&a, true, &chain_shared).is_ok());
-        assert!(check_cycle(&link("c", false).actor, false, &chain_excl).is_ok());
-        let err = check_cycle(&a, false, &chain_excl).unwrap_err();
+        assert!(check_cycle(&a, TurnKind::Shared, &chain_shared).is_ok());
+        assert!(check_cycle(&link("c", false).actor, TurnKind::Exclusive, &chain_excl).is_ok());
+        let err = check_cycle(&a, TurnKind::Exclusive, &chain_excl).unwrap_err();
         assert_eq!(
             err.to_string(),
             "call cycle: `T/a` is already waiting in this call chain (T/a -> T/b)"

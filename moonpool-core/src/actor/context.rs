@@ -6,7 +6,7 @@ use std::sync::{Arc, Weak};
 
 use moonpool_sim::Providers;
 
-use super::chain::{CallChain, ChainLink};
+use super::chain::{CallChain, ChainLink, TurnKind};
 use super::erased::{ActivationInfo, AnyActivation};
 use super::runtime::Runtime;
 use crate::id::ActorId;
@@ -28,8 +28,8 @@ pub struct ActorContext {
     /// Activations waiting in the call chain that led to this turn,
     /// outermost first (without this one; see [`Self::chain`]).
     pub(crate) callers: CallChain,
-    /// Whether this turn is shared (reentrant).
-    pub(crate) shared: bool,
+    /// How this turn holds the activation.
+    pub(crate) turn: TurnKind,
 }
 
 impl ActorContext {
@@ -54,7 +54,7 @@ impl ActorContext {
         chain.extend(self.callers.iter().cloned());
         chain.push(ChainLink {
             actor: self.info().id.clone(),
-            shared: self.shared,
+            turn: self.turn,
         });
         chain
     }

@@ -9,7 +9,7 @@ use super::remote::RemoteReply;
 
 /// An exclusive turn: what a local call runs on the actor, alone. It
 /// replies to its caller itself and returns the handler's panic, if any.
-pub(crate) type LocalTurn<A> =
+pub(crate) type ExclusiveTurn<A> =
     Box<dyn for<'a> FnOnce(&'a mut A, &'a ActorContext) -> BoxFuture<'a, Option<String>> + Send>;
 
 /// A shared (reentrant) turn: runs alongside other shared turns.
@@ -18,7 +18,7 @@ pub(crate) type SharedTurn<A> =
 
 /// A local call's work.
 pub(crate) enum Turn<A> {
-    Exclusive(LocalTurn<A>),
+    Exclusive(ExclusiveTurn<A>),
     Shared(SharedTurn<A>),
 }
 

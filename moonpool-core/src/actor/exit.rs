@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::activation::{Activation, Exit};
+use super::chain::TurnKind;
 use super::definition::Actor;
 use super::panic::catch_handler_panic;
 
@@ -17,7 +18,7 @@ pub(crate) async fn leave<A: Actor>(activation: Arc<Activation<A>>, exit: Exit<A
     activation.info.stop_all_timers();
     match exit {
         Exit::Deactivate(mut actor) => {
-            let ctx = activation.context(Vec::new(), false);
+            let ctx = activation.context(Vec::new(), TurnKind::Exclusive);
             if let Err(message) = catch_handler_panic(actor.on_deactivate(&ctx)).await {
                 tracing::error!(actor = %activation.id(), %message, "on_deactivate panicked");
             }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::activation::{Activation, Next};
+use super::chain::TurnKind;
 use super::definition::Actor;
 use super::envelope::Envelope;
 use super::error::CallError;
@@ -14,7 +15,7 @@ use super::turns::{proceed, run};
 /// The activation's first task: builds the actor, then runs whatever
 /// queued while it was being built.
 pub(crate) async fn activate<A: Actor>(activation: Arc<Activation<A>>) {
-    let ctx = activation.context(Vec::new(), false);
+    let ctx = activation.context(Vec::new(), TurnKind::Exclusive);
     let built = catch_handler_panic(A::activate(&ctx)).await;
     drop(ctx);
     match built {

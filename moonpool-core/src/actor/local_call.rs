@@ -109,7 +109,7 @@ pub(crate) enum LocalOutcome<M: Message> {
 /// Runs `msg` as a turn of the activation `target`, waiting for the reply
 /// until `deadline`: right here in the caller's task when the call is
 /// exclusive and the actor is at rest, behind the running turns otherwise.
-pub(crate) async fn local_turn<A: Actor, M: Message>(
+pub(crate) async fn call_local<A: Actor, M: Message>(
     target: &Arc<Activation<A>>,
     id: &ActorId,
     msg: M,

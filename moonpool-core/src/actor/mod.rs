@@ -29,7 +29,7 @@ mod turns;
 mod wire_id;
 
 pub use crate::id::ActorId;
-pub use chain::{CallChain, ChainLink};
+pub use chain::{CallChain, ChainLink, TurnKind};
 pub use context::ActorContext;
 pub use definition::{
     Actor, ActorDecl, ActorRef, Handler, Message, SharedHandler, decode_message, dispatch,

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use super::chain::CallChain;
+use super::chain::{CallChain, TurnKind};
 use super::error::CallError;
 use crate::id::ActorId;
 use crate::transport::Responder;
@@ -20,8 +20,8 @@ pub(crate) struct CallRequest {
     pub(crate) body: Vec<u8>,
     /// The activations the call is nested in.
     pub(crate) chain: CallChain,
-    /// Whether the method is shared (reentrant).
-    pub(crate) shared: bool,
+    /// How the method's turn holds the activation.
+    pub(crate) turn: TurnKind,
 }
 
 /// How the node called answers a [`CallRequest`].

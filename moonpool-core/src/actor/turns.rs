@@ -19,6 +19,7 @@ use std::task::{Context, Poll, Waker};
 use tokio::sync::{RwLock, mpsc};
 
 use super::activation::{Activation, Exit, Next};
+use super::chain::TurnKind;
 use super::current::with_runtime;
 use super::definition::Actor;
 use super::envelope::{Envelope, RemoteCall, Turn};
@@ -118,7 +119,7 @@ pub(crate) async fn run_exclusive_turn<A: Actor>(
     match env {
         Envelope::Stop => None,
         Envelope::Local { turn, chain, .. } => {
-            let ctx = activation.context(chain, false);
+            let ctx = activation.context(chain, TurnKind::Exclusive);
             match turn {
                 Turn::Exclusive(turn) => turn(actor, &ctx).await,
                 Turn::Shared(turn) => turn(actor, &ctx).await,
@@ -131,7 +132,7 @@ pub(crate) async fn run_exclusive_turn<A: Actor>(
                 chain,
                 reply,
             } = *call;
-            let ctx = activation.context(chain, false);
+            let ctx = activation.context(chain, TurnKind::Exclusive);
             let dispatch = actor.dispatch(method, &body, &ctx);
             let result = catch_handler_panic(with_runtime(ctx.runtime(), dispatch)).await;
             answer(result, reply, activation.id())
@@ -194,7 +195,10 @@ fn is_reentrant_callback<A: Actor>(env: &Envelope<A>, id: &ActorId) -> bool {
         Envelope::Remote(call) => &call.chain,
         Envelope::Stop => return false,
     };
-    is_shared(env) && chain.iter().any(|l| l.actor == *id && l.shared)
+    is_shared(env)
+        && chain
+            .iter()
+            .any(|l| l.actor == *id && l.turn == TurnKind::Shared)
 }
 
 /// The runner of an actor with shared methods: busy periods, each ending
@@ -368,7 +372,7 @@ async fn run_shared_turn<A: Actor>(
             turn: Turn::Shared(turn),
             chain,
             ..
-        } => turn(actor, &activation.context(chain, true)).await,
+        } => turn(actor, &activation.context(chain, TurnKind::Shared)).await,
         Envelope::Remote(call) => {
             let RemoteCall {
                 method,
@@ -376,7 +380,7 @@ async fn run_shared_turn<A: Actor>(
                 chain,
                 reply,
             } = *call;
-            let ctx = activation.context(chain, true);
+            let ctx = activation.context(chain, TurnKind::Shared);
             let dispatch = actor.dispatch_shared(method, &body, &ctx);
             let result = catch_handler_panic(with_runtime(ctx.runtime(), dispatch)).await;
             answer(result, reply, activation.id())

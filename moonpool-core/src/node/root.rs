@@ -96,7 +96,7 @@ impl NodeInner {
         call: &CallRequest,
     ) -> Option<Arc<dyn AnyActivation>> {
         let ready = !self.host.is_stopping()
-            && check_cycle(&call.target, call.shared, &call.chain).is_ok()
+            && check_cycle(&call.target, call.turn, &call.chain).is_ok()
             && self.cluster.check_lease().is_ok()
             && self.cluster.refuse_from(from).is_none();
         ready.then(|| self.host.get(&call.target)).flatten()
@@ -175,7 +175,7 @@ impl NodeInner {
             method,
             body,
             chain,
-            shared,
+            turn,
         } = call;
         // Stopped, or leaving and no longer hosting the actor: the call
         // certainly did not run here; the caller re-routes.
@@ -186,7 +186,7 @@ impl NodeInner {
             }
             return CallAnswer::NotHere;
         }
-        if let Err(e) = check_cycle(&target, shared, &chain).and(self.cluster.check_lease()) {
+        if let Err(e) = check_cycle(&target, turn, &chain).and(self.cluster.check_lease()) {
             return CallAnswer::Failed(e);
         }
         if !self.host.hosts_type(target.type_name.as_ref()) {
