@@ -20,6 +20,7 @@ use tokio::sync::{RwLock, mpsc};
 
 use super::activation::{Activation, Exit, Next};
 use super::chain::TurnKind;
+use super::context::ActorContext;
 use super::current::with_runtime;
 use super::definition::Actor;
 use super::envelope::{Envelope, RemoteCall, Turn};
@@ -126,18 +127,36 @@ pub(crate) async fn run_exclusive_turn<A: Actor>(
             }
         }
         Envelope::Remote(call) => {
-            let RemoteCall {
-                method,
-                body,
-                chain,
-                reply,
-            } = *call;
-            let ctx = activation.context(chain, TurnKind::Exclusive);
-            let dispatch = actor.dispatch(method, &body, &ctx);
-            let result = catch_handler_panic(with_runtime(ctx.runtime(), dispatch)).await;
-            answer(result, reply, activation.id())
+            let (call, ctx) = remote_turn(activation, *call, TurnKind::Exclusive);
+            let dispatch = actor.dispatch(call.method, &call.body, &ctx);
+            run_remote(activation, &ctx, dispatch, call.reply).await
         }
     }
+}
+
+/// A call that arrived as bytes, as a turn of kind `turn`: the call (its
+/// chain moved into the context) and the turn's context.
+fn remote_turn<A: Actor>(
+    activation: &Arc<Activation<A>>,
+    mut call: RemoteCall,
+    turn: TurnKind,
+) -> (RemoteCall, ActorContext) {
+    let chain = std::mem::take(&mut call.chain);
+    (call, activation.context(chain, turn))
+}
+
+/// Runs the dispatch of a call that arrived as bytes (decoding, the
+/// handler, encoding the reply), with the node as the current runtime so
+/// references in the message bind to it, and sends the result; returns
+/// the handler's panic, if any.
+async fn run_remote<A: Actor>(
+    activation: &Arc<Activation<A>>,
+    ctx: &ActorContext,
+    dispatch: impl Future<Output = Result<Vec<u8>, CallError>>,
+    reply: RemoteReply,
+) -> Option<String> {
+    let result = catch_handler_panic(with_runtime(ctx.runtime(), dispatch)).await;
+    answer(result, reply, activation.id())
 }
 
 /// Sends a remote call's result; returns the handler's panic, if any.
@@ -374,16 +393,9 @@ async fn run_shared_turn<A: Actor>(
             ..
         } => turn(actor, &activation.context(chain, TurnKind::Shared)).await,
         Envelope::Remote(call) => {
-            let RemoteCall {
-                method,
-                body,
-                chain,
-                reply,
-            } = *call;
-            let ctx = activation.context(chain, TurnKind::Shared);
-            let dispatch = actor.dispatch_shared(method, &body, &ctx);
-            let result = catch_handler_panic(with_runtime(ctx.runtime(), dispatch)).await;
-            answer(result, reply, activation.id())
+            let (call, ctx) = remote_turn(activation, *call, TurnKind::Shared);
+            let dispatch = actor.dispatch_shared(call.method, &call.body, &ctx);
+            run_remote(activation, &ctx, dispatch, call.reply).await
         }
         // Not shared (`is_shared` says so): never started here. Dropped, a
         // local call hands its message back to its caller.
