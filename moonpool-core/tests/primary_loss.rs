@@ -100,7 +100,7 @@ async fn any_node_is_a_seed_and_a_lost_primary_is_reported_within_the_lease(sim:
         let err = node.actor::<Counter>("c1").call(Add(1)).await.unwrap_err();
         assert_eq!(sim.now(), asked, "the call waited");
         assert!(
-            matches!(&err, CallError::MembershipUnavailable { reason } if reason.contains("membership primary")),
+            matches!(&err, CallError::MembershipUnavailable { error } if error.to_string().contains("membership primary")),
             "{err:?}"
         );
     }

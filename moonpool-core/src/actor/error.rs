@@ -1,6 +1,7 @@
 //! Why a call failed.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -117,10 +118,10 @@ pub enum CallError {
     /// This node has not been able to read the membership table for longer
     /// than its lease: it cannot tell where actors live, or whether it is
     /// still part of the cluster.
-    #[error("{reason}")]
+    #[error("{error}")]
     MembershipUnavailable {
-        /// Why the table cannot be read, in words.
-        reason: String,
+        /// Why the table cannot be read.
+        error: MembershipError,
     },
     /// An activation asked for something of another actor type than its
     /// own (a timer delivering `wanted`'s messages, from an activation of
@@ -241,4 +242,41 @@ impl From<StorageError> for ActivationError {
     fn from(e: StorageError) -> Self {
         Self::with_source("cannot load the actor's state", e)
     }
+}
+
+/// Why the membership table could not be read or written.
+///
+/// ```
+/// use moonpool_core::node::MembershipError;
+/// let e = MembershipError::PrimaryUnreachable {
+///     primary: "127.0.0.1:4000".parse().unwrap(),
+///     reason: "connection refused".to_string(),
+/// };
+/// assert!(e.to_string().starts_with("membership primary 127.0.0.1:4000 is unreachable"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum MembershipError {
+    /// The node hosting a development cluster's membership table cannot be
+    /// reached; nothing else holds the table.
+    #[error(
+        "membership primary {primary} is unreachable; this development membership has no other copy ({reason})"
+    )]
+    PrimaryUnreachable {
+        /// The primary's address.
+        primary: SocketAddr,
+        /// What the transport said.
+        reason: String,
+    },
+    /// The primary (or the node that forwarded to it) answered with an
+    /// error.
+    #[error("membership primary {primary} refused the request: {reason}")]
+    Refused {
+        /// The node asked.
+        primary: SocketAddr,
+        /// Its answer, in words.
+        reason: String,
+    },
+    /// Any other reason the table cannot be read or written.
+    #[error("membership table unavailable: {0}")]
+    Unavailable(String),
 }

@@ -35,7 +35,7 @@ pub use definition::{
     Actor, ActorDecl, ActorRef, Handler, Message, SharedHandler, decode_message, dispatch,
     dispatch_shared, encode_reply, method_id, unknown_method,
 };
-pub use error::{ActivationError, CallError};
+pub use error::{ActivationError, CallError, MembershipError};
 pub use moonpool_sim::BoxFuture;
 pub use options::{ActorOptions, Placement};
 pub use panic::catch_handler_panic;

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use moonpool_sim::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+pub use crate::actor::MembershipError;
 use crate::sync::lock;
 use crate::transport::NodeId;
 
@@ -54,43 +55,6 @@ pub struct Member {
     /// cluster must share one store (a node whose store differs is refused
     /// at start-up).
     pub storage: Option<u64>,
-}
-
-/// Why the membership table could not be read or written.
-///
-/// ```
-/// use moonpool_core::node::MembershipError;
-/// let e = MembershipError::PrimaryUnreachable {
-///     primary: "127.0.0.1:4000".parse().unwrap(),
-///     reason: "connection refused".to_string(),
-/// };
-/// assert!(e.to_string().starts_with("membership primary 127.0.0.1:4000 is unreachable"));
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
-pub enum MembershipError {
-    /// The node hosting a development cluster's membership table cannot be
-    /// reached; nothing else holds the table.
-    #[error(
-        "membership primary {primary} is unreachable; this development membership has no other copy ({reason})"
-    )]
-    PrimaryUnreachable {
-        /// The primary's address.
-        primary: SocketAddr,
-        /// What the transport said.
-        reason: String,
-    },
-    /// The primary (or the node that forwarded to it) answered with an
-    /// error.
-    #[error("membership primary {primary} refused the request: {reason}")]
-    Refused {
-        /// The node asked.
-        primary: SocketAddr,
-        /// Its answer, in words.
-        reason: String,
-    },
-    /// Any other reason the table cannot be read or written.
-    #[error("membership table unavailable: {0}")]
-    Unavailable(String),
 }
 
 /// Where the cluster's membership lives.

@@ -48,9 +48,7 @@ impl Runtime for NodeInner {
             return Err(CallError::ShuttingDown);
         }
         if let Some(e) = self.cluster.membership_lost() {
-            return Err(CallError::MembershipUnavailable {
-                reason: e.to_string(),
-            });
+            return Err(CallError::MembershipUnavailable { error: e });
         }
         // A call from a turn acts for an actor of this node: not while the
         // node cannot vouch that it still hosts it.
