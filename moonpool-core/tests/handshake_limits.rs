@@ -4,25 +4,21 @@
 //! network and on real loopback TCP.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use moonpool_core::transport::{Inbound, NodeId, Transport, TransportConfig, TransportError};
+use moonpool_core::transport::{
+    Inbound, NodeId, Payload, Responder, Transport, TransportConfig, TransportError,
+};
 use moonpool_sim::{NetStream, Providers, SimContext};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct Echo;
 
 impl Inbound for Echo {
-    fn handle(
-        &self,
-        _from: NodeId,
-        payload: Vec<u8>,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>> {
-        Box::pin(async move { Ok(payload) })
+    fn dispatch(&self, _from: NodeId, request: Payload, responder: Responder) {
+        responder.reply(&request[..]);
     }
 }
 

@@ -3,14 +3,14 @@
 //! seeds with network faults on.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use moonpool_core::transport::frame::encode;
-use moonpool_core::transport::{Inbound, NodeId, Transport, TransportConfig, TransportError};
+use moonpool_core::transport::{
+    Inbound, NodeId, Payload, Responder, Transport, TransportConfig, TransportError,
+};
 use moonpool_sim::chaos::FaultConfig;
 use moonpool_sim::runner::RunnerConfig;
 use moonpool_sim::{ProcessId, Providers, SimContext, Simulation};
@@ -22,23 +22,19 @@ struct Echo {
 }
 
 impl Inbound for Echo {
-    fn handle(
-        &self,
-        _from: NodeId,
-        payload: Vec<u8>,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>> {
+    fn dispatch(&self, _from: NodeId, request: Payload, responder: Responder) {
         let p = self.providers.clone();
-        Box::pin(async move {
-            let text = String::from_utf8_lossy(&payload).to_string();
+        self.providers.spawn_detached("echo", async move {
+            let text = String::from_utf8_lossy(&request).to_string();
             if let Some(ms) = text.strip_prefix("sleep:") {
                 p.sleep(Duration::from_millis(ms.parse().unwrap_or(0)))
                     .await;
             }
             if text == "fail" {
-                return Err("handler refused".to_string());
+                return responder.fail("handler refused");
             }
-            Ok(format!("echo:{text}").into_bytes())
-        })
+            responder.reply(format!("echo:{text}").into_bytes());
+        });
     }
 }
 

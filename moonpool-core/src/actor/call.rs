@@ -13,7 +13,7 @@ use super::context::ActorContext;
 use super::definition::{Actor, ActorRef, Handler, Message, SharedHandler, method_id};
 use super::error::CallError;
 use super::local_call::{LocalOutcome, TurnMaker, call_local, exclusive_turn, shared_turn};
-use super::remote::{CallAnswer, CallRequest};
+use super::remote::{CallAnswer, CallHead, CallRequest};
 use super::runtime::{Located, Runtime, SendJob};
 use crate::id::ActorId;
 use crate::transport::TransportError;
@@ -180,7 +180,8 @@ async fn route<A: Actor, M: Message>(
     };
     let me = rt.me();
     let mut msg = Some(msg);
-    let mut body: Option<Vec<u8>> = None;
+    // Built at the first remote attempt, sent as it is by every other.
+    let mut request: Option<CallRequest> = None;
     // Times in a row the call found no activation where it went.
     let mut missed = 0u32;
     for _ in 0..MAX_ROUTES {
@@ -239,24 +240,25 @@ async fn route<A: Actor, M: Message>(
                 }
             }
         };
-        let bytes = match &body {
-            Some(b) => b.clone(),
+        let request = match &mut request {
+            Some(request) => request,
             None => {
                 let m = msg.as_ref().ok_or_else(routing_failed)?;
-                let b = postcard::to_allocvec(m).map_err(|e| CallError::Encode {
+                let body = postcard::to_allocvec(m).map_err(|e| CallError::Encode {
                     what: format!("{}::{} request", A::TYPE_NAME, M::NAME),
                     reason: e.to_string(),
                 })?;
-                body = Some(b.clone());
-                b
+                let head = CallHead {
+                    target: id.clone(),
+                    method: method_id(M::NAME),
+                    chain: chain.to_vec(),
+                    turn,
+                };
+                request.insert(CallRequest {
+                    head,
+                    body: body.into(),
+                })
             }
-        };
-        let request = CallRequest {
-            target: id.clone(),
-            method: method_id(M::NAME),
-            body: bytes,
-            chain: chain.to_vec(),
-            turn,
         };
         let left = deadline.saturating_duration_since(p.now());
         match rt.request_call(target, request, left).await {
@@ -268,6 +270,12 @@ async fn route<A: Actor, M: Message>(
             }
             Ok(CallAnswer::Failed(e)) => return Err(e),
             Ok(CallAnswer::NotHere) => rt.invalidate(id),
+            Err(too_large @ TransportError::TooLarge { .. }) => {
+                return Err(CallError::Encode {
+                    what: format!("{}::{} request", A::TYPE_NAME, M::NAME),
+                    reason: too_large.to_string(),
+                });
+            }
             Err(e) => {
                 rt.invalidate(id);
                 missed = 0;

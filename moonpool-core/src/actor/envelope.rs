@@ -6,6 +6,7 @@ use moonpool_sim::BoxFuture;
 use super::chain::CallChain;
 use super::context::ActorContext;
 use super::remote::RemoteReply;
+use crate::transport::Payload;
 
 /// An exclusive turn: what a local call runs on the actor, alone. It
 /// replies to its caller itself and returns the handler's panic, if any.
@@ -52,7 +53,7 @@ impl<A> Envelope<A> {
 /// A call that arrived as bytes.
 pub(crate) struct RemoteCall {
     pub(crate) method: u32,
-    pub(crate) body: Vec<u8>,
+    pub(crate) body: Payload,
     pub(crate) chain: CallChain,
     pub(crate) reply: RemoteReply,
 }

@@ -13,6 +13,7 @@ use super::runtime::{Idle, Runtime};
 use crate::id::ActorId;
 use crate::state::StateOwner;
 use crate::sync::lock;
+use crate::transport::Payload;
 
 /// What an activation is, whatever its actor type: the part of an
 /// [`ActorContext`] that stays the same for every turn.
@@ -64,7 +65,7 @@ pub(crate) trait AnyActivation: StateOwner + Idle + Send + Sync + 'static {
     fn deliver_remote(
         self: Arc<Self>,
         method: u32,
-        body: Vec<u8>,
+        body: Payload,
         chain: CallChain,
         reply: RemoteReply,
     );

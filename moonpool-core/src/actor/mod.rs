@@ -44,6 +44,6 @@ pub use timers::TimerId;
 pub(crate) use call::unreachable;
 pub(crate) use chain::check_cycle;
 pub(crate) use erased::AnyActivation;
-pub(crate) use remote::{CallAnswer, CallRequest, RemoteReply, encode_answer};
+pub(crate) use remote::{CallAnswer, CallHead, CallRequest, RemoteReply};
 pub(crate) use runtime::{Idle, Located, Runtime, SendJob};
 pub(crate) use schedule::spawn_activation;

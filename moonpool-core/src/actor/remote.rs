@@ -7,17 +7,24 @@ use tokio::sync::oneshot;
 use super::chain::{CallChain, TurnKind};
 use super::error::CallError;
 use crate::id::ActorId;
-use crate::transport::Responder;
+use crate::transport::{Outgoing, Payload, Responder};
 
-/// A call to an actor on another node.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A call to an actor on another node: its header and the message.
+#[derive(Debug, Clone)]
 pub(crate) struct CallRequest {
+    /// Who is called, how, from where.
+    pub(crate) head: CallHead,
+    /// The message, encoded (once: it travels as it is, after the header).
+    pub(crate) body: Payload,
+}
+
+/// What a call carries besides the message: its routing header on the wire.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct CallHead {
     /// The actor called.
     pub(crate) target: ActorId,
     /// The method's [`method_id`](super::method_id).
     pub(crate) method: u32,
-    /// The message, encoded.
-    pub(crate) body: Vec<u8>,
     /// The activations the call is nested in.
     pub(crate) chain: CallChain,
     /// How the method's turn holds the activation.
@@ -25,10 +32,10 @@ pub(crate) struct CallRequest {
 }
 
 /// How the node called answers a [`CallRequest`].
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug)]
 pub(crate) enum CallAnswer {
     /// The handler ran; its reply, encoded.
-    Reply(Vec<u8>),
+    Reply(Payload),
     /// The call failed (it may or may not have run, as the error says).
     Failed(CallError),
     /// The actor is not (or no longer) here, and the call did not run:
@@ -36,10 +43,50 @@ pub(crate) enum CallAnswer {
     NotHere,
 }
 
-/// The wire form of `answer` (the text of the failure if it cannot be
-/// encoded).
-pub(crate) fn encode_answer(answer: &CallAnswer) -> Result<Vec<u8>, String> {
-    postcard::to_allocvec(answer).map_err(|e| format!("cannot encode the answer to a call: {e}"))
+/// A [`CallAnswer`] on the wire, in front of the reply's bytes (which
+/// follow `Reply` raw, as the handler's reply encoded them).
+#[derive(Serialize, Deserialize)]
+enum AnswerHead<E> {
+    Reply,
+    Failed(E),
+    NotHere,
+}
+
+impl CallAnswer {
+    /// The wire form of the answer.
+    pub(crate) fn encode(&self) -> Result<Outgoing, String> {
+        match self {
+            CallAnswer::Reply(bytes) => Ok(reply_frame(bytes)),
+            CallAnswer::Failed(e) => head_frame(&AnswerHead::Failed(e)),
+            CallAnswer::NotHere => head_frame(&AnswerHead::<&CallError>::NotHere),
+        }
+    }
+
+    /// The answer in `payload`.
+    pub(crate) fn decode(mut payload: Payload) -> Result<CallAnswer, postcard::Error> {
+        Ok(match payload.take::<AnswerHead<CallError>>()? {
+            AnswerHead::Reply => CallAnswer::Reply(payload),
+            AnswerHead::Failed(e) => CallAnswer::Failed(e),
+            AnswerHead::NotHere => CallAnswer::NotHere,
+        })
+    }
+}
+
+/// The wire form of a reply: its header, then the reply's bytes.
+fn reply_frame(bytes: &[u8]) -> Outgoing {
+    let mut out = Outgoing::with_capacity(1 + bytes.len());
+    // A unit variant: one byte, which cannot fail to encode.
+    let _ = out.encode(&AnswerHead::<&CallError>::Reply);
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// The wire form of an answer without a reply.
+fn head_frame(head: &AnswerHead<&CallError>) -> Result<Outgoing, String> {
+    let mut out = Outgoing::new();
+    out.encode(head)
+        .map_err(|e| format!("cannot encode the answer to a call: {e}"))?;
+    Ok(out)
 }
 
 /// Where the reply to a call that arrived as bytes goes: to a task waiting
@@ -79,12 +126,10 @@ impl RemoteReply {
             Some(ReplyTo::Task(tx)) => {
                 let _ = tx.send(result);
             }
-            Some(ReplyTo::Wire(responder)) => {
-                responder.send(encode_answer(&match result {
-                    Ok(bytes) => CallAnswer::Reply(bytes),
-                    Err(e) => CallAnswer::Failed(e),
-                }));
-            }
+            Some(ReplyTo::Wire(responder)) => responder.send(match result {
+                Ok(bytes) => Ok(reply_frame(&bytes)),
+                Err(e) => head_frame(&AnswerHead::Failed(&e)),
+            }),
             None => {}
         }
     }
@@ -94,7 +139,7 @@ impl Drop for RemoteReply {
     fn drop(&mut self) {
         // A task sees its sender dropped; the wire needs to be told.
         if let Some(ReplyTo::Wire(responder)) = self.to.take() {
-            responder.send(encode_answer(&CallAnswer::NotHere));
+            responder.send(CallAnswer::NotHere.encode());
         }
     }
 }

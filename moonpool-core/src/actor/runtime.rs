@@ -103,12 +103,12 @@ pub(crate) trait Runtime: Send + Sync + 'static {
     fn invalidate(&self, id: &ActorId);
 
     /// Sends `call` to node `to` and waits for its answer.
-    fn request_call(
-        &self,
+    fn request_call<'a>(
+        &'a self,
         to: NodeId,
-        call: CallRequest,
+        call: &'a CallRequest,
         timeout: Duration,
-    ) -> BoxFuture<'_, Result<CallAnswer, TransportError>>;
+    ) -> BoxFuture<'a, Result<CallAnswer, TransportError>>;
 
     /// Queues a one-way message behind the earlier ones to the same actor.
     fn enqueue_send(self: Arc<Self>, id: ActorId, job: SendJob);

@@ -21,6 +21,7 @@ use super::remote::RemoteReply;
 use super::runtime::{Idle, Runtime};
 use super::turns::{is_shared, run, run_here};
 use crate::id::ActorId;
+use crate::transport::Payload;
 
 impl<A: Actor> Activation<A> {
     /// Queues `env`; or, when the actor is at rest, runs it: an exclusive
@@ -55,7 +56,7 @@ impl<A: Actor> AnyActivation for Activation<A> {
     fn deliver_remote(
         self: Arc<Self>,
         method: u32,
-        body: Vec<u8>,
+        body: Payload,
         chain: CallChain,
         reply: RemoteReply,
     ) {

@@ -4,11 +4,9 @@
 //! "starting" (nobody routes to a node that has not joined yet; a peer
 //! that asks anyway retries).
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 
-use crate::transport::{Inbound, NodeId, Responder};
+use crate::transport::{Inbound, NodeId, Payload, Responder};
 
 /// Forwards peers' requests to the node once it is open.
 #[derive(Default)]
@@ -23,32 +21,11 @@ impl Gate {
     }
 }
 
-const STARTING: &str = "the node is starting";
-
 impl Inbound for Gate {
-    fn dispatch(
-        &self,
-        from: NodeId,
-        payload: Vec<u8>,
-        responder: Responder,
-    ) -> Result<(), (Vec<u8>, Responder)> {
+    fn dispatch(&self, from: NodeId, request: Payload, responder: Responder) {
         match self.inner.get() {
-            Some(inbound) => inbound.dispatch(from, payload, responder),
-            None => {
-                responder.send(Err(STARTING.to_string()));
-                Ok(())
-            }
-        }
-    }
-
-    fn handle(
-        &self,
-        from: NodeId,
-        payload: Vec<u8>,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>> {
-        match self.inner.get() {
-            Some(inbound) => inbound.handle(from, payload),
-            None => Box::pin(async { Err(STARTING.to_string()) }),
+            Some(inbound) => inbound.dispatch(from, request, responder),
+            None => responder.fail("the node is starting"),
         }
     }
 }

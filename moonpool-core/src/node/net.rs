@@ -1,12 +1,12 @@
 //! Requests to peer nodes: one request, tagged with the service it is
-//! for, and its answer.
+//! for (a call's message after it, as the caller encoded it), and its
+//! answer.
 
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
-
 use super::protocol::{RequestRef, ServiceRequest};
-use crate::transport::{NodeId, Transport, TransportError};
+use crate::actor::{CallAnswer, CallRequest};
+use crate::transport::{NodeId, Outgoing, Payload, Transport, TransportError};
 
 /// This node's side of the wire: its transport and its id.
 #[derive(Clone)]
@@ -39,21 +39,41 @@ impl Net {
         req: &Q,
         timeout: Duration,
     ) -> Result<Q::Response, TransportError> {
-        self.exchange(to, &req.tagged(), timeout).await
+        let reply = self.exchange(to, &req.tagged(), &[], timeout).await?;
+        postcard::from_bytes(&reply).map_err(|e| undecodable(to, &e))
     }
 
-    /// Sends one request, tagged with its service, and decodes the answer.
-    pub(crate) async fn exchange<R: DeserializeOwned>(
+    /// Sends a call to an actor on `to` and decodes the answer.
+    pub(crate) async fn call(
+        &self,
+        to: NodeId,
+        call: &CallRequest,
+        timeout: Duration,
+    ) -> Result<CallAnswer, TransportError> {
+        let request = RequestRef::Call(&call.head);
+        let reply = self.exchange(to, &request, &call.body, timeout).await?;
+        CallAnswer::decode(reply).map_err(|e| undecodable(to, &e))
+    }
+
+    /// Sends one request, tagged with its service, and `body` after it.
+    async fn exchange(
         &self,
         to: NodeId,
         req: &RequestRef<'_>,
+        body: &[u8],
         timeout: Duration,
-    ) -> Result<R, TransportError> {
-        let bytes =
-            postcard::to_allocvec(req).map_err(|e| TransportError::Encode(e.to_string()))?;
-        let reply = self.transport.request(to.addr, bytes, timeout).await?;
-        postcard::from_bytes(&reply).map_err(|e| TransportError::Remote {
-            message: format!("undecodable answer from {to}: {e}"),
-        })
+    ) -> Result<Payload, TransportError> {
+        let mut out = Outgoing::with_capacity(64 + body.len());
+        out.encode(req)
+            .map_err(|e| TransportError::Encode(e.to_string()))?;
+        out.extend_from_slice(body);
+        self.transport.request(to.addr, out, timeout).await
+    }
+}
+
+/// The error of an answer that is not what the request asked for.
+fn undecodable(from: NodeId, e: &postcard::Error) -> TransportError {
+    TransportError::Remote {
+        message: format!("undecodable answer from {from}: {e}"),
     }
 }

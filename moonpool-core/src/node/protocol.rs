@@ -1,6 +1,7 @@
 //! What nodes say to each other: one request type per service, tagged on
 //! the wire with the service it is for ([`Request`]), each answered with
-//! that service's response type.
+//! that service's response type. A call's message follows its request
+//! raw, so it is encoded once, by its caller.
 
 use std::net::SocketAddr;
 
@@ -8,14 +9,16 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::membership::{Member, MembershipError};
-use crate::actor::{ActorId, CallError, CallRequest};
+use crate::actor::{ActorId, CallError, CallHead};
 use crate::transport::NodeId;
 
 /// A request between nodes, tagged with the service it is for.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Request {
     /// A call to an actor: answered with a [`CallAnswer`](crate::actor::CallAnswer).
-    Call(CallRequest),
+    /// The message follows the request on the wire, as its caller
+    /// encoded it.
+    Call(CallHead),
     /// To the directory service: answered with a [`DirectoryResponse`].
     Directory(DirectoryRequest),
     /// To the host service: answered with a [`HostResponse`].
@@ -28,7 +31,7 @@ pub(crate) enum Request {
 /// as the `Request` it stands for (same variants, same order).
 #[derive(Serialize)]
 pub(crate) enum RequestRef<'a> {
-    Call(&'a CallRequest),
+    Call(&'a CallHead),
     Directory(&'a DirectoryRequest),
     Host(&'a HostRequest),
     Cluster(&'a ClusterRequest),

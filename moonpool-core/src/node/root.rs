@@ -15,7 +15,7 @@ use super::net::Net;
 use super::protocol::{DirectoryRequest, DirectoryResponse, HostRequest, HostResponse};
 use super::router::Router;
 use crate::actor::{
-    AnyActivation, CallAnswer, CallError, CallRequest, RemoteReply, Runtime, check_cycle,
+    AnyActivation, CallAnswer, CallError, CallHead, CallRequest, RemoteReply, Runtime, check_cycle,
     unreachable,
 };
 use crate::id::ActorId;
@@ -95,11 +95,12 @@ impl NodeInner {
         from: &NodeId,
         call: &CallRequest,
     ) -> Option<Arc<dyn AnyActivation>> {
+        let head = &call.head;
         let ready = !self.host.is_stopping()
-            && check_cycle(&call.target, call.turn, &call.chain).is_ok()
+            && check_cycle(&head.target, head.turn, &head.chain).is_ok()
             && self.cluster.check_lease().is_ok()
             && self.cluster.refuse_from(from).is_none();
-        ready.then(|| self.host.get(&call.target)).flatten()
+        ready.then(|| self.host.get(&head.target)).flatten()
     }
 
     /// Serves a peer's request to the directory of this node.
@@ -171,11 +172,14 @@ impl NodeInner {
             return CallAnswer::Failed(refusal);
         }
         let CallRequest {
-            target,
-            method,
+            head:
+                CallHead {
+                    target,
+                    method,
+                    chain,
+                    turn,
+                },
             body,
-            chain,
-            turn,
         } = call;
         // Stopped, or leaving and no longer hosting the actor: the call
         // certainly did not run here; the caller re-routes.
@@ -202,7 +206,7 @@ impl NodeInner {
         let (reply, rx) = RemoteReply::to_task();
         activation.deliver_remote(method, body, chain, reply);
         match rx.await {
-            Ok(Ok(bytes)) => CallAnswer::Reply(bytes),
+            Ok(Ok(bytes)) => CallAnswer::Reply(bytes.into()),
             Ok(Err(e)) => CallAnswer::Failed(e),
             // Dropped unrun: the activation stopped; re-route.
             Err(_) => CallAnswer::NotHere,

@@ -9,7 +9,6 @@ use std::time::Duration;
 use moonpool_sim::{BoxFuture, Instant, Providers};
 
 use super::handle::Node;
-use super::protocol::RequestRef;
 use super::root::NodeInner;
 use crate::actor::{
     ActorContext, ActorId, CallAnswer, CallError, CallRequest, Idle, Located, Placement, Runtime,
@@ -92,17 +91,13 @@ impl Runtime for NodeInner {
         self.router.invalidate(id);
     }
 
-    fn request_call(
-        &self,
+    fn request_call<'a>(
+        &'a self,
         to: NodeId,
-        call: CallRequest,
+        call: &'a CallRequest,
         timeout: Duration,
-    ) -> BoxFuture<'_, Result<CallAnswer, TransportError>> {
-        Box::pin(async move {
-            self.net
-                .exchange(to, &RequestRef::Call(&call), timeout)
-                .await
-        })
+    ) -> BoxFuture<'a, Result<CallAnswer, TransportError>> {
+        Box::pin(self.net.call(to, call, timeout))
     }
 
     fn enqueue_send(self: Arc<Self>, id: ActorId, job: SendJob) {

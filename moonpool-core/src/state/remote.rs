@@ -3,9 +3,7 @@
 //! [`RemoteStorage`]. In the simulator the storage process has its own disk,
 //! so it can crash and restart like any other process.
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use super::storage::{ETag, Record, StateStorage, StorageError};
 use crate::id::ActorId;
-use crate::transport::{Inbound, NodeId, Transport, TransportConfig, TransportError};
+use crate::transport::{
+    Inbound, NodeId, Outgoing, Payload, Responder, Transport, TransportConfig, TransportError,
+};
 
 #[derive(Debug, Serialize, Deserialize)]
 enum StorageRequest {
@@ -40,30 +40,34 @@ enum StorageResponse {
 }
 
 struct Serve {
+    providers: Providers,
     backend: Arc<dyn StateStorage>,
 }
 
 impl Inbound for Serve {
-    fn handle(
-        &self,
-        _from: NodeId,
-        payload: Vec<u8>,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>> {
+    fn dispatch(&self, _from: NodeId, request: Payload, responder: Responder) {
+        let req: StorageRequest = match postcard::from_bytes(&request) {
+            Ok(req) => req,
+            Err(e) => return responder.fail(format!("undecodable storage request: {e}")),
+        };
         let backend = Arc::clone(&self.backend);
-        Box::pin(async move {
-            let req: StorageRequest = postcard::from_bytes(&payload)
-                .map_err(|e| format!("undecodable storage request: {e}"))?;
-            let resp = match req {
-                StorageRequest::Read { id } => StorageResponse::Read(backend.read(&id).await),
-                StorageRequest::Write { id, data, expected } => {
-                    StorageResponse::Written(backend.write(&id, data, expected).await)
+        self.providers
+            .spawn_detached("storage-request", async move {
+                let resp = match req {
+                    StorageRequest::Read { id } => StorageResponse::Read(backend.read(&id).await),
+                    StorageRequest::Write { id, data, expected } => {
+                        StorageResponse::Written(backend.write(&id, data, expected).await)
+                    }
+                    StorageRequest::Clear { id, expected } => {
+                        StorageResponse::Cleared(backend.clear(&id, expected).await)
+                    }
+                };
+                let mut out = Outgoing::new();
+                match out.encode(&resp) {
+                    Ok(()) => responder.reply(out),
+                    Err(e) => responder.fail(format!("cannot encode the response: {e}")),
                 }
-                StorageRequest::Clear { id, expected } => {
-                    StorageResponse::Cleared(backend.clear(&id, expected).await)
-                }
-            };
-            postcard::to_allocvec(&resp).map_err(|e| format!("cannot encode the response: {e}"))
-        })
+            });
     }
 }
 
@@ -92,10 +96,13 @@ impl StorageServer {
         backend: Arc<dyn StateStorage>,
     ) -> Result<Self, TransportError> {
         let transport = Transport::start(
-            providers,
+            providers.clone(),
             listen,
             TransportConfig::new(cluster_id),
-            Arc::new(Serve { backend }),
+            Arc::new(Serve {
+                providers: providers.clone(),
+                backend,
+            }),
         )
         .await?;
         Ok(Self { transport })
@@ -110,12 +117,8 @@ impl StorageServer {
 struct Refuse;
 
 impl Inbound for Refuse {
-    fn handle(
-        &self,
-        _from: NodeId,
-        _payload: Vec<u8>,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>> {
-        Box::pin(async { Err("a storage client serves nothing".to_string()) })
+    fn dispatch(&self, _from: NodeId, _request: Payload, responder: Responder) {
+        responder.fail("a storage client serves nothing");
     }
 }
 
@@ -169,10 +172,11 @@ impl RemoteStorage {
             actor: id.to_string(),
             reason,
         };
-        let bytes = postcard::to_allocvec(&req).map_err(|e| io(e.to_string()))?;
+        let mut out = Outgoing::new();
+        out.encode(&req).map_err(|e| io(e.to_string()))?;
         let reply = self
             .transport
-            .request(self.server, bytes, self.timeout)
+            .request(self.server, out, self.timeout)
             .await
             .map_err(|e| io(format!("storage server {}: {e}", self.server)))?;
         postcard::from_bytes(&reply).map_err(|e| io(format!("undecodable storage response: {e}")))

@@ -13,10 +13,11 @@ use tokio::sync::{mpsc, oneshot};
 use super::error::TransportError;
 use super::frame::{FrameError, read_frame};
 use super::inbound::{Inbound, Respond, Responder};
-use super::wire::{NodeId, Wire, encode};
+use super::payload::{DATA_HEADER_LEN, Outgoing, Payload};
+use super::wire::{Kind, NodeId};
 use crate::sync::lock;
 
-type Waiter = oneshot::Sender<Result<Vec<u8>, TransportError>>;
+type Waiter = oneshot::Sender<Result<Payload, TransportError>>;
 
 /// A live connection to one peer.
 pub(crate) struct Conn {
@@ -24,6 +25,9 @@ pub(crate) struct Conn {
     /// Who dialed: decides which of two racing connections survives.
     pub(crate) dialer: NodeId,
     tx: mpsc::UnboundedSender<Vec<u8>>,
+    /// The largest frame body either side accepts (both run one cluster's
+    /// configuration): a larger message is refused before it is sent.
+    max_frame: usize,
     pending: Mutex<BTreeMap<u64, Waiter>>,
     closed: AtomicBool,
     /// Superseded by another connection to the same peer: no new requests
@@ -53,14 +57,26 @@ impl Conn {
         !self.closed.load(Ordering::Relaxed) && self.tx.send(frame).is_ok()
     }
 
+    /// The frame of `out`, unless it is too large to send.
+    fn frame(&self, out: Outgoing, kind: Kind, id: u64) -> Result<Vec<u8>, TransportError> {
+        if out.body_len() > self.max_frame {
+            return Err(TransportError::TooLarge {
+                peer: self.peer.addr,
+                bytes: out.body_len(),
+                max: self.max_frame,
+            });
+        }
+        Ok(out.into_frame(kind as u8, id))
+    }
+
     /// Sends a request and registers `waiter` for its response.
     pub(crate) fn request(
         &self,
         id: u64,
-        payload: Vec<u8>,
+        out: Outgoing,
         waiter: Waiter,
     ) -> Result<(), TransportError> {
-        let frame = frame_of(&Wire::Request { id, payload })?;
+        let frame = self.frame(out, Kind::Request, id)?;
         lock(&self.pending).insert(id, waiter);
         if self.push(frame) {
             Ok(())
@@ -78,8 +94,9 @@ impl Conn {
         self.close_if_drained();
     }
 
-    pub(crate) fn one_way(&self, payload: Vec<u8>) -> Result<(), TransportError> {
-        let frame = frame_of(&Wire::OneWay { payload })?;
+    /// Sends a message expecting no answer.
+    pub(crate) fn one_way(&self, out: Outgoing) -> Result<(), TransportError> {
+        let frame = self.frame(out, Kind::OneWay, 0)?;
         if self.push(frame) {
             Ok(())
         } else {
@@ -98,9 +115,7 @@ impl Conn {
         if self.retired.swap(true, Ordering::AcqRel) {
             return;
         }
-        if let Ok(frame) = frame_of(&Wire::Retire) {
-            self.push(frame);
-        }
+        self.push(Outgoing::new().into_frame(Kind::Retire as u8, 0));
         self.close_if_drained();
     }
 
@@ -145,18 +160,13 @@ impl Conn {
         }
     }
 
-    fn complete(&self, id: u64, result: Result<Vec<u8>, String>) {
+    fn complete(&self, id: u64, result: Result<Payload, String>) {
         let waiter = lock(&self.pending).remove(&id);
         if let Some(w) = waiter {
             let _ = w.send(result.map_err(|message| TransportError::Remote { message }));
         }
         self.close_if_drained();
     }
-}
-
-pub(crate) fn frame_of(msg: &Wire) -> Result<Vec<u8>, TransportError> {
-    let body = encode(msg).map_err(|e| TransportError::Encode(e.to_string()))?;
-    Ok(super::frame::encode(&body))
 }
 
 /// Who a handshaken connection is with, and who dialed it.
@@ -181,6 +191,7 @@ pub(crate) fn start(
         peer,
         dialer,
         tx,
+        max_frame,
         pending: Mutex::new(BTreeMap::new()),
         closed: AtomicBool::new(false),
         retired: AtomicBool::new(false),
@@ -190,10 +201,9 @@ pub(crate) fn start(
     });
     providers.spawn_named(format!("conn-writer:{}", peer.addr), writer(write, rx));
     let reader_conn = Arc::clone(&conn);
-    let p = providers.clone();
     providers.spawn_named(format!("conn-reader:{}", peer.addr), async move {
         let read = tokio::io::BufReader::with_capacity(BATCH_BYTES, read);
-        reader(&p, read, &reader_conn, max_frame, inbound).await;
+        reader(read, &reader_conn, max_frame, inbound).await;
         reader_conn.close();
         on_close(&reader_conn);
     });
@@ -250,7 +260,6 @@ async fn writer(mut write: WriteHalf<NetStream>, mut rx: mpsc::UnboundedReceiver
 }
 
 async fn reader(
-    providers: &Providers,
     mut read: tokio::io::BufReader<ReadHalf<NetStream>>,
     conn: &Arc<Conn>,
     max_frame: usize,
@@ -272,50 +281,51 @@ async fn reader(
             }
         };
         conn.received.fetch_add(1, Ordering::Relaxed);
-        let msg = match super::wire::decode(&body) {
-            Ok(msg) => msg,
-            Err(e) => {
-                tracing::error!(peer = %conn.peer, error = %e, "dropping connection after an undecodable message");
-                return;
-            }
+        let Some((kind, id)) = Kind::parse(&body) else {
+            tracing::error!(peer = %conn.peer, "dropping connection after a frame of no known kind");
+            return;
         };
-        match msg {
-            Wire::Response { id, result } => conn.complete(id, result),
-            Wire::Request { id, payload } => {
+        let payload = Payload::within(body, DATA_HEADER_LEN);
+        match kind {
+            Kind::Response => conn.complete(id, Ok(payload)),
+            Kind::Failure => {
+                conn.complete(id, Err(String::from_utf8_lossy(&payload).into_owned()));
+            }
+            Kind::Request => {
                 // Counted before the responder exists: it answers once.
                 conn.answering.fetch_add(1, Ordering::Relaxed);
                 let responder = Responder::new(Arc::clone(conn) as Arc<dyn Respond>, id);
-                if let Err((payload, responder)) = inbound.dispatch(conn.peer, payload, responder) {
-                    let (inbound, peer) = (Arc::clone(&inbound), conn.peer);
-                    providers.spawn_named("inbound-request", async move {
-                        responder.send(inbound.handle(peer, payload).await);
-                    });
-                }
+                inbound.dispatch(conn.peer, payload, responder);
             }
-            Wire::OneWay { payload } => {
-                let (inbound, peer) = (Arc::clone(&inbound), conn.peer);
-                providers.spawn_named("inbound-message", async move {
-                    if let Err(e) = inbound.handle(peer, payload).await {
-                        tracing::warn!(%peer, error = %e, "one-way message failed");
-                    }
-                });
-            }
-            Wire::Retire => conn.peer_retired(),
-            Wire::Hello { .. } | Wire::Welcome { .. } | Wire::Refused { .. } => {
-                tracing::error!(peer = %conn.peer, "dropping connection: handshake message after the handshake");
-                return;
-            }
+            Kind::OneWay => inbound.dispatch(conn.peer, payload, Responder::nowhere()),
+            Kind::Retire => conn.peer_retired(),
         }
     }
+}
+
+/// The longest start of `text` that fits in `max` bytes.
+fn clip(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 impl Respond for Conn {
     /// Sends the response to request `id` (dropped if the connection is
     /// gone: the requester times out or sees the connection close).
-    fn respond(&self, id: u64, result: Result<Vec<u8>, String>) {
-        if let Ok(frame) = frame_of(&Wire::Response { id, result }) {
-            self.push(frame);
-        }
+    fn respond(&self, id: u64, answer: Result<Outgoing, String>) {
+        let frame = answer
+            .and_then(|out| {
+                self.frame(out, Kind::Response, id)
+                    .map_err(|e| e.to_string())
+            })
+            .unwrap_or_else(|message| {
+                let text = clip(&message, self.max_frame.saturating_sub(DATA_HEADER_LEN));
+                Outgoing::from(text.as_bytes()).into_frame(Kind::Failure as u8, id)
+            });
+        self.push(frame);
         self.answering.fetch_sub(1, Ordering::Release);
         self.close_if_drained();
     }

@@ -15,6 +15,7 @@ use super::conn::{self, Conn};
 use super::error::TransportError;
 use super::handshake::{self, PendingHandshakes};
 use super::inbound::Inbound;
+use super::payload::{Outgoing, Payload};
 use super::wire::NodeId;
 use crate::sync::lock;
 
@@ -62,15 +63,14 @@ impl Drop for Inner {
 /// # Example
 ///
 /// ```
-/// use moonpool_core::transport::{Inbound, NodeId, Transport, TransportConfig};
+/// use moonpool_core::transport::{Inbound, NodeId, Payload, Responder, Transport, TransportConfig};
 /// use moonpool_sim::Simulation;
-/// use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+/// use std::{sync::Arc, time::Duration};
 ///
 /// struct Upper;
 /// impl Inbound for Upper {
-///     fn handle(&self, _from: NodeId, p: Vec<u8>)
-///         -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>> {
-///         Box::pin(async move { Ok(p.to_ascii_uppercase()) })
+///     fn dispatch(&self, _from: NodeId, request: Payload, responder: Responder) {
+///         responder.reply(request.to_ascii_uppercase());
 ///     }
 /// }
 ///
@@ -80,7 +80,7 @@ impl Drop for Inner {
 ///     let config = TransportConfig::new("demo");
 ///     let ta = Transport::start(sim.providers_for(a), "10.0.0.2:5000".parse().unwrap(), config.clone(), Arc::new(Upper)).await.unwrap();
 ///     let _tb = Transport::start(sim.providers_for(b), "10.0.0.3:5000".parse().unwrap(), config, Arc::new(Upper)).await.unwrap();
-///     let reply = ta.request("10.0.0.3:5000".parse().unwrap(), b"hi".to_vec(), Duration::from_secs(1)).await;
+///     let reply = ta.request("10.0.0.3:5000".parse().unwrap(), &b"hi"[..], Duration::from_secs(1)).await;
 ///     assert_eq!(reply.unwrap(), b"HI");
 /// }).unwrap();
 /// ```
@@ -190,18 +190,20 @@ impl Transport {
             .collect()
     }
 
-    /// Sends `payload` to `to` and waits at most `timeout` for the answer
+    /// Sends `request` to `to` and waits at most `timeout` for the answer
     /// (connecting, with backoff, if needed).
     ///
     /// # Errors
     ///
-    /// Any [`TransportError`].
+    /// Any [`TransportError`]; [`TransportError::TooLarge`] for a request
+    /// over the frame limit (not sent).
     pub async fn request(
         &self,
         to: SocketAddr,
-        payload: Vec<u8>,
+        request: impl Into<Outgoing>,
         timeout: Duration,
-    ) -> Result<Vec<u8>, TransportError> {
+    ) -> Result<Payload, TransportError> {
+        let request = request.into();
         let p = &self.inner.providers;
         let deadline = p.now() + timeout;
         let timed_out = || TransportError::Timeout {
@@ -215,7 +217,7 @@ impl Transport {
         let id = self.inner.next_request.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         let heard = conn.received();
-        conn.request(id, payload, tx)?;
+        conn.request(id, request, tx)?;
         match p.timeout_at(deadline, rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(TransportError::ConnectionLost { peer: to }),
@@ -235,21 +237,24 @@ impl Transport {
         }
     }
 
-    /// Sends `payload` to `to` without waiting for an answer.
+    /// Sends `message` to `to` without waiting for an answer (the peer's
+    /// [`Inbound::dispatch`] gets a responder whose answer goes nowhere).
     ///
     /// # Errors
     ///
-    /// When no connection can be made within `timeout`.
+    /// When no connection can be made within `timeout`;
+    /// [`TransportError::TooLarge`] for a message over the frame limit.
     pub async fn send(
         &self,
         to: SocketAddr,
-        payload: Vec<u8>,
+        message: impl Into<Outgoing>,
         timeout: Duration,
     ) -> Result<(), TransportError> {
+        let message = message.into();
         let p = &self.inner.providers;
         let deadline = p.now() + timeout;
         match p.timeout(timeout, self.connection(to, deadline)).await {
-            Ok(conn) => conn?.one_way(payload),
+            Ok(conn) => conn?.one_way(message),
             Err(_) => Err(TransportError::Timeout {
                 peer: to,
                 after: timeout,

@@ -44,6 +44,17 @@ pub enum TransportError {
         /// The peer.
         peer: SocketAddr,
     },
+    /// The message is larger than a frame may be: it was not sent (and
+    /// the connection, with the other requests on it, is unharmed).
+    #[error("a message of {bytes} bytes to {peer} exceeds the frame limit of {max} bytes")]
+    TooLarge {
+        /// The peer.
+        peer: SocketAddr,
+        /// The message's size on the wire.
+        bytes: usize,
+        /// The limit ([`TransportConfig::max_frame_bytes`](super::TransportConfig::max_frame_bytes)).
+        max: usize,
+    },
     /// The peer's handler returned an error.
     #[error("the peer failed to handle the request: {message}")]
     Remote {

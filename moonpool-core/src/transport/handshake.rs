@@ -12,10 +12,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use moonpool_sim::{NetStream, Providers};
 
 use super::config::TransportConfig;
-use super::conn::frame_of;
 use super::error::TransportError;
 use super::frame::{read_frame, write_frame};
-use super::wire::{self, Wire};
+use super::wire::{self, Handshake};
 use super::wire::{NodeId, PROTOCOL_VERSION};
 
 /// The longest cluster id: its handshake must fit in
@@ -97,7 +96,7 @@ pub(super) async fn dial(
             .connect(to)
             .await
             .map_err(|e| unreachable(e.to_string()))?;
-        let hello = Wire::Hello {
+        let hello = Handshake::Hello {
             cluster: cfg.cluster_id.clone(),
             version: PROTOCOL_VERSION,
             from: local,
@@ -111,8 +110,8 @@ pub(super) async fn dial(
             .await
             .map_err(|e| unreachable(format!("handshake failed: {e}")))?;
         match wire::decode(&reply) {
-            Ok(Wire::Welcome { from }) => Ok((stream, from)),
-            Ok(Wire::Refused { reason }) => Err(TransportError::Refused { peer: to, reason }),
+            Ok(Handshake::Welcome { from }) => Ok((stream, from)),
+            Ok(Handshake::Refused { reason }) => Err(TransportError::Refused { peer: to, reason }),
             Ok(_) | Err(_) => Err(unreachable(
                 "handshake failed: unexpected reply".to_string(),
             )),
@@ -155,7 +154,7 @@ pub(super) async fn accept(
         }
     };
     let verdict = match wire::decode(&body) {
-        Ok(Wire::Hello {
+        Ok(Handshake::Hello {
             cluster,
             version,
             from: peer,
@@ -180,15 +179,20 @@ pub(super) async fn accept(
         Ok(peer) => peer,
         Err(reason) => {
             tracing::error!(%from, %reason, "refusing connection");
-            if let Ok(frame) = frame_of(&Wire::Refused { reason }) {
+            if let Ok(frame) = frame_of(&Handshake::Refused { reason }) {
                 let _ = tokio::io::AsyncWriteExt::write_all(&mut stream, &frame).await;
             }
             return None;
         }
     };
-    let welcome = frame_of(&Wire::Welcome { from: local }).ok()?;
+    let welcome = frame_of(&Handshake::Welcome { from: local }).ok()?;
     tokio::io::AsyncWriteExt::write_all(&mut stream, &welcome)
         .await
         .ok()?;
     Some((stream, peer))
+}
+
+/// The frame of a handshake message.
+fn frame_of(msg: &Handshake) -> Result<Vec<u8>, postcard::Error> {
+    Ok(super::frame::encode(&wire::encode(msg)?))
 }

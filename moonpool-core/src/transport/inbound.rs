@@ -1,77 +1,56 @@
 //! What the transport does with requests from peers: the [`Inbound`]
 //! handler a node gives it, and the [`Responder`] that answers one request.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
+use super::payload::{Outgoing, Payload};
 use super::wire::NodeId;
 
 /// What the transport does with requests from peers.
 pub trait Inbound: Send + Sync + 'static {
-    /// Handles `payload` from `from`; the `Ok` bytes (or the error text) go
-    /// back to the caller. Runs in a task of its own.
-    fn handle(
-        &self,
-        from: NodeId,
-        payload: Vec<u8>,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>>;
-
-    /// Takes a request without a task of its own, when it can be answered
-    /// later through `responder` without waiting here (say, by handing it
-    /// to a queue whose consumer answers it). Otherwise gives both back and
-    /// the transport runs [`Inbound::handle`] in a new task. The default
-    /// always gives them back.
-    ///
-    /// # Errors
-    ///
-    /// The request and the responder, when this request needs
-    /// [`Inbound::handle`].
+    /// Takes `request` from `from`, straight from the connection's reader:
+    /// answer it through `responder`, now or later. Work that waits (on
+    /// storage, on another node) belongs in a task of its own, so the
+    /// connection's next frames are not held up. A one-way message
+    /// ([`Transport::send`](super::Transport::send)) comes with a
+    /// responder whose answer goes nowhere.
     ///
     /// # Example
     ///
     /// ```
-    /// use moonpool_core::transport::{Inbound, NodeId, Responder, Transport, TransportConfig};
-    /// use moonpool_sim::Simulation;
-    /// use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+    /// use moonpool_core::transport::{Inbound, NodeId, Payload, Responder, Transport, TransportConfig};
+    /// use moonpool_sim::{Providers, Simulation};
+    /// use std::{sync::Arc, time::Duration};
     ///
-    /// /// Answers short requests on the spot, long ones in a task.
-    /// struct Upper;
+    /// /// Answers short requests on the spot, long ones in a task after a pause.
+    /// struct Upper(Providers);
     /// impl Inbound for Upper {
-    ///     fn handle(&self, _from: NodeId, p: Vec<u8>)
-    ///         -> Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>> {
-    ///         Box::pin(async move { Ok(p.to_ascii_uppercase()) })
-    ///     }
-    ///     fn dispatch(&self, _from: NodeId, p: Vec<u8>, responder: Responder)
-    ///         -> Result<(), (Vec<u8>, Responder)> {
-    ///         if p.len() > 16 {
-    ///             return Err((p, responder));
+    ///     fn dispatch(&self, _from: NodeId, request: Payload, responder: Responder) {
+    ///         if request.len() <= 16 {
+    ///             return responder.reply(request.to_ascii_uppercase());
     ///         }
-    ///         responder.send(Ok(p.to_ascii_uppercase()));
-    ///         Ok(())
+    ///         let p = self.0.clone();
+    ///         self.0.spawn_detached("upper", async move {
+    ///             p.sleep(Duration::from_millis(5)).await;
+    ///             responder.reply(request.to_ascii_uppercase());
+    ///         });
     ///     }
     /// }
     ///
     /// Simulation::new(1).faults(moonpool_sim::chaos::FaultConfig::calm()).run(|sim| async move {
     ///     let (a, b) = (sim.add_process("a"), sim.add_process("b"));
+    ///     let (pa, pb) = (sim.providers_for(a), sim.providers_for(b));
     ///     let config = TransportConfig::new("demo");
-    ///     let ta = Transport::start(sim.providers_for(a), "10.0.0.2:5000".parse().unwrap(), config.clone(), Arc::new(Upper)).await.unwrap();
-    ///     let _tb = Transport::start(sim.providers_for(b), "10.0.0.3:5000".parse().unwrap(), config, Arc::new(Upper)).await.unwrap();
+    ///     let ta = Transport::start(pa.clone(), "10.0.0.2:5000".parse().unwrap(), config.clone(), Arc::new(Upper(pa))).await.unwrap();
+    ///     let _tb = Transport::start(pb.clone(), "10.0.0.3:5000".parse().unwrap(), config, Arc::new(Upper(pb))).await.unwrap();
     ///     let to = "10.0.0.3:5000".parse().unwrap();
-    ///     let short = ta.request(to, b"hi".to_vec(), Duration::from_secs(1)).await;
+    ///     let short = ta.request(to, &b"hi"[..], Duration::from_secs(1)).await;
     ///     assert_eq!(short.unwrap(), b"HI");
     ///     let long = ta.request(to, vec![b'a'; 20], Duration::from_secs(1)).await;
     ///     assert_eq!(long.unwrap(), vec![b'A'; 20]);
     /// }).unwrap();
     /// ```
-    fn dispatch(
-        &self,
-        _from: NodeId,
-        payload: Vec<u8>,
-        responder: Responder,
-    ) -> Result<(), (Vec<u8>, Responder)> {
-        Err((payload, responder))
-    }
+    fn dispatch(&self, from: NodeId, request: Payload, responder: Responder);
 }
 
 /// Sends the answer to one request back on the connection it came in on.
@@ -86,10 +65,11 @@ pub struct Responder {
 /// came in on.
 pub(crate) trait Respond: Send + Sync {
     /// Sends the answer to request `id`.
-    fn respond(&self, id: u64, result: Result<Vec<u8>, String>);
+    fn respond(&self, id: u64, answer: Result<Outgoing, String>);
 }
 
 impl Responder {
+    /// The responder of request `id` that arrived on `conn`.
     pub(crate) fn new(conn: Arc<dyn Respond>, id: u64) -> Self {
         Self {
             conn: Some(conn),
@@ -97,10 +77,27 @@ impl Responder {
         }
     }
 
-    /// Answers the request: the `Ok` bytes, or the error text.
-    pub fn send(mut self, result: Result<Vec<u8>, String>) {
+    /// The responder of a one-way message: its answer goes nowhere.
+    pub(crate) fn nowhere() -> Self {
+        Self { conn: None, id: 0 }
+    }
+
+    /// Answers the request.
+    pub fn reply(self, answer: impl Into<Outgoing>) {
+        self.send(Ok(answer.into()));
+    }
+
+    /// Fails the request: the caller gets
+    /// [`TransportError::Remote`](super::TransportError::Remote) with
+    /// `message`.
+    pub fn fail(self, message: impl Into<String>) {
+        self.send(Err(message.into()));
+    }
+
+    /// Answers the request: the answer, or the error text.
+    pub fn send(mut self, answer: Result<Outgoing, String>) {
         if let Some(conn) = self.conn.take() {
-            conn.respond(self.id, result);
+            conn.respond(self.id, answer);
         }
     }
 }

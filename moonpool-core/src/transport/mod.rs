@@ -15,6 +15,7 @@ mod error;
 pub mod frame;
 mod handshake;
 mod inbound;
+mod payload;
 mod wire;
 
 pub use config::TransportConfig;
@@ -22,4 +23,5 @@ pub use endpoint::Transport;
 pub use error::TransportError;
 pub use handshake::MAX_CLUSTER_ID_BYTES;
 pub use inbound::{Inbound, Responder};
+pub use payload::{Outgoing, Payload};
 pub use wire::{NodeId, PROTOCOL_VERSION};

@@ -1,4 +1,5 @@
-//! The transport's messages, postcard-encoded inside frames.
+//! What frames carry: the handshake's messages, and after it the kind and
+//! request id in front of each payload.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -8,7 +9,7 @@ use serde::{Deserialize, Serialize};
 /// The protocol version: the frames and everything nodes say inside them
 /// (bumped whenever either changes); a peer with another version is
 /// refused.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// A node's identity: where it listens, and which life of that address it
 /// is (a restarted node gets a new incarnation).
@@ -26,8 +27,11 @@ impl fmt::Display for NodeId {
     }
 }
 
+/// The handshake's messages: a frame body of its own each, postcard-
+/// encoded. (Their first byte, the variant, is 0, 1 or 2: never a
+/// [`Kind`], so a handshake frame is never mistaken for a message.)
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum Wire {
+pub(crate) enum Handshake {
     /// First frame from the dialer.
     Hello {
         cluster: String,
@@ -38,25 +42,47 @@ pub(crate) enum Wire {
     Welcome { from: NodeId },
     /// The acceptor's answer to a bad `Hello`; the connection then closes.
     Refused { reason: String },
-    /// A request expecting a response with the same id.
-    Request { id: u64, payload: Vec<u8> },
-    /// A message expecting no response.
-    OneWay { payload: Vec<u8> },
-    /// The response to request `id`: the handler's bytes, or its error.
-    Response {
-        id: u64,
-        result: Result<Vec<u8>, String>,
-    },
-    /// The sender superseded this connection by another to the same peer:
-    /// it sends no more requests here, but still answers those it got.
-    /// (Last, so the earlier variants keep their encoding.)
-    Retire,
 }
 
-pub(crate) fn encode(msg: &Wire) -> Result<Vec<u8>, postcard::Error> {
+pub(crate) fn encode(msg: &Handshake) -> Result<Vec<u8>, postcard::Error> {
     postcard::to_allocvec(msg)
 }
 
-pub(crate) fn decode(bytes: &[u8]) -> Result<Wire, postcard::Error> {
+pub(crate) fn decode(bytes: &[u8]) -> Result<Handshake, postcard::Error> {
     postcard::from_bytes(bytes)
+}
+
+/// What a frame after the handshake carries: the first byte of its body.
+/// Then comes the request id (8 bytes, little-endian; 0 where there is
+/// none) and the payload, raw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A request expecting a response with the same id.
+    Request = 3,
+    /// A message expecting no response.
+    OneWay = 4,
+    /// The handler's answer to request `id`.
+    Response = 5,
+    /// The handler failed request `id`; the payload is its error text.
+    Failure = 6,
+    /// The sender superseded this connection by another to the same peer:
+    /// it sends no more requests here, but still answers those it got.
+    Retire = 7,
+}
+
+impl Kind {
+    /// The kind and request id at the front of a frame's `body`, if it
+    /// has them.
+    pub(crate) fn parse(body: &[u8]) -> Option<(Kind, u64)> {
+        let kind = match body.first()? {
+            3 => Kind::Request,
+            4 => Kind::OneWay,
+            5 => Kind::Response,
+            6 => Kind::Failure,
+            7 => Kind::Retire,
+            _ => return None,
+        };
+        let id: [u8; 8] = body.get(1..9)?.try_into().ok()?;
+        Some((kind, u64::from_le_bytes(id)))
+    }
 }
