@@ -180,8 +180,9 @@ async fn route<A: Actor, M: Message>(
     };
     let me = rt.me();
     let mut msg = Some(msg);
-    // Built at the first remote attempt, sent as it is by every other.
-    let mut request: Option<CallRequest> = None;
+    // Built at the first remote attempt, sent as it is by every other;
+    // boxed, so a local call's future stays small.
+    let mut request: Option<Box<CallRequest>> = None;
     // Times in a row the call found no activation where it went.
     let mut missed = 0u32;
     for _ in 0..MAX_ROUTES {
@@ -254,10 +255,10 @@ async fn route<A: Actor, M: Message>(
                     chain: chain.to_vec(),
                     turn,
                 };
-                request.insert(CallRequest {
+                request.insert(Box::new(CallRequest {
                     head,
                     body: body.into(),
-                })
+                }))
             }
         };
         let left = deadline.saturating_duration_since(p.now());
