@@ -166,7 +166,9 @@ impl Cluster {
         let dead_self = members
             .iter()
             .any(|m| m.id == me && m.status == MemberStatus::Dead);
-        let view = View::new(members);
+        // The ring is built only when its hosts changed: most new versions
+        // of the table are load reports.
+        let hosts = View::hosts_of(&members);
         let mut seen = lock(&self.seen);
         let old = &seen.view;
         // Hosts that were alive and are now dead, or gone without leaving:
@@ -176,20 +178,21 @@ impl Cluster {
             .iter()
             .filter(|m| m.status.in_service() && !m.hosts.is_empty() && m.id != me)
             .any(|was| {
-                !view
-                    .members
+                !members
                     .iter()
                     .any(|m| m.id == was.id && m.status != MemberStatus::Dead)
             });
         if died {
             self.lease.hold_placements(self.providers.now());
         }
-        if old.ring_hosts() == view.ring_hosts() {
+        if old.ring_hosts() == hosts {
             // Same hosts, same ring: only the rows (loads) are new.
-            seen.view.members = view.members;
+            seen.view.members = members;
             seen.version = version;
             return (Read::Rows, dead_self);
         }
+        drop(seen);
+        let view = View::new(members);
         (Read::Ring { view, version }, dead_self)
     }
 

@@ -2,6 +2,7 @@
 //! partition (and where `ConsistentHash` placement puts an actor).
 
 use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 
 use moonpool_sim::{fnv1a, mix64};
 
@@ -16,8 +17,17 @@ pub(crate) fn hash_id(id: &ActorId) -> u64 {
     mix64(fnv1a(id.type_name.as_bytes()) ^ fnv1a(id.key.as_bytes()).rotate_left(17))
 }
 
-fn hash_node(node: &NodeId, point: u64) -> u64 {
-    mix64(fnv1a(node.addr.to_string().as_bytes()) ^ mix64(point))
+/// A stable hash of a node's address (its incarnation left out, so a
+/// restarted node takes back the same partitions).
+fn hash_addr(addr: SocketAddr) -> u64 {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) => ip.to_ipv6_mapped().octets(),
+        IpAddr::V6(ip) => ip.octets(),
+    };
+    let mut bytes = [0u8; 18];
+    bytes[..16].copy_from_slice(&ip);
+    bytes[16..].copy_from_slice(&addr.port().to_be_bytes());
+    fnv1a(&bytes)
 }
 
 /// The ring.
@@ -30,8 +40,9 @@ impl Ring {
     pub(crate) fn new(nodes: impl IntoIterator<Item = NodeId>) -> Self {
         let mut points = BTreeMap::new();
         for node in nodes {
+            let base = hash_addr(node.addr);
             for p in 0..VIRTUAL_POINTS {
-                points.insert(hash_node(&node, p), node);
+                points.insert(mix64(base ^ mix64(p)), node);
             }
         }
         Self { points }
@@ -87,5 +98,29 @@ mod tests {
             .count();
         assert_eq!(moved, 0, "keys of surviving nodes moved");
         assert_eq!(Ring::default().owner(&id(1)), None);
+    }
+
+    #[test]
+    fn a_restarted_node_takes_back_the_same_partitions() {
+        let restarted = NodeId {
+            incarnation: 2,
+            ..node(2)
+        };
+        let before = Ring::new([node(1), node(2), node(3)]);
+        let after = Ring::new([node(1), restarted, node(3)]);
+        for k in 0..1_000 {
+            let (was, is) = (before.owner(&id(k)).unwrap(), after.owner(&id(k)).unwrap());
+            assert_eq!(was.addr, is.addr, "key {k}");
+        }
+        // IPv6 hosts and ports spread too.
+        let v6 = |port| NodeId {
+            addr: SocketAddr::new("fd00::1".parse().unwrap(), port),
+            incarnation: 1,
+        };
+        let ring = Ring::new([v6(1), v6(2)]);
+        let on_first = (0..1_000)
+            .filter(|&k| ring.owner(&id(k)) == Some(v6(1)))
+            .count();
+        assert!((300..700).contains(&on_first), "{on_first}");
     }
 }

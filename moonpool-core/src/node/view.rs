@@ -16,12 +16,7 @@ pub(crate) struct View {
 impl View {
     /// A view of `members`, with the ring of the hosts in service.
     pub(crate) fn new(members: Vec<Member>) -> Self {
-        let ring = Ring::new(
-            members
-                .iter()
-                .filter(|m| m.status.in_service() && !m.hosts.is_empty())
-                .map(|m| m.id),
-        );
+        let ring = Ring::new(Self::hosts_of(&members));
         Self { members, ring }
     }
 
@@ -52,9 +47,15 @@ impl View {
 
     /// The hosts in service, sorted: the ring a directory recovery is for.
     pub(crate) fn ring_hosts(&self) -> Vec<NodeId> {
-        let mut hosts: Vec<NodeId> = self
-            .serving()
-            .filter(|m| !m.hosts.is_empty())
+        Self::hosts_of(&self.members)
+    }
+
+    /// The hosts in service among `members`, sorted: the nodes of their
+    /// ring.
+    pub(crate) fn hosts_of(members: &[Member]) -> Vec<NodeId> {
+        let mut hosts: Vec<NodeId> = members
+            .iter()
+            .filter(|m| m.status.in_service() && !m.hosts.is_empty())
             .map(|m| m.id)
             .collect();
         hosts.sort();
