@@ -16,6 +16,8 @@
 pub mod actor;
 mod id;
 pub mod node;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod state;
 mod sync;
 pub mod transport;

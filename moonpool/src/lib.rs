@@ -30,6 +30,9 @@
 //! ```
 
 pub use moonpool_core as runtime;
+/// The cluster's state in PostgreSQL (feature `postgres`).
+#[cfg(feature = "postgres")]
+pub use moonpool_core::postgres;
 pub use moonpool_core::state::Persisted;
 pub use moonpool_core::{
     ActivationError, Actor, ActorContext, ActorId, ActorRef, CallError, Handler, Message, Node,

@@ -224,7 +224,13 @@ impl StateStorage for DiskStorage {
             this.settle(&mut unsynced, &id).await?;
             let path = this.path(&id);
             let actual = this.check_etag(&path, &id, expected).await?;
-            let next = ETag(actual.map_or(1, |e| e.0 + 1));
+            // A record's first etag is drawn at random, so one cleared and
+            // created again never hands out an etag of its earlier life (a
+            // writer still holding one must conflict, not overwrite).
+            let next = match actual {
+                Some(e) => ETag(e.0.wrapping_add(1)),
+                None => ETag(this.shared.providers.random_u64() >> 1),
+            };
             let bytes = record::encode(&id, next, &data)?;
             if let Err(e) = this.shared.providers.write_atomically(&path, &bytes).await {
                 *unsynced = true;

@@ -16,6 +16,8 @@ pub struct InMemoryStorage {
     records: Arc<Mutex<BTreeMap<ActorId, Record>>>,
     /// Bumped by every write and delete that changes a record.
     changes: Arc<AtomicU64>,
+    /// The last etag handed out.
+    etags: Arc<AtomicU64>,
 }
 
 impl InMemoryStorage {
@@ -80,7 +82,10 @@ impl StateStorage for InMemoryStorage {
             let mut records = lock(&self.records);
             let actual = records.get(id).map(|(_, e)| *e);
             if actual == expected {
-                let next = ETag(actual.map_or(1, |e| e.0 + 1));
+                // From one counter for the whole store: an etag is never
+                // handed out twice, even to a record cleared and created
+                // again (a writer still holding an old one must conflict).
+                let next = ETag(self.etags.fetch_add(1, Ordering::Relaxed) + 1);
                 records.insert(id.clone(), (data, next));
                 self.changes.fetch_add(1, Ordering::Release);
                 Ok(next)
