@@ -15,8 +15,17 @@
 //! cargo run --example bank_account -- client --seed 127.0.0.1:4000 --transfers 50
 //! ```
 //!
-//! The first node hosts the cluster's membership table; `--seed` names any
-//! node of the cluster. Every node reaches the same storage service: an
+//! Or keep the cluster's membership and the account records in PostgreSQL:
+//! any node may start first and any may die, the others carry on.
+//!
+//! ```text
+//! cargo run --example bank_account -- node --listen 127.0.0.1:4000 --postgres postgres://postgres@127.0.0.1/test
+//! cargo run --example bank_account -- node --listen 127.0.0.1:4001 --postgres postgres://postgres@127.0.0.1/test
+//! cargo run --example bank_account -- client --postgres postgres://postgres@127.0.0.1/test --transfers 50
+//! ```
+//!
+//! Without `--postgres`, the first node hosts the cluster's membership
+//! table; `--seed` names any node of the cluster. Every node reaches the same storage service: an
 //! actor's state follows it from node to node, and a node whose storage is
 //! not the cluster's is refused. The client checks the books after its
 //! transfers and exits non-zero if they do not balance. If the first node
@@ -28,8 +37,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use moonpool::postgres::{Postgres, PostgresConfig};
 use moonpool::prelude::*;
-use moonpool::runtime::state::{DiskStorage, RemoteStorage, StateStorage, StorageServer};
+use moonpool::runtime::node::PostgresMembership;
+use moonpool::runtime::state::{
+    DiskStorage, PostgresStorage, RemoteStorage, StateStorage, StorageServer,
+};
 use moonpool_examples::bank::{Account, Outcome, Transfer, run_sweeper};
 use moonpool_examples::books::{Ran, check_books};
 use moonpool_examples::cli::{data_dir, parse_or_exit, socket_addr};
@@ -71,23 +84,32 @@ enum Role {
         data: PathBuf,
     },
     /// Host the bank's actors.
+    #[command(group(clap::ArgGroup::new("state").required(true).args(["storage", "postgres"])))]
     Node {
         /// Where to listen for the cluster.
         #[arg(long, value_name = "ADDR", value_parser = socket_addr)]
         listen: SocketAddr,
         /// Any node of the cluster (none: this node starts the cluster and
         /// hosts its membership table).
-        #[arg(long, value_name = "ADDR", value_parser = socket_addr)]
+        #[arg(long, value_name = "ADDR", value_parser = socket_addr, conflicts_with = "postgres")]
         seed: Option<SocketAddr>,
         /// The storage service every node of the cluster uses.
-        #[arg(long, value_name = "ADDR", value_parser = socket_addr)]
-        storage: SocketAddr,
+        #[arg(long, value_name = "ADDR", value_parser = socket_addr, conflicts_with = "postgres")]
+        storage: Option<SocketAddr>,
+        /// Keep the membership and the account records in this PostgreSQL
+        /// database instead (a URL such as postgres://user@host:5432/db).
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
     },
     /// Run random transfers against a cluster, then check the books.
+    #[command(group(clap::ArgGroup::new("cluster").required(true).args(["seed", "postgres"])))]
     Client {
         /// Any node of the cluster.
-        #[arg(long, value_name = "ADDR", value_parser = socket_addr)]
-        seed: SocketAddr,
+        #[arg(long, value_name = "ADDR", value_parser = socket_addr, conflicts_with = "postgres")]
+        seed: Option<SocketAddr>,
+        /// The cluster's PostgreSQL database (where its membership is).
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
         /// How many transfers.
         #[arg(long, value_name = "N", default_value_t = 40)]
         transfers: u64,
@@ -110,9 +132,25 @@ async fn open_state(data: &PathBuf) -> Result<DiskStorage, String> {
         .map_err(|e| format!("{}: {e}", data.display()))
 }
 
+/// Where a node finds the cluster's membership.
+enum Membership {
+    /// On the node at this address (none: this node hosts it).
+    Primary(Option<SocketAddr>),
+    /// In the database.
+    Database(PostgresMembership),
+}
+
+/// The bank's database.
+async fn database(url: &str) -> Result<Postgres, String> {
+    let config = PostgresConfig::new(url, "bank");
+    Postgres::connect(tokio_providers()?, config)
+        .await
+        .map_err(|e| format!("cannot use the database: {e}"))
+}
+
 async fn start_node(
     listen: SocketAddr,
-    seed: Option<SocketAddr>,
+    membership: Membership,
     storage: impl StateStorage,
 ) -> Result<Node, String> {
     let builder = Node::builder("bank")
@@ -121,9 +159,10 @@ async fn start_node(
         .storage(storage)
         .call_timeout(Duration::from_secs(5))
         .failure_detection(Duration::from_millis(300), Duration::from_millis(500), 3);
-    let builder = match seed {
-        Some(seed) => builder.primary(seed),
-        None => builder.host_membership(),
+    let builder = match membership {
+        Membership::Primary(Some(seed)) => builder.primary(seed),
+        Membership::Primary(None) => builder.host_membership(),
+        Membership::Database(table) => builder.membership(table),
     };
     let node = builder.build().await.map_err(|e| e.to_string())?;
     // Transfers whose client went away are finished by the nodes.
@@ -299,11 +338,11 @@ async fn demo_in(data: &PathBuf, transfers: u64) -> Result<(), String> {
     // One store, shared by the three nodes of this process.
     let state = open_state(data).await?;
     let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
-    let first = start_node(any_port, None, state.clone()).await?;
+    let first = start_node(any_port, Membership::Primary(None), state.clone()).await?;
     let primary = first.id().addr;
     let mut nodes = vec![first];
     for _ in 0..2 {
-        nodes.push(start_node(any_port, Some(primary), state.clone()).await?);
+        nodes.push(start_node(any_port, Membership::Primary(Some(primary)), state.clone()).await?);
     }
     for n in &nodes {
         println!("  node {}", n.id().addr);
@@ -350,14 +389,26 @@ async fn storage(listen: SocketAddr, data: PathBuf) -> Result<(), String> {
 async fn node(
     listen: SocketAddr,
     seed: Option<SocketAddr>,
-    storage: SocketAddr,
+    storage: Option<SocketAddr>,
+    postgres: Option<String>,
 ) -> Result<(), String> {
     let p = tokio_providers()?;
-    let local = SocketAddr::new(listen.ip(), 0);
-    let state = RemoteStorage::connect(p.clone(), local, storage, "bank", Duration::from_secs(3))
-        .await
-        .map_err(|e| format!("cannot reach the storage service at {storage}: {e}"))?;
-    let node = start_node(listen, seed, state).await?;
+    let node = match (postgres, storage) {
+        (Some(url), _) => {
+            let db = database(&url).await?;
+            let membership = Membership::Database(PostgresMembership::new(&db));
+            start_node(listen, membership, PostgresStorage::new(&db)).await?
+        }
+        (None, Some(storage)) => {
+            let local = SocketAddr::new(listen.ip(), 0);
+            let state =
+                RemoteStorage::connect(p.clone(), local, storage, "bank", Duration::from_secs(3))
+                    .await
+                    .map_err(|e| format!("cannot reach the storage service at {storage}: {e}"))?;
+            start_node(listen, Membership::Primary(seed), state).await?
+        }
+        (None, None) => return Err("a node needs --storage or --postgres".to_string()),
+    };
     println!("node {} serving (Ctrl-C to stop)", node.id().addr);
     tokio::select! {
         stop = tokio::signal::ctrl_c() => {
@@ -373,19 +424,25 @@ async fn node(
     }
 }
 
-async fn client(seed: SocketAddr, transfers: u64) -> Result<(), String> {
+async fn client(
+    seed: Option<SocketAddr>,
+    postgres: Option<String>,
+    transfers: u64,
+) -> Result<(), String> {
     let p = tokio_providers()?;
-    let client = Node::builder("bank")
+    let loopback: std::net::IpAddr = match seed {
+        Some(seed) if seed.is_ipv6() => std::net::Ipv6Addr::LOCALHOST.into(),
+        _ => [127, 0, 0, 1].into(),
+    };
+    let builder = Node::builder("bank")
         .providers(p.clone())
-        .listen(SocketAddr::new(
-            if seed.is_ipv4() {
-                [127, 0, 0, 1].into()
-            } else {
-                std::net::Ipv6Addr::LOCALHOST.into()
-            },
-            0,
-        ))
-        .primary(seed)
+        .listen(SocketAddr::new(loopback, 0));
+    let builder = match (postgres, seed) {
+        (Some(url), _) => builder.membership(PostgresMembership::new(&database(&url).await?)),
+        (None, Some(seed)) => builder.primary(seed),
+        (None, None) => return Err("a client needs --seed or --postgres".to_string()),
+    };
+    let client = builder
         .client_only()
         .call_timeout(Duration::from_secs(5))
         .failure_detection(Duration::from_millis(300), Duration::from_millis(500), 3)
@@ -425,8 +482,13 @@ fn main() {
                 listen,
                 seed,
                 storage,
-            }) => node(listen, seed, storage).await,
-            Some(Role::Client { seed, transfers }) => client(seed, transfers).await,
+                postgres,
+            }) => node(listen, seed, storage, postgres).await,
+            Some(Role::Client {
+                seed,
+                postgres,
+                transfers,
+            }) => client(seed, postgres, transfers).await,
         }
     });
     if let Err(e) = result {

@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use moonpool_core::state::conformance::check_storage;
-use moonpool_core::state::{
-    DiskStorage, InMemoryStorage, RemoteStorage, StateStorage, StorageServer,
-};
+use moonpool_core::state::{DiskStorage, InMemoryStorage, RemoteStorage, StorageServer};
 use moonpool_sim::Providers;
 use moonpool_sim::chaos::FaultConfig;
 
@@ -80,7 +78,7 @@ fn remote_storage_keeps_the_contract() {
 mod postgres {
     use super::*;
     use moonpool_core::postgres::{Postgres, PostgresConfig};
-    use moonpool_core::state::PostgresStorage;
+    use moonpool_core::state::{PostgresStorage, StateStorage};
 
     #[test]
     fn postgres_storage_keeps_the_contract() {

@@ -276,7 +276,15 @@ pub enum MembershipError {
         /// Its answer, in words.
         reason: String,
     },
-    /// Any other reason the table cannot be read or written.
+    /// A change kept losing races with other nodes' changes (each time
+    /// it read the table again and decided again) and gave up.
+    #[error("the membership table kept changing under {attempts} attempts to change it")]
+    Contention {
+        /// How many times it tried.
+        attempts: u32,
+    },
+    /// Any other reason the table cannot be read or written (a database
+    /// down or slow, say).
     #[error("membership table unavailable: {0}")]
     Unavailable(String),
 }

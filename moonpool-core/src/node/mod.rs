@@ -31,6 +31,7 @@
 mod builder;
 mod cluster;
 mod config;
+pub mod conformance;
 mod directory;
 mod gate;
 mod handle;
@@ -40,6 +41,8 @@ mod inbound;
 mod lease;
 mod membership;
 mod net;
+#[cfg(feature = "postgres")]
+mod postgres_membership;
 mod primary;
 mod protocol;
 mod recovery;
@@ -57,3 +60,5 @@ pub use builder::{ActorRegistration, NodeBuilder};
 pub use config::{NodeConfig, NodeError};
 pub use handle::Node;
 pub use membership::{InMemoryMembership, Member, MemberStatus, MembershipError, MembershipTable};
+#[cfg(feature = "postgres")]
+pub use postgres_membership::{PostgresMembership, VOTE_ATTEMPTS};

@@ -9,9 +9,10 @@ use super::error::PostgresError;
 /// The migrations, oldest first; `{schema}` stands for the quoted schema
 /// and `{etags}` for the etag sequence as a string literal. Never edit one that
 /// has shipped: add the next.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "CREATE SEQUENCE IF NOT EXISTS {schema}.etags;
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "CREATE SEQUENCE IF NOT EXISTS {schema}.etags;
      CREATE TABLE IF NOT EXISTS {schema}.actor_state (
          actor_type text NOT NULL,
          actor_key bytea NOT NULL,
@@ -20,7 +21,37 @@ const MIGRATIONS: &[(i32, &str)] = &[(
          updated_at timestamptz NOT NULL DEFAULT now(),
          PRIMARY KEY (actor_type, actor_key)
      );",
-)];
+    ),
+    (
+        2,
+        "CREATE TABLE IF NOT EXISTS {schema}.membership_version (
+         singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+         version bigint NOT NULL
+     );
+     INSERT INTO {schema}.membership_version (singleton, version) VALUES (true, 0)
+         ON CONFLICT DO NOTHING;
+     CREATE TABLE IF NOT EXISTS {schema}.members (
+         address text NOT NULL,
+         incarnation bigint NOT NULL,
+         status text NOT NULL CHECK (status IN ('alive', 'leaving', 'left', 'dead')),
+         hosts text[] NOT NULL,
+         load bigint NOT NULL,
+         storage bigint,
+         started_at timestamptz NOT NULL DEFAULT now(),
+         i_am_alive timestamptz NOT NULL DEFAULT now(),
+         changed_at timestamptz NOT NULL DEFAULT now(),
+         PRIMARY KEY (address, incarnation)
+     );
+     CREATE TABLE IF NOT EXISTS {schema}.suspicions (
+         node_address text NOT NULL,
+         node_incarnation bigint NOT NULL,
+         voter_address text NOT NULL,
+         voter_incarnation bigint NOT NULL,
+         voted_at timestamptz NOT NULL DEFAULT now(),
+         PRIMARY KEY (node_address, node_incarnation, voter_address, voter_incarnation)
+     );",
+    ),
+];
 
 /// The newest schema version this library knows.
 pub(crate) fn latest() -> i32 {

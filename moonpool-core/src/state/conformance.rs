@@ -282,13 +282,13 @@ async fn race(store: &dyn StateStorage, id: &ActorId, racers: usize) -> Result<(
 }
 
 /// Polls every future until all are done; their outputs in order.
-struct JoinAll<T> {
+pub(crate) struct JoinAll<T> {
     futures: Vec<Option<BoxFuture<'static, T>>>,
     outputs: Vec<Option<T>>,
 }
 
 impl<T> JoinAll<T> {
-    fn new(futures: Vec<BoxFuture<'static, T>>) -> Self {
+    pub(crate) fn new(futures: Vec<BoxFuture<'static, T>>) -> Self {
         let outputs = futures.iter().map(|_| None).collect();
         Self {
             futures: futures.into_iter().map(Some).collect(),

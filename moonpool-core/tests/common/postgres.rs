@@ -56,11 +56,7 @@ pub fn with_config<F, Fut>(
         .enable_all()
         .build()
         .unwrap();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let schema = format!("moonpool_test_{tag}_{}_{nanos}", std::process::id());
+    let schema = scratch_schema(tag);
     let _drop = DropSchema {
         url: url.to_string(),
         schema: schema.clone(),
@@ -70,6 +66,23 @@ pub fn with_config<F, Fut>(
         let config = configure(PostgresConfig::new(url, "tests").schema(schema));
         let db = Postgres::connect(providers, config).await.unwrap();
         test(db).await;
+    });
+}
+
+/// A schema name no other test run uses.
+pub fn scratch_schema(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("moonpool_test_{tag}_{}_{nanos}", std::process::id())
+}
+
+/// Drops `schema` (and everything in it).
+pub fn drop_schema(url: &str, schema: &str) {
+    drop(DropSchema {
+        url: url.to_string(),
+        schema: schema.to_string(),
     });
 }
 
