@@ -177,11 +177,7 @@ impl DiskStorage {
     ) -> Result<Option<ETag>, StorageError> {
         let actual = self.read_record(path, id).await?.map(|(_, e)| e);
         if actual != expected {
-            return Err(StorageError::Conflict {
-                actor: id.to_string(),
-                expected,
-                actual,
-            });
+            return Err(StorageError::conflict(id, expected, actual));
         }
         Ok(actual)
     }
@@ -196,10 +192,7 @@ fn join(dir: &str, name: &str) -> String {
 }
 
 fn io(id: &ActorId, e: std::io::Error) -> StorageError {
-    StorageError::Io {
-        actor: id.to_string(),
-        reason: e.to_string(),
-    }
+    StorageError::io(id, e)
 }
 
 impl StateStorage for DiskStorage {

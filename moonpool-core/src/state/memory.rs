@@ -58,14 +58,6 @@ impl InMemoryStorage {
     }
 }
 
-fn conflict(id: &ActorId, expected: Option<ETag>, actual: Option<ETag>) -> StorageError {
-    StorageError::Conflict {
-        actor: id.to_string(),
-        expected,
-        actual,
-    }
-}
-
 impl StateStorage for InMemoryStorage {
     fn read(&self, id: &ActorId) -> BoxFuture<'static, Result<Option<Record>, StorageError>> {
         let found = lock(&self.records).get(id).cloned();
@@ -90,7 +82,7 @@ impl StateStorage for InMemoryStorage {
                 self.changes.fetch_add(1, Ordering::Release);
                 Ok(next)
             } else {
-                Err(conflict(id, expected, actual))
+                Err(StorageError::conflict(id, expected, actual))
             }
         };
         Box::pin(async move { result })
@@ -110,7 +102,7 @@ impl StateStorage for InMemoryStorage {
                 }
                 Ok(())
             } else {
-                Err(conflict(id, expected, actual))
+                Err(StorageError::conflict(id, expected, actual))
             }
         };
         Box::pin(async move { result })

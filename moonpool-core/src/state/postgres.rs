@@ -94,11 +94,7 @@ impl PostgresStorage {
             .within("reading a record", self.fetch(id, "reading a record"))
             .await
         {
-            Ok(found) => StorageError::Conflict {
-                actor: id.to_string(),
-                expected,
-                actual: found.map(|(_, e)| e),
-            },
+            Ok(found) => StorageError::conflict(id, expected, found.map(|(_, e)| e)),
             Err(e) => io(id, &e),
         }
     }
@@ -116,10 +112,7 @@ fn column(etag: ETag) -> i64 {
 }
 
 fn io(id: &ActorId, e: &PostgresError) -> StorageError {
-    StorageError::Io {
-        actor: id.to_string(),
-        reason: e.to_string(),
-    }
+    StorageError::io(id, e)
 }
 
 impl StateStorage for PostgresStorage {
@@ -196,11 +189,7 @@ impl StateStorage for PostgresStorage {
                     .map_err(|e| io(&id, &e))?;
                 return match found {
                     None => Ok(()),
-                    Some((_, actual)) => Err(StorageError::Conflict {
-                        actor: id.to_string(),
-                        expected,
-                        actual: Some(actual),
-                    }),
+                    Some((_, actual)) => Err(StorageError::conflict(&id, expected, Some(actual))),
                 };
             };
             let deleted = this

@@ -168,10 +168,7 @@ impl RemoteStorage {
         id: &ActorId,
         req: StorageRequest,
     ) -> Result<StorageResponse, StorageError> {
-        let io = |reason: String| StorageError::Io {
-            actor: id.to_string(),
-            reason,
-        };
+        let io = |reason: String| StorageError::io(id, reason);
         let mut out = Outgoing::new();
         out.encode(&req).map_err(|e| io(e.to_string()))?;
         let reply = self
@@ -184,10 +181,7 @@ impl RemoteStorage {
 }
 
 fn unexpected(id: &ActorId) -> StorageError {
-    StorageError::Io {
-        actor: id.to_string(),
-        reason: "unexpected storage response".to_string(),
-    }
+    StorageError::io(id, "unexpected storage response")
 }
 
 impl StateStorage for RemoteStorage {

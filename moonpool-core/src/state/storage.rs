@@ -83,6 +83,26 @@ pub enum StorageError {
     },
 }
 
+impl StorageError {
+    /// The conflict of a write to `id` that expected `expected` and found
+    /// `actual`.
+    pub(crate) fn conflict(id: &ActorId, expected: Option<ETag>, actual: Option<ETag>) -> Self {
+        Self::Conflict {
+            actor: id.to_string(),
+            expected,
+            actual,
+        }
+    }
+
+    /// The I/O failure of an operation on `id`.
+    pub(crate) fn io(id: &ActorId, reason: impl fmt::Display) -> Self {
+        Self::Io {
+            actor: id.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
 /// Where actor state lives.
 ///
 /// # Example
