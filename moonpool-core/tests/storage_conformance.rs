@@ -105,19 +105,47 @@ mod postgres {
         });
     }
 
+    /// Nodes starting together migrate a new schema once, and a node
+    /// connecting later finds it migrated, its records intact.
     #[test]
-    fn a_second_connect_finds_the_schema_migrated() {
+    fn nodes_starting_together_migrate_the_schema_once() {
         let Some(url) = common::postgres_url() else {
             return;
         };
-        let url2 = url.clone();
+        let (url2, fresh) = (url.clone(), common::scratch_schema("fresh"));
+        let schema = fresh.clone();
         common::with_schema(&url, "migrate", |db| async move {
-            let config = PostgresConfig::new(url2, "unused").schema(db.schema());
-            let again = Postgres::connect(Providers::tokio().unwrap(), config)
+            let fresh = schema;
+            let connect = |schema: String| {
+                let config = PostgresConfig::new(url2.clone(), "unused").schema(schema);
+                Postgres::connect(Providers::tokio().unwrap(), config)
+            };
+            let (a, b, c, d) = tokio::join!(
+                connect(fresh.clone()),
+                connect(fresh.clone()),
+                connect(fresh.clone()),
+                connect(fresh.clone())
+            );
+            let first = a.unwrap();
+            for other in [b, c, d] {
+                other.unwrap();
+            }
+            let id = moonpool_core::ActorId {
+                type_name: "Conformance".into(),
+                key: "kept".into(),
+            };
+            let etag = PostgresStorage::new(&first)
+                .write(&id, b"kept".to_vec(), None)
                 .await
                 .unwrap();
-            assert_eq!(again.schema(), db.schema());
+            let later = connect(fresh.clone()).await.unwrap();
+            assert_eq!(
+                PostgresStorage::new(&later).read(&id).await.unwrap(),
+                Some((b"kept".to_vec(), etag))
+            );
+            drop(db);
         });
+        common::drop_schema(&url, &fresh);
     }
 
     // Real connections, outside any simulation: real time and tasks.

@@ -43,6 +43,8 @@ mod membership;
 mod net;
 #[cfg(feature = "postgres")]
 mod postgres_membership;
+#[cfg(feature = "postgres")]
+mod postgres_rows;
 mod primary;
 mod protocol;
 mod recovery;

@@ -12,15 +12,14 @@
 //! everything else.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use moonpool_sim::BoxFuture;
-use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use super::membership::{Member, MemberStatus, MembershipError, MembershipTable};
+use super::membership::{Member, MembershipError, MembershipTable};
+use super::postgres_rows::{Statement, columns, member_of, node_of, node_params, status_word};
 use crate::postgres::{Postgres, PostgresError};
 use crate::sync::lock;
 use crate::transport::NodeId;
@@ -34,7 +33,8 @@ pub const VOTE_ATTEMPTS: u32 = 20;
 /// Rows carry the member's incarnation: a restarted node is a new member,
 /// and its earlier life is marked dead when it joins. Suspicion votes are
 /// rows of their own, with the time they were cast (older than
-/// [`vote_expiry`](Self::vote_expiry) they no longer count). Each row has
+/// [`vote_expiry`](Self::vote_expiry) they no longer count, and they are
+/// deleted when a node joins). Each row has
 /// an `i_am_alive` time, refreshed with every load report, and members
 /// dead or gone for [`defunct_after`](Self::defunct_after) are deleted
 /// when a node joins. Times are the database's, so nodes' clocks need not
@@ -81,6 +81,7 @@ struct Sql {
     withdraw: String,
     declare: String,
     forget_defunct: String,
+    forget_votes: String,
 }
 
 impl PostgresMembership {
@@ -137,6 +138,9 @@ impl PostgresMembership {
             forget_defunct: format!(
                 "DELETE FROM {m} WHERE status IN ('dead', 'left')
                  AND changed_at < now() - make_interval(secs => $1)"
+            ),
+            forget_votes: format!(
+                "DELETE FROM {s} WHERE voted_at < now() - make_interval(secs => $1)"
             ),
         };
         Self {
@@ -248,15 +252,6 @@ impl PostgresMembership {
     }
 }
 
-/// A statement and its parameters.
-type Statement = (String, Vec<Box<dyn ToSql + Sync + Send>>);
-
-/// The parameters of a node id.
-fn node_params(node: NodeId) -> [Box<dyn ToSql + Sync + Send>; 2] {
-    let (addr, inc) = columns(node);
-    [Box::new(addr), Box::new(inc)]
-}
-
 /// The table as one read saw it.
 struct Table {
     version: i64,
@@ -276,62 +271,6 @@ fn unavailable(e: PostgresError) -> MembershipError {
     MembershipError::Unavailable(e.to_string())
 }
 
-fn status_word(status: MemberStatus) -> &'static str {
-    match status {
-        MemberStatus::Alive => "alive",
-        MemberStatus::Leaving => "leaving",
-        MemberStatus::Left => "left",
-        MemberStatus::Dead => "dead",
-    }
-}
-
-/// The node id in columns `addr` and `inc` of `row` (`None`, logged, for
-/// a row that does not hold one).
-fn node_of(row: &Row, addr: usize, inc: usize) -> Option<NodeId> {
-    let text: String = row.try_get(addr).ok()?;
-    let incarnation: i64 = row.try_get(inc).ok()?;
-    match text.parse::<SocketAddr>() {
-        Ok(addr) => Some(NodeId {
-            addr,
-            incarnation: incarnation as u64,
-        }),
-        Err(e) => {
-            tracing::error!(address = %text, error = %e, "skipping a membership row with an unreadable address");
-            None
-        }
-    }
-}
-
-/// The member in `row` (`None`, logged, for a row that does not hold one).
-fn member_of(row: &Row) -> Option<Member> {
-    let id = node_of(row, 0, 1)?;
-    let word: String = row.try_get(2).ok()?;
-    let status = match word.as_str() {
-        "alive" => MemberStatus::Alive,
-        "leaving" => MemberStatus::Leaving,
-        "left" => MemberStatus::Left,
-        "dead" => MemberStatus::Dead,
-        other => {
-            tracing::error!(%id, status = other, "skipping a membership row with an unknown status");
-            return None;
-        }
-    };
-    let load: i64 = row.try_get(4).ok()?;
-    let storage: Option<i64> = row.try_get(5).ok()?;
-    Some(Member {
-        id,
-        status,
-        hosts: row.try_get(3).ok()?,
-        load: load.max(0) as u64,
-        storage: storage.map(|s| s as u64),
-    })
-}
-
-/// A node id as its columns.
-fn columns(node: NodeId) -> (String, i64) {
-    (node.addr.to_string(), node.incarnation as i64)
-}
-
 impl MembershipTable for PostgresMembership {
     fn join(&self, member: Member) -> BoxFuture<'static, Result<(), MembershipError>> {
         let sql = &self.sql;
@@ -342,6 +281,10 @@ impl MembershipTable for PostgresMembership {
             (
                 sql.forget_defunct.clone(),
                 vec![Box::new(self.defunct_after.as_secs_f64())],
+            ),
+            (
+                sql.forget_votes.clone(),
+                vec![Box::new(self.vote_expiry.as_secs_f64())],
             ),
             (sql.bury_earlier.clone(), node_params(member.id).into()),
             (sql.clear_votes.clone(), node_params(member.id).into()),

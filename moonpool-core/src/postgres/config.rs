@@ -160,3 +160,53 @@ pub(crate) fn quote_ident(name: &str) -> String {
 pub(crate) fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(config: &PostgresConfig) -> String {
+        match config.check() {
+            Err(PostgresError::InvalidConfig { reason }) => reason,
+            other => panic!("expected an invalid configuration, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_settings_are_refused_in_words() {
+        let good = PostgresConfig::new("postgres://postgres@127.0.0.1:5432/test", "bank");
+        assert!(good.check().is_ok());
+        assert!(refused(&good.clone().schema("")).contains("1 to 63 bytes"));
+        assert!(refused(&good.clone().schema("s".repeat(64))).contains("1 to 63 bytes"));
+        assert!(refused(&good.clone().schema("a\0b")).contains("NUL"));
+        assert!(refused(&good.clone().pool_size(0)).contains("pool_size is 0"));
+        assert!(refused(&good.clone().timeout(Duration::ZERO)).contains("timeout is 0"));
+        let mut bad = good.clone();
+        bad.url = "postgres://[::1".into();
+        assert!(refused(&bad).contains("cannot be read"));
+        bad.url = "dbname=test".into();
+        assert!(refused(&bad).contains("names no host"));
+    }
+
+    #[test]
+    fn schemas_of_distinct_clusters_differ_and_fit() {
+        let ids = [
+            "bank",
+            "Bank",
+            "bank ",
+            "bank_",
+            "",
+            &"é".repeat(100),
+            &"x".repeat(300),
+        ];
+        let schemas: Vec<String> = ids.iter().map(|id| schema_for(id)).collect();
+        for (i, a) in schemas.iter().enumerate() {
+            assert!(a.len() <= MAX_SCHEMA_BYTES, "{a}");
+            for b in &schemas[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(quote_literal("it's"), "'it''s'");
+    }
+}

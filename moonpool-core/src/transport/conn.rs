@@ -66,7 +66,7 @@ impl Conn {
                 max: self.max_frame,
             });
         }
-        Ok(out.into_frame(kind as u8, id))
+        Ok(out.into_frame(kind, id))
     }
 
     /// Sends a request and registers `waiter` for its response.
@@ -115,7 +115,7 @@ impl Conn {
         if self.retired.swap(true, Ordering::AcqRel) {
             return;
         }
-        self.push(Outgoing::new().into_frame(Kind::Retire as u8, 0));
+        self.push(Outgoing::new().into_frame(Kind::Retire, 0));
         self.close_if_drained();
     }
 
@@ -323,7 +323,7 @@ impl Respond for Conn {
             })
             .unwrap_or_else(|message| {
                 let text = clip(&message, self.max_frame.saturating_sub(DATA_HEADER_LEN));
-                Outgoing::from(text.as_bytes()).into_frame(Kind::Failure as u8, id)
+                Outgoing::from(text.as_bytes()).into_frame(Kind::Failure, id)
             });
         self.push(frame);
         self.answering.fetch_sub(1, Ordering::Release);

@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::frame::HEADER_LEN;
+use super::wire::Kind;
 
 /// Bytes of a frame's body before the payload: the kind, then the request
 /// id (8 bytes, little-endian).
@@ -99,9 +100,9 @@ impl Outgoing {
 
     /// The frame: the header (length, checksum) and the body's kind and
     /// request id filled in front of the payload.
-    pub(crate) fn into_frame(mut self, kind: u8, id: u64) -> Vec<u8> {
+    pub(crate) fn into_frame(mut self, kind: Kind, id: u64) -> Vec<u8> {
         let body_len = self.body_len() as u32;
-        self.buf[HEADER_LEN] = kind;
+        self.buf[HEADER_LEN] = kind as u8;
         self.buf[HEADER_LEN + 1..PREFIX].copy_from_slice(&id.to_le_bytes());
         let crc = crc32fast::hash(&self.buf[HEADER_LEN..]);
         self.buf[..4].copy_from_slice(&body_len.to_be_bytes());
@@ -260,11 +261,14 @@ mod tests {
     fn a_frame_carries_the_payload_after_its_header() {
         let mut out = Outgoing::new();
         out.extend_from_slice(b"payload");
-        let frame = out.into_frame(3, 0x0102_0304_0506_0708);
+        let frame = out.into_frame(Kind::Request, 0x0102_0304_0506_0708);
         let body = &frame[HEADER_LEN..];
         assert_eq!(&frame[..4], &(body.len() as u32).to_be_bytes());
         assert_eq!(&frame[4..8], &crc32fast::hash(body).to_be_bytes());
-        assert_eq!(body[0], 3);
+        assert_eq!(
+            Kind::parse(body),
+            Some((Kind::Request, 0x0102_0304_0506_0708))
+        );
         assert_eq!(&body[1..9], &0x0102_0304_0506_0708u64.to_le_bytes());
         let p = Payload::within(body.to_vec(), DATA_HEADER_LEN);
         assert_eq!(p, b"payload");
