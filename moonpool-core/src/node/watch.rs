@@ -3,10 +3,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Weak;
+use std::time::Duration;
+
+use moonpool_sim::Instant;
 
 use super::protocol::ClusterRequest;
 use super::root::NodeInner;
 use crate::transport::NodeId;
+
+/// How often a node reports an unchanged load (it doubles as the "I am
+/// alive" time of tables that keep one).
+const LOAD_HEARTBEAT: Duration = Duration::from_secs(10);
 
 /// Re-reads the membership table every probe interval, on its own so that
 /// slow probes never delay it: the node's lease depends on it.
@@ -28,13 +35,17 @@ pub(crate) async fn watch(node: Weak<NodeInner>) {
     let mut missed: BTreeMap<NodeId, u32> = BTreeMap::new();
     // Peers this node voted dead that have not been declared dead yet.
     let mut voted: BTreeSet<NodeId> = BTreeSet::new();
+    // The load last reported, and when: an unchanged load is reported
+    // again only every LOAD_HEARTBEAT (each report is a write to the
+    // table, and a new version every node then reads).
+    let mut reported: Option<(u64, Instant)> = None;
     loop {
         let Some(n) = node.upgrade() else { return };
         if n.host.is_stopping() {
             return;
         }
         let interval = n.config.probe_interval;
-        n.directory.refresh().await;
+        // The membership itself is re-read by `keep_membership`.
         n.router.prune();
         n.directory.send_reports(n.config.probe_timeout).await;
         let me = n.node_id();
@@ -53,7 +64,11 @@ pub(crate) async fn watch(node: Weak<NodeInner>) {
             }
         }
         let load = n.host.count() as u64;
-        let _ = n.cluster.table().report_load(me, load).await;
+        let now = n.providers.now();
+        let due = reported.is_none_or(|(last, at)| last != load || now - at >= LOAD_HEARTBEAT);
+        if due && n.cluster.table().report_load(me, load).await.is_ok() {
+            reported = Some((load, now));
+        }
         let peers: Vec<NodeId> = n
             .cluster
             .serving()
