@@ -118,7 +118,9 @@ fn main() {
         let config = PostgresConfig::new(url.clone(), "bench").schema(schema.clone());
         let db = Postgres::connect(p.clone(), config).await.unwrap();
         let dir = std::env::temp_dir().join(format!("moonpool-bench-{}", std::process::id()));
-        let disk = DiskStorage::open(p.clone(), dir.to_string_lossy().into_owned()).await.unwrap();
+        // Storage paths are relative to the providers' root.
+        let files = Providers::tokio_with_storage_root(&dir).unwrap();
+        let disk = DiskStorage::open(files, "state").await.unwrap();
         let pg: Arc<dyn StateStorage> = Arc::new(PostgresStorage::new(&db));
         let disk: Arc<dyn StateStorage> = Arc::new(disk);
         println!("moonpool backend figures (release, 2 tokio worker threads; higher is better for round trips, lower for refreshes)");

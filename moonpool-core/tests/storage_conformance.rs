@@ -39,11 +39,11 @@ fn disk_storage_keeps_the_contract_on_a_real_disk() {
         .enable_all()
         .build()
         .unwrap();
-    let path = dir.to_string_lossy().into_owned();
+    let root = dir.clone();
     runtime.block_on(async move {
-        let store = DiskStorage::open(Providers::tokio().unwrap(), path)
-            .await
-            .unwrap();
+        // Storage paths are relative to the providers' root.
+        let providers = Providers::tokio_with_storage_root(root).unwrap();
+        let store = DiskStorage::open(providers, "state").await.unwrap();
         check_storage(&store, "Conformance", RACERS).await.unwrap();
     });
     let _ = std::fs::remove_dir_all(&dir);
