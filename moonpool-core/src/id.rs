@@ -15,6 +15,27 @@ pub struct ActorId {
     pub key: String,
 }
 
+impl ActorId {
+    /// Where the actor sits on the cluster's consistent-hash ring: the
+    /// node owning this position keeps the actor's directory entry and
+    /// fires its reminders. Stable across versions and platforms (FNV-1a
+    /// of the type name and key, mixed), so a reminder table may store it
+    /// and read by ranges of it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use moonpool_core::ActorId;
+    /// let id = |key: &str| ActorId { type_name: "Account".into(), key: key.into() };
+    /// assert_eq!(id("alice").ring_position(), id("alice").ring_position());
+    /// assert_ne!(id("alice").ring_position(), id("bob").ring_position());
+    /// ```
+    pub fn ring_position(&self) -> u64 {
+        use moonpool_sim::{fnv1a, mix64};
+        mix64(fnv1a(self.type_name.as_bytes()) ^ fnv1a(self.key.as_bytes()).rotate_left(17))
+    }
+}
+
 impl fmt::Display for ActorId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.type_name, self.key)

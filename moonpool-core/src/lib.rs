@@ -12,12 +12,15 @@
 //!   membership and failure detection.
 //! - [`state`]: persisted actor state with optimistic concurrency, in
 //!   memory or on disk (crash-tested through the storage provider).
+//! - [`reminder`]: durable reminders: the reminder table and its
+//!   backends, and what an actor's reminder hook receives.
 
 pub mod actor;
 mod id;
 pub mod node;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod reminder;
 pub mod state;
 mod sync;
 pub mod transport;
@@ -25,4 +28,5 @@ pub mod transport;
 pub use actor::{
     ActivationError, Actor, ActorContext, ActorId, ActorRef, CallError, Handler, Message,
 };
+pub use moonpool_sim::WallTime;
 pub use node::Node;

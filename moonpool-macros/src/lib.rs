@@ -72,7 +72,9 @@ pub fn actor(args: TokenStream, item: TokenStream) -> TokenStream {
 /// registration that makes every node host the type. `#[one_way]` marks a
 /// handler whose reference method does not wait; `#[reentrant]` marks a
 /// `&self` handler that runs alongside others. `async fn on_activate(&mut
-/// self, ctx: &ActorContext)` and `on_deactivate` are lifecycle hooks.
+/// self, ctx: &ActorContext)` and `on_deactivate` are lifecycle hooks;
+/// `async fn on_reminder(&mut self, ctx: &ActorContext, tick:
+/// ReminderTick)` receives the actor's reminder ticks.
 #[proc_macro_attribute]
 pub fn actor_impl(args: TokenStream, item: TokenStream) -> TokenStream {
     actor::actor_impl(args.into(), item.into())

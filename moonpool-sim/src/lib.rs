@@ -59,8 +59,8 @@ mod sim;
 pub use providers::{
     AsyncStream, BoxFuture, DeterministicRng, Elapsed, Instant, JoinError, JoinHandle, NetListener,
     NetStream, NetworkProvider, OpenMode, ProviderError, Providers, RandomProvider, SpawnSpec,
-    StorageFile, StorageLock, StorageProvider, TaskProvider, TimeProvider, Timeout, YieldNow,
-    fnv1a, mix64, yield_now,
+    StorageFile, StorageLock, StorageProvider, TaskProvider, TimeProvider, Timeout, WallTime,
+    YieldNow, fnv1a, mix64, yield_now,
 };
 pub use sim::{
     DiskConfig, FailureKind, Livelock, NetConfig, ProcessId, SimConfig, SimContext, SimError,

@@ -33,13 +33,18 @@ pub use moonpool_core as runtime;
 /// The cluster's state in PostgreSQL (feature `postgres`).
 #[cfg(feature = "postgres")]
 pub use moonpool_core::postgres;
+/// Durable reminders: the tick an actor's `on_reminder` hook receives,
+/// the reminder tables, their errors.
+pub use moonpool_core::reminder;
 pub use moonpool_core::state::Persisted;
 pub use moonpool_core::{
     ActivationError, Actor, ActorContext, ActorId, ActorRef, CallError, Handler, Message, Node,
 };
 pub use moonpool_macros::{actor, actor_impl, sim_test};
 pub use moonpool_sim as sim;
-pub use moonpool_sim::{Instant, JoinHandle, ProcessId, Providers, SimContext, Simulation};
+pub use moonpool_sim::{
+    Instant, JoinHandle, ProcessId, Providers, SimContext, Simulation, WallTime,
+};
 /// Chaos macros: fault points and assertions (see [`sim::chaos`]).
 /// `unreachable!` is reachable as `moonpool::sim::unreachable!` only, so it
 /// never shadows `std`'s.
@@ -52,11 +57,12 @@ pub use moonpool_sim::{
 /// The names most tests and actors need.
 pub mod prelude {
     pub use crate::{actor, actor_impl, sim_test};
+    pub use moonpool_core::reminder::{ReminderTick, TickStatus};
     pub use moonpool_core::state::Persisted;
     pub use moonpool_core::{
         ActivationError, Actor, ActorContext, ActorId, ActorRef, CallError, Handler, Message, Node,
     };
-    pub use moonpool_sim::{Instant, JoinHandle, ProcessId, Providers, SimContext};
+    pub use moonpool_sim::{Instant, JoinHandle, ProcessId, Providers, SimContext, WallTime};
     pub use moonpool_sim::{
         always, always_eq, always_ge, always_gt, always_le, always_lt, always_ne,
         always_or_unreachable, buggify, reachable, sometimes, sometimes_eq, sometimes_ge,
@@ -75,6 +81,7 @@ pub mod __private {
         dispatch_shared, encode_reply, unknown_method,
     };
     pub use moonpool_core::node::ActorRegistration;
+    pub use moonpool_core::reminder::ReminderTick;
     pub use moonpool_core::state::Persisted;
     pub use moonpool_core::{Actor, ActorContext, ActorId, ActorRef, CallError, Handler, Message};
     pub use moonpool_sim::BoxFuture;

@@ -21,6 +21,7 @@ use super::options::ActorOptions;
 use super::runtime::Runtime;
 use super::wire_id::fnv1a_32;
 use crate::id::ActorId;
+use crate::reminder::ReminderTick;
 
 impl ActorId {
     /// The id of `A` with `key`.
@@ -80,6 +81,27 @@ pub trait Actor: Sized + Send + Sync + 'static {
     /// shutdown).
     fn on_deactivate(&mut self, _ctx: &ActorContext) -> impl Future<Output = ()> + Send {
         async {}
+    }
+
+    /// Handles one due time of one of this actor's reminders (see
+    /// [`crate::reminder`]), as an exclusive turn, activating the actor if
+    /// it is not active. Delivery is at least once per due time: use
+    /// [`ReminderTick::due`] to de-duplicate work that must not repeat. A
+    /// panic here counts as delivered; the reminder stays registered.
+    ///
+    /// Default: logs a warning (a reminder was registered for an actor
+    /// with no hook). `#[actor_impl]` calls `async fn on_reminder(&mut
+    /// self, ctx: &ActorContext, tick: ReminderTick)` when the impl has
+    /// one.
+    fn on_reminder(
+        &mut self,
+        ctx: &ActorContext,
+        tick: ReminderTick,
+    ) -> impl Future<Output = ()> + Send {
+        let id = ctx.id().clone();
+        async move {
+            tracing::warn!(actor = %id, reminder = %tick.name, due = %tick.due, "a reminder ticked for an actor type without an on_reminder hook; the tick is dropped");
+        }
     }
 
     /// Handles a message that arrived as bytes: decode by method id, run

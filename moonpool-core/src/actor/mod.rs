@@ -20,6 +20,7 @@ mod lifecycle;
 mod local_call;
 mod options;
 mod panic;
+mod reminders;
 mod remote;
 mod runtime;
 mod schedule;
@@ -39,11 +40,15 @@ pub use error::{ActivationError, CallError, MembershipError};
 pub use moonpool_sim::BoxFuture;
 pub use options::{ActorOptions, Placement};
 pub use panic::catch_handler_panic;
+pub use reminders::Reminder;
 pub use timers::TimerId;
 
 pub(crate) use call::unreachable;
 pub(crate) use chain::check_cycle;
 pub(crate) use erased::AnyActivation;
+pub(crate) use reminders::{
+    list as list_reminders, register as register_reminder, unregister as unregister_reminder,
+};
 pub(crate) use remote::{CallAnswer, CallHead, CallRequest, RemoteReply};
 pub(crate) use runtime::{Idle, Located, Runtime, SendJob};
 pub(crate) use schedule::spawn_activation;

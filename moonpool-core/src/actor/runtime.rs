@@ -21,6 +21,7 @@ use super::error::CallError;
 use super::options::Placement;
 use super::remote::{CallAnswer, CallRequest};
 use crate::id::ActorId;
+use crate::reminder::ReminderTable;
 use crate::state::StateStorage;
 use crate::transport::{NodeId, TransportError};
 
@@ -56,6 +57,14 @@ pub(crate) trait Runtime: Send + Sync + 'static {
 
     /// The node's state storage, if it was given one.
     fn storage(&self) -> Option<Arc<dyn StateStorage>>;
+
+    /// The node's reminder table, if it was given one.
+    fn reminder_table(&self) -> Option<Arc<dyn ReminderTable>>;
+
+    /// A reminder of `actor` was registered, replaced or removed: tells
+    /// the node owning it (best effort; owners also re-read their slice
+    /// of the table regularly).
+    fn reminder_changed(self: Arc<Self>, actor: ActorId);
 
     /// Has the idle collector check `activation` at `at`.
     fn watch_idle(&self, at: Instant, generation: u64, activation: Weak<dyn Idle>);

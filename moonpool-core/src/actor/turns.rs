@@ -18,15 +18,18 @@ use std::task::{Context, Poll, Waker};
 
 use tokio::sync::{RwLock, mpsc};
 
+use crate::reminder::ReminderTick;
+
 use super::activation::{Activation, Exit, Next};
 use super::chain::TurnKind;
 use super::context::ActorContext;
 use super::current::with_runtime;
-use super::definition::Actor;
+use super::definition::{Actor, dispatch};
 use super::envelope::{Envelope, RemoteCall, Turn};
 use super::error::CallError;
 use super::exit::leave;
 use super::panic::catch_handler_panic;
+use super::reminders::TICK_METHOD;
 use super::remote::RemoteReply;
 use crate::id::ActorId;
 
@@ -128,7 +131,12 @@ pub(crate) async fn run_exclusive_turn<A: Actor>(
         }
         Envelope::Remote(call) => {
             let (call, ctx) = remote_turn(activation, *call, TurnKind::Exclusive);
-            let dispatch = actor.dispatch(call.method, &call.body, &ctx);
+            let dispatch = if call.method == TICK_METHOD {
+                // A reminder's tick: every actor type handles it.
+                Box::pin(dispatch::<A, ReminderTick>(actor, &call.body, &ctx))
+            } else {
+                actor.dispatch(call.method, &call.body, &ctx)
+            };
             run_remote(activation, &ctx, dispatch, call.reply).await
         }
     }

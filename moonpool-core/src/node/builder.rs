@@ -17,10 +17,12 @@ use super::lease::Lease;
 use super::membership::{InMemoryMembership, Member, MemberStatus, MembershipTable};
 use super::net::Net;
 use super::primary::PrimaryMembership;
+use super::reminders::Reminders;
 use super::root::NodeInner;
 use super::router::Router;
 use super::{shared_storage, watch};
 use crate::actor::Actor;
+use crate::reminder::ReminderTable;
 use crate::transport::{Transport, TransportConfig};
 
 /// An actor type linked into the binary, registered by `#[actor_impl]` so
@@ -62,6 +64,7 @@ pub struct NodeBuilder {
     primary: Option<SocketAddr>,
     host_membership: bool,
     storage: Option<Arc<dyn crate::state::StateStorage>>,
+    reminders: Option<Arc<dyn ReminderTable>>,
     types: Vec<(&'static str, Arc<dyn ActorFactory>)>,
     /// Which registered types to host: `None` for all of them.
     only: Option<Vec<String>>,
@@ -84,6 +87,7 @@ impl NodeBuilder {
             primary: None,
             host_membership: false,
             storage: None,
+            reminders: None,
             types: Vec::new(),
             only: None,
             client_only: false,
@@ -135,6 +139,16 @@ impl NodeBuilder {
     /// Where actors persist their state ([`Persisted`](crate::state::Persisted)).
     pub fn storage(mut self, storage: impl crate::state::StateStorage) -> Self {
         self.storage = Some(Arc::new(storage));
+        self
+    }
+
+    /// Where reminders live (see [`crate::reminder`]): the cluster's one
+    /// table, shared by every node (without one, registering a reminder
+    /// fails with
+    /// [`ReminderError::NotConfigured`](crate::reminder::ReminderError::NotConfigured)).
+    /// A hosting node fires the reminders of its slice of the ring.
+    pub fn reminders(mut self, table: impl ReminderTable) -> Self {
+        self.reminders = Some(Arc::new(table));
         self
     }
 
@@ -285,6 +299,7 @@ impl NodeBuilder {
                 host,
                 directory,
                 router,
+                reminders: Reminders::new(self.reminders),
             }),
         };
         node.inner.serve(&gate);
@@ -307,6 +322,12 @@ impl NodeBuilder {
                 format!("idle:{}", id.addr),
                 super::idle::collect(Arc::clone(node.inner.host.idle()), Arc::clone(&providers)),
             );
+            if node.inner.reminders.table().is_some() {
+                providers.spawn_named(
+                    format!("reminders:{}", id.addr),
+                    super::reminder_firing::keep(Arc::downgrade(&node.inner)),
+                );
+            }
         }
         Ok(node)
     }

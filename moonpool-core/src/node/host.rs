@@ -10,11 +10,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use moonpool_sim::{Instant, Providers};
+use moonpool_sim::{BoxFuture, Instant, Providers};
 
 use super::idle::IdleCollector;
-use crate::actor::{Actor, AnyActivation, Idle, Runtime, spawn_activation};
+use crate::actor::{Actor, ActorRef, AnyActivation, CallError, Idle, Runtime, spawn_activation};
 use crate::id::{ActorId, IdMap};
+use crate::reminder::ReminderTick;
 use crate::state::StateStorage;
 use crate::sync::lock;
 use crate::transport::NodeId;
@@ -28,6 +29,15 @@ pub(crate) trait ActorFactory: Send + Sync {
         id: ActorId,
         generation: u64,
     ) -> Arc<dyn AnyActivation>;
+
+    /// Delivers a reminder's tick to `id` (of this factory's type),
+    /// through `runtime`, as a call.
+    fn deliver_tick(
+        &self,
+        runtime: Arc<dyn Runtime>,
+        id: ActorId,
+        tick: ReminderTick,
+    ) -> BoxFuture<'static, Result<(), CallError>>;
 }
 
 struct FactoryOf<A>(PhantomData<fn() -> A>);
@@ -41,6 +51,19 @@ impl<A: Actor> ActorFactory for FactoryOf<A> {
         generation: u64,
     ) -> Arc<dyn AnyActivation> {
         spawn_activation::<A>(runtime, providers, id, generation)
+    }
+
+    fn deliver_tick(
+        &self,
+        runtime: Arc<dyn Runtime>,
+        id: ActorId,
+        tick: ReminderTick,
+    ) -> BoxFuture<'static, Result<(), CallError>> {
+        Box::pin(async move {
+            ActorRef::<A>::new(id, Some(runtime), Vec::new())
+                .call(tick)
+                .await
+        })
     }
 }
 
@@ -100,6 +123,11 @@ impl Host {
     /// Whether this node is a client (hosts no actor type).
     pub(crate) fn is_client(&self) -> bool {
         self.types.is_empty()
+    }
+
+    /// The factory of actor type `type_name`, if this node hosts it.
+    pub(crate) fn factory(&self, type_name: &str) -> Option<Arc<dyn ActorFactory>> {
+        self.types.get(type_name).cloned()
     }
 
     /// Whether this node can build actors of `type_name`.

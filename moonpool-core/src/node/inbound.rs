@@ -6,7 +6,7 @@
 use std::sync::{Arc, Weak};
 
 use super::gate::Gate;
-use super::protocol::Request;
+use super::protocol::{ReminderRequest, ReminderResponse, Request};
 use super::root::NodeInner;
 use crate::actor::{CallHead, CallRequest, RemoteReply};
 use crate::transport::{NodeId, Outgoing, Payload, Responder};
@@ -72,6 +72,10 @@ impl crate::transport::Inbound for Inbound {
                 });
             }
             Request::Host(req) => responder.send(encode(&node.serve_host(from, req))),
+            Request::Reminders(ReminderRequest::Changed { actor }) => {
+                node.reminders.notice(actor);
+                responder.send(encode(&ReminderResponse::Done));
+            }
             Request::Cluster(req) => {
                 let p = Arc::clone(&node.providers);
                 p.spawn_detached("inbound-cluster", async move {

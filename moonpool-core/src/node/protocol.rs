@@ -25,6 +25,8 @@ pub(crate) enum Request {
     Host(HostRequest),
     /// To the cluster service: answered with a [`ClusterResponse`].
     Cluster(ClusterRequest),
+    /// To the reminder service: answered with a [`ReminderResponse`].
+    Reminders(ReminderRequest),
 }
 
 /// A [`Request`] borrowed, to encode without copying: serializes exactly
@@ -35,6 +37,7 @@ pub(crate) enum RequestRef<'a> {
     Directory(&'a DirectoryRequest),
     Host(&'a HostRequest),
     Cluster(&'a ClusterRequest),
+    Reminders(&'a ReminderRequest),
 }
 
 /// A service's request: how it is tagged on the wire, and what answers it.
@@ -144,6 +147,27 @@ impl ServiceRequest for ClusterRequest {
     type Response = ClusterResponse;
     fn tagged(&self) -> RequestRef<'_> {
         RequestRef::Cluster(self)
+    }
+}
+
+/// To the node owning an actor's reminders.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum ReminderRequest {
+    /// The reminders of `actor` changed in the table: re-read them.
+    Changed { actor: ActorId },
+}
+
+/// The reminder service's answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum ReminderResponse {
+    /// Noted.
+    Done,
+}
+
+impl ServiceRequest for ReminderRequest {
+    type Response = ReminderResponse;
+    fn tagged(&self) -> RequestRef<'_> {
+        RequestRef::Reminders(self)
     }
 }
 

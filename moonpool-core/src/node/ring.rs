@@ -7,15 +7,11 @@ use std::net::{IpAddr, SocketAddr};
 use moonpool_sim::{fnv1a, mix64};
 
 use crate::actor::ActorId;
+use crate::reminder::RingRange;
 use crate::transport::NodeId;
 
 /// Points per node on the ring: enough for an even spread.
 const VIRTUAL_POINTS: u64 = 64;
-
-/// A stable hash of an actor id.
-pub(crate) fn hash_id(id: &ActorId) -> u64 {
-    mix64(fnv1a(id.type_name.as_bytes()) ^ fnv1a(id.key.as_bytes()).rotate_left(17))
-}
 
 /// A stable hash of a node's address (its incarnation left out, so a
 /// restarted node takes back the same partitions).
@@ -48,9 +44,30 @@ impl Ring {
         Self { points }
     }
 
+    /// The ranges of positions `node` owns (empty if it is not on the
+    /// ring): each of its points owns the positions after the point
+    /// before it, up to itself.
+    pub(crate) fn ranges_of(&self, node: NodeId) -> Vec<RingRange> {
+        let Some((&last, _)) = self.points.iter().next_back() else {
+            return Vec::new();
+        };
+        let mut before = last;
+        let mut ranges = Vec::new();
+        for (&p, owner) in &self.points {
+            if *owner == node {
+                ranges.push(RingRange {
+                    after: before,
+                    through: p,
+                });
+            }
+            before = p;
+        }
+        ranges
+    }
+
     /// The node owning `id`, if the ring has any node.
     pub(crate) fn owner(&self, id: &ActorId) -> Option<NodeId> {
-        let h = hash_id(id);
+        let h = id.ring_position();
         self.points
             .range(h..)
             .next()
@@ -97,6 +114,24 @@ mod tests {
             })
             .count();
         assert_eq!(moved, 0, "keys of surviving nodes moved");
+        // Each node's ranges hold exactly the keys it owns.
+        for n in [node(1), node(2), node(3)] {
+            let ranges = three.ranges_of(n);
+            assert_eq!(ranges.len() as u64, VIRTUAL_POINTS);
+            for k in 0..3_000 {
+                let p = id(k).ring_position();
+                let inside = ranges.iter().any(|r| r.contains(p));
+                assert_eq!(inside, three.owner(&id(k)) == Some(n), "key {k}");
+            }
+        }
+        assert!(three.ranges_of(node(9)).is_empty());
+        let alone = Ring::new([node(1)]);
+        assert!((0..100).all(|k| {
+            alone
+                .ranges_of(node(1))
+                .iter()
+                .any(|r| r.contains(id(k).ring_position()))
+        }));
         assert_eq!(Ring::default().owner(&id(1)), None);
     }
 

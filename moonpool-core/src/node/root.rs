@@ -13,6 +13,7 @@ use super::directory::Directory;
 use super::host::Host;
 use super::net::Net;
 use super::protocol::{DirectoryRequest, DirectoryResponse, HostRequest, HostResponse};
+use super::reminders::Reminders;
 use super::router::Router;
 use crate::actor::{
     AnyActivation, CallAnswer, CallError, CallHead, CallRequest, RemoteReply, Runtime, check_cycle,
@@ -31,6 +32,8 @@ pub(crate) struct NodeInner {
     pub(crate) host: Arc<Host>,
     pub(crate) directory: Arc<Directory>,
     pub(crate) router: Router,
+    /// Fires the reminders of this node's slice of the ring.
+    pub(crate) reminders: Reminders,
 }
 
 impl NodeInner {

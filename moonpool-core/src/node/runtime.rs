@@ -9,11 +9,13 @@ use std::time::Duration;
 use moonpool_sim::{BoxFuture, Instant, Providers};
 
 use super::handle::Node;
+use super::protocol::ReminderRequest;
 use super::root::NodeInner;
 use crate::actor::{
     ActorContext, ActorId, CallAnswer, CallError, CallRequest, Idle, Located, Placement, Runtime,
     SendJob,
 };
+use crate::reminder::ReminderTable;
 use crate::state::StateStorage;
 use crate::transport::{NodeId, TransportError};
 
@@ -24,6 +26,30 @@ impl Runtime for NodeInner {
 
     fn storage(&self) -> Option<Arc<dyn StateStorage>> {
         self.host.storage()
+    }
+
+    fn reminder_table(&self) -> Option<Arc<dyn ReminderTable>> {
+        self.reminders.table().cloned()
+    }
+
+    fn reminder_changed(self: Arc<Self>, actor: ActorId) {
+        let owner = self.cluster.with_view(|v| v.owner(&actor));
+        match owner {
+            Some(owner) if owner == self.node_id() => self.reminders.notice(actor),
+            Some(owner) => {
+                let p = Arc::clone(&self.providers);
+                p.spawn_detached("reminder-notice", async move {
+                    let req = ReminderRequest::Changed { actor };
+                    let timeout = self.config.probe_timeout.max(Duration::from_secs(1));
+                    if let Err(e) = self.net.request(owner, &req, timeout).await {
+                        // The owner re-reads its slice regularly anyway.
+                        tracing::debug!(%owner, error = %e, "could not tell a reminder's owner of a change");
+                    }
+                });
+            }
+            // No host in the ring yet: the first one reads the table.
+            None => {}
+        }
     }
 
     fn watch_idle(&self, at: Instant, generation: u64, activation: Weak<dyn Idle>) {

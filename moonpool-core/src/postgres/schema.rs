@@ -51,6 +51,22 @@ const MIGRATIONS: &[(i32, &str)] = &[
          PRIMARY KEY (node_address, node_incarnation, voter_address, voter_incarnation)
      );",
     ),
+    (
+        3,
+        "CREATE TABLE IF NOT EXISTS {schema}.reminders (
+         actor_type text NOT NULL,
+         actor_key bytea NOT NULL,
+         name text NOT NULL,
+         ring_position bigint NOT NULL,
+         first_due_ms bigint NOT NULL,
+         period_ms bigint NOT NULL,
+         delivered_through_ms bigint,
+         etag bigint NOT NULL DEFAULT nextval({etags}),
+         updated_at timestamptz NOT NULL DEFAULT now(),
+         PRIMARY KEY (actor_type, actor_key, name)
+     );
+     CREATE INDEX IF NOT EXISTS reminders_by_position ON {schema}.reminders (ring_position);",
+    ),
 ];
 
 /// The newest schema version this library knows.

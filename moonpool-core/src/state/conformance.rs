@@ -23,7 +23,7 @@ pub struct Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "storage contract broken: {}: {}", self.case, self.detail)
+        write!(f, "contract broken: {}: {}", self.case, self.detail)
     }
 }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 /// The protocol version: the frames and everything nodes say inside them
 /// (bumped whenever either changes); a peer with another version is
 /// refused.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// A node's identity: where it listens, and which life of that address it
 /// is (a restarted node gets a new incarnation).

@@ -297,6 +297,17 @@ pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
     } else {
         quote!(let _ = ctx;)
     };
+    let on_reminder = model.on_reminder.map(|span| {
+        let tick = quote::quote_spanned!(span=> tick);
+        quote! {
+            #[allow(clippy::manual_async_fn)]
+            fn on_reminder(&mut self, ctx: &#p::ActorContext, tick: #p::ReminderTick) -> impl ::core::future::Future<Output = ()> + ::core::marker::Send {
+                async move {
+                    self.on_reminder(ctx, #tick).await;
+                }
+            }
+        }
+    });
     let activate_binding = if model.on_activate {
         quote!(let mut actor)
     } else {
@@ -426,6 +437,8 @@ pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
                     #on_deactivate
                 }
             }
+
+            #on_reminder
 
             fn dispatch<'a>(
                 &'a mut self,

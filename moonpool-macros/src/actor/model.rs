@@ -46,4 +46,7 @@ pub(crate) struct ImplModel {
     pub(crate) on_activate: bool,
     /// `async fn on_deactivate(&mut self, ctx: &ActorContext)` is present.
     pub(crate) on_deactivate: bool,
+    /// `async fn on_reminder(&mut self, ctx: &ActorContext, tick:
+    /// ReminderTick)` is present: the span of the tick's type.
+    pub(crate) on_reminder: Option<Span>,
 }

@@ -12,6 +12,10 @@ use syn::{Fields, FnArg, ImplItem, ItemImpl, ItemStruct, Meta, Pat, ReturnType, 
 use super::model::{ActorModel, HandlerModel, ImplModel};
 use crate::errors::{Errors, lit_str, method_id, parse_duration_nanos};
 
+/// The wire name of reminder ticks (`moonpool_core::reminder::ReminderTick`):
+/// no handler may share its wire id.
+const REMINDER_TICK: &str = "moonpool.reminder";
+
 const ACTOR_OPTIONS: &str = "expected `name = \"..\"`, `placement = \"..\"`, `idle_timeout = \"..\"`, `reentrant` or `state`";
 
 /// Parses `#[actor(...)]` and its struct. The `#[state]` helper attribute
@@ -195,6 +199,7 @@ pub(crate) fn actor_impl(
         handlers: Vec::new(),
         on_activate: false,
         on_deactivate: false,
+        on_reminder: None,
     };
     let mut ids: BTreeMap<u32, String> = BTreeMap::new();
     for impl_item in &mut item.items {
@@ -206,6 +211,14 @@ pub(crate) fn actor_impl(
         });
         let one_way = take_attr(&mut f.attrs, "one_way");
         let reentrant = take_attr(&mut f.attrs, "reentrant");
+        if name == "on_reminder" {
+            check_reminder_hook(f, errors);
+            model.on_reminder = Some(match f.sig.inputs.iter().nth(2) {
+                Some(FnArg::Typed(t)) => t.ty.span(),
+                _ => f.sig.span(),
+            });
+            continue;
+        }
         if name == "on_activate" || name == "on_deactivate" {
             check_hook(f, errors);
             if name == "on_activate" {
@@ -233,6 +246,13 @@ pub(crate) fn actor_impl(
         }
         if let Some(h) = handler(f, &receiver, one_way, reentrant, errors) {
             let id = method_id(&h.wire_name);
+            if id == method_id(REMINDER_TICK) {
+                errors.push_at(
+                    h.span,
+                    format!("the wire id of `{}` ({id:#010x}) is the one reminder ticks use; rename the handler", h.wire_name),
+                );
+                continue;
+            }
             if let Some(other) = ids.insert(id, h.wire_name.clone()) {
                 if other == h.wire_name {
                     errors.push_at(
@@ -270,6 +290,22 @@ fn check_hook(f: &syn::ImplItemFn, errors: &mut Errors) {
         errors.push_at(
             f.sig.span(),
             format!("`{}` is a lifecycle hook: write it as `async fn {}(&mut self, ctx: &ActorContext)`", f.sig.ident, f.sig.ident),
+        );
+    }
+}
+
+/// `async fn on_reminder(&mut self, ctx: &ActorContext, tick: ReminderTick)`
+/// (the tick's type is checked by the compiler).
+fn check_reminder_hook(f: &syn::ImplItemFn, errors: &mut Errors) {
+    let ok = f.sig.asyncness.is_some()
+        && matches!(f.sig.inputs.first(), Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_some())
+        && f.sig.inputs.len() == 3
+        && matches!(f.sig.inputs.iter().nth(1), Some(FnArg::Typed(t)) if is_context(&t.ty))
+        && matches!(f.sig.output, ReturnType::Default);
+    if !ok {
+        errors.push_at(
+            f.sig.span(),
+            "`on_reminder` is the reminder hook: write it as `async fn on_reminder(&mut self, ctx: &ActorContext, tick: ReminderTick)`",
         );
     }
 }

@@ -10,6 +10,7 @@ pub(crate) mod storage;
 pub(crate) mod task;
 pub(crate) mod time;
 pub(crate) mod tokio;
+pub(crate) mod wall;
 
 pub use net::{AsyncStream, NetListener, NetStream, NetworkProvider};
 pub use random::{DeterministicRng, RandomProvider, fnv1a, mix64};
@@ -18,3 +19,4 @@ pub use storage::{OpenMode, StorageFile, StorageLock, StorageProvider};
 pub use task::{BoxFuture, JoinError, JoinHandle, SpawnSpec, TaskProvider, YieldNow, yield_now};
 pub use time::{Elapsed, Instant, TimeProvider, Timeout};
 pub use tokio::ProviderError;
+pub use wall::WallTime;

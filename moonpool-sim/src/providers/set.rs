@@ -15,6 +15,7 @@ use super::random::{RandomProvider, below_with, chance_from};
 use super::storage::{OpenMode, StorageFile, StorageProvider};
 use super::task::{JoinHandle, SpawnSpec, TaskProvider, wrap_task};
 use super::time::{Instant, TimeProvider, Timeout};
+use super::wall::WallTime;
 
 /// The provider set a piece of runtime code runs against.
 ///
@@ -170,6 +171,11 @@ impl Providers {
     /// The current time.
     pub fn now(&self) -> Instant {
         self.time.now()
+    }
+
+    /// The current calendar time (see [`WallTime`]).
+    pub fn wall_now(&self) -> WallTime {
+        self.time.wall_now()
     }
 
     /// Completes after `duration` has passed.

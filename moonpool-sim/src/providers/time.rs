@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::task::BoxFuture;
+use super::wall::WallTime;
 
 /// A point in time on a provider's clock, counted in nanoseconds from that
 /// clock's epoch (the start of the simulation, or the creation of the tokio
@@ -115,12 +116,13 @@ impl fmt::Display for Instant {
 /// # Example
 ///
 /// ```
-/// use moonpool_sim::{Instant, TimeProvider, BoxFuture};
+/// use moonpool_sim::{Instant, TimeProvider, BoxFuture, WallTime};
 ///
 /// /// A clock frozen at the epoch whose timers never fire.
 /// struct Frozen;
 /// impl TimeProvider for Frozen {
 ///     fn now(&self) -> Instant { Instant::ZERO }
+///     fn wall_now(&self) -> WallTime { WallTime::UNIX_EPOCH }
 ///     fn sleep_until(&self, _deadline: Instant) -> BoxFuture<'static, ()> {
 ///         Box::pin(std::future::pending())
 ///     }
@@ -130,6 +132,9 @@ impl fmt::Display for Instant {
 pub trait TimeProvider: Send + Sync + 'static {
     /// The current time on this clock.
     fn now(&self) -> Instant;
+    /// The current calendar time: what durable schedules are written in,
+    /// comparable across machines (up to their clocks' disagreement).
+    fn wall_now(&self) -> WallTime;
     /// A future that completes once the clock reaches `deadline`
     /// (immediately if it already has).
     fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()>;

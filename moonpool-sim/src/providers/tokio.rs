@@ -11,6 +11,7 @@ use super::random::{DeterministicRng, RandomProvider, mix64};
 use super::set::Providers;
 use super::task::{BoxFuture, SpawnSpec, TaskProvider};
 use super::time::{Instant, TimeProvider};
+use super::wall::WallTime;
 
 /// Why the tokio providers could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,14 @@ impl TimeProvider for TokioTime {
     fn now(&self) -> Instant {
         let nanos = self.epoch.elapsed().as_nanos();
         Instant::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
+
+    fn wall_now(&self) -> WallTime {
+        // A clock set before 1970 reads as the epoch.
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        WallTime::from_unix_millis(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
     }
 
     fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {

@@ -12,6 +12,7 @@ use crate::providers::random::RandomProvider;
 use crate::providers::set::Providers;
 use crate::providers::task::{BoxFuture, SpawnSpec, TaskProvider};
 use crate::providers::time::{Instant, TimeProvider};
+use crate::providers::wall::WallTime;
 
 pub(crate) struct SimTime {
     pub(crate) world_id: u64,
@@ -20,6 +21,10 @@ pub(crate) struct SimTime {
 impl TimeProvider for SimTime {
     fn now(&self) -> Instant {
         with_world(self.world_id, |w| Instant::from_nanos(w.now.get()))
+    }
+
+    fn wall_now(&self) -> WallTime {
+        WallTime::SIMULATION_EPOCH + self.now().since_epoch()
     }
 
     fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {

@@ -1,0 +1,210 @@
+//! Reminders as an actor sees them: registering, replacing, removing and
+//! listing its own (in the node's reminder table), and the tick as the
+//! message its `on_reminder` hook handles. Firing them is the node's
+//! reminder service (`node/reminders.rs`).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use moonpool_sim::WallTime;
+
+use super::context::ActorContext;
+use super::definition::{Actor, Handler, Message, method_id};
+use super::runtime::Runtime;
+use crate::id::ActorId;
+use crate::reminder::{
+    ReminderEntry, ReminderError, ReminderTable, ReminderTick, StoredReminder, check_name,
+    check_schedule,
+};
+
+/// Tries of a registration or removal that keeps meeting a concurrent
+/// change of the same row (the owner recording a delivery).
+const ATTEMPTS: usize = 16;
+
+impl Message for ReminderTick {
+    type Reply = ();
+    /// Not a Rust identifier, so no handler's name can be it.
+    const NAME: &'static str = "moonpool.reminder";
+}
+
+/// The wire id of a reminder tick.
+pub(crate) const TICK_METHOD: u32 = method_id(<ReminderTick as Message>::NAME);
+
+/// Every actor handles its reminders' ticks, in its `on_reminder` hook.
+impl<A: Actor> Handler<ReminderTick> for A {
+    fn handle(
+        &mut self,
+        tick: ReminderTick,
+        ctx: &ActorContext,
+    ) -> impl Future<Output = ()> + Send {
+        self.on_reminder(ctx, tick)
+    }
+}
+
+/// A registered reminder, as read from the table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reminder {
+    /// Its name.
+    pub name: String,
+    /// Its first due time.
+    pub first_due: WallTime,
+    /// The time between due times.
+    pub period: Duration,
+    /// The next due time to deliver.
+    pub next_due: WallTime,
+    /// The last due time delivered, if any.
+    pub delivered_through: Option<WallTime>,
+}
+
+impl From<&ReminderEntry> for Reminder {
+    fn from(e: &ReminderEntry) -> Self {
+        Self {
+            name: e.name.clone(),
+            first_due: e.first_due,
+            period: e.period,
+            next_due: e.next_due(),
+            delivered_through: e.delivered_through,
+        }
+    }
+}
+
+impl ActorContext {
+    /// Registers (or replaces) this actor's reminder `name`: first due
+    /// `due` from now, then every `period`, until unregistered — across
+    /// deactivations, crashes and the loss of any node. Each due time
+    /// reaches the actor's `on_reminder` hook at least once (see
+    /// [`crate::reminder`]). Registering again under the same name
+    /// replaces the schedule (its count of delivered ticks starts over).
+    /// Times are kept to the millisecond.
+    ///
+    /// # Errors
+    ///
+    /// [`ReminderError::InvalidName`], [`ReminderError::InvalidPeriod`] or
+    /// [`ReminderError::InvalidDue`] for a schedule outside the limits;
+    /// [`ReminderError::NotConfigured`] when the node has no reminder
+    /// table; the table's error when it cannot be written.
+    ///
+    /// # Example
+    ///
+    /// ```ignore
+    /// // inside a handler:
+    /// ctx.register_reminder("interest", Duration::from_secs(60), Duration::from_secs(86_400)).await?;
+    /// ```
+    pub async fn register_reminder(
+        &self,
+        name: &str,
+        due: Duration,
+        period: Duration,
+    ) -> Result<Reminder, ReminderError> {
+        register(self.runtime(), self.id(), name, due, period).await
+    }
+
+    /// Removes this actor's reminder `name`; whether it existed. A tick
+    /// already on its way may still arrive.
+    ///
+    /// # Errors
+    ///
+    /// [`ReminderError::NotConfigured`] when the node has no reminder
+    /// table; the table's error when it cannot be written.
+    pub async fn unregister_reminder(&self, name: &str) -> Result<bool, ReminderError> {
+        unregister(self.runtime(), self.id(), name).await
+    }
+
+    /// This actor's reminders, by name.
+    ///
+    /// # Errors
+    ///
+    /// [`ReminderError::NotConfigured`] when the node has no reminder
+    /// table; the table's error when it cannot be read.
+    pub async fn reminders(&self) -> Result<Vec<Reminder>, ReminderError> {
+        list(self.runtime(), self.id()).await
+    }
+}
+
+/// The node's reminder table.
+fn table(rt: Option<&Arc<dyn Runtime>>) -> Result<Arc<dyn ReminderTable>, ReminderError> {
+    let rt = rt.ok_or(ReminderError::ShuttingDown)?;
+    if rt.is_stopping() {
+        return Err(ReminderError::ShuttingDown);
+    }
+    rt.reminder_table().ok_or(ReminderError::NotConfigured)
+}
+
+/// `d` cut to whole milliseconds (what tables keep).
+fn whole_millis(d: Duration) -> Duration {
+    Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Registers (or replaces) reminder `name` of `actor` through `rt`'s
+/// table, and tells the reminder's owner.
+pub(crate) async fn register(
+    rt: Option<Arc<dyn Runtime>>,
+    actor: &ActorId,
+    name: &str,
+    due: Duration,
+    period: Duration,
+) -> Result<Reminder, ReminderError> {
+    check_name(name)?;
+    check_schedule(due, period)?;
+    let table = table(rt.as_ref())?;
+    let Some(rt) = rt else {
+        return Err(ReminderError::ShuttingDown);
+    };
+    let entry = ReminderEntry {
+        actor: actor.clone(),
+        name: name.to_string(),
+        first_due: rt.providers().wall_now() + whole_millis(due),
+        period: whole_millis(period),
+        delivered_through: None,
+    };
+    let mut last = None;
+    for _ in 0..ATTEMPTS {
+        let current = table.read(actor, name).await?;
+        match table.upsert(&entry, current.map(|r| r.etag)).await {
+            Ok(_) => {
+                rt.reminder_changed(actor.clone());
+                return Ok(Reminder::from(&entry));
+            }
+            Err(conflict @ ReminderError::Conflict { .. }) => last = Some(conflict),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or(ReminderError::ShuttingDown))
+}
+
+/// Removes reminder `name` of `actor`; whether it existed.
+pub(crate) async fn unregister(
+    rt: Option<Arc<dyn Runtime>>,
+    actor: &ActorId,
+    name: &str,
+) -> Result<bool, ReminderError> {
+    let table = table(rt.as_ref())?;
+    let mut last = None;
+    for _ in 0..ATTEMPTS {
+        let Some(StoredReminder { etag, .. }) = table.read(actor, name).await? else {
+            return Ok(false);
+        };
+        match table.delete(actor, name, etag).await {
+            Ok(()) => {
+                if let Some(rt) = rt {
+                    rt.reminder_changed(actor.clone());
+                }
+                return Ok(true);
+            }
+            Err(conflict @ ReminderError::Conflict { .. }) => last = Some(conflict),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or(ReminderError::ShuttingDown))
+}
+
+/// The reminders of `actor`, by name.
+pub(crate) async fn list(
+    rt: Option<Arc<dyn Runtime>>,
+    actor: &ActorId,
+) -> Result<Vec<Reminder>, ReminderError> {
+    let table = table(rt.as_ref())?;
+    let rows = table.read_actor(actor).await?;
+    Ok(rows.iter().map(|r| Reminder::from(&r.entry)).collect())
+}
