@@ -34,16 +34,18 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use moonpool::postgres::{Postgres, PostgresConfig};
 use moonpool::prelude::*;
+use moonpool::reminder::{PostgresReminderTable, ReminderTable, StorageReminderTable};
 use moonpool::runtime::node::PostgresMembership;
 use moonpool::runtime::state::{
     DiskStorage, PostgresStorage, RemoteStorage, StateStorage, StorageServer,
 };
-use moonpool_examples::bank::{Account, Outcome, Transfer, run_sweeper};
+use moonpool_examples::bank::{Account, Outcome, Transfer};
 use moonpool_examples::books::{Ran, check_books};
 use moonpool_examples::cli::{data_dir, parse_or_exit, socket_addr};
 
@@ -148,15 +150,19 @@ async fn database(url: &str) -> Result<Postgres, String> {
         .map_err(|e| format!("cannot use the database: {e}"))
 }
 
+/// Starts a bank node on its membership, state storage and reminder
+/// table (the ledger's sweeps are reminders).
 async fn start_node(
     listen: SocketAddr,
     membership: Membership,
     storage: impl StateStorage,
+    reminders: impl ReminderTable,
 ) -> Result<Node, String> {
     let builder = Node::builder("bank")
         .listen(listen)
         .providers(tokio_providers()?)
         .storage(storage)
+        .reminders(reminders)
         .call_timeout(Duration::from_secs(5))
         .failure_detection(Duration::from_millis(300), Duration::from_millis(500), 3);
     let builder = match membership {
@@ -164,11 +170,7 @@ async fn start_node(
         Membership::Primary(None) => builder.host_membership(),
         Membership::Database(table) => builder.membership(table),
     };
-    let node = builder.build().await.map_err(|e| e.to_string())?;
-    // Transfers whose client went away are finished by the nodes.
-    let p = tokio_providers()?;
-    p.spawn(run_sweeper(node.clone(), p.clone(), Duration::from_secs(2)));
-    Ok(node)
+    builder.build().await.map_err(|e| e.to_string())
 }
 
 /// Returns, in words, once `node` can no longer take part in the cluster:
@@ -338,11 +340,20 @@ async fn demo_in(data: &PathBuf, transfers: u64) -> Result<(), String> {
     // One store, shared by the three nodes of this process.
     let state = open_state(data).await?;
     let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
-    let first = start_node(any_port, Membership::Primary(None), state.clone()).await?;
+    // The reminders in the same store.
+    let reminders = StorageReminderTable::new(Arc::new(state.clone()));
+    let first = start_node(
+        any_port,
+        Membership::Primary(None),
+        state.clone(),
+        reminders.clone(),
+    )
+    .await?;
     let primary = first.id().addr;
     let mut nodes = vec![first];
     for _ in 0..2 {
-        nodes.push(start_node(any_port, Membership::Primary(Some(primary)), state.clone()).await?);
+        let membership = Membership::Primary(Some(primary));
+        nodes.push(start_node(any_port, membership, state.clone(), reminders.clone()).await?);
     }
     for n in &nodes {
         println!("  node {}", n.id().addr);
@@ -397,7 +408,8 @@ async fn node(
         (Some(url), _) => {
             let db = database(&url).await?;
             let membership = Membership::Database(PostgresMembership::new(&db));
-            start_node(listen, membership, PostgresStorage::new(&db)).await?
+            let reminders = PostgresReminderTable::new(&db);
+            start_node(listen, membership, PostgresStorage::new(&db), reminders).await?
         }
         (None, Some(storage)) => {
             let local = SocketAddr::new(listen.ip(), 0);
@@ -405,7 +417,8 @@ async fn node(
                 RemoteStorage::connect(p.clone(), local, storage, "bank", Duration::from_secs(3))
                     .await
                     .map_err(|e| format!("cannot reach the storage service at {storage}: {e}"))?;
-            start_node(listen, Membership::Primary(seed), state).await?
+            let reminders = StorageReminderTable::new(Arc::new(state.clone()));
+            start_node(listen, Membership::Primary(seed), state, reminders).await?
         }
         (None, None) => return Err("a node needs --storage or --postgres".to_string()),
     };

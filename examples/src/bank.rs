@@ -18,14 +18,18 @@
 //!   says it was;
 //! - a client that goes away is not needed either: before a transfer
 //!   starts, its order is written to a [`Ledger`] of open transfers, and
-//!   every node runs a [`sweep`] that drives each open transfer to its
-//!   end; a transfer that ends takes itself off the ledger.
+//!   a ledger shard holding open transfers has a durable reminder
+//!   ([`SWEEP_EVERY`]) whose ticks drive each of them to its end, whatever
+//!   crashed in between; a transfer that ends takes itself off the ledger,
+//!   and an empty shard removes its reminder.
 //!
 //! So at any moment, the money in the accounts plus the money of transfers
 //! debited but not yet credited equals the money the bank started with,
 //! and every transfer that started ends, whoever asked for it.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use moonpool::prelude::*;
@@ -202,30 +206,60 @@ pub fn ledger_key(id: u64) -> String {
     format!("open-{}", id % LEDGER_SHARDS)
 }
 
+/// How often a ledger shard with open transfers sweeps them (its
+/// reminder's period).
+pub const SWEEP_EVERY: Duration = Duration::from_secs(2);
+
+/// The name of a ledger shard's sweep reminder.
+pub const SWEEP_REMINDER: &str = "sweep";
+
 /// One shard of the open transfers: each transfer's order is written here
-/// before it starts, and taken off once it has ended, so a [`sweep`] can
-/// finish the transfers that nobody is driving any more.
+/// before it starts, and taken off once it has ended. While it holds any,
+/// its `sweep` reminder ticks every [`SWEEP_EVERY`] and drives each one
+/// to its end: the transfers nobody is driving any more are finished,
+/// even after every node that knew of them crashed.
 #[moonpool::actor(state, idle_timeout = "5m")]
 pub struct Ledger {
     #[state]
     open: Persisted<BTreeMap<u64, TransferOrder>>,
+    /// Whether this activation has made sure the sweep reminder exists.
+    sweeping: bool,
+    /// Set while a sweep of this shard runs (a slow sweep is not joined
+    /// by the next tick's).
+    sweep_running: Arc<AtomicBool>,
 }
 
 #[moonpool::actor_impl]
 impl Ledger {
-    /// Records transfer `id` as open (again: no change).
-    pub async fn open(&mut self, id: u64, order: TransferOrder) -> Result<(), BankError> {
-        match self.open.get(&id) {
-            Some(known) if *known == order => Ok(()),
-            Some(_) => Err(BankError::Mismatch(id)),
-            None => self
-                .open
+    /// Records transfer `id` as open (again: no change), and makes sure
+    /// the shard's sweep reminder exists.
+    pub async fn open(
+        &mut self,
+        ctx: &ActorContext,
+        id: u64,
+        order: TransferOrder,
+    ) -> Result<(), BankError> {
+        if self.open.get(&id).is_some_and(|known| *known != order) {
+            return Err(BankError::Mismatch(id));
+        }
+        if !self.sweeping {
+            // The reminder first: an order on the ledger must never be
+            // without a sweep (if the write below fails, a tick finds the
+            // shard empty and removes the reminder again).
+            ctx.register_reminder(SWEEP_REMINDER, SWEEP_EVERY, SWEEP_EVERY)
+                .await
+                .map_err(|e| BankError::Retry(e.to_string()))?;
+            self.sweeping = true;
+        }
+        if !self.open.contains_key(&id) {
+            self.open
                 .update(|open| {
                     open.insert(id, order);
                 })
                 .await
-                .map_err(|e| BankError::Retry(e.to_string())),
+                .map_err(|e| BankError::Retry(e.to_string()))?;
         }
+        Ok(())
     }
 
     /// Takes transfer `id` off the ledger (absent: no change).
@@ -245,6 +279,45 @@ impl Ledger {
     pub async fn pending(&self) -> Vec<(u64, TransferOrder)> {
         self.open.iter().map(|(k, v)| (*k, v.clone())).collect()
     }
+
+    /// The sweep: drives every open transfer of this shard to its end, in
+    /// a task of its own (a transfer that ends closes itself here, which
+    /// it could not do while this turn waited for it). An empty shard
+    /// removes its reminder.
+    async fn on_reminder(&mut self, ctx: &ActorContext, _tick: ReminderTick) {
+        if self.open.is_empty() {
+            if ctx.unregister_reminder(SWEEP_REMINDER).await.is_ok() {
+                self.sweeping = false;
+            }
+            return;
+        }
+        let Some(node) = ctx.node() else { return };
+        if self.sweep_running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let open: Vec<(u64, TransferOrder)> =
+            self.open.iter().map(|(k, v)| (*k, v.clone())).collect();
+        let running = Arc::clone(&self.sweep_running);
+        ctx.providers().spawn_detached("ledger-sweep", async move {
+            let count = open.len();
+            let ended = drive(&node, open).await;
+            running.store(false, Ordering::Release);
+            moonpool::sometimes!(ended > 0, "a reminder's sweep finished open transfers");
+            tracing::info!(open = count, ended, "swept open transfers");
+        });
+    }
+}
+
+/// Drives each transfer of `open` to its end; how many ended.
+async fn drive(node: &Node, open: Vec<(u64, TransferOrder)>) -> usize {
+    let mut ended = 0;
+    for (id, order) in open {
+        let transfer = node.actor::<Transfer>(id.to_string());
+        if let Ok(Ok(_)) = transfer.execute(order.from, order.to, order.amount).await {
+            ended += 1;
+        }
+    }
+    ended
 }
 
 /// What one [`sweep`] did.
@@ -258,9 +331,10 @@ pub struct Swept {
     pub unreadable: usize,
 }
 
-/// Drives every transfer on the ledger to its end, once: what a client
-/// that went away would have done. Safe to run anywhere, any number of
-/// times at once (a transfer's steps are idempotent).
+/// Drives every transfer on the ledger to its end, once, from `node`:
+/// what the ledger's reminders do on their own, for an operator who wants
+/// it now. Safe to run anywhere, any number of times at once (a
+/// transfer's steps are idempotent).
 pub async fn sweep(node: &Node) -> Swept {
     let mut swept = Swept::default();
     for shard in 0..LEDGER_SHARDS {
@@ -270,32 +344,9 @@ pub async fn sweep(node: &Node) -> Swept {
             continue;
         };
         swept.open += open.len();
-        for (id, order) in open {
-            let transfer = node.actor::<Transfer>(id.to_string());
-            if let Ok(Ok(_)) = transfer.execute(order.from, order.to, order.amount).await {
-                swept.ended += 1;
-            }
-        }
+        swept.ended += drive(node, open).await;
     }
     swept
-}
-
-/// Runs [`sweep`] every `every` (give or take a fifth, so nodes spread
-/// out) until the node stops.
-pub async fn run_sweeper(node: Node, providers: Providers, every: Duration) {
-    while !node.is_stopped() {
-        providers
-            .sleep(providers.random_duration(every * 4 / 5, every * 6 / 5))
-            .await;
-        let swept = sweep(&node).await;
-        if swept.open > 0 {
-            tracing::info!(
-                open = swept.open,
-                ended = swept.ended,
-                "swept open transfers"
-            );
-        }
-    }
 }
 
 /// The coordinator of one transfer (keyed by the transfer id).

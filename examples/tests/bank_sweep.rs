@@ -1,16 +1,19 @@
 //! Transfers whose clients died: clients start transfers and are then
 //! killed for good, while bank nodes crash and links fail. Nobody asks for
-//! those transfers again: the nodes' ledger sweep alone must bring every
-//! one of them to its end, and the books must balance.
+//! those transfers again: the ledger shards' sweep reminders alone must
+//! bring every one of them to its end, the books must balance, and the
+//! emptied shards must remove their reminders.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 mod common;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{ACCOUNTS, Backend, OPENING, account, books, conserve_money, start_cluster};
 use moonpool::prelude::*;
+use moonpool::reminder::{ReminderTable, RingRange, StorageReminderTable};
 use moonpool::runtime::state::InMemoryStorage;
 use moonpool_examples::bank::{Account, Phase, Transfer};
 
@@ -152,6 +155,22 @@ mod abandoned {
             unfinished > 0,
             "the sweep finished transfers whose client had died"
         );
+        // Every shard is empty now: its next tick removes its reminder.
+        let reminders = StorageReminderTable::new(Arc::new(store.clone()));
+        let emptied = sim.now();
+        while !reminders
+            .read_range(RingRange::WHOLE)
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            assert!(
+                sim.now() - emptied < Duration::from_secs(60),
+                "empty ledger shards kept their sweep reminders for 60 s"
+            );
+            cluster.restart_the_fallen(&sim);
+            sim.sleep(Duration::from_millis(500)).await;
+        }
 
         // Exactly once, and nothing moved without a record.
         let end = books(&store);

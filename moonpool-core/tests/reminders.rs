@@ -263,7 +263,8 @@ fn deliver_within_bound(sim: &SimContext, schedules: Arc<Mutex<Vec<Schedule>>>) 
     coverage_of = [
         "reminders",
         "moonpool_core::node::reminders",
-        "moonpool_core::node::reminder_firing"
+        "moonpool_core::node::reminder_firing",
+        "moonpool_core::actor::reminders"
     ]
 )]
 async fn reminders_fire_every_due_time_across_crashes_and_partitions(sim: SimContext) {

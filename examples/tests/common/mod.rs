@@ -1,6 +1,6 @@
 //! The bank's cluster under simulation, shared by its sim tests: a storage
-//! service, three nodes that run the ledger sweep, the audit of the
-//! stored books, and a supervisor.
+//! service (state and reminders), three nodes, the audit of the stored
+//! books, and a supervisor.
 #![allow(dead_code)] // each test binary uses its part
 
 use std::collections::BTreeMap;
@@ -9,11 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use moonpool::prelude::*;
+use moonpool::reminder::StorageReminderTable;
 use moonpool::runtime::node::{InMemoryMembership, NodeError};
 use moonpool::runtime::state::{
     DiskStorage, InMemoryStorage, RemoteStorage, StateStorage, StorageServer,
 };
-use moonpool_examples::bank::{AccountState, TransferOrder, TransferRecord, run_sweeper};
+use moonpool_examples::bank::{AccountState, TransferOrder, TransferRecord};
 
 pub const ACCOUNTS: usize = 5;
 pub const OPENING: i64 = 100;
@@ -85,9 +86,9 @@ pub enum Backend {
     Disk,
 }
 
-/// The bank's processes: a storage service, three nodes (each running the
-/// ledger sweep, as a production node would), and what the test needs to
-/// drive them.
+/// The bank's processes: a storage service (holding the state and the
+/// reminders, so ledger shards sweep their open transfers whatever
+/// crashes), three nodes, and what the test needs to drive them.
 pub struct BankCluster {
     pub table: InMemoryMembership,
     pub storage_pid: ProcessId,
@@ -96,9 +97,6 @@ pub struct BankCluster {
     /// The current node of each bank process, for the supervisor.
     pub running: Arc<std::sync::Mutex<BTreeMap<String, Node>>>,
 }
-
-/// How often each node sweeps the ledger of open transfers.
-pub const SWEEP_EVERY: Duration = Duration::from_secs(2);
 
 pub fn start_cluster(sim: &SimContext, backend: &Backend) -> BankCluster {
     let table = InMemoryMembership::new();
@@ -148,6 +146,7 @@ pub fn start_cluster(sim: &SimContext, backend: &Backend) -> BankCluster {
                         .providers(p.clone())
                         .membership(table.clone())
                         .storage(storage.clone())
+                        .reminders(StorageReminderTable::new(Arc::new(storage.clone())))
                         .call_timeout(Duration::from_secs(3))
                         .failure_detection(
                             Duration::from_millis(500),
@@ -168,7 +167,6 @@ pub fn start_cluster(sim: &SimContext, backend: &Backend) -> BankCluster {
                     .lock()
                     .unwrap()
                     .insert(format!("bank-{i}"), node.clone());
-                p.spawn(run_sweeper(node.clone(), p.clone(), SWEEP_EVERY));
                 std::future::pending::<()>().await;
                 drop(node);
             }

@@ -5,7 +5,7 @@ use std::any::Any;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use moonpool_sim::{JoinHandle, Providers};
+use moonpool_sim::{JoinHandle, Providers, WallTime};
 
 use super::chain::CallChain;
 use super::remote::RemoteReply;
@@ -14,6 +14,14 @@ use crate::id::ActorId;
 use crate::state::StateOwner;
 use crate::sync::lock;
 use crate::transport::Payload;
+
+/// A reminder's schedule, as an activation tells its ticks apart.
+#[derive(Debug)]
+pub(crate) struct TickSchedule {
+    pub(crate) name: String,
+    pub(crate) first_due: WallTime,
+    pub(crate) period: std::time::Duration,
+}
 
 /// What an activation is, whatever its actor type: the part of an
 /// [`ActorContext`] that stays the same for every turn.
@@ -27,6 +35,10 @@ pub(crate) struct ActivationInfo {
     pub(crate) generation: u64,
     /// Timers of this activation, stopped when it deactivates.
     pub(crate) timers: Mutex<Vec<Option<JoinHandle<()>>>>,
+    /// The latest due time of each reminder whose tick this activation
+    /// handled: a tick sent again (its sender did not hear back) is not
+    /// handled twice here.
+    pub(crate) ticks: Mutex<Vec<(TickSchedule, WallTime)>>,
     /// How many of the actor's [`Persisted`](crate::state::Persisted)
     /// states are unsure: while any is, no further turn runs and the
     /// activation leaves.

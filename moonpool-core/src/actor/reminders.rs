@@ -11,12 +11,14 @@ use moonpool_sim::WallTime;
 
 use super::context::ActorContext;
 use super::definition::{Actor, Handler, Message, method_id};
+use super::erased::TickSchedule;
 use super::runtime::Runtime;
 use crate::id::ActorId;
 use crate::reminder::{
     ReminderEntry, ReminderError, ReminderTable, ReminderTick, StoredReminder, check_name,
     check_schedule,
 };
+use crate::sync::lock;
 
 /// Tries of a registration or removal that keeps meeting a concurrent
 /// change of the same row (the owner recording a delivery).
@@ -31,14 +33,58 @@ impl Message for ReminderTick {
 /// The wire id of a reminder tick.
 pub(crate) const TICK_METHOD: u32 = method_id(<ReminderTick as Message>::NAME);
 
-/// Every actor handles its reminders' ticks, in its `on_reminder` hook.
+/// Every actor handles its reminders' ticks, in its `on_reminder` hook —
+/// once per due time per activation: a tick sent again because its sender
+/// did not hear back (a timeout, a lost connection) is acknowledged
+/// without running the hook again.
 impl<A: Actor> Handler<ReminderTick> for A {
     fn handle(
         &mut self,
         tick: ReminderTick,
         ctx: &ActorContext,
     ) -> impl Future<Output = ()> + Send {
-        self.on_reminder(ctx, tick)
+        let first = first_delivery(ctx, &tick);
+        async move {
+            if first {
+                self.on_reminder(ctx, tick).await;
+            }
+        }
+    }
+}
+
+/// Whether this activation has not handled `tick`'s due time (or a later
+/// one of the same schedule) yet; notes it as handled. A schedule's ticks
+/// are delivered in order of due time, so one not later than the latest
+/// seen was delivered already. (A replaced schedule is another schedule:
+/// its ticks still in flight must not hide the new one's.)
+fn first_delivery(ctx: &ActorContext, tick: &ReminderTick) -> bool {
+    let mut seen = lock(&ctx.info().ticks);
+    let schedule = |s: &TickSchedule| {
+        s.name == tick.name && s.first_due == tick.first_due && s.period == tick.period
+    };
+    match seen.iter_mut().find(|(s, _)| schedule(s)) {
+        Some((_, latest)) if *latest >= tick.due => {
+            moonpool_sim::sometimes!(
+                true,
+                "a tick sent again is not handled twice by one activation"
+            );
+            false
+        }
+        Some((_, latest)) => {
+            *latest = tick.due;
+            true
+        }
+        None => {
+            // One schedule per name: the replaced one is forgotten.
+            seen.retain(|(s, _)| s.name != tick.name);
+            let s = TickSchedule {
+                name: tick.name.clone(),
+                first_due: tick.first_due,
+                period: tick.period,
+            };
+            seen.push((s, tick.due));
+            true
+        }
     }
 }
 

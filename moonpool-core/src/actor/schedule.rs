@@ -120,6 +120,7 @@ pub(crate) fn spawn_activation<A: Actor>(
         providers: Arc::clone(&providers),
         generation,
         timers: Mutex::new(Vec::new()),
+        ticks: Mutex::new(Vec::new()),
         unsure_states: AtomicU32::new(0),
         halted: AtomicBool::new(false),
     }));

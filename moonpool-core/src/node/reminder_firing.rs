@@ -13,19 +13,8 @@ use moonpool_sim::{Instant, JoinHandle};
 use super::reminders::FULL_REFRESH;
 use super::root::NodeInner;
 use crate::actor::{CallError, Runtime};
+use crate::id::ActorId;
 use crate::reminder::{ReminderError, ReminderTable, ReminderTick, RingRange, StoredReminder};
-
-/// Reads every range of `ranges` from `table`.
-async fn read_slice(
-    table: &Arc<dyn ReminderTable>,
-    ranges: &[RingRange],
-) -> Result<Vec<StoredReminder>, ReminderError> {
-    let mut rows = Vec::new();
-    for r in ranges {
-        rows.extend(table.read_range(*r).await?);
-    }
-    Ok(rows)
-}
 
 /// Starts the task firing `row`.
 fn fire(node: &Weak<NodeInner>, n: &NodeInner, row: StoredReminder) -> JoinHandle<()> {
@@ -37,6 +26,10 @@ fn fire(node: &Weak<NodeInner>, n: &NodeInner, row: StoredReminder) -> JoinHandl
 /// stops every task when the node stops.
 pub(crate) async fn keep(node: Weak<NodeInner>) {
     let mut last_full: Option<Instant> = None;
+    // The ranges of the slice not read since it was last (re)started, and
+    // whether that was a ring change.
+    let mut unread: Vec<RingRange> = Vec::new();
+    let mut after_ring_change = false;
     loop {
         let Some(n) = node.upgrade() else { return };
         let reminders = &n.reminders;
@@ -54,42 +47,41 @@ pub(crate) async fn keep(node: Weak<NodeInner>) {
         let now = n.providers.now();
         let ring_changed = reminders.ring_changed(&hosts);
         let full_due = last_full.is_none_or(|at| now - at >= FULL_REFRESH);
-        if ring_changed || full_due {
+        if ring_changed || (full_due && unread.is_empty()) {
             // What was noticed until now is covered by this read.
             reminders.take_noticed();
-            match read_slice(&table, &ranges).await {
+            // Stops the tasks of what this node no longer owns.
+            reminders.set_slice(hosts, ranges.clone());
+            unread = ranges;
+            after_ring_change |= ring_changed;
+            last_full = Some(now);
+        }
+        if !unread.is_empty() {
+            let found = read_unread(&node, &n, &table, &mut unread).await;
+            if unread.is_empty() && after_ring_change {
+                after_ring_change = false;
+                moonpool_sim::sometimes!(found > 0, "a ring change hands reminders to this node");
+                tracing::debug!(node = %me, reminders = found, "reminder slice re-read after a ring change");
+            }
+        }
+        let mut failed = Vec::new();
+        for actor in reminders.take_noticed() {
+            if !reminders.owns(&actor) {
+                continue;
+            }
+            match table.read_actor(&actor).await {
                 Ok(rows) => {
-                    reminders.set_slice(hosts, ranges);
-                    let count = rows.len();
-                    reminders.reconcile(|_| true, rows, |row| fire(&node, &n, row));
-                    last_full = Some(now);
-                    if ring_changed {
-                        moonpool_sim::sometimes!(
-                            count > 0,
-                            "a ring change hands reminders to this node"
-                        );
-                        tracing::debug!(node = %me, reminders = count, "reminder slice re-read after a ring change");
-                    }
+                    reminders.reconcile(|a| *a == actor, rows, |row| fire(&node, &n, row));
                 }
                 Err(e) => {
-                    tracing::warn!(node = %me, error = %e, "cannot read this node's reminders; trying again");
+                    tracing::warn!(actor = %actor, error = %e, "cannot read an actor's reminders; trying again");
+                    failed.push(actor);
                 }
             }
-        } else {
-            for actor in reminders.take_noticed() {
-                if !reminders.owns(&actor) {
-                    continue;
-                }
-                match table.read_actor(&actor).await {
-                    Ok(rows) => {
-                        reminders.reconcile(|a| *a == actor, rows, |row| fire(&node, &n, row));
-                    }
-                    Err(e) => {
-                        tracing::warn!(actor = %actor, error = %e, "cannot read an actor's reminders; trying again");
-                        reminders.notice(actor);
-                    }
-                }
-            }
+        }
+        // Tried again next round, not at once.
+        for actor in failed {
+            reminders.retry_later(actor);
         }
         let (p, interval) = (n.providers.clone(), n.config.probe_interval);
         let wake = n.reminders.wake();
@@ -98,6 +90,49 @@ pub(crate) async fn keep(node: Weak<NodeInner>) {
         // or at once when told of a change.
         let _ = p.timeout(interval, wake.notified()).await;
     }
+}
+
+/// Reads the `unread` ranges of the slice and brings their tasks in line:
+/// all at once, or, when that fails (a flaky table), range by range, so
+/// that what can be read is; what could not stays in `unread` for the
+/// next round. How many reminders were found.
+async fn read_unread(
+    node: &Weak<NodeInner>,
+    n: &NodeInner,
+    table: &Arc<dyn ReminderTable>,
+    unread: &mut Vec<RingRange>,
+) -> usize {
+    let reminders = &n.reminders;
+    let within = |ranges: &[RingRange], actor: &ActorId| {
+        let p = actor.ring_position();
+        ranges.iter().any(|r| r.contains(p))
+    };
+    match table.read_ranges(unread).await {
+        Ok(rows) => {
+            let found = rows.len();
+            let ranges = std::mem::take(unread);
+            reminders.reconcile(|a| within(&ranges, a), rows, |row| fire(node, n, row));
+            return found;
+        }
+        Err(e) => {
+            tracing::warn!(node = %n.node_id(), error = %e, "cannot read this node's reminders at once; reading them range by range");
+        }
+    }
+    let mut found = 0;
+    for range in std::mem::take(unread) {
+        match table.read_range(range).await {
+            Ok(rows) => {
+                found += rows.len();
+                reminders.reconcile(
+                    |a| range.contains(a.ring_position()),
+                    rows,
+                    |row| fire(node, n, row),
+                );
+            }
+            Err(_) => unread.push(range),
+        }
+    }
+    found
 }
 
 /// The pause before trying a tick again after the `n`-th failure in a row
@@ -164,12 +199,7 @@ async fn deliver(
         if n.host.is_stopping() {
             return false;
         }
-        let tick = ReminderTick::at(
-            row.entry.name.clone(),
-            due,
-            row.entry.period,
-            n.providers.wall_now(),
-        );
+        let tick = ReminderTick::at(&row.entry, due, n.providers.wall_now());
         if tick.is_late() {
             moonpool_sim::sometimes!(true, "a reminder tick is delivered late");
         }

@@ -22,7 +22,7 @@ use crate::transport::NodeId;
 /// How often the whole slice is read again even when nothing was said
 /// to have changed (a notice of a registration can be lost with its
 /// sender).
-pub(crate) const FULL_REFRESH: Duration = Duration::from_secs(30);
+pub(crate) const FULL_REFRESH: Duration = Duration::from_secs(10);
 
 /// One reminder this node fires.
 struct Running {
@@ -77,6 +77,12 @@ impl Reminders {
         self.wake.notify_one();
     }
 
+    /// Re-reads `actor`'s reminders at the next round, without waking the
+    /// service now (a read that just failed is not tried again at once).
+    pub(crate) fn retry_later(&self, actor: ActorId) {
+        lock(&self.noticed).insert(actor);
+    }
+
     /// Whether this node owns `actor`'s reminders (as of its last read of
     /// the ring).
     pub(crate) fn owns(&self, actor: &ActorId) -> bool {
@@ -96,11 +102,23 @@ impl Reminders {
         }
     }
 
-    /// Installs the slice read for ring `hosts`.
+    /// Installs this node's slice of ring `hosts`, and stops the tasks of
+    /// the reminders outside it.
     pub(crate) fn set_slice(&self, hosts: Vec<NodeId>, ranges: Vec<RingRange>) {
         let mut owned = lock(&self.owned);
         owned.hosts = hosts;
         owned.ranges = ranges;
+        let gone: Vec<_> = owned
+            .running
+            .keys()
+            .filter(|k| !owned.owns(&k.0))
+            .cloned()
+            .collect();
+        for key in gone {
+            if let Some(r) = owned.running.remove(&key) {
+                r.task.abort();
+            }
+        }
     }
 
     /// Whether the slice was read for other ring hosts than `hosts`.

@@ -33,23 +33,8 @@ impl Runtime for NodeInner {
     }
 
     fn reminder_changed(self: Arc<Self>, actor: ActorId) {
-        let owner = self.cluster.with_view(|v| v.owner(&actor));
-        match owner {
-            Some(owner) if owner == self.node_id() => self.reminders.notice(actor),
-            Some(owner) => {
-                let p = Arc::clone(&self.providers);
-                p.spawn_detached("reminder-notice", async move {
-                    let req = ReminderRequest::Changed { actor };
-                    let timeout = self.config.probe_timeout.max(Duration::from_secs(1));
-                    if let Err(e) = self.net.request(owner, &req, timeout).await {
-                        // The owner re-reads its slice regularly anyway.
-                        tracing::debug!(%owner, error = %e, "could not tell a reminder's owner of a change");
-                    }
-                });
-            }
-            // No host in the ring yet: the first one reads the table.
-            None => {}
-        }
+        let p = Arc::clone(&self.providers);
+        p.spawn_detached("reminder-notice", tell_reminder_owner(self, actor));
     }
 
     fn watch_idle(&self, at: Instant, generation: u64, activation: Weak<dyn Idle>) {
@@ -147,6 +132,44 @@ impl ActorContext {
     pub fn node(&self) -> Option<Node> {
         let inner = self.runtime()?.into_any().downcast::<NodeInner>().ok()?;
         Some(Node { inner })
+    }
+}
+
+/// Tells the node owning `actor`'s reminders that they changed, trying a
+/// few times through lost connections (the owner also re-reads its whole
+/// slice of the table regularly, so a notice that never arrives only
+/// delays the change).
+async fn tell_reminder_owner(node: Arc<NodeInner>, actor: ActorId) {
+    const ATTEMPTS: u32 = 5;
+    let timeout = node.config.probe_timeout.max(Duration::from_secs(1));
+    for attempt in 1..=ATTEMPTS {
+        let owner = node.cluster.with_view(|v| v.owner(&actor));
+        match owner {
+            Some(owner) if owner == node.node_id() => {
+                node.reminders.notice(actor);
+                return;
+            }
+            Some(owner) => {
+                let req = ReminderRequest::Changed {
+                    actor: actor.clone(),
+                };
+                match node.net.request(owner, &req, timeout).await {
+                    Ok(_) => return,
+                    Err(e) if attempt == ATTEMPTS => {
+                        tracing::debug!(%owner, error = %e, "could not tell a reminder's owner of a change; it will find it in the table");
+                    }
+                    Err(_) => {}
+                }
+            }
+            // No host on the ring yet: the first one reads the table.
+            None => return,
+        }
+        if node.host.is_stopping() {
+            return;
+        }
+        node.providers
+            .sleep(Duration::from_millis(200) * attempt)
+            .await;
     }
 }
 

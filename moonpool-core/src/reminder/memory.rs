@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use moonpool_sim::BoxFuture;
 
 use super::error::ReminderError;
-use super::table::{ReminderEntry, ReminderTable, RingRange, StoredReminder};
+use super::table::{ReminderEntry, ReminderTable, RingRange, StoredReminder, sorted};
 use crate::id::ActorId;
 use crate::state::ETag;
 use crate::sync::lock;
@@ -40,12 +40,6 @@ impl InMemoryReminderTable {
     fn key(actor: &ActorId, name: &str) -> Key {
         (actor.ring_position(), actor.clone(), name.to_string())
     }
-}
-
-/// Rows ordered by actor and name.
-fn by_actor(mut rows: Vec<StoredReminder>) -> Vec<StoredReminder> {
-    rows.sort_by(|a, b| (&a.entry.actor, &a.entry.name).cmp(&(&b.entry.actor, &b.entry.name)));
-    rows
 }
 
 impl ReminderTable for InMemoryReminderTable {
@@ -92,7 +86,7 @@ impl ReminderTable for InMemoryReminderTable {
             }
             rows
         };
-        let rows = by_actor(rows);
+        let rows = sorted(rows);
         Box::pin(async move { Ok(rows) })
     }
 

@@ -9,7 +9,7 @@ use moonpool_sim::{BoxFuture, WallTime};
 use tokio_postgres::Row;
 
 use super::error::ReminderError;
-use super::table::{ReminderEntry, ReminderTable, RingRange, StoredReminder};
+use super::table::{ReminderEntry, ReminderTable, RingRange, StoredReminder, sorted};
 use crate::id::ActorId;
 use crate::postgres::{Postgres, PostgresError};
 use crate::state::ETag;
@@ -45,7 +45,7 @@ pub struct PostgresReminderTable {
 struct Statements {
     read: String,
     read_actor: String,
-    read_range: String,
+    read_ranges: String,
     etag: String,
     insert: String,
     update: String,
@@ -67,8 +67,10 @@ impl PostgresReminderTable {
                 read_actor: format!(
                     "SELECT {COLUMNS} FROM {t} WHERE actor_type = $1 AND actor_key = $2"
                 ),
-                read_range: format!(
-                    "SELECT {COLUMNS} FROM {t} WHERE ring_position BETWEEN $1 AND $2"
+                read_ranges: format!(
+                    "SELECT {COLUMNS} FROM {t}
+                     JOIN unnest($1::bigint[], $2::bigint[]) AS r(lo, hi)
+                       ON ring_position BETWEEN r.lo AND r.hi"
                 ),
                 etag: format!("SELECT etag FROM {t} WHERE {key}"),
                 insert: format!(
@@ -195,11 +197,6 @@ fn decode(row: &Row) -> Result<StoredReminder, ReminderError> {
     })
 }
 
-fn sorted(mut rows: Vec<StoredReminder>) -> Vec<StoredReminder> {
-    rows.sort_by(|a, b| (&a.entry.actor, &a.entry.name).cmp(&(&b.entry.actor, &b.entry.name)));
-    rows
-}
-
 impl ReminderTable for PostgresReminderTable {
     fn read(
         &self,
@@ -240,22 +237,27 @@ impl ReminderTable for PostgresReminderTable {
         &self,
         range: RingRange,
     ) -> BoxFuture<'static, Result<Vec<StoredReminder>, ReminderError>> {
+        self.read_ranges(&[range])
+    }
+
+    /// One statement for every range.
+    fn read_ranges(
+        &self,
+        ranges: &[RingRange],
+    ) -> BoxFuture<'static, Result<Vec<StoredReminder>, ReminderError>> {
         let this = self.clone();
+        let segments: Vec<(u64, u64)> = ranges.iter().flat_map(RingRange::segments).collect();
         Box::pin(async move {
-            let mut out = Vec::new();
-            for (lo, hi) in range.segments() {
-                let rows = this
-                    .rows(
-                        "reading a range of reminders",
-                        &this.sql.read_range,
-                        &[&position_column(lo), &position_column(hi)],
-                    )
-                    .await?;
-                for row in &rows {
-                    out.push(decode(row)?);
-                }
-            }
-            Ok(sorted(out))
+            let lows: Vec<i64> = segments.iter().map(|s| position_column(s.0)).collect();
+            let highs: Vec<i64> = segments.iter().map(|s| position_column(s.1)).collect();
+            let rows = this
+                .rows(
+                    "reading ranges of reminders",
+                    &this.sql.read_ranges,
+                    &[&lows, &highs],
+                )
+                .await?;
+            Ok(sorted(rows.iter().map(decode).collect::<Result<_, _>>()?))
         })
     }
 

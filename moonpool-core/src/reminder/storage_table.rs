@@ -9,12 +9,14 @@ use moonpool_sim::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use super::error::ReminderError;
-use super::table::{ReminderEntry, ReminderTable, RingRange, StoredReminder};
+use super::table::{ReminderEntry, ReminderTable, RingRange, StoredReminder, sorted};
 use crate::id::ActorId;
 use crate::state::{ETag, StateStorage, StorageError};
 
-/// Bits of the ring position that pick a bucket (1 024 buckets).
-const BUCKET_BITS: u32 = 10;
+/// Bits of the ring position that pick a bucket (256 buckets: a node's
+/// slice is a few dozen records to read, a bucket of a few thousand
+/// reminders a few kilobytes to write).
+const BUCKET_BITS: u32 = 8;
 
 /// The actor type the bucket records are stored under.
 pub const BUCKET_TYPE: &str = "moonpool.reminders";
@@ -38,7 +40,7 @@ struct Bucket {
 /// process's files, a [`RemoteStorage`](crate::state::RemoteStorage)
 /// shares a storage server's among the nodes of several processes.
 ///
-/// The ring is cut into 1 024 buckets by the top bits of the position;
+/// The ring is cut into 256 buckets by the top bits of the position;
 /// each bucket is one record (actor type [`BUCKET_TYPE`]) holding its
 /// rows. A change reads the bucket, checks the row's etag and writes the
 /// bucket back under the record's etag, trying again when another row of
@@ -138,7 +140,7 @@ fn bucket_of(position: u64) -> u64 {
 fn bucket_id(bucket: u64) -> ActorId {
     ActorId {
         type_name: BUCKET_TYPE.into(),
-        key: format!("{bucket:03x}"),
+        key: format!("{bucket:02x}"),
     }
 }
 
@@ -186,26 +188,30 @@ impl ReminderTable for StorageReminderTable {
         &self,
         range: RingRange,
     ) -> BoxFuture<'static, Result<Vec<StoredReminder>, ReminderError>> {
-        let this = self.clone();
+        self.read_ranges(&[range])
+    }
+
+    /// Reads each bucket the ranges touch once.
+    fn read_ranges(
+        &self,
+        ranges: &[RingRange],
+    ) -> BoxFuture<'static, Result<Vec<StoredReminder>, ReminderError>> {
+        let (this, ranges) = (self.clone(), ranges.to_vec());
         Box::pin(async move {
-            let buckets: BTreeSet<u64> = range
-                .segments()
-                .into_iter()
+            let buckets: BTreeSet<u64> = ranges
+                .iter()
+                .flat_map(RingRange::segments)
                 .flat_map(|(lo, hi)| bucket_of(lo)..=bucket_of(hi))
                 .collect();
             let mut rows = Vec::new();
             for bucket in buckets {
                 let (_, b) = this.load(bucket).await?;
-                rows.extend(
-                    b.rows
-                        .into_iter()
-                        .filter(|r| range.contains(r.entry.actor.ring_position())),
-                );
+                rows.extend(b.rows.into_iter().filter(|r| {
+                    let p = r.entry.actor.ring_position();
+                    ranges.iter().any(|range| range.contains(p))
+                }));
             }
-            rows.sort_by(|a, b| {
-                (&a.entry.actor, &a.entry.name).cmp(&(&b.entry.actor, &b.entry.name))
-            });
-            Ok(rows)
+            Ok(sorted(rows))
         })
     }
 

@@ -140,6 +140,12 @@ impl fmt::Display for RingRange {
     }
 }
 
+/// `rows` ordered by actor and name.
+pub(crate) fn sorted(mut rows: Vec<StoredReminder>) -> Vec<StoredReminder> {
+    rows.sort_by(|a, b| (&a.entry.actor, &a.entry.name).cmp(&(&b.entry.actor, &b.entry.name)));
+    rows
+}
+
 /// Where reminders live: the truth about which reminders exist and how
 /// far each was delivered (no node's memory is). Every change names the
 /// etag it expects; a mismatch is a [`ReminderError::Conflict`], never an
@@ -195,6 +201,24 @@ pub trait ReminderTable: Send + Sync + 'static {
         &self,
         range: RingRange,
     ) -> BoxFuture<'static, Result<Vec<StoredReminder>, ReminderError>>;
+
+    /// Every reminder in any of `ranges` (which do not overlap), ordered
+    /// by actor and name: a node's whole slice of the ring at once.
+    /// Default: [`read_range`](Self::read_range) for each; backends that
+    /// can read them in one go override it.
+    fn read_ranges(
+        &self,
+        ranges: &[RingRange],
+    ) -> BoxFuture<'static, Result<Vec<StoredReminder>, ReminderError>> {
+        let reads: Vec<_> = ranges.iter().map(|r| self.read_range(*r)).collect();
+        Box::pin(async move {
+            let mut rows = Vec::new();
+            for read in reads {
+                rows.extend(read.await?);
+            }
+            Ok(sorted(rows))
+        })
+    }
 
     /// Writes `entry` if its row's etag is `expected` (`None`: there must
     /// be no row); returns the new etag. An etag is never handed out

@@ -6,6 +6,8 @@ use std::time::Duration;
 use moonpool_sim::WallTime;
 use serde::{Deserialize, Serialize};
 
+use super::table::ReminderEntry;
+
 /// A tick delivered more than this after its due time is marked late.
 pub const LATE_AFTER: Duration = Duration::from_secs(1);
 
@@ -42,6 +44,7 @@ pub enum TickStatus {
 /// let tick = ReminderTick {
 ///     name: "sweep".into(),
 ///     due: WallTime::from_unix_millis(5_000),
+///     first_due: WallTime::from_unix_millis(5_000),
 ///     period: Duration::from_secs(60),
 ///     status: TickStatus::OnTime,
 /// };
@@ -53,6 +56,9 @@ pub struct ReminderTick {
     pub name: String,
     /// The due time this tick is for.
     pub due: WallTime,
+    /// The schedule's first due time (with the period, what tells a
+    /// schedule from the one that replaced it).
+    pub first_due: WallTime,
     /// The reminder's period.
     pub period: Duration,
     /// On time, or late (and by how much).
@@ -65,8 +71,8 @@ impl ReminderTick {
         matches!(self.status, TickStatus::Late { .. })
     }
 
-    /// The tick of `due`, delivered at `now`.
-    pub(crate) fn at(name: String, due: WallTime, period: Duration, now: WallTime) -> Self {
+    /// The tick of `due` of the schedule of `entry`, delivered at `now`.
+    pub(crate) fn at(entry: &ReminderEntry, due: WallTime, now: WallTime) -> Self {
         let by = now.saturating_duration_since(due);
         let status = if by > LATE_AFTER {
             TickStatus::Late { by }
@@ -74,9 +80,10 @@ impl ReminderTick {
             TickStatus::OnTime
         };
         Self {
-            name,
+            name: entry.name.clone(),
             due,
-            period,
+            first_due: entry.first_due,
+            period: entry.period,
             status,
         }
     }
