@@ -20,8 +20,8 @@
 //!   starts, its order is written to a [`Ledger`] of open transfers, and
 //!   a ledger shard holding open transfers has a durable reminder
 //!   ([`SWEEP_EVERY`]) whose ticks drive each of them to its end, whatever
-//!   crashed in between; a transfer that ends takes itself off the ledger,
-//!   and an empty shard removes its reminder.
+//!   crashed in between; a transfer that ends takes itself off the
+//!   ledger.
 //!
 //! So at any moment, the money in the accounts plus the money of transfers
 //! debited but not yet credited equals the money the bank started with,
@@ -214,10 +214,10 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(2);
 pub const SWEEP_REMINDER: &str = "sweep";
 
 /// One shard of the open transfers: each transfer's order is written here
-/// before it starts, and taken off once it has ended. While it holds any,
-/// its `sweep` reminder ticks every [`SWEEP_EVERY`] and drives each one
-/// to its end: the transfers nobody is driving any more are finished,
-/// even after every node that knew of them crashed.
+/// before it starts, and taken off once it has ended. From its first
+/// order on, its `sweep` reminder ticks every [`SWEEP_EVERY`] and drives
+/// each open one to its end: the transfers nobody is driving any more are
+/// finished, even after every node that knew of them crashed.
 #[moonpool::actor(state, idle_timeout = "5m")]
 pub struct Ledger {
     #[state]
@@ -231,7 +231,7 @@ pub struct Ledger {
 
 #[moonpool::actor_impl]
 impl Ledger {
-    /// Records transfer `id` as open (again: no change), and makes sure
+    /// Records transfer `id` as open (again: no change), after making sure
     /// the shard's sweep reminder exists.
     pub async fn open(
         &mut self,
@@ -244,8 +244,7 @@ impl Ledger {
         }
         if !self.sweeping {
             // The reminder first: an order on the ledger must never be
-            // without a sweep (if the write below fails, a tick finds the
-            // shard empty and removes the reminder again).
+            // without a sweep.
             ctx.register_reminder(SWEEP_REMINDER, SWEEP_EVERY, SWEEP_EVERY)
                 .await
                 .map_err(|e| BankError::Retry(e.to_string()))?;
@@ -282,13 +281,12 @@ impl Ledger {
 
     /// The sweep: drives every open transfer of this shard to its end, in
     /// a task of its own (a transfer that ends closes itself here, which
-    /// it could not do while this turn waited for it). An empty shard
-    /// removes its reminder.
+    /// it could not do while this turn waited for it). The reminder stays
+    /// while the shard is empty: removing it safely would need to know no
+    /// order is on its way to storage, and an idle tick costs little.
     async fn on_reminder(&mut self, ctx: &ActorContext, _tick: ReminderTick) {
-        if self.open.is_empty() {
-            if ctx.unregister_reminder(SWEEP_REMINDER).await.is_ok() {
-                self.sweeping = false;
-            }
+        // Sweep what storage holds, not what this activation last saw.
+        if self.open.reload().await.is_err() || self.open.is_empty() {
             return;
         }
         let Some(node) = ctx.node() else { return };

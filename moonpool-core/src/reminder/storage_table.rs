@@ -13,10 +13,10 @@ use super::table::{ReminderEntry, ReminderTable, RingRange, StoredReminder, sort
 use crate::id::ActorId;
 use crate::state::{ETag, StateStorage, StorageError};
 
-/// Bits of the ring position that pick a bucket (256 buckets: a node's
+/// Bits of the ring position that pick a bucket (64 buckets: a node's
 /// slice is a few dozen records to read, a bucket of a few thousand
-/// reminders a few kilobytes to write).
-const BUCKET_BITS: u32 = 8;
+/// reminders some kilobytes to write).
+const BUCKET_BITS: u32 = 6;
 
 /// The actor type the bucket records are stored under.
 pub const BUCKET_TYPE: &str = "moonpool.reminders";
@@ -40,7 +40,7 @@ struct Bucket {
 /// process's files, a [`RemoteStorage`](crate::state::RemoteStorage)
 /// shares a storage server's among the nodes of several processes.
 ///
-/// The ring is cut into 256 buckets by the top bits of the position;
+/// The ring is cut into 64 buckets by the top bits of the position;
 /// each bucket is one record (actor type [`BUCKET_TYPE`]) holding its
 /// rows. A change reads the bucket, checks the row's etag and writes the
 /// bucket back under the record's etag, trying again when another row of
