@@ -6,8 +6,8 @@
 
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
 use moonpool_core::actor::{dispatch, method_id, unknown_method};
 use moonpool_core::state::{
@@ -20,12 +20,19 @@ use moonpool_sim::chaos::FaultConfig;
 use moonpool_sim::{BoxFuture, SimContext, Simulation};
 use serde::{Deserialize, Serialize};
 
+/// A write or delete held on its way to storage.
+type Held = BoxFuture<'static, Result<(), StorageError>>;
+
 /// Storage whose next write may land yet report a failure (its reply was
-/// lost), and whose reads may fail.
+/// lost), whose next write or delete may be held on its way (reported as
+/// failed at once, landing only when the test lets it), and whose reads
+/// may fail.
 #[derive(Clone, Default)]
 struct Flaky {
     inner: InMemoryStorage,
     lose_next_write_reply: Arc<AtomicBool>,
+    hold_next_write: Arc<AtomicBool>,
+    held: Arc<Mutex<Vec<Held>>>,
     fail_reads: Arc<AtomicBool>,
     failed_reads: Arc<AtomicU32>,
 }
@@ -36,6 +43,32 @@ impl Flaky {
             actor: id.to_string(),
             reason: "the reply was lost".into(),
         }
+    }
+
+    /// Whether the next write or delete is to be held (once).
+    fn hold_this_one(&self) -> bool {
+        self.hold_next_write.swap(false, Ordering::SeqCst)
+    }
+
+    /// Holds the write or delete `op` (built lazily: nothing applied yet)
+    /// and tells its caller it failed.
+    fn hold<T: Send + 'static>(
+        &self,
+        id: &ActorId,
+        op: impl FnOnce() -> Held + Send + 'static,
+    ) -> BoxFuture<'static, Result<T, StorageError>> {
+        self.held
+            .lock()
+            .unwrap()
+            .push(Box::pin(async move { op().await }));
+        let err = Flaky::lost_reply(id);
+        Box::pin(async move { Err(err) })
+    }
+
+    /// Lets the held write or delete reach storage: what storage answered.
+    async fn release_held(&self) -> Result<(), StorageError> {
+        let op = self.held.lock().unwrap().pop().expect("a write was held");
+        op.await
     }
 }
 
@@ -58,6 +91,13 @@ impl StateStorage for Flaky {
         data: Vec<u8>,
         expected: Option<ETag>,
     ) -> BoxFuture<'static, Result<ETag, StorageError>> {
+        if self.hold_this_one() {
+            let (inner, key) = (self.inner.clone(), id.clone());
+            return self.hold(id, move || {
+                let write = inner.write(&key, data, expected);
+                Box::pin(async move { write.await.map(|_| ()) })
+            });
+        }
         let write = self.inner.write(id, data, expected);
         let lose = self.lose_next_write_reply.swap(false, Ordering::SeqCst);
         let id = id.clone();
@@ -76,6 +116,10 @@ impl StateStorage for Flaky {
         id: &ActorId,
         expected: Option<ETag>,
     ) -> BoxFuture<'static, Result<(), StorageError>> {
+        if self.hold_this_one() {
+            let (inner, key) = (self.inner.clone(), id.clone());
+            return self.hold(id, move || inner.clear(&key, expected));
+        }
         let clear = self.inner.clear(id, expected);
         let lose = self.lose_next_write_reply.swap(false, Ordering::SeqCst);
         let id = id.clone();
@@ -339,6 +383,70 @@ fn a_clear_whose_reply_was_lost_learns_that_it_landed() {
             assert_eq!(*phase, 0);
             assert_eq!(phase.etag(), None);
             assert_eq!(stored(&store).await, None);
+        })
+        .unwrap();
+}
+
+/// A write still on its way when its failure was reported (the storage
+/// server had not run it yet when the state re-read the record) must never
+/// land afterwards: the state would serve a value storage no longer holds.
+#[test]
+fn a_write_reported_failed_while_on_its_way_never_lands_later() {
+    Simulation::new(6)
+        .faults(FaultConfig::calm())
+        .run(|sim| async move {
+            let store = Flaky::default();
+            let node = node_with(&sim, store.clone()).await;
+            let t = node.actor::<Tracker>("t");
+            assert_eq!(t.call(Advance(1)).await.unwrap(), Ok(1));
+
+            store.hold_next_write.store(true, Ordering::SeqCst);
+            assert!(t.call(Advance(2)).await.unwrap().is_err());
+            assert!(
+                store.release_held().await.is_err(),
+                "the late write must be refused"
+            );
+            assert_eq!(stored(&store).await, Some(1));
+            assert_eq!(t.call(Current).await.unwrap(), 1, "memory is storage");
+            assert_eq!(t.call(Advance(3)).await.unwrap(), Ok(3));
+            assert_eq!(stored(&store).await, Some(3));
+        })
+        .unwrap();
+}
+
+/// The same for a record that did not exist yet, and for a delete.
+#[test]
+fn a_create_or_delete_reported_failed_while_on_its_way_never_lands_later() {
+    Simulation::new(7)
+        .faults(FaultConfig::calm())
+        .run(|_sim| async move {
+            let store = Flaky::default();
+            let backend: Arc<dyn StateStorage> = Arc::new(store.clone());
+            let mut phase = Persisted::<u32>::load_from(tracker_id(), backend)
+                .await
+                .unwrap();
+
+            store.hold_next_write.store(true, Ordering::SeqCst);
+            assert!(phase.update(|p| *p = 5).await.is_err());
+            assert_eq!(phase.status(), StateStatus::Sure);
+            assert_eq!(*phase, 0);
+            assert!(
+                store.release_held().await.is_err(),
+                "the late create is refused"
+            );
+            assert_eq!(stored(&store).await.unwrap_or_default(), 0);
+
+            phase.update(|p| *p = 6).await.unwrap();
+            store.hold_next_write.store(true, Ordering::SeqCst);
+            assert!(phase.clear().await.is_err());
+            assert_eq!(*phase, 6);
+            assert!(
+                store.release_held().await.is_err(),
+                "the late delete is refused"
+            );
+            assert_eq!(stored(&store).await, Some(6));
+            phase.update(|p| *p += 1).await.unwrap();
+            assert_eq!(stored(&store).await, Some(7));
         })
         .unwrap();
 }

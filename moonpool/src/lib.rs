@@ -35,6 +35,61 @@ pub use moonpool_core as runtime;
 pub use moonpool_core::postgres;
 /// Durable reminders: the tick an actor's `on_reminder` hook receives,
 /// the reminder tables, their errors.
+///
+/// An actor registers a reminder from its context and receives each due
+/// time in its `on_reminder` hook; the node is given a table:
+///
+/// ```
+/// use std::time::Duration;
+/// use moonpool::prelude::*;
+/// use moonpool::reminder::{InMemoryReminderTable, ReminderError};
+///
+/// #[moonpool::actor]
+/// #[derive(Default)]
+/// pub struct Loan {
+///     charged: u32,
+/// }
+///
+/// #[moonpool::actor_impl]
+/// impl Loan {
+///     /// Charges interest every second from one second on.
+///     pub async fn open(&self, ctx: &ActorContext) -> Result<(), ReminderError> {
+///         let second = Duration::from_secs(1);
+///         ctx.register_reminder("interest", second, second).await?;
+///         Ok(())
+///     }
+///
+///     /// How many times interest was charged.
+///     pub async fn charged(&self) -> u32 {
+///         self.charged
+///     }
+///
+///     async fn on_reminder(&mut self, _ctx: &ActorContext, tick: ReminderTick) {
+///         if tick.name == "interest" {
+///             self.charged += 1;
+///         }
+///     }
+/// }
+///
+/// # fn main() {
+/// moonpool::Simulation::new(7)
+///     .run(|sim| async move {
+///         let node = Node::builder("loans")
+///             .listen("10.0.0.1:7000".parse().unwrap())
+///             .providers(sim.providers())
+///             .reminders(InMemoryReminderTable::new())
+///             .host::<Loan>()
+///             .build()
+///             .await
+///             .unwrap();
+///         let loan = node.actor::<Loan>("loan-1");
+///         loan.open().await.unwrap().unwrap();
+///         sim.sleep(Duration::from_millis(3_500)).await;
+///         assert_eq!(loan.charged().await.unwrap(), 3);
+///     })
+///     .unwrap();
+/// # }
+/// ```
 pub use moonpool_core::reminder;
 pub use moonpool_core::state::Persisted;
 pub use moonpool_core::{

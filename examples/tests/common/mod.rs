@@ -258,10 +258,15 @@ pub fn conserve_money(sim: &SimContext, store: &InMemoryStorage) {
             return Ok(());
         }
         let (total, lowest) = audit(&watched)?;
+        // Opened accounts, not records: a record holding the default
+        // state (what a fenced, never-created account holds) is no account.
         let opened = watched
             .snapshot()
             .iter()
-            .filter(|(id, _)| id.type_name == "Account")
+            .filter(|(id, (bytes, _))| {
+                id.type_name == "Account"
+                    && postcard::from_bytes::<AccountState>(bytes).is_ok_and(|a| a.opened)
+            })
             .count() as i64;
         if total != opened * OPENING {
             return Err(format!(

@@ -129,9 +129,15 @@ impl ActorContext {
     /// [`ReminderError::InvalidName`], [`ReminderError::InvalidPeriod`] or
     /// [`ReminderError::InvalidDue`] for a schedule outside the limits;
     /// [`ReminderError::NotConfigured`] when the node has no reminder
-    /// table; the table's error when it cannot be written.
+    /// table; the table's error when it cannot be written
+    /// ([`ReminderError::Unavailable`]: the registration may or may not
+    /// have landed — [`reminders`](Self::reminders) tells, and registering
+    /// again is safe).
     ///
     /// # Example
+    ///
+    /// A whole actor with its hook, run in a simulation: the `moonpool`
+    /// crate's `reminder` module.
     ///
     /// ```ignore
     /// // inside a handler:
@@ -152,7 +158,9 @@ impl ActorContext {
     /// # Errors
     ///
     /// [`ReminderError::NotConfigured`] when the node has no reminder
-    /// table; the table's error when it cannot be written.
+    /// table; the table's error when it cannot be written
+    /// ([`ReminderError::Unavailable`]: the removal may or may not have
+    /// landed — do not assume either; unregistering again is safe).
     pub async fn unregister_reminder(&self, name: &str) -> Result<bool, ReminderError> {
         unregister(self.runtime(), self.id(), name).await
     }

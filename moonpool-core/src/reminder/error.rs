@@ -41,8 +41,10 @@ pub enum ReminderError {
         /// The etag found.
         actual: Option<ETag>,
     },
-    /// The table could not be read or written (a write may or may not have
-    /// happened).
+    /// The table could not be read or written: a write may or may not
+    /// have happened, and may still happen (it was on its way). Reading
+    /// the table tells what it holds; registering and unregistering again
+    /// are safe (both are idempotent).
     #[error("reminder table unavailable while {what}: {reason}")]
     Unavailable {
         /// What was being done.

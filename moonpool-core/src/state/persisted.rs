@@ -8,8 +8,8 @@
 //!   load ─▶ Sure ─────┘
 //!          │  ▲
 //!   save/clear failed │  │ re-read storage (bounded retries): the value
-//!   with an unknown   │  │ and etag are what storage holds
-//!   outcome, or a     ▼  │
+//!   with an unknown   │  │ and etag are what storage holds; a write that
+//!   outcome, or a     ▼  │ did not land is fenced off (see below)
 //!   conflict        Unsure ──retries exhausted──▶ stays Unsure: the value
 //!                                                 cannot be read; the
 //!                                                 activation leaves after
@@ -77,8 +77,16 @@ pub(crate) trait StateOwner: Send + Sync {
 ///
 /// - storage holds exactly what was written: the save landed, and returns
 ///   `Ok`;
-/// - storage holds something else: the value and etag become what storage
-///   holds, and the save returns its error (the change did not land);
+/// - storage holds something else: the change has not landed — but it may
+///   still be on its way (a storage server that had not run it yet, a
+///   request held in a network buffer). So the handle *fences* the record:
+///   it writes back what storage holds, expecting the etag it just read.
+///   Once that succeeds the record's etag has moved on, and the write on
+///   its way, which expects the old etag, is refused whenever it arrives.
+///   The value and etag become what storage holds, and the save returns
+///   its error (the change did not land, and never will). A record that
+///   did not exist is fenced by creating it with the default value. A
+///   conflict needs no fence: storage refused the write;
 /// - storage cannot be read: the state is [`StateStatus::Unsure`]. Reading
 ///   or changing it panics (the turn fails with
 ///   [`CallError::HandlerPanicked`](crate::CallError::HandlerPanicked)),
@@ -118,6 +126,37 @@ pub struct Persisted<S> {
     /// The activation this state belongs to (weak: the activation owns the
     /// actor, which owns this).
     owner: Option<Weak<dyn StateOwner>>,
+    /// A write or delete of this handle whose outcome is not known yet: it
+    /// may still reach storage until the record is fenced.
+    in_flight: Option<InFlight>,
+}
+
+/// A write or delete whose failure was reported but which may still be on
+/// its way to storage.
+enum InFlight {
+    /// These bytes were being written.
+    Write(Vec<u8>),
+    /// The record was being deleted.
+    Clear,
+}
+
+impl InFlight {
+    /// Whether storage holding `stored` means this operation landed.
+    fn landed_as(&self, stored: Option<&[u8]>) -> bool {
+        match (self, stored) {
+            (InFlight::Write(ours), Some(stored)) => ours.as_slice() == stored,
+            (InFlight::Clear, None) => true,
+            _ => false,
+        }
+    }
+}
+
+/// What re-reading storage after an uncertain write learned.
+enum Settled {
+    /// Storage holds what the write or delete meant to leave.
+    Landed,
+    /// It did not land, and now never will: the record was fenced.
+    NotLanded,
 }
 
 /// What became of the in-memory value when a write failed.
@@ -163,6 +202,7 @@ impl<S: Serialize + DeserializeOwned + Default> Persisted<S> {
             id,
             storage,
             owner: None,
+            in_flight: None,
         })
     }
 
@@ -174,6 +214,11 @@ impl<S: Serialize + DeserializeOwned + Default> Persisted<S> {
     /// The storage's error, or [`StorageError::Corrupt`]; the state is then
     /// as it was.
     pub async fn reload(&mut self) -> Result<(), StorageError> {
+        if self.in_flight.is_some() {
+            // A write of ours may still be on its way: learn whether it
+            // landed, and fence it off if not.
+            return self.resync().await.map(|_| ());
+        }
         let (value, etag) = decode(&self.id, self.storage.read(&self.id).await?)?;
         self.value = value;
         self.etag = etag;
@@ -233,13 +278,16 @@ impl<S: Serialize + DeserializeOwned + Default> Persisted<S> {
             if !uncertain(&e) {
                 return Err(e);
             }
+            if !refused(&e) {
+                self.in_flight = Some(InFlight::Clear);
+            }
             self.set_status(StateStatus::Unsure);
             return match self.resync().await {
-                Ok(None) => {
+                Ok(Settled::Landed) => {
                     moonpool_sim::sometimes!(true, "a delete whose reply was lost had landed");
                     Ok(())
                 }
-                Ok(Some(_)) | Err(_) => Err(e),
+                Ok(Settled::NotLanded) | Err(_) => Err(e),
             };
         }
         self.etag = None;
@@ -286,13 +334,16 @@ impl<S: Serialize + DeserializeOwned + Default> Persisted<S> {
             }
             Err(e) if !uncertain(&e) => Err(Failed::Untouched(e)),
             Err(e) => {
+                if !refused(&e) {
+                    self.in_flight = Some(InFlight::Write(bytes));
+                }
                 self.set_status(StateStatus::Unsure);
                 match self.resync().await {
-                    Ok(Some(stored)) if stored == bytes => {
+                    Ok(Settled::Landed) => {
                         moonpool_sim::sometimes!(true, "a save whose reply was lost had landed");
                         Ok(())
                     }
-                    Ok(_) => Err(Failed::Resolved(e)),
+                    Ok(Settled::NotLanded) => Err(Failed::Resolved(e)),
                     Err(_) => {
                         moonpool_sim::sometimes!(true, "a state stayed unsure after a failed save");
                         Err(Failed::Resolved(e))
@@ -303,9 +354,13 @@ impl<S: Serialize + DeserializeOwned + Default> Persisted<S> {
     }
 
     /// Re-reads storage, up to [`RESYNC_ATTEMPTS`] times, until the state
-    /// holds what storage holds: returns the stored bytes (`None`: no
-    /// record). The state stays unsure if every read fails.
-    async fn resync(&mut self) -> Result<Option<Vec<u8>>, StorageError> {
+    /// holds what storage holds. When a write or delete of ours may still
+    /// be on its way, it either finds it landed, or fences the record —
+    /// writes back what storage holds under the etag it read, so the
+    /// record's etag moves on and the operation on its way (which expects
+    /// the old one) is refused when it arrives. The state stays unsure if
+    /// storage cannot be read (or fenced) in that many attempts.
+    async fn resync(&mut self) -> Result<Settled, StorageError> {
         let providers = self
             .owner
             .as_ref()
@@ -314,37 +369,63 @@ impl<S: Serialize + DeserializeOwned + Default> Persisted<S> {
         let mut pause = RESYNC_BACKOFF;
         let mut attempt = 1;
         loop {
-            let read = self.storage.read(&self.id).await;
-            let outcome = read.and_then(|record| {
-                let bytes = record.as_ref().map(|(b, _)| b.clone());
-                decode::<S>(&self.id, record).map(|decoded| (decoded, bytes))
-            });
-            match outcome {
-                Ok(((value, etag), bytes)) => {
-                    self.value = value;
-                    self.etag = etag;
-                    self.set_status(StateStatus::Sure);
-                    return Ok(bytes);
-                }
-                Err(e) if attempt >= RESYNC_ATTEMPTS => {
-                    tracing::warn!(
-                        actor = %self.id,
-                        error = %e,
-                        attempts = attempt,
-                        "state is unsure: a save's outcome is unknown and storage cannot be read"
-                    );
-                    return Err(e);
-                }
-                Err(e) => {
-                    tracing::debug!(actor = %self.id, error = %e, attempt, "re-reading state failed");
-                    if let Some(p) = &providers {
-                        p.sleep(pause).await;
-                    }
-                    pause = pause.saturating_mul(2);
-                    attempt += 1;
-                }
+            let e = match self.settle_once().await {
+                Ok(settled) => return Ok(settled),
+                Err(e) => e,
+            };
+            if attempt >= RESYNC_ATTEMPTS {
+                tracing::warn!(
+                    actor = %self.id,
+                    error = %e,
+                    attempts = attempt,
+                    "state is unsure: a save's outcome is unknown and storage cannot be read"
+                );
+                return Err(e);
             }
+            tracing::debug!(actor = %self.id, error = %e, attempt, "re-reading state failed");
+            // A fence that lost a race needs no pause: whoever won is
+            // already in the record.
+            if !matches!(e, StorageError::Conflict { .. })
+                && let Some(p) = &providers
+            {
+                p.sleep(pause).await;
+                pause = pause.saturating_mul(2);
+            }
+            attempt += 1;
         }
+    }
+
+    /// One read (and, for an operation still on its way, one fence).
+    async fn settle_once(&mut self) -> Result<Settled, StorageError> {
+        let record = self.storage.read(&self.id).await?;
+        let stored = record.as_ref().map(|(bytes, _)| bytes.as_slice());
+        let landed = self
+            .in_flight
+            .as_ref()
+            .is_some_and(|op| op.landed_as(stored));
+        let (value, mut etag) = decode::<S>(&self.id, record.clone())?;
+        if self.in_flight.is_some() && !landed {
+            // Write back what storage holds (an absent record as the
+            // default value), expecting the etag just read.
+            let bytes = match record {
+                Some((bytes, _)) => bytes,
+                None => postcard::to_allocvec(&value).map_err(|e| StorageError::Io {
+                    actor: self.id.to_string(),
+                    reason: format!("cannot encode the state: {e}"),
+                })?,
+            };
+            etag = Some(self.storage.write(&self.id, bytes, etag).await?);
+            moonpool_sim::sometimes!(true, "a write whose outcome was unknown was fenced off");
+        }
+        self.value = value;
+        self.etag = etag;
+        self.in_flight = None;
+        self.set_status(StateStatus::Sure);
+        Ok(if landed {
+            Settled::Landed
+        } else {
+            Settled::NotLanded
+        })
     }
 
     fn set_status(&mut self, status: StateStatus) {
@@ -362,6 +443,12 @@ impl<S: Serialize + DeserializeOwned + Default> Persisted<S> {
 /// with storage (a conflict: someone else wrote).
 fn uncertain(e: &StorageError) -> bool {
     !matches!(e, StorageError::NotConfigured)
+}
+
+/// Whether storage refused a write outright (it certainly did not land,
+/// and cannot later: only memory is out of step).
+fn refused(e: &StorageError) -> bool {
+    matches!(e, StorageError::Conflict { .. })
 }
 
 fn decode<S: DeserializeOwned + Default>(

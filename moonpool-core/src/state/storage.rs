@@ -44,7 +44,11 @@ pub enum StorageError {
         /// The etag found.
         actual: Option<ETag>,
     },
-    /// The storage could not be read or written.
+    /// The storage could not be read or written. A write or delete that
+    /// fails so may have landed, or may still land later (it was on its
+    /// way when the failure was reported); only a write that moves the
+    /// record's etag on makes sure it never will ([`crate::state::Persisted`]
+    /// does this for you).
     #[error("state storage I/O error for `{actor}`: {reason}")]
     Io {
         /// The actor.
