@@ -33,6 +33,7 @@ fn the_unguarded_withdrawal_is_caught_and_replays() {
         seeds: None,
         base: SeedBase::Fixed,
         threads: None,
+        ..RunnerConfig::default()
     };
     let Err(SimTestError::Failed(report)) = run_seeds(&spec, body, &config) else {
         panic!("500 seeds never found the overdraft");

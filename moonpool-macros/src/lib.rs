@@ -33,7 +33,12 @@ mod sim_test;
 ///   families that are on for every seed, the rest off, e.g.
 ///   `faults = ["connect_failures", "clogging", "clock_drift"]` (names:
 ///   `buggify`, `connect_failures`, `random_close`, `clogging`,
-///   `clock_drift`, `half_open`, `bit_flips`, `disk_errors`).
+///   `clock_drift`, `half_open`, `bit_flips`, `disk_errors`);
+/// - `log = "debug"`: which events a failing seed's replay keeps and its
+///   report prints (a `tracing` filter; default `"info"`, `"off"` for
+///   none); `MOONPOOL_LOG` overrides it;
+/// - `log_lines = N`: how many of the replay's last events the report
+///   prints (default 40); `MOONPOOL_LOG_LINES` overrides it.
 ///
 /// ```ignore
 /// #[moonpool::sim_test(seeds = 500)]
@@ -44,7 +49,10 @@ mod sim_test;
 ///
 /// The environment steers a run: `MOONPOOL_SEED=<seed>` replays exactly one
 /// seed, `MOONPOOL_SEEDS=<n>` changes the count, `MOONPOOL_SEED_BASE=random`
-/// explores fresh seeds, `MOONPOOL_THREADS=<n>` sets the parallelism.
+/// explores fresh seeds, `MOONPOOL_THREADS=<n>` sets the parallelism,
+/// `MOONPOOL_LOG`/`MOONPOOL_LOG_LINES` choose what a failure report shows
+/// of the failing seed's events, and `MOONPOOL_LOG_FILE=<path>` writes all
+/// of them to a file.
 #[proc_macro_attribute]
 pub fn sim_test(args: TokenStream, item: TokenStream) -> TokenStream {
     sim_test::expand(args.into(), item.into())

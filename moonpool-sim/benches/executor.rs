@@ -174,6 +174,7 @@ fn main() {
         seeds: None,
         base: SeedBase::Fixed,
         threads: None,
+        ..RunnerConfig::default()
     };
     let wall = best_of(5, || {
         let t = Instant::now();

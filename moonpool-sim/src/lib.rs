@@ -52,6 +52,7 @@
 //! runtime-agnostic and wake through the simulator.
 
 pub mod chaos;
+pub mod log;
 mod providers;
 pub mod runner;
 mod sim;

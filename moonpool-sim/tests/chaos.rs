@@ -25,6 +25,7 @@ fn config() -> RunnerConfig {
         seeds: None,
         base: SeedBase::Fixed,
         threads: None,
+        ..RunnerConfig::default()
     }
 }
 

@@ -26,6 +26,7 @@ fn config() -> RunnerConfig {
         seeds: None,
         base: SeedBase::Fixed,
         threads: NonZeroUsize::new(2),
+        ..RunnerConfig::default()
     }
 }
 

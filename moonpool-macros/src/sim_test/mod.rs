@@ -142,6 +142,17 @@ fn generate(func: &ItemFn, options: &Options, context: Option<&Type>) -> TokenSt
         None => quote!(::core::option::Option::None),
     };
     let max_polls = optional(options.max_polls_per_instant);
+    let log = match &options.log {
+        Some(lit) => quote!(::core::option::Option::Some(#lit)),
+        None => quote!(::core::option::Option::None),
+    };
+    let log_lines = match options.log_lines {
+        Some(n) => {
+            let n = usize::try_from(n).unwrap_or(usize::MAX);
+            quote!(::core::option::Option::Some(#n))
+        }
+        None => quote!(::core::option::Option::None),
+    };
     let invariant_every = optional(options.invariant_every);
     let call = if let Some(ty) = context {
         // A wrong argument type is reported at the user's type.
@@ -195,6 +206,8 @@ fn generate(func: &ItemFn, options: &Options, context: Option<&Type>) -> TokenSt
                     invariant_every: #invariant_every,
                     coverage: #coverage,
                     coverage_scope: &[#(#coverage_of),*],
+                    log: #log,
+                    log_lines: #log_lines,
                 },
                 #entry,
             );

@@ -20,6 +20,8 @@ pub(super) struct Options {
     pub(super) strict_coverage: Option<bool>,
     pub(super) coverage_of: Option<Vec<LitStr>>,
     pub(super) faults: Option<Faults>,
+    pub(super) log: Option<LitStr>,
+    pub(super) log_lines: Option<u64>,
 }
 
 /// The `faults` option.
@@ -71,8 +73,10 @@ pub(super) const OPTIONS: &[&str] = &[
     "coverage",
     "coverage_of",
     "faults",
+    "log",
+    "log_lines",
 ];
-pub(super) const EXPECTED_OPTIONS: &str = "expected one of `seeds`, `max_sim_time`, `max_polls_per_instant`, `invariant_every`, `coverage`, `coverage_of`, `faults`";
+pub(super) const EXPECTED_OPTIONS: &str = "expected one of `seeds`, `max_sim_time`, `max_polls_per_instant`, `invariant_every`, `coverage`, `coverage_of`, `faults`, `log`, `log_lines`";
 
 pub(super) fn apply_option(options: &mut Options, meta: &Meta) -> syn::Result<()> {
     let Some(name) = meta.path().get_ident().map(ToString::to_string) else {
@@ -177,6 +181,24 @@ pub(super) fn apply_option(options: &mut Options, meta: &Meta) -> syn::Result<()
         }
         _ => {}
     }
+    if name == "log" {
+        let Some(lit) = lit_str(&nv.value) else {
+            return Err(syn::Error::new(
+                nv.value.span(),
+                "`log` takes a tracing filter in a string, e.g. `log = \"debug\"` or `log = \"warn,my_crate=debug\"`",
+            ));
+        };
+        if lit.value().trim().is_empty() {
+            return Err(syn::Error::new(
+                lit.span(),
+                "`log` needs a filter, e.g. \"debug\" (\"off\" keeps no events)",
+            ));
+        }
+        if options.log.replace(lit.clone()).is_some() {
+            return Err(duplicate());
+        }
+        return Ok(());
+    }
     if name == "max_sim_time" {
         let Some(lit) = lit_str(&nv.value) else {
             return Err(syn::Error::new(
@@ -219,6 +241,7 @@ pub(super) fn apply_option(options: &mut Options, meta: &Meta) -> syn::Result<()
     let slot = match name.as_str() {
         "seeds" => &mut options.seeds,
         "invariant_every" => &mut options.invariant_every,
+        "log_lines" => &mut options.log_lines,
         _ => &mut options.max_polls_per_instant,
     };
     if slot.replace(n).is_some() {
@@ -275,6 +298,8 @@ pub(super) fn example_value(name: &str) -> &'static str {
         "coverage" => "\"strict\"",
         "coverage_of" => "[\"my_crate\"]",
         "faults" => "\"calm\"",
+        "log" => "\"debug\"",
+        "log_lines" => "200",
         _ => "100000",
     }
 }

@@ -2,6 +2,9 @@
 //! many threads.
 
 use std::num::NonZeroUsize;
+use std::path::PathBuf;
+
+use crate::log::LogConfig;
 
 /// Runs exactly this seed (decimal, or hex with `0x`).
 pub const ENV_SEED: &str = "MOONPOOL_SEED";
@@ -12,6 +15,14 @@ pub const ENV_SEEDS: &str = "MOONPOOL_SEEDS";
 pub const ENV_SEED_BASE: &str = "MOONPOOL_SEED_BASE";
 /// How many threads run seeds in parallel (default: the number of cores).
 pub const ENV_THREADS: &str = "MOONPOOL_THREADS";
+/// Which events a failing seed's replay keeps: a `tracing` filter
+/// (default `info`; `off` keeps none).
+pub const ENV_LOG: &str = "MOONPOOL_LOG";
+/// How many of the replay's last events the failure report prints
+/// (default [`DEFAULT_LOG_LINES`](crate::log::DEFAULT_LOG_LINES)).
+pub const ENV_LOG_LINES: &str = "MOONPOOL_LOG_LINES";
+/// A file to write every event of a failing seed's replay to.
+pub const ENV_LOG_FILE: &str = "MOONPOOL_LOG_FILE";
 
 /// A malformed runner setting.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,7 +52,7 @@ pub enum SeedBase {
     Random,
 }
 
-/// The runner's settings.
+/// The runner's settings. `Default` is every variable unset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunnerConfig {
     /// `MOONPOOL_SEED`: run only this seed.
@@ -52,6 +63,26 @@ pub struct RunnerConfig {
     pub base: SeedBase,
     /// `MOONPOOL_THREADS`.
     pub threads: Option<NonZeroUsize>,
+    /// `MOONPOOL_LOG` (checked: a valid `tracing` filter).
+    pub log: Option<String>,
+    /// `MOONPOOL_LOG_LINES`.
+    pub log_lines: Option<usize>,
+    /// `MOONPOOL_LOG_FILE`.
+    pub log_file: Option<PathBuf>,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        Self {
+            seed: None,
+            seeds: None,
+            base: SeedBase::Fixed,
+            threads: None,
+            log: None,
+            log_lines: None,
+            log_file: None,
+        }
+    }
 }
 
 impl RunnerConfig {
@@ -117,12 +148,54 @@ impl RunnerConfig {
                     .map_err(|_| invalid(ENV_THREADS, v, "a whole number of threads, at least 1"))
             })
             .transpose()?;
+        let log = get(ENV_LOG)
+            .map(|v| {
+                let config = LogConfig {
+                    filter: v.clone(),
+                    ..LogConfig::default()
+                };
+                config.check().map(|()| v.trim().to_string()).map_err(|_| {
+                    invalid(
+                        ENV_LOG,
+                        v,
+                        "a tracing filter: `info`, `debug`, `off`, or `warn,my_crate=debug`",
+                    )
+                })
+            })
+            .transpose()?;
+        let log_lines = get(ENV_LOG_LINES)
+            .map(|v| {
+                v.trim().parse::<usize>().map_err(|_| {
+                    invalid(ENV_LOG_LINES, v, "a whole number of lines (0 prints none)")
+                })
+            })
+            .transpose()?;
+        let log_file = get(ENV_LOG_FILE).map(|v| PathBuf::from(v.trim()));
         Ok(Self {
             seed,
             seeds,
             base,
             threads,
+            log,
+            log_lines,
+            log_file,
         })
+    }
+
+    /// What a failing seed's replay keeps of its events: the environment's
+    /// settings, else the test's own (`log`, `log_lines` in
+    /// `#[sim_test]`), else the defaults.
+    pub fn log_config(&self, test_filter: Option<&str>, test_lines: Option<usize>) -> LogConfig {
+        let default = LogConfig::default();
+        LogConfig {
+            filter: self
+                .log
+                .clone()
+                .or_else(|| test_filter.map(str::to_string))
+                .unwrap_or(default.filter),
+            lines: self.log_lines.or(test_lines).unwrap_or(default.lines),
+            file: self.log_file.clone(),
+        }
     }
 
     /// Reads the settings from the process environment.
@@ -132,7 +205,15 @@ impl RunnerConfig {
     /// As [`RunnerConfig::from_lookup`]; a value that is not valid Unicode is
     /// reported as invalid too.
     pub fn from_env() -> Result<Self, ConfigError> {
-        for var in [ENV_SEED, ENV_SEEDS, ENV_SEED_BASE, ENV_THREADS] {
+        for var in [
+            ENV_SEED,
+            ENV_SEEDS,
+            ENV_SEED_BASE,
+            ENV_THREADS,
+            ENV_LOG,
+            ENV_LOG_LINES,
+            ENV_LOG_FILE,
+        ] {
             if let Err(std::env::VarError::NotUnicode(raw)) = std::env::var(var) {
                 return Err(invalid(
                     var,
@@ -229,6 +310,24 @@ mod tests {
         assert_eq!(c.seeds, None);
         assert_eq!(c.base, SeedBase::Fixed);
         assert_eq!(c.threads, None);
+        assert_eq!(c.log_config(None, None), LogConfig::default());
+    }
+
+    #[test]
+    fn log_settings_override_the_test_s_own() {
+        let c = RunnerConfig::from_lookup(env(&[])).unwrap();
+        let from_test = c.log_config(Some("debug"), Some(7));
+        assert_eq!((from_test.filter.as_str(), from_test.lines), ("debug", 7));
+        let c = RunnerConfig::from_lookup(env(&[
+            (ENV_LOG, " warn,moonpool_core=debug "),
+            (ENV_LOG_LINES, "0"),
+            (ENV_LOG_FILE, "/tmp/seed.log"),
+        ]))
+        .unwrap();
+        let log = c.log_config(Some("debug"), Some(7));
+        assert_eq!(log.filter, "warn,moonpool_core=debug");
+        assert_eq!(log.lines, 0);
+        assert_eq!(log.file, Some(PathBuf::from("/tmp/seed.log")));
     }
 
     #[test]
@@ -273,6 +372,9 @@ mod tests {
             (ENV_SEED_BASE, "sometimes"),
             (ENV_THREADS, "0"),
             (ENV_THREADS, "all"),
+            (ENV_LOG, "info,[unclosed"),
+            (ENV_LOG_LINES, "-3"),
+            (ENV_LOG_LINES, "lots"),
         ];
         for &(var, value) in cases {
             let lookup = move |v: &str| (v == var).then(|| value.to_string());

@@ -18,7 +18,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 pub use config::{
-    ConfigError, ENV_SEED, ENV_SEED_BASE, ENV_SEEDS, ENV_THREADS, RunnerConfig, SeedBase, SeedPlan,
+    ConfigError, ENV_LOG, ENV_LOG_FILE, ENV_LOG_LINES, ENV_SEED, ENV_SEED_BASE, ENV_SEEDS,
+    ENV_THREADS, RunnerConfig, SeedBase, SeedPlan,
 };
 pub use report::{FailureReport, Replay, RunSummary};
 pub use seeds::derive_seed;
@@ -132,6 +133,14 @@ fn run_seeds_from(
     #[allow(clippy::disallowed_methods)] // wall time of the harness, not of the run
     let started = std::time::Instant::now();
     let sim_config = spec.sim_config();
+    let log = config.log_config(spec.log, spec.log_lines);
+    if config.log.is_none() && log.check().is_err() {
+        return Err(SimTestError::Config(ConfigError::Invalid {
+            var: "log (the #[sim_test] option)",
+            value: log.filter,
+            expected: "a tracing filter: `info`, `debug`, `off`, or `warn,my_crate=debug`",
+        }));
+    }
     let SeedPlan { base, seeds: plan } = config.seed_plan(spec.path, spec.seeds);
     let threads = config
         .threads
@@ -187,7 +196,19 @@ fn run_seeds_from(
     failures.sort_by_key(|(i, _)| *i);
     let failed = failures.len() as u64;
     if let Some((i, failure)) = failures.into_iter().next() {
-        let replay = match run_one(location, failure.seed, &sim_config, body) {
+        // The replay keeps the seed's events (logging touches nothing in
+        // the simulation: the trace hash check below holds either way).
+        let (second, log) = if log.is_off() {
+            (run_one(location, failure.seed, &sim_config, body), None)
+        } else {
+            match crate::log::capture(failure.seed, &log, || {
+                run_one(location, failure.seed, &sim_config, body)
+            }) {
+                Ok((second, captured)) => (second, Some(captured)),
+                Err(_) => (run_one(location, failure.seed, &sim_config, body), None),
+            }
+        };
+        let replay = match second {
             Ok(passed) => Replay::Passed {
                 trace_hash: passed.trace_hash,
             },
@@ -210,6 +231,7 @@ fn run_seeds_from(
             replay,
             replay_command,
             failure,
+            log,
         })));
     }
     let tally = coverage.into_inner().unwrap_or_else(|e| e.into_inner());

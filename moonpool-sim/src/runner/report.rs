@@ -8,8 +8,9 @@ use crate::chaos::CoverageReport;
 use crate::providers::time::Instant;
 use crate::sim::SimFailure;
 
-use super::config::{ENV_SEED, ENV_SEED_BASE, ENV_SEEDS};
+use super::config::{ENV_LOG, ENV_LOG_FILE, ENV_LOG_LINES, ENV_SEED, ENV_SEED_BASE, ENV_SEEDS};
 use super::spec::SimTestSpec;
+use crate::log::CapturedLog;
 
 /// A passing test's figures.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +102,8 @@ pub struct FailureReport {
     pub replay: Replay,
     /// A shell command that runs exactly this seed.
     pub replay_command: String,
+    /// The events the replay logged (`None` with `MOONPOOL_LOG=off`).
+    pub log: Option<CapturedLog>,
 }
 
 impl fmt::Display for FailureReport {
@@ -153,7 +156,46 @@ impl fmt::Display for FailureReport {
                 "\n  replay: NOT deterministic: the re-run passed (trace hash {trace_hash:#018x})"
             )?,
         }
+        if let Some(log) = &self.log {
+            write_log(f, log)?;
+        }
         write!(f, "\n  replay this seed:\n    {}", self.replay_command)
+    }
+}
+
+/// The replay's last events, and where the rest are.
+fn write_log(f: &mut fmt::Formatter<'_>, log: &CapturedLog) -> fmt::Result {
+    if log.total == 0 {
+        write!(
+            f,
+            "\n  events: none at `{}` ({ENV_LOG}=debug shows more)",
+            log.filter
+        )?;
+    } else if !log.last.is_empty() {
+        let shown = log.last.len() as u64;
+        let which = if shown == log.total {
+            format!("all {shown}")
+        } else {
+            format!("the last {shown} of {}", log.total)
+        };
+        write!(
+            f,
+            "\n  events of the replay at `{}`, {which} ({ENV_LOG}=<filter>, {ENV_LOG_LINES}=<n>, {ENV_LOG_FILE}=<path> keeps them all):",
+            log.filter
+        )?;
+        for line in &log.last {
+            write!(f, "\n    {line}")?;
+        }
+    }
+    match &log.file {
+        Some(Ok(path)) => write!(
+            f,
+            "\n  all {} events written to {}",
+            log.total,
+            path.display()
+        ),
+        Some(Err(e)) => write!(f, "\n  the events could not be written to a file: {e}"),
+        None => Ok(()),
     }
 }
 

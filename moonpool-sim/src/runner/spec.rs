@@ -34,6 +34,12 @@ pub struct SimTestSpec {
     /// Module paths whose chaos sites the test answers for; empty means the
     /// test's crate and its package's library.
     pub coverage_scope: &'static [&'static str],
+    /// Which events a failing seed's replay keeps (a `tracing` filter;
+    /// `MOONPOOL_LOG` overrides it; default `info`).
+    pub log: Option<&'static str>,
+    /// How many of the replay's last events the report prints
+    /// (`MOONPOOL_LOG_LINES` overrides it).
+    pub log_lines: Option<usize>,
 }
 
 /// What the runner does with coverage gaps (`sometimes!` never true,
@@ -74,6 +80,8 @@ impl SimTestSpec {
             invariant_every: None,
             coverage: CoverageMode::Report,
             coverage_scope: &[],
+            log: None,
+            log_lines: None,
         }
     }
 

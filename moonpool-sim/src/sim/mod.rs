@@ -417,3 +417,9 @@ fn install_chaos_hook() {
         },
     });
 }
+
+/// The stamp of a log line written now on this thread: simulated time
+/// (ns), process name and task name — `None` outside a simulation.
+pub(crate) fn log_stamp() -> Option<(u64, Option<String>, Option<String>)> {
+    world::try_with_current(world::World::log_stamp)
+}

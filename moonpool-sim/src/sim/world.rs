@@ -263,6 +263,25 @@ impl World {
             .map(|e| e.name.to_string())
     }
 
+    /// What a log line is stamped with: simulated time (ns), the current
+    /// process's name, the current task's name. Never panics, even when
+    /// called while the world is being changed (an event logged from inside
+    /// the executor): what cannot be read is left out.
+    pub(crate) fn log_stamp(&self) -> (u64, Option<String>, Option<String>) {
+        let task = self.current_task.get().and_then(|key| {
+            let mut tasks = self.tasks.try_borrow_mut().ok()?;
+            tasks.get_mut(key).map(|e| (e.process, e.name.to_string()))
+        });
+        let process = task
+            .as_ref()
+            .map_or(Some(ProcessId::MAIN), |(p, _)| Some(*p));
+        let name = process.and_then(|p| {
+            let processes = self.processes.try_borrow().ok()?;
+            processes.get(p.0 as usize).map(|info| info.name.clone())
+        });
+        (self.now.get(), name, task.map(|(_, t)| t))
+    }
+
     /// Task polls since simulated time last moved.
     pub(crate) fn steps_at_instant(&self) -> u64 {
         self.steps.get() - self.instant_start_step.get()

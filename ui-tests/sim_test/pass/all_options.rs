@@ -7,7 +7,9 @@ use moonpool::prelude::*;
     invariant_every = 10,
     coverage = "strict",
     coverage_of = ["all_options", "moonpool_core::directory"],
-    faults = "brutal"
+    faults = "brutal",
+    log = "warn,moonpool_core::node=debug",
+    log_lines = 200
 )]
 async fn with_every_option(sim: SimContext) {
     sim.sleep(std::time::Duration::from_secs(1)).await;
