@@ -47,7 +47,7 @@ use moonpool::runtime::state::{
 };
 use moonpool_examples::bank::{Account, Outcome, Transfer};
 use moonpool_examples::books::{Ran, check_books};
-use moonpool_examples::cli::{data_dir, parse_or_exit, socket_addr};
+use moonpool_examples::cli::{data_dir, log_or_exit, parse_or_exit, socket_addr};
 
 const ACCOUNTS: usize = 5;
 const OPENING: i64 = 100;
@@ -476,6 +476,14 @@ async fn client(
 
 fn main() {
     let cli: Cli = parse_or_exit("bank_account", std::env::args_os());
+    // Nodes and the storage server tell the operator what happens in the
+    // cluster (members joining, leaving, declared dead; directory
+    // handoffs); the demo and the client print only their own report.
+    let default_log = match cli.role {
+        Some(Role::Node { .. } | Role::Storage { .. }) => "info",
+        None | Some(Role::Client { .. }) => "warn",
+    };
+    log_or_exit("bank_account", default_log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

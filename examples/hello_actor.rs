@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Parser;
 use moonpool::prelude::*;
 use moonpool::runtime::node::InMemoryMembership;
-use moonpool_examples::cli::parse_or_exit;
+use moonpool_examples::cli::{log_or_exit, parse_or_exit};
 use moonpool_examples::hello::Greeter;
 
 /// Two nodes on localhost TCP host greeters; one node leaves and its
@@ -99,6 +99,7 @@ async fn run() -> Result<(), String> {
 
 fn main() {
     let Cli {} = parse_or_exit("hello_actor", std::env::args_os());
+    log_or_exit("hello_actor", "warn");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -5,7 +5,7 @@
 
 use clap::Parser;
 use moonpool::Simulation;
-use moonpool_examples::cli::parse_or_exit;
+use moonpool_examples::cli::{log_or_exit, parse_or_exit};
 use moonpool_examples::overdraft::{Guard, run};
 
 /// A first look at moonpool's simulator: search seeds for a race, replay
@@ -20,6 +20,7 @@ struct Cli {
 
 fn main() {
     let Cli { seeds } = parse_or_exit("sim_quickstart", std::env::args_os());
+    log_or_exit("sim_quickstart", "warn");
     println!("moonpool simulator quickstart: 3 clients each withdraw 60 from a balance of 100\n");
 
     // 1. Search for a seed that breaks the unguarded version.

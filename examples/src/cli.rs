@@ -21,6 +21,61 @@ use std::path::PathBuf;
 use clap::Parser;
 use clap::error::ErrorKind;
 
+/// Installs a subscriber that prints `tracing` events to stderr, chosen
+/// by `RUST_LOG` (any `tracing` filter, e.g. `debug` or
+/// `warn,moonpool_core::node=debug`), `default` when it is unset. A
+/// malformed `RUST_LOG` prints one line naming it and exits 2.
+///
+/// ```
+/// moonpool_examples::cli::log_or_exit("demo", "info");
+/// tracing::info!("printed to stderr unless RUST_LOG says otherwise");
+/// ```
+pub fn log_or_exit(program: &str, default: &str) {
+    match log_filter(std::env::var("RUST_LOG").ok().as_deref(), default) {
+        Ok(filter) => {
+            // Another subscriber already installed (a test's): keep it.
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .with_target(true)
+                .try_init();
+        }
+        Err(e) => {
+            eprintln!("{program}: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// The filter `RUST_LOG` (`value`, if set and not blank) asks for, or
+/// `default`.
+///
+/// # Errors
+///
+/// A message naming `RUST_LOG` and what was wrong with it.
+///
+/// ```
+/// use moonpool_examples::cli::log_filter;
+///
+/// assert!(log_filter(None, "info").is_ok());
+/// assert!(log_filter(Some("warn,moonpool_core=debug"), "info").is_ok());
+/// let e = log_filter(Some("info,[oops"), "info").unwrap_err();
+/// assert!(e.starts_with("RUST_LOG=\"info,[oops\" is not a tracing filter"), "{e}");
+/// ```
+pub fn log_filter(
+    value: Option<&str>,
+    default: &str,
+) -> Result<tracing_subscriber::EnvFilter, String> {
+    let text = value.filter(|v| !v.trim().is_empty()).unwrap_or(default);
+    tracing_subscriber::EnvFilter::builder()
+        .parse(text.trim())
+        .map_err(|e| {
+            format!(
+                "RUST_LOG={text:?} is not a tracing filter (try `info`, `debug`, or `warn,moonpool_core::node=debug`): {e}"
+            )
+        })
+}
+
 /// Parses `args` (the program name first) into `T`. `--help` and
 /// `--version` print and exit 0; any other error prints one line, naming
 /// `program`, and exits 2.

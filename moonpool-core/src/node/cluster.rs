@@ -171,6 +171,7 @@ impl Cluster {
         let hosts = View::hosts_of(&members);
         let mut seen = lock(&self.seen);
         let old = &seen.view;
+        log_changes(me, &old.members, &members);
         // Hosts that were alive and are now dead, or gone without leaving:
         // what they ran may move, once they have surely stopped.
         let died = old
@@ -308,4 +309,24 @@ impl Cluster {
 
 fn is_alive_in(members: &[Member], me: NodeId) -> bool {
     members.iter().any(|m| m.id == me && m.status.in_service())
+}
+
+/// Tells the operator, at info, what changed for each member between two
+/// reads of the table (a member first seen counts as joined).
+fn log_changes(me: NodeId, old: &[Member], new: &[Member]) {
+    for member in new {
+        let before = old.iter().find(|m| m.id == member.id).map(|m| m.status);
+        if before == Some(member.status) {
+            continue;
+        }
+        let node = member.id;
+        match member.status {
+            MemberStatus::Alive => {
+                tracing::info!(%me, %node, hosts = member.hosts.len(), "member joined");
+            }
+            MemberStatus::Leaving => tracing::info!(%me, %node, "member is leaving"),
+            MemberStatus::Left => tracing::info!(%me, %node, "member left"),
+            MemberStatus::Dead => tracing::info!(%me, %node, "member is dead"),
+        }
+    }
 }

@@ -60,9 +60,15 @@ impl Directory {
             by_owner.entry(owner).or_default().push((id, home));
         }
         for (owner, entries) in by_owner {
+            let count = entries.len();
             let req = DirectoryRequest::Handoff { entries };
-            if let Err(e) = self.net.request(owner, &req, DIRECTORY_TIMEOUT).await {
-                tracing::warn!(%owner, error = %e, "directory handoff failed");
+            match self.net.request(owner, &req, DIRECTORY_TIMEOUT).await {
+                Ok(_) => {
+                    tracing::info!(%me, %owner, entries = count, "directory entries handed over")
+                }
+                Err(e) => {
+                    tracing::warn!(%me, %owner, entries = count, error = %e, "directory handoff failed")
+                }
             }
         }
     }
