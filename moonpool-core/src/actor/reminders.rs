@@ -177,12 +177,15 @@ impl ActorContext {
 }
 
 /// The node's reminder table.
-fn table(rt: Option<&Arc<dyn Runtime>>) -> Result<Arc<dyn ReminderTable>, ReminderError> {
+fn table(
+    rt: Option<Arc<dyn Runtime>>,
+) -> Result<(Arc<dyn Runtime>, Arc<dyn ReminderTable>), ReminderError> {
     let rt = rt.ok_or(ReminderError::ShuttingDown)?;
     if rt.is_stopping() {
         return Err(ReminderError::ShuttingDown);
     }
-    rt.reminder_table().ok_or(ReminderError::NotConfigured)
+    let table = rt.reminder_table().ok_or(ReminderError::NotConfigured)?;
+    Ok((rt, table))
 }
 
 /// `d` cut to whole milliseconds (what tables keep).
@@ -201,10 +204,7 @@ pub(crate) async fn register(
 ) -> Result<Reminder, ReminderError> {
     check_name(name)?;
     check_schedule(due, period)?;
-    let table = table(rt.as_ref())?;
-    let Some(rt) = rt else {
-        return Err(ReminderError::ShuttingDown);
-    };
+    let (rt, table) = table(rt)?;
     let entry = ReminderEntry {
         actor: actor.clone(),
         name: name.to_string(),
@@ -233,7 +233,7 @@ pub(crate) async fn unregister(
     actor: &ActorId,
     name: &str,
 ) -> Result<bool, ReminderError> {
-    let table = table(rt.as_ref())?;
+    let (rt, table) = table(rt)?;
     let mut last = None;
     for _ in 0..ATTEMPTS {
         let Some(StoredReminder { etag, .. }) = table.read(actor, name).await? else {
@@ -241,9 +241,7 @@ pub(crate) async fn unregister(
         };
         match table.delete(actor, name, etag).await {
             Ok(()) => {
-                if let Some(rt) = rt {
-                    rt.reminder_changed(actor.clone());
-                }
+                rt.reminder_changed(actor.clone());
                 return Ok(true);
             }
             Err(conflict @ ReminderError::Conflict { .. }) => last = Some(conflict),
@@ -258,7 +256,7 @@ pub(crate) async fn list(
     rt: Option<Arc<dyn Runtime>>,
     actor: &ActorId,
 ) -> Result<Vec<Reminder>, ReminderError> {
-    let table = table(rt.as_ref())?;
+    let (_, table) = table(rt)?;
     let rows = table.read_actor(actor).await?;
     Ok(rows.iter().map(|r| Reminder::from(&r.entry)).collect())
 }
