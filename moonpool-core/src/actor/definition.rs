@@ -19,6 +19,7 @@ use super::current::current_runtime;
 use super::error::{ActivationError, CallError};
 use super::options::ActorOptions;
 use super::runtime::Runtime;
+use super::spans::in_turn;
 use super::wire_id::fnv1a_32;
 use crate::id::ActorId;
 use crate::reminder::ReminderTick;
@@ -185,7 +186,7 @@ pub async fn dispatch_shared<A: SharedHandler<M>, M: Message>(
     ctx: &ActorContext,
 ) -> Result<Vec<u8>, CallError> {
     let msg = decode_message::<A, M>(body)?;
-    encode_reply::<A, M>(&actor.handle_shared(msg, ctx).await)
+    encode_reply::<A, M>(&in_turn(ctx.id(), M::NAME, actor.handle_shared(msg, ctx)).await)
 }
 
 /// Decodes `body` as a message `M` to actor `A`: how a call that arrived
@@ -259,7 +260,7 @@ pub async fn dispatch<A: Handler<M>, M: Message>(
     ctx: &ActorContext,
 ) -> Result<Vec<u8>, CallError> {
     let msg = decode_message::<A, M>(body)?;
-    encode_reply::<A, M>(&actor.handle(msg, ctx).await)
+    encode_reply::<A, M>(&in_turn(ctx.id(), M::NAME, actor.handle(msg, ctx)).await)
 }
 
 /// The error of an unknown method id, for the fallback arm of

@@ -24,6 +24,7 @@ mod reminders;
 mod remote;
 mod runtime;
 mod schedule;
+mod spans;
 mod state;
 mod timers;
 mod turns;
@@ -41,6 +42,8 @@ pub use moonpool_sim::BoxFuture;
 pub use options::{ActorOptions, Placement};
 pub use panic::catch_handler_panic;
 pub use reminders::Reminder;
+#[doc(hidden)]
+pub use spans::in_turn;
 pub use timers::TimerId;
 
 pub(crate) use call::unreachable;

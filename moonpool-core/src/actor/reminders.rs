@@ -176,10 +176,11 @@ impl ActorContext {
     }
 }
 
+/// A live runtime and its reminder table.
+type RuntimeAndTable = (Arc<dyn Runtime>, Arc<dyn ReminderTable>);
+
 /// The node's reminder table.
-fn table(
-    rt: Option<Arc<dyn Runtime>>,
-) -> Result<(Arc<dyn Runtime>, Arc<dyn ReminderTable>), ReminderError> {
+fn table(rt: Option<Arc<dyn Runtime>>) -> Result<RuntimeAndTable, ReminderError> {
     let rt = rt.ok_or(ReminderError::ShuttingDown)?;
     if rt.is_stopping() {
         return Err(ReminderError::ShuttingDown);

@@ -447,9 +447,14 @@ pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
                 ctx: &'a #p::ActorContext,
             ) -> #p::BoxFuture<'a, ::core::result::Result<::std::vec::Vec<u8>, #p::CallError>> {
                 ::std::boxed::Box::pin(async move {
-                    match #message_enum::decode(method, body)? {
-                        #(#exclusive_arms)*
-                    }
+                    let __moonpool_msg = #message_enum::decode(method, body)?;
+                    let __moonpool_method = __moonpool_msg.method_name();
+                    #p::in_turn(ctx.id(), __moonpool_method, async move {
+                        match __moonpool_msg {
+                            #(#exclusive_arms)*
+                        }
+                    })
+                    .await
                 })
             }
 
@@ -467,11 +472,15 @@ pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
                 ctx: &'a #p::ActorContext,
             ) -> #p::BoxFuture<'a, ::core::result::Result<::std::vec::Vec<u8>, #p::CallError>> {
                 ::std::boxed::Box::pin(async move {
-                    let _ = ctx;
-                    match #message_enum::decode(method, body)? {
-                        #(#shared_arms)*
-                        #shared_fallback
-                    }
+                    let __moonpool_msg = #message_enum::decode(method, body)?;
+                    let __moonpool_method = __moonpool_msg.method_name();
+                    #p::in_turn(ctx.id(), __moonpool_method, async move {
+                        match __moonpool_msg {
+                            #(#shared_arms)*
+                            #shared_fallback
+                        }
+                    })
+                    .await
                 })
             }
         }
