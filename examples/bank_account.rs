@@ -102,6 +102,10 @@ enum Role {
         /// database instead (a URL such as postgres://user@host:5432/db).
         #[arg(long, value_name = "URL")]
         postgres: Option<String>,
+        /// Serve the node's metrics (calls, activations, transport,
+        /// membership) for Prometheus at http://ADDR/metrics.
+        #[arg(long, value_name = "ADDR", value_parser = socket_addr)]
+        metrics: Option<SocketAddr>,
     },
     /// Run random transfers against a cluster, then check the books.
     #[command(group(clap::ArgGroup::new("cluster").required(true).args(["seed", "postgres"])))]
@@ -157,9 +161,11 @@ async fn start_node(
     membership: Membership,
     storage: impl StateStorage,
     reminders: impl ReminderTable,
+    metrics: bool,
 ) -> Result<Node, String> {
     let builder = Node::builder("bank")
         .listen(listen)
+        .metrics(metrics)
         .providers(tokio_providers()?)
         .storage(storage)
         .reminders(reminders)
@@ -347,13 +353,23 @@ async fn demo_in(data: &PathBuf, transfers: u64) -> Result<(), String> {
         Membership::Primary(None),
         state.clone(),
         reminders.clone(),
+        false,
     )
     .await?;
     let primary = first.id().addr;
     let mut nodes = vec![first];
     for _ in 0..2 {
         let membership = Membership::Primary(Some(primary));
-        nodes.push(start_node(any_port, membership, state.clone(), reminders.clone()).await?);
+        nodes.push(
+            start_node(
+                any_port,
+                membership,
+                state.clone(),
+                reminders.clone(),
+                false,
+            )
+            .await?,
+        );
     }
     for n in &nodes {
         println!("  node {}", n.id().addr);
@@ -402,14 +418,30 @@ async fn node(
     seed: Option<SocketAddr>,
     storage: Option<SocketAddr>,
     postgres: Option<String>,
+    metrics: Option<SocketAddr>,
 ) -> Result<(), String> {
     let p = tokio_providers()?;
+    if let Some(addr) = metrics {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+            .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?;
+        println!("metrics at http://{addr}/metrics");
+    }
+    let metrics = metrics.is_some();
     let node = match (postgres, storage) {
         (Some(url), _) => {
             let db = database(&url).await?;
             let membership = Membership::Database(PostgresMembership::new(&db));
             let reminders = PostgresReminderTable::new(&db);
-            start_node(listen, membership, PostgresStorage::new(&db), reminders).await?
+            start_node(
+                listen,
+                membership,
+                PostgresStorage::new(&db),
+                reminders,
+                metrics,
+            )
+            .await?
         }
         (None, Some(storage)) => {
             let local = SocketAddr::new(listen.ip(), 0);
@@ -418,7 +450,7 @@ async fn node(
                     .await
                     .map_err(|e| format!("cannot reach the storage service at {storage}: {e}"))?;
             let reminders = StorageReminderTable::new(Arc::new(state.clone()));
-            start_node(listen, Membership::Primary(seed), state, reminders).await?
+            start_node(listen, Membership::Primary(seed), state, reminders, metrics).await?
         }
         (None, None) => return Err("a node needs --storage or --postgres".to_string()),
     };
@@ -504,7 +536,8 @@ fn main() {
                 seed,
                 storage,
                 postgres,
-            }) => node(listen, seed, storage, postgres).await,
+                metrics,
+            }) => node(listen, seed, storage, postgres, metrics).await,
             Some(Role::Client {
                 seed,
                 postgres,

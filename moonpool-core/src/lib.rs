@@ -17,6 +17,7 @@
 
 pub mod actor;
 mod id;
+pub mod metrics;
 pub mod node;
 #[cfg(feature = "postgres")]
 pub mod postgres;

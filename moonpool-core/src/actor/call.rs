@@ -71,7 +71,8 @@ impl<A: Actor> ActorRef<A> {
         A: Handler<M>,
     {
         let rt = self.runtime()?;
-        route::<A, M>(
+        let started = rt.metrics_enabled().then(|| rt.providers().now());
+        let result = route::<A, M>(
             rt,
             self.id(),
             msg,
@@ -79,7 +80,11 @@ impl<A: Actor> ActorRef<A> {
             TurnKind::Exclusive,
             exclusive_turn::<A, M>,
         )
-        .await
+        .await;
+        if let Some(started) = started {
+            record_call::<A, M, _>(rt, started, &result);
+        }
+        result
     }
 
     /// Calls a shared (reentrant) method: it may run alongside other shared
@@ -93,7 +98,8 @@ impl<A: Actor> ActorRef<A> {
         A: SharedHandler<M>,
     {
         let rt = self.runtime()?;
-        route::<A, M>(
+        let started = rt.metrics_enabled().then(|| rt.providers().now());
+        let result = route::<A, M>(
             rt,
             self.id(),
             msg,
@@ -101,7 +107,11 @@ impl<A: Actor> ActorRef<A> {
             TurnKind::Shared,
             shared_turn::<A, M>,
         )
-        .await
+        .await;
+        if let Some(started) = started {
+            record_call::<A, M, _>(rt, started, &result);
+        }
+        result
     }
 
     /// Sends `msg` without waiting for the handler. Sends from one node to
@@ -293,4 +303,17 @@ async fn route<A: Actor, M: Message>(
         }
     }
     Err(routing_failed())
+}
+
+/// Records a call of `M` to `A` made at `started` that ended with
+/// `result` (the node asked for metrics).
+#[cold]
+fn record_call<A: Actor, M: Message, T>(
+    rt: &Arc<dyn Runtime>,
+    started: moonpool_sim::Instant,
+    result: &Result<T, CallError>,
+) {
+    let elapsed = rt.providers().now().saturating_duration_since(started);
+    let outcome = result.as_ref().err().map_or("ok", CallError::kind);
+    crate::metrics::call(A::TYPE_NAME, M::NAME, outcome, elapsed);
 }

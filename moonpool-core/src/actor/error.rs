@@ -135,6 +135,36 @@ pub enum CallError {
     },
 }
 
+impl CallError {
+    /// The error's kind as a short, stable name (`timeout`,
+    /// `handler_panicked`, …): the `outcome` label of
+    /// [`moonpool_calls_total`](crate::metrics::CALLS).
+    ///
+    /// ```
+    /// use moonpool_core::CallError;
+    /// assert_eq!(CallError::ShuttingDown.kind(), "shutting_down");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallError::Timeout { .. } => "timeout",
+            CallError::NodeUnreachable { .. } => "node_unreachable",
+            CallError::UnknownActorType { .. } => "unknown_actor_type",
+            CallError::UnknownMethod { .. } => "unknown_method",
+            CallError::Decode { .. } => "decode",
+            CallError::Encode { .. } => "encode",
+            CallError::HandlerPanicked { .. } => "handler_panicked",
+            CallError::ActivationFailed { .. } => "activation_failed",
+            CallError::CallCycle { .. } => "call_cycle",
+            CallError::RoutingFailed { .. } => "routing_failed",
+            CallError::ShuttingDown => "shutting_down",
+            CallError::MembershipUnconfirmed { .. } => "membership_unconfirmed",
+            CallError::CallerDeclaredDead { .. } => "caller_declared_dead",
+            CallError::MembershipUnavailable { .. } => "membership_unavailable",
+            CallError::WrongActorType { .. } => "wrong_actor_type",
+        }
+    }
+}
+
 /// A call chain in words: `A/a -> B/b`.
 struct Chain<'a>(&'a [ActorId]);
 

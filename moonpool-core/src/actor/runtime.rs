@@ -81,6 +81,11 @@ pub(crate) trait Runtime: Send + Sync + 'static {
     /// How long a call may take.
     fn call_timeout(&self) -> Duration;
 
+    /// Whether calls are recorded through the `metrics` facade.
+    fn metrics_enabled(&self) -> bool {
+        false
+    }
+
     /// `Ok` if a call may start here now: the node serves, can read the
     /// membership, and (for a call made from a turn, `from_turn`) still
     /// holds its lease.

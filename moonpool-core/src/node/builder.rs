@@ -81,6 +81,7 @@ impl NodeBuilder {
                 probe_interval: Duration::from_secs(1),
                 probe_timeout: Duration::from_millis(500),
                 missed_probes: 3,
+                metrics: false,
             },
             providers: None,
             membership: None,
@@ -173,6 +174,31 @@ impl NodeBuilder {
     /// hosting every registered type.
     pub fn host<A: Actor>(mut self) -> Self {
         self.types.push((A::TYPE_NAME, factory_of::<A>()));
+        self
+    }
+
+    /// Records this node's calls (count by actor type, method and
+    /// outcome; latency) and activations (live, created, deactivated)
+    /// through the `metrics` facade, for whatever recorder the application
+    /// installed (a Prometheus exporter, say). Off by default: a call then
+    /// pays nothing for it. The transport's and membership's counters are
+    /// always recorded (they cost nothing next to a network round trip).
+    /// See [`crate::metrics`] for the names.
+    ///
+    /// ```
+    /// # moonpool_sim::Simulation::new(1).run(|sim| async move {
+    /// let node = moonpool_core::Node::builder("bank")
+    ///     .providers(sim.providers())
+    ///     .listen("10.0.0.1:7000".parse().unwrap())
+    ///     .metrics(true)
+    ///     .build()
+    ///     .await
+    ///     .unwrap();
+    /// # drop(node);
+    /// # }).unwrap();
+    /// ```
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.config.metrics = on;
         self
     }
 
@@ -277,7 +303,13 @@ impl NodeBuilder {
                 self.config.probe_interval,
             ),
         ));
-        let host = Arc::new(Host::new(id, Arc::clone(&providers), types, self.storage));
+        let host = Arc::new(Host::new(
+            id,
+            Arc::clone(&providers),
+            types,
+            self.storage,
+            self.config.metrics,
+        ));
         let directory = Arc::new(Directory::new(
             net.clone(),
             Arc::clone(&providers),

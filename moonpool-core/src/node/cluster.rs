@@ -320,13 +320,24 @@ fn log_changes(me: NodeId, old: &[Member], new: &[Member]) {
             continue;
         }
         let node = member.id;
-        match member.status {
+        let status = match member.status {
             MemberStatus::Alive => {
                 tracing::info!(%me, %node, hosts = member.hosts.len(), "member joined");
+                "alive"
             }
-            MemberStatus::Leaving => tracing::info!(%me, %node, "member is leaving"),
-            MemberStatus::Left => tracing::info!(%me, %node, "member left"),
-            MemberStatus::Dead => tracing::info!(%me, %node, "member is dead"),
-        }
+            MemberStatus::Leaving => {
+                tracing::info!(%me, %node, "member is leaving");
+                "leaving"
+            }
+            MemberStatus::Left => {
+                tracing::info!(%me, %node, "member left");
+                "left"
+            }
+            MemberStatus::Dead => {
+                tracing::info!(%me, %node, "member is dead");
+                "dead"
+            }
+        };
+        crate::metrics::membership_change(status);
     }
 }

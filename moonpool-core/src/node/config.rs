@@ -21,6 +21,9 @@ pub struct NodeConfig {
     pub probe_timeout: Duration,
     /// Missed probes in a row before a peer is declared dead.
     pub missed_probes: u32,
+    /// Whether calls and activations are recorded through the `metrics`
+    /// facade (see [`crate::metrics`]).
+    pub metrics: bool,
 }
 
 /// Why a node could not start.

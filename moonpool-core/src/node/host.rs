@@ -89,6 +89,8 @@ pub(crate) struct Host {
     leaving: AtomicBool,
     /// Set when the node stops serving (shut down, or declared dead).
     stopping: AtomicBool,
+    /// Whether activations are recorded through the `metrics` facade.
+    metrics: bool,
 }
 
 impl Drop for Host {
@@ -105,6 +107,7 @@ impl Host {
         providers: Arc<Providers>,
         types: BTreeMap<&'static str, Arc<dyn ActorFactory>>,
         storage: Option<Arc<dyn StateStorage>>,
+        metrics: bool,
     ) -> Self {
         Self {
             me,
@@ -117,6 +120,7 @@ impl Host {
             storage,
             leaving: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
+            metrics,
         }
     }
 
@@ -183,7 +187,7 @@ impl Host {
         id: &ActorId,
         runtime: &Weak<dyn Runtime>,
     ) -> Option<Arc<dyn AnyActivation>> {
-        let factory = self.types.get(id.type_name.as_ref())?;
+        let (type_name, factory) = self.types.get_key_value(id.type_name.as_ref())?;
         let mut activations = lock(&self.activations);
         if let Some(a) = activations.get(id) {
             return Some(Arc::clone(a));
@@ -197,6 +201,9 @@ impl Host {
             generation,
         );
         activations.insert(id.clone(), Arc::clone(&activation));
+        if self.metrics {
+            crate::metrics::activation_created(type_name);
+        }
         Some(activation)
     }
 
@@ -211,6 +218,11 @@ impl Host {
             return false;
         }
         activations.remove(id);
+        if self.metrics
+            && let Some((type_name, _)) = self.types.get_key_value(id.type_name.as_ref())
+        {
+            crate::metrics::activation_deactivated(type_name);
+        }
         tracing::debug!(node = %self.me, actor = %id, generation, "deactivated");
         if activations.is_empty() {
             self.emptied.notify_waiters();

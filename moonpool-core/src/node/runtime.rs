@@ -53,6 +53,10 @@ impl Runtime for NodeInner {
         self.config.call_timeout
     }
 
+    fn metrics_enabled(&self) -> bool {
+        self.config.metrics
+    }
+
     fn admit(&self, from_turn: bool) -> Result<(), CallError> {
         if self.host.is_stopping() {
             return Err(CallError::ShuttingDown);

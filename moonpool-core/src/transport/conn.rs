@@ -216,11 +216,14 @@ const BATCH_BYTES: usize = 64 * 1024;
 
 /// Appends queued frames to `batch` up to [`BATCH_BYTES`]; whether the
 /// shutdown frame (an empty one) came.
-fn drain(rx: &mut mpsc::UnboundedReceiver<Vec<u8>>, batch: &mut Vec<u8>) -> bool {
+fn drain(rx: &mut mpsc::UnboundedReceiver<Vec<u8>>, batch: &mut Vec<u8>, frames: &mut u64) -> bool {
     while batch.len() < BATCH_BYTES {
         match rx.try_recv() {
             Ok(next) if next.is_empty() => return true,
-            Ok(next) => batch.extend_from_slice(&next),
+            Ok(next) => {
+                batch.extend_from_slice(&next);
+                *frames += 1;
+            }
             Err(_) => return false,
         }
     }
@@ -240,18 +243,20 @@ async fn writer(mut write: WriteHalf<NetStream>, mut rx: mpsc::UnboundedReceiver
         }
         batch.clear();
         batch.extend_from_slice(&frame);
-        let mut stop = drain(&mut rx, &mut batch);
+        let mut frames = 1;
+        let mut stop = drain(&mut rx, &mut batch, &mut frames);
         if busy && !stop && batch.len() < BATCH_BYTES {
             // Under load, let the tasks that are ready run first: they
             // queue more frames, which then share this write. (Idle, a lone
             // frame goes out at once.)
             moonpool_sim::yield_now().await;
-            stop = drain(&mut rx, &mut batch);
+            stop = drain(&mut rx, &mut batch, &mut frames);
         }
         busy = batch.len() > frame.len();
         if write.write_all(&batch).await.is_err() {
             break;
         }
+        crate::metrics::sent(frames, batch.len() as u64);
         if stop {
             break;
         }
@@ -281,6 +286,7 @@ async fn reader(
             }
         };
         conn.received.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::received(body.len() as u64);
         let Some((kind, id)) = Kind::parse(&body) else {
             tracing::error!(peer = %conn.peer, "dropping connection after a frame of no known kind");
             return;

@@ -359,6 +359,7 @@ impl Transport {
     /// retired — it still answers what was sent on it, and closes once
     /// both sides have retired it and nothing is in flight on it.
     fn install(&self, stream: NetStream, peer: NodeId, dialer: NodeId) -> Arc<Conn> {
+        crate::metrics::connected();
         let weak = Arc::downgrade(&self.inner);
         let ends = conn::Endpoints { peer, dialer };
         let conn = conn::start(

@@ -1,0 +1,101 @@
+//! What the runtime records through the [`metrics`] facade: install any
+//! recorder (a Prometheus exporter, say) and the names below appear.
+//!
+//! Per node, when built with [`NodeBuilder::metrics(true)`](crate::node::NodeBuilder::metrics)
+//! (off by default, so a call pays nothing for it):
+//!
+//! | name | kind | labels | what |
+//! | --- | --- | --- | --- |
+//! | `moonpool_calls_total` | counter | `actor_type`, `method`, `outcome` | calls made from this node, by how they ended (`ok`, or [`CallError::kind`](crate::CallError::kind): `timeout`, `handler_panicked`, …) |
+//! | `moonpool_call_duration_seconds` | histogram | `actor_type`, `method` | time from the call to its answer, as the caller saw it |
+//! | `moonpool_activations` | gauge | `actor_type` | activations live on this node |
+//! | `moonpool_activations_created_total` | counter | `actor_type` | activations started |
+//! | `moonpool_activations_deactivated_total` | counter | `actor_type` | activations ended |
+//!
+//! Always (label-free: a few instructions next to a network round trip):
+//!
+//! | name | kind | labels | what |
+//! | --- | --- | --- | --- |
+//! | `moonpool_transport_frames_sent_total` | counter | | frames written |
+//! | `moonpool_transport_bytes_sent_total` | counter | | bytes written |
+//! | `moonpool_transport_frames_received_total` | counter | | frames read |
+//! | `moonpool_transport_bytes_received_total` | counter | | bytes read |
+//! | `moonpool_transport_connections_total` | counter | | connections established (dialed or accepted): a rising count on a steady cluster means reconnects |
+//! | `moonpool_membership_changes_total` | counter | `status` | changes this node saw in the membership table (`alive`: joined, `leaving`, `left`, `dead`) |
+//!
+//! Metrics are recorded by the process, not by node: a process running
+//! several nodes (a test) sums them.
+
+use std::time::Duration;
+
+/// Calls made, by actor type, method and outcome.
+pub const CALLS: &str = "moonpool_calls_total";
+/// Call latency as the caller saw it, in seconds.
+pub const CALL_DURATION: &str = "moonpool_call_duration_seconds";
+/// Activations live.
+pub const ACTIVATIONS: &str = "moonpool_activations";
+/// Activations started.
+pub const ACTIVATIONS_CREATED: &str = "moonpool_activations_created_total";
+/// Activations ended.
+pub const ACTIVATIONS_DEACTIVATED: &str = "moonpool_activations_deactivated_total";
+/// Frames written.
+pub const FRAMES_SENT: &str = "moonpool_transport_frames_sent_total";
+/// Bytes written.
+pub const BYTES_SENT: &str = "moonpool_transport_bytes_sent_total";
+/// Frames read.
+pub const FRAMES_RECEIVED: &str = "moonpool_transport_frames_received_total";
+/// Bytes read.
+pub const BYTES_RECEIVED: &str = "moonpool_transport_bytes_received_total";
+/// Connections established.
+pub const CONNECTIONS: &str = "moonpool_transport_connections_total";
+/// Membership changes seen.
+pub const MEMBERSHIP_CHANGES: &str = "moonpool_membership_changes_total";
+
+/// One call of `method` on `actor_type` ended with `outcome` after
+/// `elapsed`.
+pub(crate) fn call(
+    actor_type: &'static str,
+    method: &'static str,
+    outcome: &'static str,
+    elapsed: Duration,
+) {
+    metrics::counter!(CALLS, "actor_type" => actor_type, "method" => method, "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!(CALL_DURATION, "actor_type" => actor_type, "method" => method)
+        .record(elapsed.as_secs_f64());
+}
+
+/// An activation of `actor_type` started.
+pub(crate) fn activation_created(actor_type: &'static str) {
+    metrics::counter!(ACTIVATIONS_CREATED, "actor_type" => actor_type).increment(1);
+    metrics::gauge!(ACTIVATIONS, "actor_type" => actor_type).increment(1.0);
+}
+
+/// An activation of `actor_type` ended.
+pub(crate) fn activation_deactivated(actor_type: &'static str) {
+    metrics::counter!(ACTIVATIONS_DEACTIVATED, "actor_type" => actor_type).increment(1);
+    metrics::gauge!(ACTIVATIONS, "actor_type" => actor_type).decrement(1.0);
+}
+
+/// `frames` frames of `bytes` bytes in all were written.
+pub(crate) fn sent(frames: u64, bytes: u64) {
+    metrics::counter!(FRAMES_SENT).increment(frames);
+    metrics::counter!(BYTES_SENT).increment(bytes);
+}
+
+/// One frame of `bytes` bytes was read.
+pub(crate) fn received(bytes: u64) {
+    metrics::counter!(FRAMES_RECEIVED).increment(1);
+    metrics::counter!(BYTES_RECEIVED).increment(bytes);
+}
+
+/// A connection was established.
+pub(crate) fn connected() {
+    metrics::counter!(CONNECTIONS).increment(1);
+}
+
+/// This node saw a member change to `status` (`alive`, `leaving`, `left`,
+/// `dead`).
+pub(crate) fn membership_change(status: &'static str) {
+    metrics::counter!(MEMBERSHIP_CHANGES, "status" => status).increment(1);
+}
