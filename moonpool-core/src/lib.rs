@@ -22,6 +22,7 @@ pub mod node;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod reminder;
+mod spawn;
 pub mod state;
 mod sync;
 pub mod transport;

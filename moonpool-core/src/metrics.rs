@@ -21,6 +21,8 @@
 //! | `moonpool_transport_frames_received_total` | counter | | frames read |
 //! | `moonpool_transport_bytes_received_total` | counter | | bytes read |
 //! | `moonpool_transport_connections_total` | counter | | connections established (dialed or accepted): a rising count on a steady cluster means reconnects |
+//! | `moonpool_transport_reconnects_total` | counter | | connections established to a peer this node had been connected to before (the earlier connection was lost or replaced) |
+//! | `moonpool_activation_queue_length` | histogram | | when a message has to wait for its activation (a turn is running), how many wait there with it, counting it: the tail says whether some actor is a hot spot |
 //! | `moonpool_membership_changes_total` | counter | `status` | changes this node saw in the membership table (`alive`: joined, `leaving`, `left`, `dead`) |
 //!
 //! Metrics are recorded by the process, not by node: a process running
@@ -48,6 +50,10 @@ pub const FRAMES_RECEIVED: &str = "moonpool_transport_frames_received_total";
 pub const BYTES_RECEIVED: &str = "moonpool_transport_bytes_received_total";
 /// Connections established.
 pub const CONNECTIONS: &str = "moonpool_transport_connections_total";
+/// Connections established to a peer connected to before.
+pub const RECONNECTS: &str = "moonpool_transport_reconnects_total";
+/// Messages waiting for their activation, sampled as one more queues.
+pub const QUEUE_LENGTH: &str = "moonpool_activation_queue_length";
 /// Membership changes seen.
 pub const MEMBERSHIP_CHANGES: &str = "moonpool_membership_changes_total";
 
@@ -92,6 +98,17 @@ pub(crate) fn received(bytes: u64) {
 /// A connection was established.
 pub(crate) fn connected() {
     metrics::counter!(CONNECTIONS).increment(1);
+}
+
+/// A connection was established to a peer connected to before.
+pub(crate) fn reconnected() {
+    metrics::counter!(RECONNECTS).increment(1);
+}
+
+/// A message queued behind a running turn; `waiting` messages (itself
+/// included) now wait for that activation.
+pub(crate) fn queued(waiting: usize) {
+    metrics::histogram!(QUEUE_LENGTH).record(waiting as f64);
 }
 
 /// This node saw a member change to `status` (`alive`, `leaving`, `left`,

@@ -1,6 +1,9 @@
-//! A turn serving a call from another node runs in a `tracing` span
-//! naming the actor and the method, so a failing seed's log says which
-//! call an event belongs to.
+//! Calls and turns run in `tracing` spans with the fields people filter
+//! on, so a failing seed's log says which call an event belongs to: the
+//! caller's `call{actor, method, call, caller}`, the serving node's
+//! `serve{caller, call, attempt}`, each `turn{actor, method}`, all under
+//! the node's `node{cluster, node}` and the activation's
+//! `activation{actor, step}`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::time::Duration;
@@ -33,7 +36,8 @@ impl Teller {
 
 fn events(seed: u64) -> Vec<String> {
     let config = LogConfig {
-        filter: "warn,call_spans=info,moonpool_core::actor=debug".to_string(),
+        filter: "warn,call_spans=info,moonpool_core::actor=debug,moonpool_core::node=info"
+            .to_string(),
         lines: 1000,
         file: None,
     };
@@ -86,23 +90,58 @@ fn events(seed: u64) -> Vec<String> {
 #[test]
 fn a_remote_call_s_turn_names_its_actor_and_method() {
     let lines = events(11);
-    let alice = lines
-        .iter()
-        .find(|l| l.contains("greeting me=alice"))
-        .expect("alice's greeting was logged");
-    // A remote call: the turn runs on the host, in a span of its own.
+    let find = |what: &str| {
+        lines
+            .iter()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no line with {what:?} in {lines:#?}"))
+    };
+    // The caller's side: the call's span numbers it; it left once.
+    let sent = find("call sent");
+    assert!(sent.contains(" main ["), "{sent}");
+    assert!(sent.contains("attempt=1"), "{sent}");
+    let call = sent
+        .split("call{actor=Teller/alice method=greet call=")
+        .nth(1)
+        .and_then(|rest| rest.split('}').next())
+        .unwrap_or_else(|| panic!("no call span in {sent}"));
+    // The serving side: the host's node, alice's activation, the call by
+    // number from the client's node, its first try, then the turn.
+    let alice = find("greeting me=alice");
     assert!(alice.contains(" host ["), "{alice}");
     assert!(
-        alice.contains(" in turn{actor=Teller/alice method="),
+        alice.contains("node{cluster=spans node=10.0.0.2:7000}"),
         "{alice}"
     );
-    // Bob's turn, called by alice's on the same node, ran as a local
-    // call: inside alice's turn when it ran in her task.
-    let bob = lines
-        .iter()
-        .find(|l| l.contains("greeting me=bob"))
-        .expect("bob's greeting was logged");
+    assert!(
+        alice.contains("activation{actor=Teller/alice step="),
+        "{alice}"
+    );
+    assert!(alice.contains("serve{caller=10.0.0.1:7000#"), "{alice}");
+    assert!(
+        alice.contains(&format!(" call={call} attempt=1}}")),
+        "{alice}"
+    );
+    assert!(
+        alice.ends_with(" > turn{actor=Teller/alice method=greet}"),
+        "{alice}"
+    );
+    // Bob's turn, called by alice's on the same node: under the local
+    // call's span, which names alice as the caller, wherever it ran.
+    let bob = find("greeting me=bob");
     assert!(bob.contains(" host ["), "{bob}");
+    assert!(
+        bob.contains("call{actor=Teller/bob method=greet call="),
+        "{bob}"
+    );
+    assert!(bob.contains(" caller=Teller/alice}"), "{bob}");
+    assert!(
+        bob.ends_with(" > turn{actor=Teller/bob method=greet}"),
+        "{bob}"
+    );
+    // Membership changes are logged at info in the node's span.
+    let joined = find("member joined");
+    assert!(joined.contains(" in node{cluster=spans node="), "{joined}");
     // The same seed, the same story.
     assert_eq!(lines, events(11));
 }

@@ -1,7 +1,7 @@
 //! What a node records through the `metrics` facade for a known workload:
 //! calls by type, method and outcome with their latency, activations
-//! live, created and deactivated, frames and connections, membership
-//! changes.
+//! live, created and deactivated, messages queued behind a running turn,
+//! frames, connections and reconnects, membership changes.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::collections::BTreeMap;
@@ -33,12 +33,22 @@ impl Tally {
     pub async fn fail(&self) -> u64 {
         panic!("asked to fail")
     }
+
+    /// Adds one after a pause, so calls arriving meanwhile queue.
+    pub async fn slow_bump(&mut self, ctx: &ActorContext) -> u64 {
+        ctx.providers().sleep(Duration::from_millis(10)).await;
+        self.n += 1;
+        self.n
+    }
 }
 
 /// Every metric recorded, by name and sorted labels.
 type Recorded = BTreeMap<(String, Vec<(String, String)>), DebugValue>;
 
-fn run_workload(metrics_on_client: bool) -> Recorded {
+/// The workload: 30 calls to three actors, one that panics, four at once
+/// to one actor (three of them queue), then idle until all leave; with
+/// `restart`, host 0 is restarted once the calls are done.
+fn run_workload(metrics_on_client: bool, restart: bool) -> Recorded {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     metrics::with_local_recorder(&recorder, || {
@@ -46,9 +56,10 @@ fn run_workload(metrics_on_client: bool) -> Recorded {
             .faults(FaultConfig::calm())
             .run(|sim| async move {
                 let m = InMemoryMembership::new();
+                let mut hosts = Vec::new();
                 for i in 0..2u8 {
                     let m = m.clone();
-                    sim.start_process(format!("host-{i}"), move |p: Providers| {
+                    hosts.push(sim.start_process(format!("host-{i}"), move |p: Providers| {
                         let m = m.clone();
                         async move {
                             let node = Node::builder("metrics")
@@ -63,7 +74,7 @@ fn run_workload(metrics_on_client: bool) -> Recorded {
                             std::future::pending::<()>().await;
                             drop(node);
                         }
-                    });
+                    }));
                 }
                 let client = Node::builder("metrics")
                     .listen("10.0.0.1:7000".parse().unwrap())
@@ -83,6 +94,23 @@ fn run_workload(metrics_on_client: bool) -> Recorded {
                     }
                 }
                 assert!(client.actor::<Tally>("a").fail().await.is_err());
+                let q = client.actor::<Tally>("q");
+                let (one, two, three, four) =
+                    tokio::join!(q.slow_bump(), q.slow_bump(), q.slow_bump(), q.slow_bump());
+                for r in [one, two, three, four] {
+                    r.unwrap();
+                }
+                if restart {
+                    sim.restart_process(hosts[0]).unwrap();
+                    // Back in the cluster: its peers have dialed it again.
+                    sim.sleep(Duration::from_secs(3)).await;
+                    while client.live_members().len() < 3 {
+                        sim.sleep(Duration::from_millis(50)).await;
+                    }
+                    for key in ["a", "b", "c"] {
+                        client.actor::<Tally>(key).bump().await.unwrap();
+                    }
+                }
                 // Idle for longer than the idle timeout: all three leave.
                 sim.sleep(Duration::from_secs(5)).await;
             })
@@ -123,7 +151,7 @@ fn counter(recorded: &Recorded, name: &str, with: &[(&str, &str)]) -> u64 {
 
 #[test]
 fn a_known_workload_records_the_expected_counts() {
-    let recorded = run_workload(true);
+    let recorded = run_workload(true, false);
     // The methods' wire names, as the generated code spells them.
     let method = |m: &str| -> String {
         recorded
@@ -174,16 +202,29 @@ fn a_known_workload_records_the_expected_counts() {
         other => panic!("no latency histogram: {other:?}"),
     }
     let tally = [("actor_type", "Tally")];
-    assert_eq!(counter(&recorded, names::ACTIVATIONS_CREATED, &tally), 3);
+    assert_eq!(counter(&recorded, names::ACTIVATIONS_CREATED, &tally), 4);
     assert_eq!(
         counter(&recorded, names::ACTIVATIONS_DEACTIVATED, &tally),
-        3
+        4
     );
+    // Four calls at once to `q`, whose turn waits: the three behind the
+    // first queued, one at a time (the histogram's samples are the queue
+    // lengths they saw, 1 to 3).
+    match recorded.get(&(names::QUEUE_LENGTH.to_string(), Vec::new())) {
+        Some(DebugValue::Histogram(samples)) => {
+            let mut seen: Vec<f64> = samples.iter().map(|s| s.into_inner()).collect();
+            seen.sort_by(f64::total_cmp);
+            assert!(seen.len() >= 3, "{seen:?}");
+            assert!(seen.iter().all(|&n| (1.0..=3.0).contains(&n)), "{seen:?}");
+            assert!(seen.last().is_some_and(|&n| n >= 2.0), "{seen:?}");
+        }
+        other => panic!("no queue-length histogram: {other:?}"),
+    }
     match recorded.get(&(names::ACTIVATIONS.to_string(), labels(&tally))) {
         Some(DebugValue::Gauge(live)) => assert_eq!(live.into_inner(), 0.0),
         other => panic!("no activation gauge: {other:?}"),
     }
-    // 31 calls crossed the network, each a request and an answer, beside
+    // 35 calls crossed the network, each a request and an answer, beside
     // the membership and probe traffic.
     assert!(counter(&recorded, names::FRAMES_SENT, &[]) >= 62);
     assert!(counter(&recorded, names::FRAMES_RECEIVED, &[]) >= 62);
@@ -194,14 +235,24 @@ fn a_known_workload_records_the_expected_counts() {
     // no reconnects.
     let connections = counter(&recorded, names::CONNECTIONS, &[]);
     assert!((4..=8).contains(&connections), "{connections} connections");
+    assert_eq!(counter(&recorded, names::RECONNECTS, &[]), 0);
     // Each node saw the three members join.
     assert!(counter(&recorded, names::MEMBERSHIP_CHANGES, &[("status", "alive")]) >= 9);
 
     // A client node without metrics records no call.
-    let quiet = run_workload(false);
+    let quiet = run_workload(false, false);
     assert!(
         quiet.keys().all(|(name, _)| name != names::CALLS),
         "{quiet:#?}"
     );
-    assert_eq!(counter(&quiet, names::ACTIVATIONS_CREATED, &tally), 3);
+    assert_eq!(counter(&quiet, names::ACTIVATIONS_CREATED, &tally), 4);
+}
+
+#[test]
+fn a_restarted_peer_is_counted_as_a_reconnect() {
+    let recorded = run_workload(true, true);
+    // The client and the other host had connections to host 0 and made
+    // new ones to its next incarnation.
+    let reconnects = counter(&recorded, names::RECONNECTS, &[]);
+    assert!(reconnects >= 2, "{reconnects} reconnects");
 }

@@ -113,6 +113,66 @@ fn local_ask(rt: &tokio::runtime::Runtime, label: &str, calls: u64) {
     );
 }
 
+/// What a subscriber costs: sequential local asks (1 thread) with no
+/// subscriber, under an `info` fmt subscriber (what an operator runs: no
+/// call or turn span is wanted, the node's span is) and under a `debug`
+/// one (every call and turn in a span), both writing to a sink, in
+/// alternating rounds; the median round counts, beside the same run's
+/// figure with none.
+fn traced_ask(calls: u64) {
+    const ROUNDS: u64 = 5;
+    let per_round = calls / ROUNDS;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let subscriber = |level: &str| {
+        tracing::Dispatch::new(
+            tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+                .with_writer(std::io::sink)
+                .finish(),
+        )
+    };
+    let (info, debug) = (subscriber("info"), subscriber("debug"));
+    // Built under the info subscriber, as an operator's node is: its span
+    // (an info span) is then live, and its tasks run in it.
+    let node = tracing::dispatcher::with_default(&info, || {
+        rt.block_on(async { Node::builder("bench").build().await.unwrap() })
+    });
+    let e = node.actor::<Echo>("e");
+    rt.block_on(async { e.add(0).await.unwrap() });
+    let round = || {
+        rt.block_on(async {
+            let t = Instant::now();
+            for i in 0..per_round {
+                std::hint::black_box(e.add(i).await.unwrap());
+            }
+            t.elapsed()
+        })
+    };
+    let (mut none, mut at_info, mut at_debug) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        none.push(round());
+        at_info.push(tracing::dispatcher::with_default(&info, round));
+        at_debug.push(tracing::dispatcher::with_default(&debug, round));
+    }
+    rt.block_on(node.shutdown());
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2].as_secs_f64() * 1e9 / per_round as f64
+    };
+    let base = median(&mut none);
+    for (name, figures) in [("info", &mut at_info), ("debug", &mut at_debug)] {
+        let ours = median(figures);
+        println!(
+            "{:<52} {ours:>10.1} ns/call   no subscriber {base:>10.1} ns/call   ratio {:>5.2}x (lower is better)",
+            format!("local ask (1 thread), {name}-level subscriber"),
+            ours / base
+        );
+    }
+}
+
 /// First call to `n` distinct actors on one node; baseline: spawn `n` mpsc
 /// tasks and ask each once. Alternating rounds of `n / ROUNDS` actors (the
 /// node keeps the earlier rounds' activations, as the baseline keeps its
@@ -339,7 +399,7 @@ fn memory(n: u64) {
 const WORKLOAD: &str = "MOONPOOL_BENCH_WORKLOAD";
 
 /// The workloads, in the order they run.
-const WORKLOADS: [&str; 7] = [
+const WORKLOADS: [&str; 8] = [
     "local",
     "local-1-thread",
     "activation",
@@ -347,6 +407,7 @@ const WORKLOADS: [&str; 7] = [
     "remote-1",
     "remote-64",
     "memory",
+    "traced",
 ];
 
 /// Runs one workload in this process.
@@ -368,6 +429,7 @@ fn run_workload(name: &str) {
         "remote-1" => remote(&runtime(), 1, 20_000),
         "remote-64" => remote(&runtime(), 64, 2_000),
         "memory" => memory(100_000),
+        "traced" => traced_ask(1_000_000),
         other => eprintln!("unknown workload `{other}`; known: {WORKLOADS:?}"),
     }
 }

@@ -180,8 +180,10 @@ impl<A: Actor> Activation<A> {
             other => {
                 slot.phase = other;
                 slot.queue.push_back(env);
+                let queued = slot.queue.len();
                 let waiting = slot.waiting.take();
                 drop(guard);
+                crate::metrics::queued(queued);
                 if let Some(w) = waiting {
                     w.wake();
                 }

@@ -6,15 +6,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use moonpool_sim::Providers;
+use moonpool_sim::{BoxFuture, Providers};
+use tracing::Instrument as _;
 
 use super::chain::{ChainLink, TurnKind, check_cycle};
 use super::context::ActorContext;
 use super::definition::{Actor, ActorRef, Handler, Message, SharedHandler, method_id};
 use super::error::CallError;
-use super::local_call::{LocalOutcome, TurnMaker, call_local, exclusive_turn, shared_turn};
+use super::local_call::{
+    LocalOutcome, TurnMaker, call_local, exclusive_turn, shared_turn, traced_exclusive_turn,
+    traced_shared_turn,
+};
 use super::remote::{CallAnswer, CallHead, CallRequest};
 use super::runtime::{Located, Runtime, SendJob};
+use super::spans::{call_span, calls_traced};
 use crate::id::ActorId;
 use crate::transport::TransportError;
 
@@ -72,15 +77,29 @@ impl<A: Actor> ActorRef<A> {
     {
         let rt = self.runtime()?;
         let started = rt.metrics_enabled().then(|| rt.providers().now());
-        let result = route::<A, M>(
-            rt,
-            self.id(),
-            msg,
-            self.parts().1,
-            TurnKind::Exclusive,
-            exclusive_turn::<A, M>,
-        )
-        .await;
+        let (id, chain) = (self.id(), self.parts().1);
+        let result = if calls_traced() {
+            traced::<A, M>(
+                rt,
+                id,
+                msg,
+                chain,
+                TurnKind::Exclusive,
+                traced_exclusive_turn::<A, M>,
+            )
+            .await
+        } else {
+            route::<A, M>(
+                rt,
+                id,
+                msg,
+                chain,
+                TurnKind::Exclusive,
+                exclusive_turn::<A, M>,
+                None,
+            )
+            .await
+        };
         if let Some(started) = started {
             record_call::<A, M, _>(rt, started, &result);
         }
@@ -99,15 +118,29 @@ impl<A: Actor> ActorRef<A> {
     {
         let rt = self.runtime()?;
         let started = rt.metrics_enabled().then(|| rt.providers().now());
-        let result = route::<A, M>(
-            rt,
-            self.id(),
-            msg,
-            self.parts().1,
-            TurnKind::Shared,
-            shared_turn::<A, M>,
-        )
-        .await;
+        let (id, chain) = (self.id(), self.parts().1);
+        let result = if calls_traced() {
+            traced::<A, M>(
+                rt,
+                id,
+                msg,
+                chain,
+                TurnKind::Shared,
+                traced_shared_turn::<A, M>,
+            )
+            .await
+        } else {
+            route::<A, M>(
+                rt,
+                id,
+                msg,
+                chain,
+                TurnKind::Shared,
+                shared_turn::<A, M>,
+                None,
+            )
+            .await
+        };
         if let Some(started) = started {
             record_call::<A, M, _>(rt, started, &result);
         }
@@ -134,15 +167,22 @@ impl<A: Actor> ActorRef<A> {
         let (target, chain) = (self.id().clone(), chain.clone());
         let job: SendJob = Box::new(move |rt: Arc<dyn Runtime>| {
             Box::pin(async move {
-                let routed = route::<A, M>(
-                    &rt,
-                    &target,
-                    msg,
-                    &chain,
-                    TurnKind::Exclusive,
-                    exclusive_turn::<A, M>,
-                )
-                .await;
+                let kind = TurnKind::Exclusive;
+                let routed = if calls_traced() {
+                    let make = traced_exclusive_turn::<A, M>;
+                    traced::<A, M>(&rt, &target, msg, &chain, kind, make).await
+                } else {
+                    route::<A, M>(
+                        &rt,
+                        &target,
+                        msg,
+                        &chain,
+                        kind,
+                        exclusive_turn::<A, M>,
+                        None,
+                    )
+                    .await
+                };
                 if let Err(e) = routed {
                     tracing::warn!(actor = %target, error = %e, "one-way message failed");
                 }
@@ -165,8 +205,26 @@ impl ActorContext {
     }
 }
 
+/// [`route`] in the call's span (a subscriber wants it; see `spans.rs`),
+/// its turn in the turn's span if it runs here: boxed, so that the plain
+/// path's future stays as small as it was.
+fn traced<'a, A: Actor, M: Message>(
+    rt: &'a Arc<dyn Runtime>,
+    id: &'a ActorId,
+    msg: M,
+    chain: &'a [ChainLink],
+    turn: TurnKind,
+    make: TurnMaker<A, M>,
+) -> BoxFuture<'a, Result<M::Reply, CallError>> {
+    let call = rt.next_call_id();
+    let span = call_span(id, M::NAME, call, chain);
+    Box::pin(route::<A, M>(rt, id, msg, chain, turn, make, Some(call)).instrument(span))
+}
+
 /// Delivers one call: to a local activation as a typed turn, or to the
 /// hosting node as bytes, following stale locations until the deadline.
+/// `call` numbers it on this node (see `CallHead::call`); a call nobody
+/// traces gets its number when it first leaves the node.
 async fn route<A: Actor, M: Message>(
     rt: &Arc<dyn Runtime>,
     id: &ActorId,
@@ -174,6 +232,7 @@ async fn route<A: Actor, M: Message>(
     chain: &[ChainLink],
     turn: TurnKind,
     make: TurnMaker<A, M>,
+    call: Option<u64>,
 ) -> Result<M::Reply, CallError> {
     rt.admit(!chain.is_empty())?;
     check_cycle(id, turn, chain)?;
@@ -264,6 +323,8 @@ async fn route<A: Actor, M: Message>(
                     method: method_id(M::NAME),
                     chain: chain.to_vec(),
                     turn,
+                    call: call.unwrap_or_else(|| rt.next_call_id()),
+                    attempt: 0,
                 };
                 request.insert(Box::new(CallRequest {
                     head,
@@ -271,6 +332,8 @@ async fn route<A: Actor, M: Message>(
                 }))
             }
         };
+        request.head.attempt += 1;
+        tracing::debug!(node = %target, attempt = request.head.attempt, "call sent");
         let left = deadline.saturating_duration_since(p.now());
         match rt.request_call(target, request, left).await {
             Ok(CallAnswer::Reply(bytes)) => {

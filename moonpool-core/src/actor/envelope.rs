@@ -5,7 +5,7 @@ use moonpool_sim::BoxFuture;
 
 use super::chain::CallChain;
 use super::context::ActorContext;
-use super::remote::RemoteReply;
+use super::remote::{CallTag, RemoteReply};
 use crate::transport::Payload;
 
 /// An exclusive turn: what a local call runs on the actor, alone. It
@@ -56,4 +56,5 @@ pub(crate) struct RemoteCall {
     pub(crate) body: Payload,
     pub(crate) chain: CallChain,
     pub(crate) reply: RemoteReply,
+    pub(crate) tag: CallTag,
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, Weak};
 use moonpool_sim::{JoinHandle, Providers, WallTime};
 
 use super::chain::CallChain;
-use super::remote::RemoteReply;
+use super::remote::{CallTag, RemoteReply};
 use super::runtime::{Idle, Runtime};
 use crate::id::ActorId;
 use crate::state::StateOwner;
@@ -80,6 +80,7 @@ pub(crate) trait AnyActivation: StateOwner + Idle + Send + Sync + 'static {
         body: Payload,
         chain: CallChain,
         reply: RemoteReply,
+        tag: CallTag,
     );
     /// Deactivates once the messages queued before this one have run.
     fn stop(self: Arc<Self>);

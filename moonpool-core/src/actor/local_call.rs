@@ -16,7 +16,9 @@ use super::definition::{Actor, Handler, Message, SharedHandler};
 use super::envelope::{Envelope, Turn};
 use super::error::CallError;
 use super::panic::catch_handler_panic;
+use super::spans::turn_under;
 use crate::id::ActorId;
+use tracing::{Instrument as _, Span};
 
 /// How a local call ended, as its caller sees it.
 pub(crate) enum LocalReply<M: Message> {
@@ -93,6 +95,33 @@ pub(crate) fn shared_turn<A: SharedHandler<M>, M: Message>(call: PendingCall<M>)
     Turn::Shared(Box::new(
         move |actor: &A, ctx: &ActorContext| -> BoxFuture<'_, Option<String>> {
             Box::pin(call.run(move |msg| actor.handle_shared(msg, ctx)))
+        },
+    ))
+}
+
+/// The turn of an exclusive call, in its turn's span under the caller's
+/// `call` span, wherever it runs (see `spans.rs`).
+pub(crate) fn traced_exclusive_turn<A: Handler<M>, M: Message>(call: PendingCall<M>) -> Turn<A> {
+    let caller = Span::current();
+    Turn::Exclusive(Box::new(
+        move |actor: &mut A, ctx: &ActorContext| -> BoxFuture<'_, Option<String>> {
+            let span = turn_under(&caller, ctx.id(), M::NAME);
+            Box::pin(call.run(move |msg| actor.handle(msg, ctx)).instrument(span))
+        },
+    ))
+}
+
+/// The turn of a shared call, in its turn's span under the caller's
+/// `call` span, wherever it runs (see `spans.rs`).
+pub(crate) fn traced_shared_turn<A: SharedHandler<M>, M: Message>(call: PendingCall<M>) -> Turn<A> {
+    let caller = Span::current();
+    Turn::Shared(Box::new(
+        move |actor: &A, ctx: &ActorContext| -> BoxFuture<'_, Option<String>> {
+            let span = turn_under(&caller, ctx.id(), M::NAME);
+            Box::pin(
+                call.run(move |msg| actor.handle_shared(msg, ctx))
+                    .instrument(span),
+            )
         },
     ))
 }

@@ -29,6 +29,35 @@ pub(crate) struct CallHead {
     pub(crate) chain: CallChain,
     /// How the method's turn holds the activation.
     pub(crate) turn: TurnKind,
+    /// The call's number on the calling node (its `call` span field), so
+    /// the two sides' logs of one call can be matched.
+    pub(crate) call: u64,
+    /// Which try this is: a call is sent again only when it certainly did
+    /// not leave (at most once), each time with the next number from 1.
+    pub(crate) attempt: u32,
+}
+
+/// Who made a call that arrived as bytes, and which: what the serving
+/// side's span shows.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CallTag {
+    /// The calling node.
+    pub(crate) caller: crate::transport::NodeId,
+    /// The call's number there ([`CallHead::call`]).
+    pub(crate) call: u64,
+    /// Which try ([`CallHead::attempt`]).
+    pub(crate) attempt: u32,
+}
+
+impl CallTag {
+    /// The tag of `head`, sent by `caller`.
+    pub(crate) fn of(caller: crate::transport::NodeId, head: &CallHead) -> Self {
+        Self {
+            caller,
+            call: head.call,
+            attempt: head.attempt,
+        }
+    }
 }
 
 /// How the node called answers a [`CallRequest`].

@@ -86,6 +86,12 @@ pub(crate) trait Runtime: Send + Sync + 'static {
         false
     }
 
+    /// The node's span (`node{node, cluster}`): its tasks run in it.
+    fn span(&self) -> &tracing::Span;
+
+    /// A fresh number for a call made from this node (from 1).
+    fn next_call_id(&self) -> u64;
+
     /// `Ok` if a call may start here now: the node serves, can read the
     /// membership, and (for a call made from a turn, `from_turn`) still
     /// holds its lease.

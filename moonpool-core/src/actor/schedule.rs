@@ -3,6 +3,8 @@
 //! halting and idle deactivation start its leaving (`exit.rs`); a new
 //! activation starts with building its actor (`lifecycle.rs`).
 
+use super::spans::activation_span;
+use crate::spawn::spawn_in;
 use std::any::Any;
 use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::sync::{Arc, Mutex, Weak};
@@ -17,7 +19,7 @@ use super::erased::{ActivationInfo, AnyActivation};
 use super::error::CallError;
 use super::exit::leave;
 use super::lifecycle::activate;
-use super::remote::RemoteReply;
+use super::remote::{CallTag, RemoteReply};
 use super::runtime::{Idle, Runtime};
 use super::turns::{is_shared, run, run_here};
 use crate::id::ActorId;
@@ -37,7 +39,8 @@ impl<A: Actor> Activation<A> {
             }
             Offer::Start(actor, env) => {
                 let run = run(Arc::clone(self), actor, env);
-                self.info.providers.spawn_detached("actor-turns", run);
+                let span = activation_span(&self.info, "turns");
+                spawn_in(&self.info.providers, "actor-turns", &span, run);
                 Ok(())
             }
         }
@@ -59,12 +62,14 @@ impl<A: Actor> AnyActivation for Activation<A> {
         body: Payload,
         chain: CallChain,
         reply: RemoteReply,
+        tag: CallTag,
     ) {
         let refused = self.deliver(Envelope::Remote(Box::new(RemoteCall {
             method,
             body,
             chain,
             reply,
+            tag,
         })));
         // Refused, the envelope is dropped here and its reply tells the
         // caller to route again — unless activation failed, which the
@@ -85,7 +90,9 @@ impl<A: Actor> AnyActivation for Activation<A> {
         if let Some(actor) = self.halt_now() {
             drop(actor);
             let p = Arc::clone(&self.info.providers);
-            p.spawn_detached(format!("halt:{}", self.info.id), leave(self, Exit::Fenced));
+            let span = activation_span(&self.info, "leave");
+            let name = format!("halt:{}", self.info.id);
+            spawn_in(&p, name, &span, leave(self, Exit::Fenced));
         }
     }
 }
@@ -95,10 +102,9 @@ impl<A: Actor> Idle for Activation<A> {
         match self.take_if_idle(now) {
             Ok(actor) => {
                 let p = Arc::clone(&self.info.providers);
-                p.spawn_detached(
-                    format!("deactivate:{}", self.info.id),
-                    leave(self, Exit::Deactivate(actor)),
-                );
+                let span = activation_span(&self.info, "leave");
+                let name = format!("deactivate:{}", self.info.id);
+                spawn_in(&p, name, &span, leave(self, Exit::Deactivate(actor)));
                 None
             }
             Err(again) => again,
@@ -124,9 +130,8 @@ pub(crate) fn spawn_activation<A: Actor>(
         unsure_states: AtomicU32::new(0),
         halted: AtomicBool::new(false),
     }));
-    providers.spawn_detached(
-        format!("activate:{}", activation.info.id),
-        activate(Arc::clone(&activation)),
-    );
+    let span = activation_span(&activation.info, "activate");
+    let name = format!("activate:{}", activation.info.id);
+    spawn_in(&providers, name, &span, activate(Arc::clone(&activation)));
     activation
 }

@@ -1,19 +1,43 @@
-//! The `tracing` span of a turn that serves a call which arrived as
-//! bytes: `debug` level, so it costs a level check when no subscriber
-//! wants it, and carries the fields people filter on (the actor, the
-//! method). Local calls run without one for now: wrapping their turn cost
-//! 5 % more instructions per local ask even with no subscriber (callgrind,
-//! 3 008 → 3 178), more than a span is worth there.
+//! The `tracing` spans of calls, turns and activations, with the fields
+//! people filter on. All are `debug`, under the node's `info` span
+//! (`node{node, cluster}`):
+//!
+//! - `call{actor, method, call, caller}` — the caller's side of a call
+//!   (`call` numbers it on the calling node; `caller` is the calling
+//!   activation, absent outside any);
+//! - `serve{caller, call, attempt}` — a call that arrived from another
+//!   node (`caller` is that node; `attempt` counts its tries), around
+//!   - `turn{actor, method}` — the handler's turn;
+//! - `activation{actor, step}` — an activation's lifecycle: `activate`,
+//!   `turns` (its runner), `leave`.
+//!
+//! With no subscriber wanting them they cost a level check: a call checks
+//! once whether calls are traced and takes an untraced path when not,
+//! so a local ask pays no span at all (callgrind: see the README's
+//! Observability figures).
 
 use std::future::Future;
 
-use tracing::Instrument as _;
+use tracing::{Instrument as _, Level, Span};
 
+use super::chain::ChainLink;
+use super::erased::ActivationInfo;
+use super::remote::CallTag;
 use crate::id::ActorId;
 
 /// The span of one turn, on the activation's side.
-fn turn_span(actor: &ActorId, method: &'static str) -> tracing::Span {
+fn turn_span(actor: &ActorId, method: &'static str) -> Span {
     tracing::debug_span!("turn", %actor, method)
+}
+
+/// The span of a local call's turn: under `caller` (the call's span) when
+/// there is one, so a turn queued behind others still says whose call it
+/// serves; under whatever runs it otherwise.
+pub(crate) fn turn_under(caller: &Span, actor: &ActorId, method: &'static str) -> Span {
+    if caller.is_none() {
+        return turn_span(actor, method);
+    }
+    tracing::debug_span!(parent: caller, "turn", %actor, method)
 }
 
 /// Runs `turn` (a handler of `actor`'s method `method`) in its turn's
@@ -26,4 +50,45 @@ pub async fn in_turn<F: Future>(actor: &ActorId, method: &'static str, turn: F) 
         return turn.await;
     }
     turn.instrument(span).await
+}
+
+/// Whether a subscriber wants calls' spans: checked once per call, which
+/// then takes its traced or its plain path.
+#[inline]
+pub(crate) fn calls_traced() -> bool {
+    tracing::enabled!(Level::DEBUG)
+}
+
+/// The caller's span of call number `call` of `method` to `actor`, made
+/// from inside the activations of `chain`.
+pub(crate) fn call_span(
+    actor: &ActorId,
+    method: &'static str,
+    call: u64,
+    chain: &[ChainLink],
+) -> Span {
+    match chain.last() {
+        Some(link) => tracing::debug_span!("call", %actor, method, call, caller = %link.actor),
+        None => tracing::debug_span!("call", %actor, method, call),
+    }
+}
+
+/// The span in which a call that arrived from another node is served.
+pub(crate) fn serve_span(tag: &CallTag) -> Span {
+    tracing::debug_span!(
+        "serve",
+        caller = %tag.caller,
+        call = tag.call,
+        attempt = tag.attempt
+    )
+}
+
+/// The span of one step of an activation's life, under its node's span.
+pub(crate) fn activation_span(info: &ActivationInfo, step: &'static str) -> Span {
+    if !tracing::enabled!(Level::DEBUG) {
+        return Span::none();
+    }
+    let node = info.runtime.upgrade().map(|rt| rt.span().clone());
+    let parent = node.as_ref().and_then(Span::id);
+    tracing::debug_span!(parent: parent, "activation", actor = %info.id, step)
 }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use tokio::sync::{RwLock, mpsc};
+use tracing::Instrument as _;
 
 use crate::reminder::ReminderTick;
 
@@ -30,8 +31,10 @@ use super::error::CallError;
 use super::exit::leave;
 use super::panic::catch_handler_panic;
 use super::reminders::TICK_METHOD;
-use super::remote::RemoteReply;
+use super::remote::{CallTag, RemoteReply};
+use super::spans::{activation_span, serve_span};
 use crate::id::ActorId;
+use crate::spawn::spawn_in;
 
 /// Turns run in a row before the runner yields once, so a flooded
 /// activation cannot hog its worker thread.
@@ -66,16 +69,28 @@ pub(crate) fn run_here<A: Actor>(activation: &Arc<Activation<A>>, mut actor: A, 
     });
     // Polled once with a waker that does nothing: a turn still pending is
     // polled again by its own task, which then registers its own waker.
-    let first = turn.as_mut().poll(&mut Context::from_waker(Waker::noop()));
-    let p = &activation.info.providers;
-    match first {
+    match turn.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready((_, Next::Rested)) => {}
-        Poll::Ready((act, next)) => p.spawn_detached("actor-turns", proceed(act, next)),
-        Poll::Pending => p.spawn_detached("actor-turns", async move {
+        Poll::Ready((act, next)) => {
+            continue_elsewhere(activation, async move { proceed(act, next).await });
+        }
+        Poll::Pending => continue_elsewhere(activation, async move {
             let (act, next) = turn.await;
             proceed(act, next).await;
         }),
     }
+}
+
+/// Runs the rest of what [`run_here`] started in a task of its own (out
+/// of line: most turns never get here).
+#[cold]
+#[inline(never)]
+fn continue_elsewhere<A: Actor>(
+    activation: &Arc<Activation<A>>,
+    rest: impl Future<Output = ()> + Send + 'static,
+) {
+    let span = activation_span(&activation.info, "turns");
+    spawn_in(&activation.info.providers, "actor-turns", &span, rest);
 }
 
 /// What a runner does with [`Next`] once it has no more turns to run
@@ -137,7 +152,7 @@ pub(crate) async fn run_exclusive_turn<A: Actor>(
             } else {
                 actor.dispatch(call.method, &call.body, &ctx)
             };
-            run_remote(activation, &ctx, dispatch, call.reply).await
+            run_remote(activation, &ctx, dispatch, call.reply, call.tag).await
         }
     }
 }
@@ -162,8 +177,15 @@ async fn run_remote<A: Actor>(
     ctx: &ActorContext,
     dispatch: impl Future<Output = Result<Vec<u8>, CallError>>,
     reply: RemoteReply,
+    tag: CallTag,
 ) -> Option<String> {
-    let result = catch_handler_panic(with_runtime(ctx.runtime(), dispatch)).await;
+    let turn = catch_handler_panic(with_runtime(ctx.runtime(), dispatch));
+    let span = serve_span(&tag);
+    let result = if span.is_none() {
+        turn.await
+    } else {
+        turn.instrument(span).await
+    };
     answer(result, reply, activation.id())
 }
 
@@ -369,16 +391,18 @@ async fn start<A: Actor>(
     };
     let act = Arc::clone(activation);
     let p = &activation.info.providers;
+    // The runner's span (the activation's), when a subscriber wants it.
+    let span = tracing::Span::current();
     if shared {
         let guard = Arc::clone(state).read_owned().await;
-        p.spawn_detached("actor-turn", async move {
+        spawn_in(p, "actor-turn", &span, async move {
             let panic = run_shared_turn(&act, &guard, env).await;
             drop(guard);
             report(panic);
         });
     } else {
         let mut guard = Arc::clone(state).write_owned().await;
-        p.spawn_detached("actor-turn", async move {
+        spawn_in(p, "actor-turn", &span, async move {
             let panic = run_exclusive_turn(&act, &mut guard, env).await;
             drop(guard);
             report(panic);
@@ -403,7 +427,7 @@ async fn run_shared_turn<A: Actor>(
         Envelope::Remote(call) => {
             let (call, ctx) = remote_turn(activation, *call, TurnKind::Shared);
             let dispatch = actor.dispatch_shared(call.method, &call.body, &ctx);
-            run_remote(activation, &ctx, dispatch, call.reply).await
+            run_remote(activation, &ctx, dispatch, call.reply, call.tag).await
         }
         // Not shared (`is_shared` says so): never started here. Dropped, a
         // local call hands its message back to its caller.

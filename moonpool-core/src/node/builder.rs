@@ -1,5 +1,10 @@
 //! Building a node.
 
+use std::sync::atomic::AtomicU64;
+
+use tracing::Instrument as _;
+
+use crate::spawn::spawn_in;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -231,7 +236,19 @@ impl NodeBuilder {
     /// # Errors
     ///
     /// A [`NodeError`] saying what could not start.
-    pub async fn build(mut self) -> Result<Node, NodeError> {
+    pub async fn build(self) -> Result<Node, NodeError> {
+        // The node's span: everything it does runs in it (its address is
+        // known once the transport is bound).
+        let span = tracing::info_span!(
+            "node",
+            node = tracing::field::Empty,
+            cluster = %self.config.cluster_id
+        );
+        self.start(span.clone()).instrument(span).await
+    }
+
+    /// [`build`](Self::build), in the node's `span`.
+    async fn start(mut self, span: tracing::Span) -> Result<Node, NodeError> {
         if self.client_only {
             self.types.clear();
         } else if self.types.is_empty() {
@@ -264,14 +281,17 @@ impl NodeBuilder {
         // One phase: bind first (the transport gives the node its id),
         // build the node around it, then open the door to peers.
         let gate = Arc::new(Gate::default());
+        let mut transport_config = TransportConfig::new(self.config.cluster_id.clone());
+        transport_config.span = span.clone();
         let transport = Transport::start(
             providers.clone(),
             self.config.listen,
-            TransportConfig::new(self.config.cluster_id.clone()),
+            transport_config,
             Arc::clone(&gate) as Arc<dyn crate::transport::Inbound>,
         )
         .await?;
         let id = transport.local();
+        span.record("node", tracing::field::display(id.addr));
         let mut remote_table = None;
         let membership: Arc<dyn MembershipTable> =
             match (self.membership, &hosted_membership, self.primary) {
@@ -332,6 +352,8 @@ impl NodeBuilder {
                 directory,
                 router,
                 reminders: Reminders::new(self.reminders),
+                span,
+                calls: AtomicU64::new(0),
             }),
         };
         node.inner.serve(&gate);
@@ -341,24 +363,22 @@ impl NodeBuilder {
             transport.listener_closed().await;
             return Err(e);
         }
-        providers.spawn_named(
+        let (weak, span) = (Arc::downgrade(&node.inner), &node.inner.span);
+        let p = &providers;
+        spawn_in(
+            p,
             format!("watch:{}", id.addr),
-            watch::watch(Arc::downgrade(&node.inner)),
+            span,
+            watch::watch(weak.clone()),
         );
-        providers.spawn_named(
-            format!("membership:{}", id.addr),
-            watch::keep_membership(Arc::downgrade(&node.inner)),
-        );
+        let membership = watch::keep_membership(weak.clone());
+        spawn_in(p, format!("membership:{}", id.addr), span, membership);
         if !client {
-            providers.spawn_named(
-                format!("idle:{}", id.addr),
-                super::idle::collect(Arc::clone(node.inner.host.idle()), Arc::clone(&providers)),
-            );
+            let idle = super::idle::collect(Arc::clone(node.inner.host.idle()), Arc::clone(p));
+            spawn_in(p, format!("idle:{}", id.addr), span, idle);
             if node.inner.reminders.table().is_some() {
-                providers.spawn_named(
-                    format!("reminders:{}", id.addr),
-                    super::reminder_firing::keep(Arc::downgrade(&node.inner)),
-                );
+                let firing = super::reminder_firing::keep(weak);
+                spawn_in(p, format!("reminders:{}", id.addr), span, firing);
             }
         }
         Ok(node)

@@ -8,7 +8,8 @@ use std::sync::{Arc, Weak};
 use super::gate::Gate;
 use super::protocol::{ReminderRequest, ReminderResponse, Request};
 use super::root::NodeInner;
-use crate::actor::{CallHead, CallRequest, RemoteReply};
+use crate::actor::{CallHead, CallRequest, CallTag, RemoteReply};
+use crate::spawn::spawn_in;
 use crate::transport::{NodeId, Outgoing, Payload, Responder};
 
 impl NodeInner {
@@ -51,22 +52,26 @@ impl crate::transport::Inbound for Inbound {
                 // Anything unusual (stopping, a cycle, a lapsed lease, a
                 // dead caller) is answered by `handle_call`.
                 if let Some(activation) = node.ready_for(&from, &call) {
+                    let tag = CallTag::of(from, &call.head);
                     let CallRequest {
                         head: CallHead { method, chain, .. },
                         body,
                     } = call;
-                    activation.deliver_remote(method, body, chain, RemoteReply::to_wire(responder));
+                    let reply = RemoteReply::to_wire(responder);
+                    activation.deliver_remote(method, body, chain, reply, tag);
                     return;
                 }
                 let p = Arc::clone(&node.providers);
-                p.spawn_detached("inbound-call", async move {
+                let span = node.span.clone();
+                spawn_in(&p, "inbound-call", &span, async move {
                     let answer = node.handle_call(from, call).await;
                     responder.send(answer.encode());
                 });
             }
             Request::Directory(req) => {
                 let p = Arc::clone(&node.providers);
-                p.spawn_detached("inbound-directory", async move {
+                let span = node.span.clone();
+                spawn_in(&p, "inbound-directory", &span, async move {
                     let resp = node.serve_directory(from, req).await;
                     responder.send(encode(&resp));
                 });
@@ -78,7 +83,8 @@ impl crate::transport::Inbound for Inbound {
             }
             Request::Cluster(req) => {
                 let p = Arc::clone(&node.providers);
-                p.spawn_detached("inbound-cluster", async move {
+                let span = node.span.clone();
+                spawn_in(&p, "inbound-cluster", &span, async move {
                     let resp = node.cluster.serve(req).await;
                     responder.send(encode(&resp));
                 });

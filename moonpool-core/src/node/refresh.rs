@@ -8,6 +8,8 @@ use super::cluster::Read;
 use super::directory::{DIRECTORY_TIMEOUT, Directory};
 use super::protocol::DirectoryRequest;
 use super::view::View;
+use tracing::Instrument as _;
+
 use crate::id::ActorId;
 use crate::sync::lock;
 use crate::transport::NodeId;
@@ -23,7 +25,8 @@ impl Directory {
             Read::Same => return false,
             Read::Rows => false,
             Read::Ring { view, version } => {
-                self.rebalance(&view).await;
+                let span = tracing::info_span!("ring_change", version = ?version);
+                self.rebalance(&view).instrument(span).await;
                 let ring = view.ring_hosts();
                 self.cluster.install(view, version);
                 // Partitions may have moved or died with their node: until
@@ -44,9 +47,16 @@ impl Directory {
     async fn rebalance(&self, view: &View) {
         let me = self.net.me();
         let mut moving: Vec<(NodeId, ActorId, NodeId)> = Vec::new();
+        let mut gone: BTreeMap<NodeId, usize> = BTreeMap::new();
         {
             let mut dir = lock(&self.entries);
-            dir.retain(|_, n| view.is_serving(*n));
+            dir.retain(|_, n| {
+                let serving = view.is_serving(*n);
+                if !serving {
+                    *gone.entry(*n).or_default() += 1;
+                }
+                serving
+            });
             dir.retain(|id, home| match view.owner(id) {
                 Some(owner) if owner != me => {
                     moving.push((owner, id.clone(), *home));
@@ -55,6 +65,9 @@ impl Directory {
                 _ => true,
             });
         }
+        for (node, actors) in gone {
+            tracing::info!(%node, actors, "the actors of a node gone will activate elsewhere on their next call (directory entries dropped)");
+        }
         let mut by_owner: BTreeMap<NodeId, Vec<(ActorId, NodeId)>> = BTreeMap::new();
         for (owner, id, home) in moving {
             by_owner.entry(owner).or_default().push((id, home));
@@ -62,7 +75,9 @@ impl Directory {
         for (owner, entries) in by_owner {
             let count = entries.len();
             let req = DirectoryRequest::Handoff { entries };
-            match self.net.request(owner, &req, DIRECTORY_TIMEOUT).await {
+            let span = tracing::info_span!("handoff", to = %owner, entries = count);
+            let sent = self.net.request(owner, &req, DIRECTORY_TIMEOUT);
+            match sent.instrument(span).await {
                 Ok(_) => {
                     tracing::info!(%me, %owner, entries = count, "directory entries handed over")
                 }

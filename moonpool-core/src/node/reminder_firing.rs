@@ -7,6 +7,7 @@
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
+use tracing::Instrument as _;
 
 use moonpool_sim::{Instant, JoinHandle};
 
@@ -19,7 +20,8 @@ use crate::reminder::{ReminderError, ReminderTable, ReminderTick, RingRange, Sto
 /// Starts the task firing `row`.
 fn fire(node: &Weak<NodeInner>, n: &NodeInner, row: StoredReminder) -> JoinHandle<()> {
     let name = format!("reminder:{}/{}", row.entry.actor, row.entry.name);
-    n.providers.spawn_named(name, run(node.clone(), row))
+    let run = run(node.clone(), row).instrument(n.span.clone());
+    n.providers.spawn_named(name, run)
 }
 
 /// The service's loop: follows the ring, re-reads what changed, and

@@ -16,8 +16,8 @@ use super::protocol::{DirectoryRequest, DirectoryResponse, HostRequest, HostResp
 use super::reminders::Reminders;
 use super::router::Router;
 use crate::actor::{
-    AnyActivation, CallAnswer, CallError, CallHead, CallRequest, RemoteReply, Runtime, check_cycle,
-    unreachable,
+    AnyActivation, CallAnswer, CallError, CallHead, CallRequest, CallTag, RemoteReply, Runtime,
+    check_cycle, unreachable,
 };
 use crate::id::ActorId;
 use crate::transport::NodeId;
@@ -34,6 +34,10 @@ pub(crate) struct NodeInner {
     pub(crate) router: Router,
     /// Fires the reminders of this node's slice of the ring.
     pub(crate) reminders: Reminders,
+    /// `node{node, cluster}` (`info`): the node's tasks run in it.
+    pub(crate) span: tracing::Span,
+    /// Numbers the calls made from this node (the `call` of their spans).
+    pub(crate) calls: std::sync::atomic::AtomicU64,
 }
 
 impl NodeInner {
@@ -174,6 +178,7 @@ impl NodeInner {
         if let Some(refusal) = self.cluster.refuse_from(&from) {
             return CallAnswer::Failed(refusal);
         }
+        let tag = CallTag::of(from, &call.head);
         let CallRequest {
             head:
                 CallHead {
@@ -181,6 +186,7 @@ impl NodeInner {
                     method,
                     chain,
                     turn,
+                    ..
                 },
             body,
         } = call;
@@ -207,7 +213,7 @@ impl NodeInner {
             Err(e) => return CallAnswer::Failed(e),
         };
         let (reply, rx) = RemoteReply::to_task();
-        activation.deliver_remote(method, body, chain, reply);
+        activation.deliver_remote(method, body, chain, reply, tag);
         match rx.await {
             Ok(Ok(bytes)) => CallAnswer::Reply(bytes.into()),
             Ok(Err(e)) => CallAnswer::Failed(e),

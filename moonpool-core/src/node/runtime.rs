@@ -2,6 +2,7 @@
 //! the task draining a lane of one-way messages, and
 //! [`ActorContext::node`].
 
+use crate::spawn::spawn_in;
 use std::any::Any;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -34,7 +35,13 @@ impl Runtime for NodeInner {
 
     fn reminder_changed(self: Arc<Self>, actor: ActorId) {
         let p = Arc::clone(&self.providers);
-        p.spawn_detached("reminder-notice", tell_reminder_owner(self, actor));
+        let span = self.span.clone();
+        spawn_in(
+            &p,
+            "reminder-notice",
+            &span,
+            tell_reminder_owner(self, actor),
+        );
     }
 
     fn watch_idle(&self, at: Instant, generation: u64, activation: Weak<dyn Idle>) {
@@ -55,6 +62,16 @@ impl Runtime for NodeInner {
 
     fn metrics_enabled(&self) -> bool {
         self.config.metrics
+    }
+
+    fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
+    fn next_call_id(&self) -> u64 {
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1
     }
 
     fn admit(&self, from_turn: bool) -> Result<(), CallError> {
@@ -118,7 +135,8 @@ impl Runtime for NodeInner {
     fn enqueue_send(self: Arc<Self>, id: ActorId, job: SendJob) {
         if self.router.enqueue_send(&id, job) {
             let p = Arc::clone(&self.providers);
-            p.spawn_detached(format!("sends:{id}"), drain(self, id));
+            let span = self.span.clone();
+            spawn_in(&p, format!("sends:{id}"), &span, drain(self, id));
         }
     }
 

@@ -21,6 +21,11 @@ pub struct TransportConfig {
     pub backoff_min: Duration,
     /// Largest reconnect delay.
     pub backoff_max: Duration,
+    /// The span the transport's tasks (accepting, handshakes, each
+    /// connection's reader and writer) run in: a node passes its own, so
+    /// what its connections log says which node they belong to. None by
+    /// default.
+    pub span: tracing::Span,
 }
 
 impl TransportConfig {
@@ -37,6 +42,7 @@ impl TransportConfig {
             max_pending_handshakes: 64,
             backoff_min: Duration::from_millis(20),
             backoff_max: Duration::from_secs(2),
+            span: tracing::Span::none(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! a reader task dispatching what arrives, and the requests waiting for
 //! their responses.
 
+use crate::spawn::spawn_in;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -175,12 +176,14 @@ pub(crate) struct Endpoints {
     pub(crate) dialer: NodeId,
 }
 
-/// Starts the reader and writer tasks of a handshaken stream.
+/// Starts the reader and writer tasks of a handshaken stream, in a
+/// `conn{peer}` span under `span` (the node's).
 pub(crate) fn start(
     providers: &Providers,
     stream: NetStream,
     ends: Endpoints,
     max_frame: usize,
+    span: &tracing::Span,
     inbound: Arc<dyn Inbound>,
     on_close: impl FnOnce(&Arc<Conn>) + Send + 'static,
 ) -> Arc<Conn> {
@@ -199,14 +202,28 @@ pub(crate) fn start(
         answering: AtomicU64::new(0),
         received: AtomicU64::new(0),
     });
-    providers.spawn_named(format!("conn-writer:{}", peer.addr), writer(write, rx));
+    // At debug, each connection has a span of its own; otherwise its
+    // tasks run in the node's.
+    let own = tracing::debug_span!(parent: span, "conn", %peer);
+    let span = if own.is_none() { span.clone() } else { own };
+    spawn_in(
+        providers,
+        format!("conn-writer:{}", peer.addr),
+        &span,
+        writer(write, rx),
+    );
     let reader_conn = Arc::clone(&conn);
-    providers.spawn_named(format!("conn-reader:{}", peer.addr), async move {
-        let read = tokio::io::BufReader::with_capacity(BATCH_BYTES, read);
-        reader(read, &reader_conn, max_frame, inbound).await;
-        reader_conn.close();
-        on_close(&reader_conn);
-    });
+    spawn_in(
+        providers,
+        format!("conn-reader:{}", peer.addr),
+        &span,
+        async move {
+            let read = tokio::io::BufReader::with_capacity(BATCH_BYTES, read);
+            reader(read, &reader_conn, max_frame, inbound).await;
+            reader_conn.close();
+            on_close(&reader_conn);
+        },
+    );
     conn
 }
 

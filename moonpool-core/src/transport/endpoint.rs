@@ -1,6 +1,7 @@
 //! A node's transport endpoint: the listener, one connection per peer,
 //! dialing with backoff, and request/response correlation.
 
+use crate::spawn::spawn_in;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,6 +26,9 @@ struct Peer {
     dial: Arc<tokio::sync::Mutex<()>>,
     backoff: Duration,
     next_attempt: Instant,
+    /// A connection to this peer was established before: the next one is
+    /// a reconnect.
+    was_connected: bool,
 }
 
 struct Inner {
@@ -130,7 +134,8 @@ impl Transport {
         let weak = Arc::downgrade(&transport.inner);
         let stop = Arc::clone(&transport.inner.stop_listening);
         let closed = Arc::clone(&transport.inner.listener_closed);
-        providers.spawn_named(format!("accept:{addr}"), async move {
+        let span = &transport.inner.config.span;
+        spawn_in(&providers, format!("accept:{addr}"), span, async move {
             let _closed_on_exit = ListenerClosed(closed);
             let mut full = false;
             loop {
@@ -158,7 +163,8 @@ impl Transport {
                 full = false;
                 let t = Transport { inner };
                 let p = t.inner.providers.clone();
-                p.spawn_named(format!("handshake:{from}"), async move {
+                let span = t.inner.config.span.clone();
+                spawn_in(&p, format!("handshake:{from}"), &span, async move {
                     let p = t.inner.providers.clone();
                     let (cfg, local) = (&t.inner.config, t.inner.local);
                     let accepted = handshake::accept(&p, cfg, local, stream, from).await;
@@ -275,6 +281,7 @@ impl Transport {
                 dial: Arc::new(tokio::sync::Mutex::new(())),
                 backoff: Duration::ZERO,
                 next_attempt: Instant::ZERO,
+                was_connected: false,
             });
             if let Some(c) = peer.conn.as_ref().filter(|c| c.is_usable()) {
                 return Ok(Arc::clone(c));
@@ -290,6 +297,11 @@ impl Transport {
                     Some(peer) => {
                         if let Some(c) = peer.conn.as_ref().filter(|c| c.is_usable()) {
                             return Ok(Arc::clone(c));
+                        }
+                        if peer.was_connected && peer.backoff.is_zero() {
+                            // Once per outage: the backoff is reset only by
+                            // a connect that succeeds.
+                            tracing::info!(peer = %to, "reconnecting: the connection to this peer was lost");
                         }
                         peer.next_attempt
                     }
@@ -367,6 +379,7 @@ impl Transport {
             stream,
             ends,
             self.inner.config.max_frame_bytes,
+            &self.inner.config.span,
             Arc::clone(&self.inner.inbound),
             move |closed| {
                 if let Some(inner) = weak.upgrade() {
@@ -385,7 +398,14 @@ impl Transport {
             dial: Arc::new(tokio::sync::Mutex::new(())),
             backoff: Duration::ZERO,
             next_attempt: Instant::ZERO,
+            was_connected: false,
         });
+        let usable = slot.conn.as_ref().filter(|c| c.is_usable());
+        if slot.was_connected && usable.is_none() {
+            crate::metrics::reconnected();
+            tracing::info!(peer = %peer, "reconnected");
+        }
+        slot.was_connected = true;
         match slot.conn.as_ref().filter(|c| c.is_usable()) {
             Some(existing) if existing.peer != peer => {
                 // The peer restarted: the old connection leads to a process
