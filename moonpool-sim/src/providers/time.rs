@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::ops::{Add, AddAssign, Sub};
+use std::ops::{Add, AddAssign, Sub, SubAssign};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -19,6 +19,12 @@ use super::wall::WallTime;
 /// Instants from different providers are not comparable in meaning; within
 /// one provider they are monotonic.
 ///
+/// Arithmetic reads like `std::time::Instant`'s: `+`/`-` a [`Duration`],
+/// `-` another instant, and `checked_*`/`saturating_*` forms. Where std
+/// panics (a result outside the clock's range), the operators saturate at
+/// [`Instant::ZERO`] or [`Instant::MAX`]; the `checked_*` forms say so
+/// with `None`.
+///
 /// # Example
 ///
 /// ```
@@ -29,6 +35,14 @@ use super::wall::WallTime;
 /// let later = start + Duration::from_millis(1500);
 /// assert_eq!(later - start, Duration::from_millis(1500));
 /// assert_eq!(later.to_string(), "1.500s");
+///
+/// // A lease checked with a margin: `sent + ttl - margin`.
+/// let (ttl, margin) = (Duration::from_secs(10), Duration::from_millis(500));
+/// let expires = later + ttl - margin;
+/// assert_eq!(expires.duration_since(later), Duration::from_millis(9500));
+/// assert_eq!(start.checked_sub(Duration::from_nanos(1)), None);
+/// assert_eq!(start - Duration::from_secs(1), Instant::ZERO); // saturates
+/// assert_eq!(start.checked_duration_since(later), None);
 /// ```
 #[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Instant {
@@ -64,9 +78,54 @@ impl Instant {
         }
     }
 
+    /// `self + d`, or `None` past [`Instant::MAX`].
+    pub fn checked_add(self, d: Duration) -> Option<Self> {
+        let add = u64::try_from(d.as_nanos()).ok()?;
+        self.nanos.checked_add(add).map(Self::from_nanos)
+    }
+
+    /// `self - d`, or `None` before [`Instant::ZERO`] (the clock's epoch).
+    pub fn checked_sub(self, d: Duration) -> Option<Self> {
+        let sub = u64::try_from(d.as_nanos()).ok()?;
+        self.nanos.checked_sub(sub).map(Self::from_nanos)
+    }
+
+    /// `self - d`, saturating at [`Instant::ZERO`].
+    pub fn saturating_sub(self, d: Duration) -> Self {
+        self.checked_sub(d).unwrap_or(Self::ZERO)
+    }
+
+    /// How long after `earlier` this instant is; zero if it is not later
+    /// (as std's `Instant::duration_since`).
+    pub fn duration_since(self, earlier: Instant) -> Duration {
+        self.saturating_duration_since(earlier)
+    }
+
+    /// How long after `earlier` this instant is, or `None` if it is
+    /// earlier.
+    pub fn checked_duration_since(self, earlier: Instant) -> Option<Duration> {
+        self.nanos
+            .checked_sub(earlier.nanos)
+            .map(Duration::from_nanos)
+    }
+
     /// How long after `earlier` this instant is; zero if it is not later.
     pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
         Duration::from_nanos(self.nanos.saturating_sub(earlier.nanos))
+    }
+}
+
+impl Sub<Duration> for Instant {
+    type Output = Instant;
+    /// Saturates at [`Instant::ZERO`] instead of going before the epoch.
+    fn sub(self, rhs: Duration) -> Instant {
+        self.saturating_sub(rhs)
+    }
+}
+
+impl SubAssign<Duration> for Instant {
+    fn sub_assign(&mut self, rhs: Duration) {
+        *self = self.saturating_sub(rhs);
     }
 }
 
@@ -227,6 +286,31 @@ mod tests {
         let mut b = a;
         b += Duration::from_nanos(5);
         assert_eq!(b.as_nanos(), 15);
+        b -= Duration::from_nanos(7);
+        assert_eq!(b.as_nanos(), 8);
+        assert_eq!(a - Duration::from_nanos(11), Instant::ZERO);
+        assert_eq!(a - Duration::from_nanos(4), Instant::from_nanos(6));
+    }
+
+    #[test]
+    fn checked_forms_say_when_the_clock_s_range_is_left() {
+        let a = Instant::from_nanos(10);
+        assert_eq!(a.checked_sub(Duration::from_nanos(10)), Some(Instant::ZERO));
+        assert_eq!(a.checked_sub(Duration::from_nanos(11)), None);
+        assert_eq!(a.checked_sub(Duration::MAX), None);
+        assert_eq!(
+            a.checked_add(Duration::from_nanos(1)),
+            Some(Instant::from_nanos(11))
+        );
+        assert_eq!(Instant::MAX.checked_add(Duration::from_nanos(1)), None);
+        assert_eq!(a.checked_add(Duration::MAX), None);
+        assert_eq!(
+            a.checked_duration_since(Instant::from_nanos(4)),
+            Some(Duration::from_nanos(6))
+        );
+        assert_eq!(Instant::from_nanos(4).checked_duration_since(a), None);
+        assert_eq!(Instant::from_nanos(4).duration_since(a), Duration::ZERO);
+        assert_eq!(a.saturating_sub(Duration::from_secs(1)), Instant::ZERO);
     }
 
     #[test]
