@@ -79,6 +79,11 @@ macro_rules! always {
             "the message of always! must be a string literal: it is the site's stable name"
         )
     };
+    ($($rest:tt)*) => {
+        ::core::compile_error!(
+            "always! needs a condition and a message: always!(condition, \"what must hold\"); the message is required, it is the site's stable name"
+        )
+    };
 }
 
 /// Like [`always!`], but the site may never be reached.
@@ -105,6 +110,11 @@ macro_rules! always_or_unreachable {
             "the message of always_or_unreachable! must be a string literal: it is the site's stable name"
         )
     };
+    ($($rest:tt)*) => {
+        ::core::compile_error!(
+            "always_or_unreachable! needs a condition and a message: always_or_unreachable!(condition, \"what must hold\"); the message is required, it is the site's stable name"
+        )
+    };
 }
 
 /// Records whether `cond` holds; over a test's seeds it must hold at least
@@ -124,6 +134,11 @@ macro_rules! sometimes {
     ($cond:expr, $($rest:tt)*) => {
         ::core::compile_error!(
             "the message of sometimes! must be a string literal: it is the site's stable name"
+        )
+    };
+    ($($rest:tt)*) => {
+        ::core::compile_error!(
+            "sometimes! needs a condition and a message: sometimes!(condition, \"what should happen\"); the message is required, it is the site's stable name"
         )
     };
 }
@@ -243,6 +258,13 @@ macro_rules! numeric_form {
                                 ::core::compile_error!(concat!(
                                     "the message of ", stringify!($name),
                                     "! must be a string literal: it is the site's stable name"
+                                ))
+                            };
+                            ($d ($d rest:tt)*) => {
+                                ::core::compile_error!(concat!(
+                                    stringify!($name), "! needs two values and a message: ",
+                                    stringify!($name), "!(a, b, \"what must hold\"); ",
+                                    "the message is required, it is the site's stable name"
                                 ))
                             };
                         }
