@@ -367,9 +367,31 @@ fn a_bug_needing_buggify_and_an_interleaving_is_found_and_replays() {
     // Without buggify the window never opens: every seed passes.
     let calm = SimTestSpec {
         faults: Some(FaultPlan::Fixed(FaultConfig::calm())),
-        ..spec
+        ..spec.clone()
     };
     assert!(run_seeds(&calm, planted, &config()).is_ok());
+
+    // MOONPOOL_FAULTS overrides the test's plan either way, and a failure
+    // found under it replays under it.
+    let from_env = |value: &'static str| {
+        let mut c =
+            RunnerConfig::from_lookup(|var| (var == "MOONPOOL_FAULTS").then(|| value.to_string()))
+                .unwrap();
+        c.seeds = Some(500);
+        c
+    };
+    assert!(run_seeds(&spec, planted, &from_env("calm")).is_ok());
+    let Err(SimTestError::Failed(brutal)) = run_seeds(&calm, planted, &from_env("brutal")) else {
+        panic!("MOONPOOL_FAULTS=brutal did not override the test's calm plan");
+    };
+    assert_eq!(brutal.failure.faults, FaultConfig::brutal());
+    assert!(
+        brutal
+            .replay_command
+            .starts_with("MOONPOOL_FAULTS=brutal MOONPOOL_SEED="),
+        "{}",
+        brutal.replay_command
+    );
 }
 
 #[test]

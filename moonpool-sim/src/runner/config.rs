@@ -4,6 +4,7 @@
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
+use crate::chaos::{FaultConfig, FaultPlan};
 use crate::log::LogConfig;
 
 /// Runs exactly this seed (decimal, or hex with `0x`).
@@ -23,6 +24,9 @@ pub const ENV_LOG: &str = "MOONPOOL_LOG";
 pub const ENV_LOG_LINES: &str = "MOONPOOL_LOG_LINES";
 /// A file to write every event of a failing seed's replay to.
 pub const ENV_LOG_FILE: &str = "MOONPOOL_LOG_FILE";
+/// Overrides the test's fault plan: `calm` (no faults), `swarm` (a draw
+/// per seed, the default plan) or `brutal` (every family on).
+pub const ENV_FAULTS: &str = "MOONPOOL_FAULTS";
 
 /// A malformed runner setting.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,6 +73,9 @@ pub struct RunnerConfig {
     pub log_lines: Option<usize>,
     /// `MOONPOOL_LOG_FILE`.
     pub log_file: Option<PathBuf>,
+    /// `MOONPOOL_FAULTS`: the fault plan every seed uses instead of the
+    /// test's.
+    pub faults: Option<FaultPlan>,
 }
 
 impl Default for RunnerConfig {
@@ -81,6 +88,7 @@ impl Default for RunnerConfig {
             log: None,
             log_lines: None,
             log_file: None,
+            faults: None,
         }
     }
 }
@@ -171,6 +179,14 @@ impl RunnerConfig {
             })
             .transpose()?;
         let log_file = get(ENV_LOG_FILE).map(|v| PathBuf::from(v.trim()));
+        let faults = get(ENV_FAULTS)
+            .map(|v| match v.trim().to_ascii_lowercase().as_str() {
+                "calm" => Ok(FaultPlan::Fixed(FaultConfig::calm())),
+                "swarm" => Ok(FaultPlan::Swarm),
+                "brutal" => Ok(FaultPlan::Fixed(FaultConfig::brutal())),
+                _ => Err(invalid(ENV_FAULTS, v, "`calm`, `swarm` or `brutal`")),
+            })
+            .transpose()?;
         Ok(Self {
             seed,
             seeds,
@@ -179,7 +195,18 @@ impl RunnerConfig {
             log,
             log_lines,
             log_file,
+            faults,
         })
+    }
+
+    /// The `MOONPOOL_FAULTS` value that chose [`faults`](Self::faults), for
+    /// a replay command.
+    pub fn faults_name(&self) -> Option<&'static str> {
+        match self.faults? {
+            FaultPlan::Swarm => Some("swarm"),
+            FaultPlan::Fixed(c) if c == FaultConfig::calm() => Some("calm"),
+            FaultPlan::Fixed(_) => Some("brutal"),
+        }
     }
 
     /// What a failing seed's replay keeps of its events: the environment's
@@ -213,6 +240,7 @@ impl RunnerConfig {
             ENV_LOG,
             ENV_LOG_LINES,
             ENV_LOG_FILE,
+            ENV_FAULTS,
         ] {
             if let Err(std::env::VarError::NotUnicode(raw)) = std::env::var(var) {
                 return Err(invalid(
@@ -328,6 +356,27 @@ mod tests {
         assert_eq!(log.filter, "warn,moonpool_core=debug");
         assert_eq!(log.lines, 0);
         assert_eq!(log.file, Some(PathBuf::from("/tmp/seed.log")));
+    }
+
+    #[test]
+    fn the_fault_plan_is_named_in_words() {
+        for (value, name) in [("calm", "calm"), (" Swarm ", "swarm"), ("BRUTAL", "brutal")] {
+            let c = RunnerConfig::from_lookup(|var| (var == ENV_FAULTS).then(|| value.to_string()))
+                .unwrap();
+            assert_eq!(c.faults_name(), Some(name));
+        }
+        assert_eq!(
+            RunnerConfig::from_lookup(env(&[(ENV_FAULTS, "brutal")]))
+                .unwrap()
+                .faults,
+            Some(FaultPlan::Fixed(FaultConfig::brutal()))
+        );
+        let err = RunnerConfig::from_lookup(env(&[(ENV_FAULTS, "stormy")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "MOONPOOL_FAULTS=\"stormy\" is not valid: expected `calm`, `swarm` or `brutal`"
+        );
+        assert_eq!(RunnerConfig::from_lookup(env(&[])).unwrap().faults, None);
     }
 
     #[test]

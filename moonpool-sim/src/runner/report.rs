@@ -8,7 +8,9 @@ use crate::chaos::CoverageReport;
 use crate::providers::time::Instant;
 use crate::sim::SimFailure;
 
-use super::config::{ENV_LOG, ENV_LOG_FILE, ENV_LOG_LINES, ENV_SEED, ENV_SEED_BASE, ENV_SEEDS};
+use super::config::{
+    ENV_FAULTS, ENV_LOG, ENV_LOG_FILE, ENV_LOG_LINES, ENV_SEED, ENV_SEED_BASE, ENV_SEEDS,
+};
 use super::spec::SimTestSpec;
 use crate::log::CapturedLog;
 
@@ -199,9 +201,17 @@ fn write_log(f: &mut fmt::Formatter<'_>, log: &CapturedLog) -> fmt::Result {
     }
 }
 
-/// The command that runs exactly `seed` of the test `spec`.
-pub(crate) fn replay_command(spec: &SimTestSpec, seed: u64) -> String {
-    let mut cmd = format!("{ENV_SEED}={seed:#x} cargo test -p {}", spec.package);
+/// The command that runs exactly `seed` of the test `spec` (under the
+/// fault plan `faults` named, when `MOONPOOL_FAULTS` chose one).
+pub(crate) fn replay_command(spec: &SimTestSpec, seed: u64, faults: Option<&str>) -> String {
+    let mut cmd = String::new();
+    if let Some(name) = faults {
+        cmd.push_str(&format!("{ENV_FAULTS}={name} "));
+    }
+    cmd.push_str(&format!(
+        "{ENV_SEED}={seed:#x} cargo test -p {}",
+        spec.package
+    ));
     if spec.release {
         cmd.push_str(" --release");
     }
