@@ -132,8 +132,8 @@ pub mod __private {
     pub use inventory;
     pub use moonpool_core::actor::SharedHandler;
     pub use moonpool_core::actor::{
-        ActivationError, ActorDecl, ActorOptions, Placement, decode_message, dispatch,
-        dispatch_shared, encode_reply, in_turn, unknown_method,
+        ActivateOutcome, ActivationError, ActorDecl, ActorOptions, Placement, decode_message,
+        dispatch, dispatch_shared, encode_reply, in_turn, unknown_method,
     };
     pub use moonpool_core::node::ActorRegistration;
     pub use moonpool_core::reminder::ReminderTick;

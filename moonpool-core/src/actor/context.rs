@@ -16,10 +16,38 @@ use crate::state::StateOwner;
 ///
 /// # Example
 ///
-/// ```ignore
-/// // inside a handler:
-/// let other = ctx.actor::<Counter>("c-2");
-/// let n = other.call(Get).await?;
+/// ```
+/// use moonpool::prelude::*;
+///
+/// #[moonpool::actor]
+/// #[derive(Default)]
+/// pub struct Counter {
+///     n: u64,
+/// }
+///
+/// #[moonpool::actor_impl]
+/// impl Counter {
+///     pub async fn add(&mut self, by: u64) -> u64 {
+///         self.n += by;
+///         self.n
+///     }
+///
+///     /// Adds to this counter and to the next one, named by key.
+///     pub async fn add_both(&mut self, ctx: &ActorContext, by: u64) -> Result<u64, CallError> {
+///         self.n += by;
+///         let next = ctx.actor::<Counter>(format!("{}-next", ctx.id().key));
+///         next.add(by).await // a call from this turn carries its call chain
+///     }
+/// }
+///
+/// # fn main() {
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let node = Node::builder("docs").host::<Counter>().build().await.unwrap();
+/// assert_eq!(node.actor::<Counter>("c").add_both(3).await.unwrap(), Ok(3));
+/// assert_eq!(node.actor::<Counter>("c-next").add(1).await.unwrap(), 4);
+/// node.shutdown().await;
+/// # });
+/// # }
 /// ```
 #[derive(Clone)]
 pub struct ActorContext {

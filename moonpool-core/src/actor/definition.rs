@@ -278,10 +278,36 @@ pub fn unknown_method<A: Actor>(method: u32) -> CallError {
 ///
 /// # Example
 ///
-/// ```ignore
-/// let counter: ActorRef<Counter> = node.actor("c-7");
-/// let value = counter.call(Add(5)).await?;
-/// counter.send(Add(1)).await?; // no reply
+/// `#[actor]` generates a typed reference around it (`CounterRef`, with
+/// one method per handler); [`call`](Self::call) and [`send`](Self::send)
+/// take the message types `#[actor_impl]` generates.
+///
+/// ```
+/// use moonpool::prelude::*;
+///
+/// #[moonpool::actor]
+/// #[derive(Default)]
+/// pub struct Counter {
+///     n: u64,
+/// }
+///
+/// #[moonpool::actor_impl]
+/// impl Counter {
+///     pub async fn add(&mut self, by: u64) -> u64 {
+///         self.n += by;
+///         self.n
+///     }
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let node = Node::builder("docs").host::<Counter>().build().await.unwrap();
+/// let counter = node.actor::<Counter>("c-7");
+/// assert_eq!(counter.add(5).await.unwrap(), 5);
+/// // References serialize as the actor's id and rebind where decoded.
+/// let bytes = postcard::to_allocvec(&counter).unwrap();
+/// assert!(!bytes.is_empty());
+/// node.shutdown().await;
+/// # });
 /// ```
 pub struct ActorRef<A: Actor> {
     id: ActorId,

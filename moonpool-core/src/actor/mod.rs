@@ -24,6 +24,7 @@ mod reminders;
 mod remote;
 mod runtime;
 mod schedule;
+mod services;
 mod spans;
 mod state;
 mod timers;
@@ -43,6 +44,9 @@ pub use options::{ActorOptions, Placement};
 pub use panic::catch_handler_panic;
 pub use reminders::Reminder;
 #[doc(hidden)]
+pub use services::ActivateOutcome;
+pub use services::ServiceError;
+#[doc(hidden)]
 pub use spans::in_turn;
 pub use timers::TimerId;
 
@@ -55,3 +59,4 @@ pub(crate) use reminders::{
 pub(crate) use remote::{CallAnswer, CallHead, CallRequest, CallTag, RemoteReply};
 pub(crate) use runtime::{Idle, Located, Runtime, SendJob};
 pub(crate) use schedule::spawn_activation;
+pub(crate) use services::Services;

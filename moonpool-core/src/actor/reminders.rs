@@ -136,12 +136,30 @@ impl ActorContext {
     ///
     /// # Example
     ///
-    /// A whole actor with its hook, run in a simulation: the `moonpool`
-    /// crate's `reminder` module.
+    /// A whole actor with its hook, run in a simulation, is on the
+    /// `moonpool` crate's `reminder` module; from a handler:
     ///
-    /// ```ignore
-    /// // inside a handler:
-    /// ctx.register_reminder("interest", Duration::from_secs(60), Duration::from_secs(86_400)).await?;
+    /// ```
+    /// use std::time::Duration;
+    /// use moonpool::prelude::*;
+    /// use moonpool::reminder::ReminderError;
+    ///
+    /// #[moonpool::actor]
+    /// #[derive(Default)]
+    /// pub struct Loan;
+    ///
+    /// #[moonpool::actor_impl]
+    /// impl Loan {
+    ///     /// Charges interest daily from a minute on.
+    ///     pub async fn open(&self, ctx: &ActorContext) -> Result<(), ReminderError> {
+    ///         let (due, daily) = (Duration::from_secs(60), Duration::from_secs(86_400));
+    ///         ctx.register_reminder("interest", due, daily).await?;
+    ///         Ok(())
+    ///     }
+    ///
+    ///     async fn on_reminder(&mut self, _ctx: &ActorContext, _tick: ReminderTick) {}
+    /// }
+    /// # fn main() {}
     /// ```
     pub async fn register_reminder(
         &self,

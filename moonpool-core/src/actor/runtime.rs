@@ -20,6 +20,7 @@ use moonpool_sim::{BoxFuture, Instant, Providers};
 use super::error::CallError;
 use super::options::Placement;
 use super::remote::{CallAnswer, CallRequest};
+use super::services::Services;
 use crate::id::ActorId;
 use crate::reminder::ReminderTable;
 use crate::state::StateStorage;
@@ -85,6 +86,9 @@ pub(crate) trait Runtime: Send + Sync + 'static {
     fn metrics_enabled(&self) -> bool {
         false
     }
+
+    /// The services the node was given (see `services.rs`).
+    fn services(&self) -> &Services;
 
     /// The node's span (`node{node, cluster}`): its tasks run in it.
     fn span(&self) -> &tracing::Span;

@@ -26,7 +26,7 @@ use super::reminders::Reminders;
 use super::root::NodeInner;
 use super::router::Router;
 use super::{shared_storage, watch};
-use crate::actor::Actor;
+use crate::actor::{Actor, Services};
 use crate::reminder::ReminderTable;
 use crate::transport::{Transport, TransportConfig};
 
@@ -53,14 +53,36 @@ impl Node {
 ///
 /// # Example
 ///
-/// ```ignore
-/// let table = InMemoryMembership::new();
+/// ```
+/// use moonpool::prelude::*;
+///
+/// #[moonpool::actor]
+/// #[derive(Default)]
+/// pub struct Account {
+///     balance: u64,
+/// }
+///
+/// #[moonpool::actor_impl]
+/// impl Account {
+///     pub async fn deposit(&mut self, amount: u64) -> u64 {
+///         self.balance += amount;
+///         self.balance
+///     }
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use moonpool::runtime::node::InMemoryMembership;
+/// let table = InMemoryMembership::new(); // nodes sharing it form a cluster
 /// let node = Node::builder("bank")
-///     .listen("127.0.0.1:4000".parse()?)
+///     .listen("127.0.0.1:0".parse().unwrap()) // port 0: any free port
 ///     .membership(table.clone())
 ///     .host::<Account>()
 ///     .build()
-///     .await?;
+///     .await
+///     .unwrap();
+/// assert_eq!(node.actor::<Account>("alice").deposit(10).await.unwrap(), 10);
+/// node.shutdown().await;
+/// # });
 /// ```
 pub struct NodeBuilder {
     config: NodeConfig,
@@ -74,6 +96,7 @@ pub struct NodeBuilder {
     /// Which registered types to host: `None` for all of them.
     only: Option<Vec<String>>,
     client_only: bool,
+    services: Services,
 }
 
 impl NodeBuilder {
@@ -97,6 +120,7 @@ impl NodeBuilder {
             types: Vec::new(),
             only: None,
             client_only: false,
+            services: Services::default(),
         }
     }
 
@@ -179,6 +203,36 @@ impl NodeBuilder {
     /// hosting every registered type.
     pub fn host<A: Actor>(mut self) -> Self {
         self.types.push((A::TYPE_NAME, factory_of::<A>()));
+        self
+    }
+
+    /// Gives this node's actors `service`: any of them reaches it by type
+    /// with [`ActorContext::service`](crate::actor::ActorContext::service),
+    /// as a shared `Arc` (a database pool, a client, settings; one value
+    /// per type, a later one replacing an earlier). The same on tokio and
+    /// in a simulation, where a test gives each node its own fake.
+    ///
+    /// ```
+    /// # moonpool_sim::Simulation::new(1).run(|sim| async move {
+    /// struct RatesUrl(String);
+    /// let node = moonpool_core::Node::builder("bank")
+    ///     .providers(sim.providers())
+    ///     .listen("10.0.0.1:7000".parse().unwrap())
+    ///     .service(RatesUrl("https://rates.example".to_string()))
+    ///     .build()
+    ///     .await
+    ///     .unwrap();
+    /// # drop(node);
+    /// # }).unwrap();
+    /// ```
+    pub fn service<T: Send + Sync + 'static>(self, service: T) -> Self {
+        self.service_arc(std::sync::Arc::new(service))
+    }
+
+    /// [`service`](Self::service) for a value already shared (an `Arc` the
+    /// application keeps too).
+    pub fn service_arc<T: Send + Sync + 'static>(mut self, service: std::sync::Arc<T>) -> Self {
+        self.services.insert(service);
         self
     }
 
@@ -352,6 +406,7 @@ impl NodeBuilder {
                 directory,
                 router,
                 reminders: Reminders::new(self.reminders),
+                services: std::mem::take(&mut self.services),
                 span,
                 calls: AtomicU64::new(0),
             }),

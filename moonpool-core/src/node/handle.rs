@@ -14,10 +14,30 @@ use crate::transport::NodeId;
 ///
 /// # Example
 ///
-/// ```ignore
-/// let node = Node::builder("bank").listen(addr).host::<Account>().build().await?;
-/// let alice = node.actor::<Account>("alice");
-/// alice.call(Deposit(10)).await?;
+/// ```
+/// use moonpool::prelude::*;
+///
+/// #[moonpool::actor]
+/// #[derive(Default)]
+/// pub struct Account {
+///     balance: u64,
+/// }
+///
+/// #[moonpool::actor_impl]
+/// impl Account {
+///     pub async fn deposit(&mut self, amount: u64) -> u64 {
+///         self.balance += amount;
+///         self.balance
+///     }
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let node = Node::builder("bank").host::<Account>().build().await.unwrap();
+/// let alice = node.actor::<Account>("alice"); // a typed reference
+/// assert_eq!(alice.deposit(10).await.unwrap(), 10); // activates her
+/// assert_eq!(node.activation_count(), 1);
+/// node.shutdown().await;
+/// # });
 /// ```
 #[derive(Clone)]
 pub struct Node {
@@ -61,11 +81,15 @@ impl Node {
     /// membership ([`NodeBuilder::primary`](super::NodeBuilder::primary)) this is what losing the
     /// primary looks like; a process may report it and exit.
     ///
-    /// ```ignore
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let node = moonpool_core::Node::builder("bank").build().await.unwrap();
     /// if let Some(e) = node.membership_lost() {
     ///     eprintln!("{e}");
     ///     std::process::exit(1);
     /// }
+    /// # node.shutdown().await;
+    /// # });
     /// ```
     pub fn membership_lost(&self) -> Option<MembershipError> {
         self.inner.cluster.membership_lost()
@@ -93,8 +117,29 @@ impl Node {
     ///
     /// # Example
     ///
-    /// ```ignore
+    /// ```
+    /// use moonpool::prelude::*;
+    ///
+    /// #[moonpool::actor]
+    /// #[derive(Default)]
+    /// pub struct Account {
+    ///     balance: u64,
+    /// }
+    ///
+    /// #[moonpool::actor_impl]
+    /// impl Account {
+    ///     pub async fn deposit(&mut self, amount: u64) -> u64 {
+    ///         self.balance += amount;
+    ///         self.balance
+    ///     }
+    /// }
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let node = Node::builder("bank").host::<Account>().build().await.unwrap();
     /// let owner = node.directory_owner(&ActorId::of::<Account>("alice"));
+    /// assert_eq!(owner, Some(node.id())); // a cluster of one
+    /// # node.shutdown().await;
+    /// # });
     /// ```
     pub fn directory_owner(&self, id: &ActorId) -> Option<NodeId> {
         self.inner.directory.owner(id)

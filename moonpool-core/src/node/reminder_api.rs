@@ -30,8 +30,36 @@ impl Node {
     ///
     /// # Example
     ///
-    /// ```ignore
-    /// node.register_reminder::<Coordinator>("main", "sweep", Duration::ZERO, Duration::from_secs(60)).await?;
+    /// ```
+    /// use std::time::Duration;
+    /// use moonpool::prelude::*;
+    /// use moonpool::reminder::InMemoryReminderTable;
+    ///
+    /// #[moonpool::actor]
+    /// #[derive(Default)]
+    /// pub struct Coordinator;
+    ///
+    /// #[moonpool::actor_impl]
+    /// impl Coordinator {
+    ///     async fn on_reminder(&mut self, _ctx: &ActorContext, _tick: ReminderTick) {
+    ///         // sweep
+    ///     }
+    /// }
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let node = Node::builder("ops")
+    ///     .host::<Coordinator>()
+    ///     .reminders(InMemoryReminderTable::new())
+    ///     .build()
+    ///     .await
+    ///     .unwrap();
+    /// let every_minute = Duration::from_secs(60);
+    /// node.register_reminder::<Coordinator>("main", "sweep", Duration::ZERO, every_minute)
+    ///     .await
+    ///     .unwrap();
+    /// assert!(node.unregister_reminder::<Coordinator>("main", "sweep").await.unwrap());
+    /// node.shutdown().await;
+    /// # });
     /// ```
     pub async fn register_reminder<A: Actor>(
         &self,

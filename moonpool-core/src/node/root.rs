@@ -17,7 +17,7 @@ use super::reminders::Reminders;
 use super::router::Router;
 use crate::actor::{
     AnyActivation, CallAnswer, CallError, CallHead, CallRequest, CallTag, RemoteReply, Runtime,
-    check_cycle, unreachable,
+    Services, check_cycle, unreachable,
 };
 use crate::id::ActorId;
 use crate::transport::NodeId;
@@ -34,6 +34,8 @@ pub(crate) struct NodeInner {
     pub(crate) router: Router,
     /// Fires the reminders of this node's slice of the ring.
     pub(crate) reminders: Reminders,
+    /// What its actors reach with `ActorContext::service`.
+    pub(crate) services: Services,
     /// `node{node, cluster}` (`info`): the node's tasks run in it.
     pub(crate) span: tracing::Span,
     /// Numbers the calls made from this node (the `call` of their spans).

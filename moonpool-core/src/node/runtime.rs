@@ -14,7 +14,7 @@ use super::protocol::ReminderRequest;
 use super::root::NodeInner;
 use crate::actor::{
     ActorContext, ActorId, CallAnswer, CallError, CallRequest, Idle, Located, Placement, Runtime,
-    SendJob,
+    SendJob, Services,
 };
 use crate::reminder::ReminderTable;
 use crate::state::StateStorage;
@@ -62,6 +62,10 @@ impl Runtime for NodeInner {
 
     fn metrics_enabled(&self) -> bool {
         self.config.metrics
+    }
+
+    fn services(&self) -> &Services {
+        &self.services
     }
 
     fn span(&self) -> &tracing::Span {

@@ -75,9 +75,38 @@ impl Inbound for Serve {
 ///
 /// # Example
 ///
-/// ```ignore
-/// let server = StorageServer::start(p.clone(), "0.0.0.0:9000".parse()?, "bank",
-///     Arc::new(DiskStorage::new(p, "state"))).await?;
+/// A server over an in-memory backend (a real one keeps a
+/// [`DiskStorage`](super::DiskStorage) or PostgreSQL behind it), and a node
+/// whose actors' state lives there:
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use moonpool_core::state::{InMemoryStorage, RemoteStorage, StateStorage, StorageServer};
+/// use moonpool_core::{ActorId, Node};
+/// use moonpool_sim::Providers;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let p = Providers::tokio().unwrap();
+/// let backend = Arc::new(InMemoryStorage::new());
+/// let server = StorageServer::start(p.clone(), "127.0.0.1:0".parse().unwrap(), "bank", backend)
+///     .await
+///     .unwrap();
+/// let storage = RemoteStorage::connect(
+///     p,
+///     "127.0.0.1:0".parse().unwrap(),
+///     server.addr(),
+///     "bank",
+///     Duration::from_secs(2),
+/// )
+/// .await
+/// .unwrap();
+/// let alice = ActorId { type_name: "Account".into(), key: "alice".into() };
+/// let nothing_yet = storage.read(&alice).await.unwrap();
+/// assert!(nothing_yet.is_none());
+/// let node = Node::builder("bank").storage(storage).build().await.unwrap();
+/// node.shutdown().await;
+/// # });
 /// ```
 pub struct StorageServer {
     transport: Transport,

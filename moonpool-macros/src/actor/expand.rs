@@ -291,7 +291,7 @@ pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
     );
     let on_activate = model
         .on_activate
-        .then(|| quote!(actor.on_activate(ctx).await;));
+        .then(|| quote!(#p::ActivateOutcome::into_activation(actor.on_activate(ctx).await)?;));
     let on_deactivate = if model.on_deactivate {
         quote!(self.on_deactivate(ctx).await;)
     } else {

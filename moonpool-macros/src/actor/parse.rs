@@ -220,7 +220,7 @@ pub(crate) fn actor_impl(
             continue;
         }
         if name == "on_activate" || name == "on_deactivate" {
-            check_hook(f, errors);
+            check_hook(f, name == "on_activate", errors);
             if name == "on_activate" {
                 model.on_activate = true;
             } else {
@@ -281,15 +281,25 @@ fn take_attr(attrs: &mut Vec<syn::Attribute>, name: &str) -> bool {
     attrs.len() != before
 }
 
-fn check_hook(f: &syn::ImplItemFn, errors: &mut Errors) {
+/// `async fn on_activate(&mut self, ctx: &ActorContext)` (which may return
+/// `Result<(), E>`, `E: Into<ActivationError>`, to fail the activation:
+/// the compiler checks the error type) and `async fn on_deactivate(&mut
+/// self, ctx: &ActorContext)`.
+fn check_hook(f: &syn::ImplItemFn, may_fail: bool, errors: &mut Errors) {
     let ok = f.sig.asyncness.is_some()
         && matches!(f.sig.inputs.first(), Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_some())
         && f.sig.inputs.len() == 2
-        && matches!(f.sig.output, ReturnType::Default);
+        && (may_fail || matches!(f.sig.output, ReturnType::Default));
     if !ok {
+        let name = &f.sig.ident;
+        let failing = if may_fail {
+            " (returning `Result<(), E>` with `E: Into<ActivationError>` to fail the activation)"
+        } else {
+            ""
+        };
         errors.push_at(
             f.sig.span(),
-            format!("`{}` is a lifecycle hook: write it as `async fn {}(&mut self, ctx: &ActorContext)`", f.sig.ident, f.sig.ident),
+            format!("`{name}` is a lifecycle hook: write it as `async fn {name}(&mut self, ctx: &ActorContext)`{failing}"),
         );
     }
 }
