@@ -9,6 +9,7 @@ use tracing::{Instrument as _, Span};
 
 /// Spawns `task` named `name`, in `span` when a subscriber wants it (and
 /// without the wrapper when none does).
+#[inline]
 #[track_caller]
 pub(crate) fn spawn_in(
     p: &Providers,

@@ -178,12 +178,18 @@ impl<A: Actor> Activation<A> {
                 Offer::Refused(env)
             }
             other => {
+                // Behind a running turn (not behind the activation itself,
+                // which every first call waits for): what the queue-length
+                // metric samples.
+                let behind_turn = matches!(other, Phase::Running);
                 slot.phase = other;
                 slot.queue.push_back(env);
                 let queued = slot.queue.len();
                 let waiting = slot.waiting.take();
                 drop(guard);
-                crate::metrics::queued(queued);
+                if behind_turn {
+                    crate::metrics::queued(queued);
+                }
                 if let Some(w) = waiting {
                     w.wake();
                 }

@@ -9,6 +9,7 @@ use moonpool_sim::Providers;
 use super::chain::{CallChain, ChainLink, TurnKind};
 use super::erased::{ActivationInfo, AnyActivation};
 use super::runtime::Runtime;
+use super::services::ServiceError;
 use crate::id::ActorId;
 use crate::state::StateOwner;
 
@@ -96,5 +97,63 @@ impl ActorContext {
     /// The node hosting this activation, while it runs.
     pub(crate) fn runtime(&self) -> Option<Arc<dyn Runtime>> {
         self.info().runtime.upgrade()
+    }
+}
+
+impl ActorContext {
+    /// The service of type `T` given to the hosting node with
+    /// [`NodeBuilder::service`](crate::node::NodeBuilder::service): a
+    /// shared handle (an `Arc` clone).
+    ///
+    /// # Errors
+    ///
+    /// [`ServiceError::Missing`] naming `T` when the node has none;
+    /// returned from `on_activate`, it fails the activation with those
+    /// words (callers get [`CallError::ActivationFailed`](super::CallError::ActivationFailed)).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use moonpool::prelude::*;
+    /// use moonpool::runtime::actor::ServiceError;
+    ///
+    /// /// Settings every greeter reads.
+    /// pub struct Greeting(String);
+    ///
+    /// #[moonpool::actor]
+    /// #[derive(Default)]
+    /// pub struct Greeter {
+    ///     greeting: String,
+    /// }
+    ///
+    /// #[moonpool::actor_impl]
+    /// impl Greeter {
+    ///     /// Reads the settings once, when the actor activates.
+    ///     async fn on_activate(&mut self, ctx: &ActorContext) -> Result<(), ServiceError> {
+    ///         self.greeting = ctx.service::<Greeting>()?.0.clone();
+    ///         Ok(())
+    ///     }
+    ///
+    ///     pub async fn greet(&self, name: String) -> String {
+    ///         format!("{}, {name}", self.greeting)
+    ///     }
+    /// }
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let node = Node::builder("docs")
+    ///     .service(Greeting("Hello".to_string()))
+    ///     .build()
+    ///     .await
+    ///     .unwrap();
+    /// let hi = node.actor::<Greeter>("g").greet("Ada".to_string()).await.unwrap();
+    /// assert_eq!(hi, "Hello, Ada");
+    /// node.shutdown().await;
+    /// # });
+    /// ```
+    pub fn service<T: Send + Sync + 'static>(&self) -> Result<Arc<T>, ServiceError> {
+        let runtime = self.runtime().ok_or(ServiceError::NodeStopped)?;
+        runtime.services().get::<T>().ok_or(ServiceError::Missing {
+            service: std::any::type_name::<T>(),
+        })
     }
 }

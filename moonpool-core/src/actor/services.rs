@@ -7,7 +7,6 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::context::ActorContext;
 use super::error::ActivationError;
 
 /// A node's services, by type.
@@ -29,7 +28,8 @@ impl Services {
     }
 }
 
-/// Why [`ActorContext::service`] found no service.
+/// Why [`ActorContext::service`](super::ActorContext::service) found no
+/// service.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ServiceError {
     /// The node was not given a service of this type.
@@ -48,64 +48,6 @@ pub enum ServiceError {
 impl From<ServiceError> for ActivationError {
     fn from(e: ServiceError) -> Self {
         Self::with_source("a service the actor needs is not available", e)
-    }
-}
-
-impl ActorContext {
-    /// The service of type `T` given to the hosting node with
-    /// [`NodeBuilder::service`](crate::node::NodeBuilder::service): a
-    /// shared handle (an `Arc` clone).
-    ///
-    /// # Errors
-    ///
-    /// [`ServiceError::Missing`] naming `T` when the node has none;
-    /// returned from `on_activate`, it fails the activation with those
-    /// words (callers get [`CallError::ActivationFailed`](super::CallError::ActivationFailed)).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use moonpool::prelude::*;
-    /// use moonpool::runtime::actor::ServiceError;
-    ///
-    /// /// Settings every greeter reads.
-    /// pub struct Greeting(String);
-    ///
-    /// #[moonpool::actor]
-    /// #[derive(Default)]
-    /// pub struct Greeter {
-    ///     greeting: String,
-    /// }
-    ///
-    /// #[moonpool::actor_impl]
-    /// impl Greeter {
-    ///     /// Reads the settings once, when the actor activates.
-    ///     async fn on_activate(&mut self, ctx: &ActorContext) -> Result<(), ServiceError> {
-    ///         self.greeting = ctx.service::<Greeting>()?.0.clone();
-    ///         Ok(())
-    ///     }
-    ///
-    ///     pub async fn greet(&self, name: String) -> String {
-    ///         format!("{}, {name}", self.greeting)
-    ///     }
-    /// }
-    ///
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-    /// let node = Node::builder("docs")
-    ///     .service(Greeting("Hello".to_string()))
-    ///     .build()
-    ///     .await
-    ///     .unwrap();
-    /// let hi = node.actor::<Greeter>("g").greet("Ada".to_string()).await.unwrap();
-    /// assert_eq!(hi, "Hello, Ada");
-    /// node.shutdown().await;
-    /// # });
-    /// ```
-    pub fn service<T: Send + Sync + 'static>(&self) -> Result<Arc<T>, ServiceError> {
-        let runtime = self.runtime().ok_or(ServiceError::NodeStopped)?;
-        runtime.services().get::<T>().ok_or(ServiceError::Missing {
-            service: std::any::type_name::<T>(),
-        })
     }
 }
 

@@ -45,11 +45,12 @@ pub(crate) fn turn_under(caller: &Span, actor: &ActorId, method: &'static str) -
 /// actors get it from [`dispatch`](super::dispatch).
 #[doc(hidden)]
 pub async fn in_turn<F: Future>(actor: &ActorId, method: &'static str, turn: F) -> F::Output {
-    let span = turn_span(actor, method);
-    if span.is_none() {
+    if !tracing::enabled!(Level::DEBUG) {
         return turn.await;
     }
-    turn.instrument(span).await
+    // Made and boxed only when traced: the untraced turn's future holds
+    // no span.
+    Box::pin(turn.instrument(turn_span(actor, method))).await
 }
 
 /// Whether a subscriber wants calls' spans: checked once per call, which
@@ -73,6 +74,12 @@ pub(crate) fn call_span(
     }
 }
 
+/// Whether a subscriber wants the spans of calls served for other nodes.
+#[inline]
+pub(crate) fn serves_traced() -> bool {
+    tracing::enabled!(Level::DEBUG)
+}
+
 /// The span in which a call that arrived from another node is served.
 pub(crate) fn serve_span(tag: &CallTag) -> Span {
     tracing::debug_span!(
@@ -84,10 +91,17 @@ pub(crate) fn serve_span(tag: &CallTag) -> Span {
 }
 
 /// The span of one step of an activation's life, under its node's span.
+#[inline]
 pub(crate) fn activation_span(info: &ActivationInfo, step: &'static str) -> Span {
     if !tracing::enabled!(Level::DEBUG) {
         return Span::none();
     }
+    node_activation_span(info, step)
+}
+
+#[cold]
+#[inline(never)]
+fn node_activation_span(info: &ActivationInfo, step: &'static str) -> Span {
     let node = info.runtime.upgrade().map(|rt| rt.span().clone());
     let parent = node.as_ref().and_then(Span::id);
     tracing::debug_span!(parent: parent, "activation", actor = %info.id, step)

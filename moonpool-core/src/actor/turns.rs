@@ -32,7 +32,7 @@ use super::exit::leave;
 use super::panic::catch_handler_panic;
 use super::reminders::TICK_METHOD;
 use super::remote::{CallTag, RemoteReply};
-use super::spans::{activation_span, serve_span};
+use super::spans::{activation_span, serve_span, serves_traced};
 use crate::id::ActorId;
 use crate::spawn::spawn_in;
 
@@ -57,6 +57,7 @@ pub(crate) async fn run<A: Actor>(activation: Arc<Activation<A>>, actor: A, env:
 /// has to wait continues in a task of its own, so whoever brought it never
 /// cuts it short by going away; whatever queued meanwhile runs in a task of
 /// its own too.
+#[inline]
 pub(crate) fn run_here<A: Actor>(activation: &Arc<Activation<A>>, mut actor: A, env: Envelope<A>) {
     if env.keeps_alive() {
         activation.touch();
@@ -145,25 +146,26 @@ pub(crate) async fn run_exclusive_turn<A: Actor>(
             }
         }
         Envelope::Remote(call) => {
-            let (call, ctx) = remote_turn(activation, *call, TurnKind::Exclusive);
+            let (call, ctx) = remote_turn(activation, call, TurnKind::Exclusive);
             let dispatch = if call.method == TICK_METHOD {
                 // A reminder's tick: every actor type handles it.
                 Box::pin(dispatch::<A, ReminderTick>(actor, &call.body, &ctx))
             } else {
                 actor.dispatch(call.method, &call.body, &ctx)
             };
-            run_remote(activation, &ctx, dispatch, call.reply, call.tag).await
+            run_remote(activation, &ctx, dispatch, call.reply, &call.tag).await
         }
     }
 }
 
 /// A call that arrived as bytes, as a turn of kind `turn`: the call (its
-/// chain moved into the context) and the turn's context.
+/// chain moved into the context; still boxed, so the runner's future holds
+/// a pointer, not the call) and the turn's context.
 fn remote_turn<A: Actor>(
     activation: &Arc<Activation<A>>,
-    mut call: RemoteCall,
+    mut call: Box<RemoteCall>,
     turn: TurnKind,
-) -> (RemoteCall, ActorContext) {
+) -> (Box<RemoteCall>, ActorContext) {
     let chain = std::mem::take(&mut call.chain);
     (call, activation.context(chain, turn))
 }
@@ -177,14 +179,16 @@ async fn run_remote<A: Actor>(
     ctx: &ActorContext,
     dispatch: impl Future<Output = Result<Vec<u8>, CallError>>,
     reply: RemoteReply,
-    tag: CallTag,
+    tag: &CallTag,
 ) -> Option<String> {
     let turn = catch_handler_panic(with_runtime(ctx.runtime(), dispatch));
-    let span = serve_span(&tag);
-    let result = if span.is_none() {
-        turn.await
+    // The span is made and boxed with the turn only when traced, so the
+    // runner's future (moved into every task that runs turns) holds no
+    // span when nobody traces.
+    let result = if serves_traced() {
+        Box::pin(turn.instrument(serve_span(tag))).await
     } else {
-        turn.instrument(span).await
+        turn.await
     };
     answer(result, reply, activation.id())
 }
@@ -391,18 +395,18 @@ async fn start<A: Actor>(
     };
     let act = Arc::clone(activation);
     let p = &activation.info.providers;
-    // The runner's span (the activation's), when a subscriber wants it.
-    let span = tracing::Span::current();
+    // Each turn runs in the runner's span (the activation's), when a
+    // subscriber wants it.
     if shared {
         let guard = Arc::clone(state).read_owned().await;
-        spawn_in(p, "actor-turn", &span, async move {
+        spawn_in(p, "actor-turn", &tracing::Span::current(), async move {
             let panic = run_shared_turn(&act, &guard, env).await;
             drop(guard);
             report(panic);
         });
     } else {
         let mut guard = Arc::clone(state).write_owned().await;
-        spawn_in(p, "actor-turn", &span, async move {
+        spawn_in(p, "actor-turn", &tracing::Span::current(), async move {
             let panic = run_exclusive_turn(&act, &mut guard, env).await;
             drop(guard);
             report(panic);
@@ -425,9 +429,9 @@ async fn run_shared_turn<A: Actor>(
             ..
         } => turn(actor, &activation.context(chain, TurnKind::Shared)).await,
         Envelope::Remote(call) => {
-            let (call, ctx) = remote_turn(activation, *call, TurnKind::Shared);
+            let (call, ctx) = remote_turn(activation, call, TurnKind::Shared);
             let dispatch = actor.dispatch_shared(call.method, &call.body, &ctx);
-            run_remote(activation, &ctx, dispatch, call.reply, call.tag).await
+            run_remote(activation, &ctx, dispatch, call.reply, &call.tag).await
         }
         // Not shared (`is_shared` says so): never started here. Dropped, a
         // local call hands its message back to its caller.
