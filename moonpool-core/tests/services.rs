@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use moonpool::prelude::*;
 use moonpool::runtime::actor::ServiceError;
-use moonpool::runtime::node::InMemoryMembership;
+use moonpool::runtime::node::{InMemoryMembership, NodeBuilder};
 use moonpool::sim::Simulation;
 
 /// The application's counter of greetings, shared with the test.
@@ -43,21 +43,26 @@ impl Greeter {
     }
 }
 
+/// A node hosting `Greeter`, given what `services` adds.
+async fn node(sim: &SimContext, services: impl FnOnce(NodeBuilder) -> NodeBuilder) -> Node {
+    let builder = Node::builder("services")
+        .listen("10.0.0.1:7000".parse().unwrap())
+        .providers(sim.providers())
+        .membership(InMemoryMembership::new())
+        .host::<Greeter>();
+    services(builder).build().await.unwrap()
+}
+
 #[test]
 fn actors_reach_their_node_s_services_by_type() {
     Simulation::new(3)
         .run(|sim| async move {
             let audit = Arc::new(Audit::default());
-            let node = Node::builder("services")
-                .listen("10.0.0.1:7000".parse().unwrap())
-                .providers(sim.providers())
-                .membership(InMemoryMembership::new())
-                .host::<Greeter>()
-                .service(Greeting("Hello".to_string()))
-                .service_arc(Arc::clone(&audit))
-                .build()
-                .await
-                .unwrap();
+            let shared = Arc::clone(&audit);
+            let node = node(&sim, |b| {
+                b.service(Greeting("Hello".to_string())).service_arc(shared)
+            })
+            .await;
             for name in ["Ada", "Grace"] {
                 let hi = node.actor::<Greeter>(name).greet(name.to_string()).await;
                 assert_eq!(hi.unwrap(), Ok(format!("Hello, {name}")));
@@ -72,15 +77,7 @@ fn actors_reach_their_node_s_services_by_type() {
 fn a_missing_service_fails_the_activation_naming_its_type() {
     Simulation::new(4)
         .run(|sim| async move {
-            let node = Node::builder("services")
-                .listen("10.0.0.1:7000".parse().unwrap())
-                .providers(sim.providers())
-                .membership(InMemoryMembership::new())
-                .host::<Greeter>()
-                .service(Arc::new(Audit::default()))
-                .build()
-                .await
-                .unwrap();
+            let node = node(&sim, |b| b.service(Arc::new(Audit::default()))).await;
             let err = node
                 .actor::<Greeter>("Ada")
                 .greet("Ada".to_string())
@@ -103,16 +100,11 @@ fn a_service_of_another_type_is_not_found() {
     // `Audit`: the handler's lookup says which type it missed.
     Simulation::new(5)
         .run(|sim| async move {
-            let node = Node::builder("services")
-                .listen("10.0.0.1:7000".parse().unwrap())
-                .providers(sim.providers())
-                .membership(InMemoryMembership::new())
-                .host::<Greeter>()
-                .service(Greeting("Hi".to_string()))
-                .service(Arc::new(Audit::default()))
-                .build()
-                .await
-                .unwrap();
+            let node = node(&sim, |b| {
+                b.service(Greeting("Hi".to_string()))
+                    .service(Arc::new(Audit::default()))
+            })
+            .await;
             let answer = node
                 .actor::<Greeter>("Ada")
                 .greet("Ada".to_string())

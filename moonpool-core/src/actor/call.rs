@@ -75,35 +75,9 @@ impl<A: Actor> ActorRef<A> {
     where
         A: Handler<M>,
     {
-        let rt = self.runtime()?;
-        let started = rt.metrics_enabled().then(|| rt.providers().now());
-        let (id, chain) = (self.id(), self.parts().1);
-        let result = if calls_traced() {
-            traced::<A, M>(
-                rt,
-                id,
-                msg,
-                chain,
-                TurnKind::Exclusive,
-                traced_exclusive_turn::<A, M>,
-            )
-            .await
-        } else {
-            route::<A, M>(
-                rt,
-                id,
-                msg,
-                chain,
-                TurnKind::Exclusive,
-                exclusive_turn::<A, M>,
-                None,
-            )
-            .await
-        };
-        if let Some(started) = started {
-            record_call::<A, M, _>(rt, started, &result);
-        }
-        result
+        let makers: (TurnMaker<A, M>, TurnMaker<A, M>) =
+            (exclusive_turn::<A, M>, traced_exclusive_turn::<A, M>);
+        self.ask(msg, TurnKind::Exclusive, makers).await
     }
 
     /// Calls a shared (reentrant) method: it may run alongside other shared
@@ -116,30 +90,27 @@ impl<A: Actor> ActorRef<A> {
     where
         A: SharedHandler<M>,
     {
+        let makers: (TurnMaker<A, M>, TurnMaker<A, M>) =
+            (shared_turn::<A, M>, traced_shared_turn::<A, M>);
+        self.ask(msg, TurnKind::Shared, makers).await
+    }
+
+    /// A call of kind `turn`, its turn made by `makers` (plain, traced):
+    /// traced when a subscriber wants it, recorded when the node keeps
+    /// metrics.
+    async fn ask<M: Message>(
+        &self,
+        msg: M,
+        turn: TurnKind,
+        (plain, traced_turn): (TurnMaker<A, M>, TurnMaker<A, M>),
+    ) -> Result<M::Reply, CallError> {
         let rt = self.runtime()?;
         let started = rt.metrics_enabled().then(|| rt.providers().now());
         let (id, chain) = (self.id(), self.parts().1);
         let result = if calls_traced() {
-            traced::<A, M>(
-                rt,
-                id,
-                msg,
-                chain,
-                TurnKind::Shared,
-                traced_shared_turn::<A, M>,
-            )
-            .await
+            traced::<A, M>(rt, id, msg, chain, turn, traced_turn).await
         } else {
-            route::<A, M>(
-                rt,
-                id,
-                msg,
-                chain,
-                TurnKind::Shared,
-                shared_turn::<A, M>,
-                None,
-            )
-            .await
+            route::<A, M>(rt, id, msg, chain, turn, plain, None).await
         };
         if let Some(started) = started {
             record_call::<A, M, _>(rt, started, &result);
