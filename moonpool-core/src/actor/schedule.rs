@@ -3,8 +3,6 @@
 //! halting and idle deactivation start its leaving (`exit.rs`); a new
 //! activation starts with building its actor (`lifecycle.rs`).
 
-use super::spans::activation_span;
-use crate::spawn::spawn_in;
 use std::any::Any;
 use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::sync::{Arc, Mutex, Weak};
@@ -21,8 +19,10 @@ use super::exit::leave;
 use super::lifecycle::activate;
 use super::remote::{CallTag, RemoteReply};
 use super::runtime::{Idle, Runtime};
+use super::spans::activation_span;
 use super::turns::{is_shared, run, run_here};
 use crate::id::ActorId;
+use crate::spawn::spawn_in;
 use crate::transport::Payload;
 
 impl<A: Actor> Activation<A> {

@@ -1,16 +1,13 @@
 //! Building a node.
 
-use std::sync::atomic::AtomicU64;
-
-use tracing::Instrument as _;
-
-use crate::spawn::spawn_in;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use moonpool_sim::Providers;
+use tracing::Instrument as _;
 
 use super::cluster::Cluster;
 use super::config::{NodeConfig, NodeError};
@@ -28,6 +25,7 @@ use super::router::Router;
 use super::{shared_storage, watch};
 use crate::actor::{Actor, Services};
 use crate::reminder::ReminderTable;
+use crate::spawn::spawn_in;
 use crate::transport::{Transport, TransportConfig};
 
 /// An actor type linked into the binary, registered by `#[actor_impl]` so

@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 
+use tracing::Instrument as _;
+
 use super::cluster::Read;
 use super::directory::{DIRECTORY_TIMEOUT, Directory};
 use super::protocol::DirectoryRequest;
 use super::view::View;
-use tracing::Instrument as _;
-
 use crate::id::ActorId;
 use crate::sync::lock;
 use crate::transport::NodeId;

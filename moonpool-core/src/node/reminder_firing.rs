@@ -7,9 +7,9 @@
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
-use tracing::Instrument as _;
 
 use moonpool_sim::{Instant, JoinHandle};
+use tracing::Instrument as _;
 
 use super::reminders::FULL_REFRESH;
 use super::root::NodeInner;

@@ -2,7 +2,6 @@
 //! the task draining a lane of one-way messages, and
 //! [`ActorContext::node`].
 
-use crate::spawn::spawn_in;
 use std::any::Any;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -17,6 +16,7 @@ use crate::actor::{
     SendJob, Services,
 };
 use crate::reminder::ReminderTable;
+use crate::spawn::spawn_in;
 use crate::state::StateStorage;
 use crate::transport::{NodeId, TransportError};
 

@@ -2,7 +2,6 @@
 //! a reader task dispatching what arrives, and the requests waiting for
 //! their responses.
 
-use crate::spawn::spawn_in;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,6 +15,7 @@ use super::frame::{FrameError, read_frame};
 use super::inbound::{Inbound, Respond, Responder};
 use super::payload::{DATA_HEADER_LEN, Outgoing, Payload};
 use super::wire::{Kind, NodeId};
+use crate::spawn::spawn_in;
 use crate::sync::lock;
 
 type Waiter = oneshot::Sender<Result<Payload, TransportError>>;

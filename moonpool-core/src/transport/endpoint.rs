@@ -1,7 +1,6 @@
 //! A node's transport endpoint: the listener, one connection per peer,
 //! dialing with backoff, and request/response correlation.
 
-use crate::spawn::spawn_in;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,6 +17,7 @@ use super::handshake::{self, PendingHandshakes};
 use super::inbound::Inbound;
 use super::payload::{Outgoing, Payload};
 use super::wire::NodeId;
+use crate::spawn::spawn_in;
 use crate::sync::lock;
 
 struct Peer {
@@ -29,6 +29,19 @@ struct Peer {
     /// A connection to this peer was established before: the next one is
     /// a reconnect.
     was_connected: bool,
+}
+
+impl Peer {
+    /// A peer never connected to.
+    fn new() -> Self {
+        Self {
+            conn: None,
+            dial: Arc::new(tokio::sync::Mutex::new(())),
+            backoff: Duration::ZERO,
+            next_attempt: Instant::ZERO,
+            was_connected: false,
+        }
+    }
 }
 
 struct Inner {
@@ -276,13 +289,7 @@ impl Transport {
     ) -> Result<Arc<Conn>, TransportError> {
         let dial_lock = {
             let mut peers = lock(&self.inner.peers);
-            let peer = peers.entry(to).or_insert_with(|| Peer {
-                conn: None,
-                dial: Arc::new(tokio::sync::Mutex::new(())),
-                backoff: Duration::ZERO,
-                next_attempt: Instant::ZERO,
-                was_connected: false,
-            });
+            let peer = peers.entry(to).or_insert_with(Peer::new);
             if let Some(c) = peer.conn.as_ref().filter(|c| c.is_usable()) {
                 return Ok(Arc::clone(c));
             }
@@ -393,13 +400,7 @@ impl Transport {
             },
         );
         let mut peers = lock(&self.inner.peers);
-        let slot = peers.entry(peer.addr).or_insert_with(|| Peer {
-            conn: None,
-            dial: Arc::new(tokio::sync::Mutex::new(())),
-            backoff: Duration::ZERO,
-            next_attempt: Instant::ZERO,
-            was_connected: false,
-        });
+        let slot = peers.entry(peer.addr).or_insert_with(Peer::new);
         let usable = slot.conn.as_ref().filter(|c| c.is_usable());
         if slot.was_connected && usable.is_none() {
             crate::metrics::reconnected();
