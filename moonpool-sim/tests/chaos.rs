@@ -272,6 +272,22 @@ fn an_unreachable_sometimes_is_a_gap_and_fails_under_strict_coverage() {
         ..config()
     };
     assert!(run_seeds(&strict, body_with_impossible_branch, &one).is_ok());
+
+    // Nor does a run whose fault plan was overridden (`MOONPOOL_FAULTS`):
+    // a calm run leaves the fault-only paths unreached by design, and the
+    // user asked for a verdict on the logic. The gaps are still reported.
+    let calm = RunnerConfig {
+        faults: Some(FaultPlan::Fixed(FaultConfig::calm())),
+        ..config()
+    };
+    let summary = run_seeds(&strict, body_with_impossible_branch, &calm).unwrap();
+    assert!(
+        summary
+            .coverage
+            .gaps()
+            .iter()
+            .any(|s| s.site.message == "an impossible draw happens")
+    );
 }
 
 #[test]

@@ -74,7 +74,8 @@ pub struct RunnerConfig {
     /// `MOONPOOL_LOG_FILE`.
     pub log_file: Option<PathBuf>,
     /// `MOONPOOL_FAULTS`: the fault plan every seed uses instead of the
-    /// test's.
+    /// test's. Under it, strict coverage reports its gaps without failing:
+    /// another plan reaches other paths.
     pub faults: Option<FaultPlan>,
 }
 
