@@ -33,7 +33,7 @@ mod sim_test;
 ///   families that are on for every seed, the rest off, e.g.
 ///   `faults = ["connect_failures", "clogging", "clock_drift"]` (names:
 ///   `buggify`, `connect_failures`, `random_close`, `clogging`,
-///   `clock_drift`, `half_open`, `bit_flips`, `disk_errors`);
+///   `clock_drift`, `clock_skew`, `half_open`, `bit_flips`, `disk_errors`);
 /// - `log = "debug"`: which events a failing seed's replay keeps and its
 ///   report prints (a `tracing` filter; default `"info"`, `"off"` for
 ///   none); `MOONPOOL_LOG` overrides it;

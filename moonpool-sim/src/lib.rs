@@ -64,8 +64,8 @@ pub use providers::{
     YieldNow, fnv1a, mix64, yield_now,
 };
 pub use sim::{
-    DiskConfig, FailureKind, Livelock, NetConfig, ProcessId, SimConfig, SimContext, SimError,
-    SimFailure, SimReport, Simulation, TaskInfo,
+    ClockConfig, ClockReading, DiskConfig, FailureKind, Livelock, NetConfig, ProcessId, SimConfig,
+    SimContext, SimError, SimFailure, SimReport, Simulation, TaskInfo,
 };
 
 #[doc(hidden)]

@@ -40,6 +40,7 @@ pub(super) const FAMILIES: &[&str] = &[
     "random_close",
     "clogging",
     "clock_drift",
+    "clock_skew",
     "half_open",
     "bit_flips",
     "disk_errors",

@@ -37,6 +37,11 @@ pub struct FaultConfig {
     pub clogging: bool,
     /// Timers fire late by a random drift.
     pub clock_drift: bool,
+    /// Each simulated process's clock runs at its own rate and its wall
+    /// clock is off by its own amount, stepping now and then, within the
+    /// bounds of [`ClockConfig`](crate::ClockConfig). Off: every process
+    /// reads true time.
+    pub clock_skew: bool,
     /// A killed process's peers are sometimes not told (half-open
     /// connections).
     pub half_open: bool,
@@ -58,6 +63,7 @@ impl FaultConfig {
             random_close: false,
             clogging: false,
             clock_drift: false,
+            clock_skew: false,
             half_open: false,
             bit_flips: false,
             disk_errors: false,
@@ -73,6 +79,7 @@ impl FaultConfig {
             random_close: true,
             clogging: true,
             clock_drift: true,
+            clock_skew: true,
             half_open: true,
             bit_flips: false,
             disk_errors: true,
@@ -98,6 +105,8 @@ impl FaultConfig {
             half_open: rng.chance(0.5),
             bit_flips: false,
             disk_errors: rng.chance(0.5),
+            // Drawn last: the families above keep their draws.
+            clock_skew: rng.chance(0.5),
         }
     }
 
@@ -131,6 +140,7 @@ impl fmt::Display for FaultConfig {
             (self.random_close, "random close"),
             (self.clogging, "clogging"),
             (self.clock_drift, "clock drift"),
+            (self.clock_skew, "clock skew"),
             (self.half_open, "half-open connections"),
             (self.bit_flips, "bit flips"),
             (self.disk_errors, "disk errors"),

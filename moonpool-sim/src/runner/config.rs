@@ -201,12 +201,15 @@ impl RunnerConfig {
     }
 
     /// The `MOONPOOL_FAULTS` value that chose [`faults`](Self::faults), for
-    /// a replay command.
+    /// a replay command; `None` when no plan was chosen or when the plan was
+    /// set in code to a configuration no value of the variable names.
     pub fn faults_name(&self) -> Option<&'static str> {
         match self.faults? {
             FaultPlan::Swarm => Some("swarm"),
             FaultPlan::Fixed(c) if c == FaultConfig::calm() => Some("calm"),
-            FaultPlan::Fixed(_) => Some("brutal"),
+            FaultPlan::Fixed(c) if c == FaultConfig::brutal() => Some("brutal"),
+            // A plan set in code: no value of the variable names it.
+            FaultPlan::Fixed(_) => None,
         }
     }
 

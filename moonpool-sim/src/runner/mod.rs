@@ -310,6 +310,7 @@ fn run_one(
         Err(message) => Err(SimFailure {
             seed,
             faults: report.faults,
+            clocks: report.clocks,
             kind: FailureKind::TestFailed { message },
             sim_time: report.sim_time,
             trace_hash: report.trace_hash,

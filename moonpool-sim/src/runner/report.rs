@@ -135,6 +135,10 @@ impl fmt::Display for FailureReport {
         }
         write!(f, "\n  failure: {}", fl.kind)?;
         write!(f, "\n  faults: {}", fl.faults)?;
+        if !fl.clocks.is_empty() {
+            let clocks: Vec<String> = fl.clocks.iter().map(ToString::to_string).collect();
+            write!(f, "\n  clocks (off true time): {}", clocks.join("; "))?;
+        }
         write!(
             f,
             "\n  at simulated time {} after {} steps, trace hash {:#018x}",

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::clock::ClockConfig;
 use super::disk::DiskConfig;
 use super::network::config::NetConfig;
 use crate::chaos::FaultPlan;
@@ -60,6 +61,8 @@ pub struct SimConfig {
     pub net: NetConfig,
     /// The simulated disks' latencies and error rate.
     pub disk: DiskConfig,
+    /// How far apart the processes' clocks may be (`clock_skew` family).
+    pub clocks: ClockConfig,
 }
 
 impl Default for SimConfig {
@@ -71,6 +74,7 @@ impl Default for SimConfig {
             invariant_every: 1,
             net: NetConfig::default(),
             disk: DiskConfig::default(),
+            clocks: ClockConfig::default(),
         }
     }
 }

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use super::config::ProcessId;
 use super::network::{process_ip, with_net};
 use super::trace::TraceEvent;
-use super::world::{ProcessInfo, StartFn, World, with_world};
+use super::world::{StartFn, World, with_world};
 use super::{SimContext, SimError};
 
 impl SimContext {
@@ -54,14 +54,7 @@ impl SimContext {
         let start: StartFn = Rc::new(move |p| Box::pin(start(p)));
         let name = name.into();
         let pid = with_world(self.world_id, |w| {
-            let mut processes = w.processes.borrow_mut();
-            processes.push(ProcessInfo {
-                name,
-                alive: true,
-                start: Some(Rc::clone(&start)),
-                incarnation: 0,
-            });
-            ProcessId((processes.len() - 1) as u32)
+            w.push_process(name, Some(Rc::clone(&start)))
         });
         self.run_start(pid, &start);
         pid

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::clock::ClockReading;
 use crate::chaos::{FaultConfig, Site};
 use crate::providers::time::Instant;
 
@@ -218,4 +219,7 @@ pub struct SimFailure {
     pub trace_hash: u64,
     /// Task polls performed.
     pub steps: u64,
+    /// Where each process's clock stood at the failure (empty unless the
+    /// `clock_skew` family was on).
+    pub clocks: Box<[ClockReading]>,
 }

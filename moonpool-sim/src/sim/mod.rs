@@ -1,6 +1,7 @@
 //! The simulated world: [`Simulation`] runs one seed; [`SimContext`] is the
 //! test body's handle on it.
 
+mod clock;
 mod config;
 mod control;
 mod disk;
@@ -21,6 +22,7 @@ use std::panic::Location;
 use std::rc::Rc;
 use std::time::Duration;
 
+pub use clock::{ClockConfig, ClockReading};
 pub use config::{ProcessId, SimConfig};
 pub use disk::DiskConfig;
 pub use failure::{FailureKind, Livelock, SimFailure, TaskInfo};
@@ -86,6 +88,9 @@ pub struct SimReport<T> {
     /// How often each chaos site was evaluated and held, aligned with
     /// [`chaos::sites()`](crate::chaos::sites).
     pub coverage: Vec<SiteCount>,
+    /// Where each process's clock stood at the end (empty unless the
+    /// `clock_skew` family was on).
+    pub clocks: Box<[ClockReading]>,
 }
 
 impl Simulation {
@@ -161,6 +166,7 @@ impl Simulation {
                 sim_time: Instant::ZERO,
                 trace_hash: 0,
                 steps: 0,
+                clocks: Box::default(),
             });
         };
         let ctx = SimContext::new(world.id, self.seed);
@@ -170,6 +176,7 @@ impl Simulation {
         let trace_hash = world.trace.get();
         let steps = world.steps.get();
         let faults = world.chaos.faults;
+        let clocks = world.clock_readings();
         match result {
             Ok(output) => Ok(SimReport {
                 output,
@@ -180,6 +187,7 @@ impl Simulation {
                 tasks_spawned: world.spawned.get(),
                 faults,
                 coverage: world.chaos.counts(),
+                clocks,
             }),
             Err(kind) => Err(SimFailure {
                 seed: self.seed,
@@ -188,6 +196,7 @@ impl Simulation {
                 sim_time,
                 trace_hash,
                 steps,
+                clocks,
             }),
         }
     }
@@ -242,6 +251,8 @@ pub struct SimContext {
     world_id: u64,
     seed: u64,
     providers: Providers,
+    /// The main process's providers: its clock is true time.
+    truth: Providers,
 }
 
 impl SimContext {
@@ -250,6 +261,7 @@ impl SimContext {
             world_id,
             seed,
             providers: providers::sim_providers(world_id, None),
+            truth: providers::sim_providers(world_id, Some(ProcessId::MAIN)),
         }
     }
 
@@ -258,14 +270,16 @@ impl SimContext {
         self.seed
     }
 
-    /// The simulated time.
+    /// The simulated time: the true time the processes' clocks disagree
+    /// about (with the `clock_skew` family on, a process reads its own
+    /// clock through its providers; the test body reads this one).
     pub fn now(&self) -> Instant {
-        self.providers.now()
+        self.truth.now()
     }
 
-    /// Completes after `duration` of simulated time.
+    /// Completes after `duration` of simulated (true) time.
     pub fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + 'static {
-        self.providers.sleep(duration)
+        self.truth.sleep(duration)
     }
 
     /// The simulated providers. Tasks spawned through them join the process
@@ -308,16 +322,7 @@ impl SimContext {
     /// Creates a new, empty process.
     pub fn add_process(&self, name: impl Into<String>) -> ProcessId {
         let name = name.into();
-        with_world(self.world_id, |w| {
-            let mut processes = w.processes.borrow_mut();
-            processes.push(world::ProcessInfo {
-                name,
-                alive: true,
-                start: None,
-                incarnation: 0,
-            });
-            ProcessId((processes.len() - 1) as u32)
-        })
+        with_world(self.world_id, |w| w.push_process(name, None))
     }
 
     /// The name of `process`, if it exists.

@@ -14,22 +14,36 @@ use crate::providers::task::{BoxFuture, SpawnSpec, TaskProvider};
 use crate::providers::time::{Instant, TimeProvider};
 use crate::providers::wall::WallTime;
 
+/// A process's clock: its own monotonic clock and wall clock (see
+/// `clock.rs`), true time for the main process or when the `clock_skew`
+/// family is off.
 pub(crate) struct SimTime {
     pub(crate) world_id: u64,
+    /// Read this process's clock; `None`: the reading task's process.
+    pub(crate) process: Option<ProcessId>,
 }
 
 impl TimeProvider for SimTime {
     fn now(&self) -> Instant {
-        with_world(self.world_id, |w| Instant::from_nanos(w.now.get()))
+        with_world(self.world_id, |w| {
+            let process = self.process.unwrap_or_else(|| w.current_process());
+            Instant::from_nanos(w.local_now(process))
+        })
     }
 
     fn wall_now(&self) -> WallTime {
-        WallTime::SIMULATION_EPOCH + self.now().since_epoch()
+        with_world(self.world_id, |w| {
+            let process = self.process.unwrap_or_else(|| w.current_process());
+            WallTime::SIMULATION_EPOCH + std::time::Duration::from_nanos(w.local_wall(process))
+        })
     }
 
     fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
         let deadline = with_world(self.world_id, |w| {
-            let deadline = deadline.as_nanos();
+            let process = self.process.unwrap_or_else(|| w.current_process());
+            // The timer waits for true time to reach the moment this
+            // process's clock reads `deadline`.
+            let deadline = w.true_time_of(process, deadline.as_nanos());
             if w.chaos.faults.clock_drift && deadline > w.now.get() {
                 // Timers fire late, never early.
                 let max = w.net.borrow().config.clock_drift_max;
@@ -74,7 +88,7 @@ impl RandomProvider for SimRandom {
 
 pub(crate) fn sim_providers(world_id: u64, process: Option<ProcessId>) -> Providers {
     Providers::new(
-        Arc::new(SimTime { world_id }),
+        Arc::new(SimTime { world_id, process }),
         Arc::new(SimTasks { world_id, process }),
         Arc::new(SimRandom { world_id }),
         Arc::new(SimNetwork { world_id, process }),

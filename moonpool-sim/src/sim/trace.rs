@@ -14,6 +14,8 @@ pub(crate) enum TraceEvent {
     Spawn = 2,
     Timer = 3,
     Kill = 4,
+    /// A process's clock was drawn.
+    Clock = 5,
 }
 
 /// A running 64-bit hash of the simulation's events.

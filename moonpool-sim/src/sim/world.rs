@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Wake, Waker};
 
+use super::clock::ProcessClock;
 use super::config::{ProcessId, SimConfig};
 use super::disk::Disk;
 use super::failure::{FailureKind, TaskInfo};
@@ -175,11 +176,15 @@ pub(crate) struct ProcessInfo {
     pub(crate) alive: bool,
     pub(crate) start: Option<StartFn>,
     pub(crate) incarnation: u32,
+    /// The process's clock (true time unless the `clock_skew` family is
+    /// on); kept across restarts, as a machine's clock is.
+    pub(crate) clock: ProcessClock,
 }
 
 /// One simulation's state.
 pub(crate) struct World {
     pub(crate) id: u64,
+    pub(crate) seed: u64,
     pub(crate) config: SimConfig,
     /// Simulated nanoseconds since the epoch.
     pub(crate) now: Cell<u64>,
@@ -211,6 +216,7 @@ impl World {
     pub(crate) fn new(seed: u64, config: SimConfig) -> Self {
         Self {
             id: NEXT_WORLD_ID.fetch_add(1, Ordering::Relaxed),
+            seed,
             now: Cell::new(0),
             ready: RefCell::new(Vec::new()),
             tasks: RefCell::new(TaskTable::default()),
@@ -223,6 +229,7 @@ impl World {
                 alive: true,
                 start: None,
                 incarnation: 0,
+                clock: ProcessClock::truth(),
             }]),
             current_task: Cell::new(None),
             failure: RefCell::new(None),
@@ -236,6 +243,82 @@ impl World {
             disk_error_probability: Cell::new(config.disk.error_probability),
             config,
         }
+    }
+
+    /// Adds a process (alive, incarnation 0) with its clock and returns its
+    /// id. Its clock is drawn (and folded into the trace) when the
+    /// `clock_skew` family is on.
+    pub(crate) fn push_process(&self, name: String, start: Option<StartFn>) -> ProcessId {
+        let index = self.processes.borrow().len() as u32;
+        let clock = if self.chaos.faults.clock_skew {
+            let clock = ProcessClock::drawn(self.seed, index, &self.config.clocks);
+            let draw = clock.draw();
+            self.trace.record(
+                TraceEvent::Clock,
+                draw.ppm as u64 ^ draw.origin,
+                draw.offset as u64,
+            );
+            tracing::debug!(
+                process = %name,
+                drift_ppm = draw.ppm,
+                wall_offset = ?std::time::Duration::from_nanos(draw.offset.unsigned_abs()),
+                wall_ahead = draw.offset >= 0,
+                "process clock"
+            );
+            clock
+        } else {
+            ProcessClock::truth()
+        };
+        self.processes.borrow_mut().push(ProcessInfo {
+            name,
+            alive: true,
+            start,
+            incarnation: 0,
+            clock,
+        });
+        ProcessId(index)
+    }
+
+    /// The monotonic clock of `process` (true time for an unknown one), in
+    /// nanoseconds.
+    pub(crate) fn local_now(&self, process: ProcessId) -> u64 {
+        let now = self.now.get();
+        self.processes
+            .borrow()
+            .get(process.0 as usize)
+            .map_or(now, |p| p.clock.monotonic(now))
+    }
+
+    /// The true time at which `process`'s monotonic clock reads `local`.
+    pub(crate) fn true_time_of(&self, process: ProcessId, local: u64) -> u64 {
+        self.processes
+            .borrow()
+            .get(process.0 as usize)
+            .map_or(local, |p| p.clock.true_time_of(local))
+    }
+
+    /// The wall clock of `process`, in nanoseconds since the simulation's
+    /// wall epoch.
+    pub(crate) fn local_wall(&self, process: ProcessId) -> u64 {
+        let now = self.now.get();
+        self.processes
+            .borrow_mut()
+            .get_mut(process.0 as usize)
+            .map_or(now, |p| p.clock.wall(now))
+    }
+
+    /// Where each skewed process's clock stands now (empty when the
+    /// `clock_skew` family is off).
+    pub(crate) fn clock_readings(&self) -> Box<[super::clock::ClockReading]> {
+        let now = self.now.get();
+        let Ok(mut processes) = self.processes.try_borrow_mut() else {
+            return Box::default();
+        };
+        processes
+            .iter_mut()
+            .filter(|p| !p.clock.is_truth())
+            .map(|p| p.clock.reading(&p.name, now))
+            .collect()
     }
 
     /// The process of the task being polled (the main process otherwise).
