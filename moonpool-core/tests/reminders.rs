@@ -436,11 +436,14 @@ fn check_the_log(p: &Providers, schedules: &[Schedule]) {
             }
             if let Some(u) = s.until {
                 // Removed or replaced: at most the tick under way when it
-                // happened is delivered after.
+                // happened is delivered after. A node whose clock runs
+                // ahead fires a due time up to the skew before it (in true
+                // time): those due within the skew after `u` may have
+                // fired before the removal.
                 let after: std::collections::BTreeSet<WallTime> = log
                     .ticks
                     .iter()
-                    .filter(|t| t.actor == s.actor && t.name == s.name && t.due > u)
+                    .filter(|t| t.actor == s.actor && t.name == s.name && t.due > u + skew())
                     .filter(|t| {
                         // The replacing schedule's own due times.
                         !schedules.iter().any(|o| {
