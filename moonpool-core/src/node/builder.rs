@@ -102,7 +102,7 @@ impl NodeBuilder {
         Self {
             config: NodeConfig {
                 cluster_id: cluster_id.into(),
-                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                listen: None,
                 call_timeout: Duration::from_secs(30),
                 probe_interval: Duration::from_secs(1),
                 probe_timeout: Duration::from_millis(500),
@@ -122,9 +122,12 @@ impl NodeBuilder {
         }
     }
 
-    /// Where to listen (default `127.0.0.1:0`).
+    /// Where to listen. Default: any free port on loopback (`127.0.0.1`)
+    /// on tokio; in a simulation, on the simulated process's own address.
+    /// A node other machines call needs an address they can reach: name
+    /// it.
     pub fn listen(mut self, addr: SocketAddr) -> Self {
-        self.config.listen = addr;
+        self.config.listen = Some(addr);
         self
     }
 
@@ -337,7 +340,9 @@ impl NodeBuilder {
         transport_config.span = span.clone();
         let transport = Transport::start(
             providers.clone(),
-            self.config.listen,
+            self.config
+                .listen
+                .unwrap_or_else(|| SocketAddr::new(providers.network().default_ip(), 0)),
             transport_config,
             Arc::clone(&gate) as Arc<dyn crate::transport::Inbound>,
         )

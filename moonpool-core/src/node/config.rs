@@ -11,8 +11,11 @@ use crate::transport::TransportError;
 pub struct NodeConfig {
     /// The cluster this node belongs to; strangers are refused.
     pub cluster_id: String,
-    /// Where it listens.
-    pub listen: SocketAddr,
+    /// Where it listens; `None`: the network provider's default address
+    /// ([`NetworkProvider::default_ip`](moonpool_sim::NetworkProvider::default_ip):
+    /// loopback on tokio, the simulated process's address in a simulation)
+    /// on any free port.
+    pub listen: Option<SocketAddr>,
     /// Time limit of one actor call, routing included.
     pub call_timeout: Duration,
     /// How often peers are probed (and membership re-read).

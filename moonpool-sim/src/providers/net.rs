@@ -6,7 +6,7 @@
 //! simulated network.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -65,6 +65,13 @@ pub trait NetworkProvider: Send + Sync + 'static {
     fn bind(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<Box<dyn NetListener>>>;
     /// Opens a connection to `addr`.
     fn connect(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<NetStream>>;
+
+    /// The address to listen on when none was chosen: loopback
+    /// (`127.0.0.1`) by default and on tokio; a simulated process's own
+    /// address in the simulation, where each process is a machine.
+    fn default_ip(&self) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    }
 }
 
 pub(crate) mod tokio_net {

@@ -1,7 +1,7 @@
 //! Simulated streams, listeners and the [`NetworkProvider`] over them.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -274,6 +274,12 @@ impl NetworkProvider for SimNetwork {
                 let (addr, id) = w.net.borrow_mut().bind(pid, process_ip(pid), addr)?;
                 Ok(Box::new(SimListener { world_id, addr, id }) as Box<dyn NetListener>)
             })
+        })
+    }
+
+    fn default_ip(&self) -> IpAddr {
+        with_world(self.world_id, |w| {
+            process_of(w, self.process).map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), process_ip)
         })
     }
 
