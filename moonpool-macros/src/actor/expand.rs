@@ -87,25 +87,9 @@ fn camel(name: &str) -> String {
     }
 }
 
-fn snake(ident: &syn::Ident) -> String {
-    let mut out = String::new();
-    for (i, c) in ident.to_string().chars().enumerate() {
-        if c.is_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.extend(c.to_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
     let actor = &model.self_ident;
     let vis = quote!(pub);
-    let module = format_ident!("__moonpool_{}", snake(actor));
     let reference = format_ident!("{}Ref", actor);
     let message_enum = format_ident!("{}Message", actor);
     let p = quote!(::moonpool::__private);
@@ -125,11 +109,11 @@ pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
     let mut errors = crate::errors::Errors::default();
 
     for h in &model.handlers {
-        // The message struct takes the method's own (snake case) name, not
-        // a camel-case one: it is declared in a module that sees the
-        // user's types through `use super::*`, and a user type named like
-        // a method (`deposit(d: Deposit)`) must not be shadowed by it.
-        let msg = h.method.clone();
+        // The message struct sits beside the actor (not in a module of its
+        // own: an actor declared inside a function sees that function's
+        // `use`s, which a module's `use super::*` would not), under a name
+        // no user type has: `__moonpool_Account_deposit`.
+        let msg = format_ident!("__moonpool_{}_{}", actor, h.method, span = h.method.span());
         let wire = &h.wire_name;
         let id = syn::LitInt::new(&format!("{:#010x}u32", method_id(wire)), h.span);
         let tys: Vec<_> = h.args.iter().map(|(_, t)| t).collect();
@@ -142,6 +126,8 @@ pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
         let serde_crate = serde_crate.trim_matches('"');
         messages.push(quote! {
             #[doc = concat!("The message of `", stringify!(#actor), "::", #wire, "`.")]
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
             #[derive(#p::serde::Serialize, #p::serde::Deserialize)]
             #[serde(crate = #serde_crate)]
             pub struct #msg(#(pub #tys),*);
@@ -157,7 +143,7 @@ pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
             call_args.insert(pos.min(call_args.len()), quote!(ctx));
         }
         let method = &h.method;
-        let destructure = quote!(let #module::#msg(#(#names),*) = msg;);
+        let destructure = quote!(let #msg(#(#names),*) = msg;);
         let check_types = h.args.iter().map(|(_, t)| {
             quote_spanned! {syn::spanned::Spanned::span(t)=>
                 #p::assert_wire::<#t>();
@@ -169,9 +155,9 @@ pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
             }
         });
         handler_impls.push(quote! {
-            impl #p::Handler<#module::#msg> for #actor {
+            impl #p::Handler<#msg> for #actor {
                 #[allow(unused_variables)]
-                async fn handle(&mut self, msg: #module::#msg, ctx: &#p::ActorContext) -> #ret {
+                async fn handle(&mut self, msg: #msg, ctx: &#p::ActorContext) -> #ret {
                     #(#check_types)*
                     #check_ret
                     #destructure
@@ -193,23 +179,23 @@ pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
         variant_names.push((variant_name, &h.method));
         variants.push(quote! {
             #[doc = concat!("`", stringify!(#actor), "::", #wire, "`.")]
-            #variant(#module::#msg)
+            #variant(#msg)
         });
         from_impls.push(quote! {
-            impl ::core::convert::From<#module::#msg> for #message_enum {
-                fn from(msg: #module::#msg) -> Self {
+            impl ::core::convert::From<#msg> for #message_enum {
+                fn from(msg: #msg) -> Self {
                     Self::#variant(msg)
                 }
             }
         });
         decode_arms.push(quote! {
-            #id => #p::decode_message::<#actor, #module::#msg>(body).map(Self::#variant),
+            #id => #p::decode_message::<#actor, #msg>(body).map(Self::#variant),
         });
         name_arms.push(quote!(Self::#variant(_) => #wire,));
         id_arms.push(quote!(Self::#variant(_) => #id,));
         exclusive_arms.push(quote! {
-            #message_enum::#variant(msg) => #p::encode_reply::<Self, #module::#msg>(
-                &<Self as #p::Handler<#module::#msg>>::handle(self, msg, ctx).await,
+            #message_enum::#variant(msg) => #p::encode_reply::<Self, #msg>(
+                &<Self as #p::Handler<#msg>>::handle(self, msg, ctx).await,
             ),
         });
         let shared_expr = if h.reentrant {
@@ -221,17 +207,17 @@ pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
         };
         if !h.mutable {
             handler_impls.push(quote! {
-                impl #p::SharedHandler<#module::#msg> for #actor {
+                impl #p::SharedHandler<#msg> for #actor {
                     #[allow(unused_variables)]
-                    async fn handle_shared(&self, msg: #module::#msg, ctx: &#p::ActorContext) -> #ret {
+                    async fn handle_shared(&self, msg: #msg, ctx: &#p::ActorContext) -> #ret {
                         #destructure
                         self.#method(#(#call_args),*).await
                     }
                 }
             });
             shared_arms.push(quote! {
-                #message_enum::#variant(msg) => #p::encode_reply::<Self, #module::#msg>(
-                    &<Self as #p::SharedHandler<#module::#msg>>::handle_shared(self, msg, ctx).await,
+                #message_enum::#variant(msg) => #p::encode_reply::<Self, #msg>(
+                    &<Self as #p::SharedHandler<#msg>>::handle_shared(self, msg, ctx).await,
                 ),
             });
             shared_checks.push(quote!(#id => #shared_expr,));
@@ -243,6 +229,14 @@ pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
             h.docs.clone()
         };
         let params = h.args.iter().map(|(n, t)| quote!(#n: #t));
+        // The future owns a clone of the reference and the message: it may
+        // outlive `self` (returned from a closure, spawned).
+        let owns = quote! {
+            ///
+            /// The future owns what it needs (a clone of this reference and
+            /// the message): it may outlive the reference, be returned from a
+            /// closure or be spawned.
+        };
         let send = if h.one_way {
             quote! {
                 #(#docs)*
@@ -250,25 +244,33 @@ pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
                 /// One-way: returns once the message is handed over, without
                 /// waiting for the handler. Sends from one node to one actor
                 /// arrive in the order they were made.
-                pub async fn #method(&self, #(#params),*) -> ::core::result::Result<(), #p::CallError> {
-                    self.inner.send(#module::#msg(#(#names),*)).await
+                #owns
+                pub fn #method(&self, #(#params),*) -> impl ::core::future::Future<Output = ::core::result::Result<(), #p::CallError>> + ::core::marker::Send + 'static + use<> {
+                    let (inner, msg) = (::core::clone::Clone::clone(&self.inner), #msg(#(#names),*));
+                    async move { inner.send(msg).await }
                 }
             }
         } else if h.mutable {
             quote! {
                 #(#docs)*
-                pub async fn #method(&self, #(#params),*) -> ::core::result::Result<#ret, #p::CallError> {
-                    self.inner.call(#module::#msg(#(#names),*)).await
+                #owns
+                pub fn #method(&self, #(#params),*) -> impl ::core::future::Future<Output = ::core::result::Result<#ret, #p::CallError>> + ::core::marker::Send + 'static + use<> {
+                    let (inner, msg) = (::core::clone::Clone::clone(&self.inner), #msg(#(#names),*));
+                    async move { inner.call(msg).await }
                 }
             }
         } else {
             quote! {
                 #(#docs)*
-                pub async fn #method(&self, #(#params),*) -> ::core::result::Result<#ret, #p::CallError> {
-                    if #shared_expr {
-                        self.inner.call_shared(#module::#msg(#(#names),*)).await
-                    } else {
-                        self.inner.call(#module::#msg(#(#names),*)).await
+                #owns
+                pub fn #method(&self, #(#params),*) -> impl ::core::future::Future<Output = ::core::result::Result<#ret, #p::CallError>> + ::core::marker::Send + 'static + use<> {
+                    let (inner, msg) = (::core::clone::Clone::clone(&self.inner), #msg(#(#names),*));
+                    async move {
+                        if #shared_expr {
+                            inner.call_shared(msg).await
+                        } else {
+                            inner.call(msg).await
+                        }
                     }
                 }
             }
@@ -321,13 +323,7 @@ pub(crate) fn actor_impl(model: &ImplModel, item: &ItemImpl) -> TokenStream {
     quote! {
         #item
 
-        #[doc(hidden)]
-        #[allow(non_snake_case, non_camel_case_types)]
-        #vis mod #module {
-            #[allow(unused_imports)]
-            use super::*;
-            #(#messages)*
-        }
+        #(#messages)*
 
         #(#handler_impls)*
 
