@@ -14,6 +14,8 @@
 //!   memory or on disk (crash-tested through the storage provider).
 //! - [`reminder`]: durable reminders: the reminder table and its
 //!   backends, and what an actor's reminder hook receives.
+//! - [`sim_cluster`]: [`SimCluster`], a cluster of nodes in a simulation,
+//!   each its own simulated machine, controlled by node name.
 
 pub mod actor;
 mod id;
@@ -22,6 +24,7 @@ pub mod node;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod reminder;
+pub mod sim_cluster;
 mod spawn;
 pub mod state;
 mod sync;
@@ -32,3 +35,4 @@ pub use actor::{
 };
 pub use moonpool_sim::WallTime;
 pub use node::Node;
+pub use sim_cluster::{SimCluster, SimClusterBuilder, SimClusterError};
