@@ -163,6 +163,37 @@ impl CallError {
             CallError::WrongActorType { .. } => "wrong_actor_type",
         }
     }
+
+    /// Whether the same call may succeed if made again later, with nothing
+    /// changed but time: the reply was lost or late, the actor was moving,
+    /// this node could not confirm its membership for a while. A call
+    /// that timed out or whose node died mid-call may have run: a retry
+    /// may run the handler again, so retry what is safe to repeat.
+    ///
+    /// Not transient: what fails the same way every time (an unknown
+    /// type or method, bytes that do not decode, a call cycle, a handler
+    /// that panicked), this node shutting down or declared dead, and an
+    /// activation that failed (its words say whether waiting helps: a
+    /// store that was down, or a missing service).
+    ///
+    /// ```
+    /// use moonpool_core::CallError;
+    /// use moonpool_core::ActorId;
+    /// let actor = ActorId { type_name: "Account".into(), key: "alice".into() };
+    /// let late = CallError::Timeout { actor: actor.clone(), after: std::time::Duration::from_secs(3) };
+    /// assert!(late.is_transient());
+    /// assert!(!CallError::ShuttingDown.is_transient());
+    /// ```
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            CallError::Timeout { .. }
+                | CallError::NodeUnreachable { .. }
+                | CallError::RoutingFailed { .. }
+                | CallError::MembershipUnconfirmed { .. }
+                | CallError::MembershipUnavailable { .. }
+        )
+    }
 }
 
 /// A call chain in words: `A/a -> B/b`.
