@@ -40,11 +40,37 @@ mod sim_test;
 /// - `log_lines = N`: how many of the replay's last events the report
 ///   prints (default 40); `MOONPOOL_LOG_LINES` overrides it.
 ///
-/// ```ignore
-/// #[moonpool::sim_test(seeds = 500)]
-/// async fn timers_fire_in_order(sim: moonpool::SimContext) {
-///     let a = sim.spawn(/* … */);
+/// ```
+/// use moonpool::prelude::*;
+/// use moonpool::SimCluster;
+/// use std::time::Duration;
+///
+/// #[moonpool::actor]
+/// #[derive(Default)]
+/// pub struct Echo;
+///
+/// #[moonpool::actor_impl]
+/// impl Echo {
+///     pub async fn echo(&self, text: String) -> String {
+///         text
+///     }
 /// }
+///
+/// // Three nodes under the seed's faults; a call from a client through them.
+/// #[moonpool::sim_test(seeds = 500, max_sim_time = "10m")]
+/// async fn echoes_come_back(sim: SimContext) {
+///     let cluster = SimCluster::builder(&sim, "echo").start().await.unwrap();
+///     let client = cluster.add_client("client").await.unwrap();
+///     let echo = client.actor::<Echo>("e");
+///     loop {
+///         match echo.echo("hi".to_string()).await {
+///             Ok(reply) => break assert_eq!(reply, "hi"),
+///             Err(e) if e.is_transient() => sim.sleep(Duration::from_millis(100)).await,
+///             Err(e) => panic!("{e}"),
+///         }
+///     }
+/// }
+/// # fn main() {}
 /// ```
 ///
 /// The environment steers a run: `MOONPOOL_SEED=<seed>` replays exactly one
@@ -66,7 +92,31 @@ pub fn sim_test(args: TokenStream, item: TokenStream) -> TokenStream {
 /// (every `&self` handler may run alongside others), and `state` (one field
 /// marked `#[state]`, of type `Persisted<T>`, is loaded on activation; the
 /// other fields start at their `Default`). Without `state` the struct must
-/// implement `Default`.
+/// implement `Default`. Pair it with [`macro@actor_impl`] on the struct's
+/// impl block.
+///
+/// ```
+/// use moonpool::prelude::*;
+///
+/// /// A bank account: its balance is stored, the rest starts at `Default`.
+/// #[moonpool::actor(state, placement = "prefer_local", idle_timeout = "10m")]
+/// pub struct Account {
+///     #[state]
+///     balance: Persisted<u64>,
+///     deposits_since_activation: u32,
+/// }
+///
+/// #[moonpool::actor_impl]
+/// impl Account {
+///     pub async fn deposit(&mut self, amount: u64) -> Result<u64, String> {
+///         *self.balance += amount;
+///         self.balance.save().await.map_err(|e| e.to_string())?;
+///         self.deposits_since_activation += 1;
+///         Ok(*self.balance)
+///     }
+/// }
+/// # fn main() {}
+/// ```
 #[proc_macro_attribute]
 pub fn actor(args: TokenStream, item: TokenStream) -> TokenStream {
     actor::actor(args.into(), item.into())
@@ -82,7 +132,60 @@ pub fn actor(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `&self` handler that runs alongside others. `async fn on_activate(&mut
 /// self, ctx: &ActorContext)` and `on_deactivate` are lifecycle hooks;
 /// `async fn on_reminder(&mut self, ctx: &ActorContext, tick:
-/// ReminderTick)` receives the actor's reminder ticks.
+/// ReminderTick)` receives the actor's reminder ticks. A handler may take
+/// `ctx: &ActorContext` anywhere among its arguments; its arguments and
+/// reply must be serde-serializable (they cross the wire when the actor
+/// lives on another node).
+///
+/// ```
+/// use moonpool::prelude::*;
+///
+/// #[moonpool::actor]
+/// #[derive(Default)]
+/// pub struct Counter {
+///     n: u64,
+/// }
+///
+/// #[moonpool::actor_impl]
+/// impl Counter {
+///     /// One turn at a time: `&mut self`.
+///     pub async fn add(&mut self, by: u64) -> u64 {
+///         self.n += by;
+///         self.n
+///     }
+///
+///     /// May run alongside other reentrant turns.
+///     #[reentrant]
+///     pub async fn get(&self) -> u64 {
+///         self.n
+///     }
+///
+///     /// The caller does not wait for it.
+///     #[one_way]
+///     pub async fn reset(&mut self) {
+///         self.n = 0;
+///     }
+///
+///     async fn on_activate(&mut self, ctx: &ActorContext) {
+///         tracing::info!(actor = %ctx.id(), "activated");
+///     }
+/// }
+///
+/// # fn main() {
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let node = Node::builder("docs").host::<Counter>().build().await.unwrap();
+/// // The generated reference: one method per handler.
+/// let counter: CounterRef = node.actor::<Counter>("c");
+/// assert_eq!(counter.add(2).await.unwrap(), 2);
+/// assert_eq!(counter.get().await.unwrap(), 2);
+/// // Its futures own what they need: they can be spawned or returned
+/// // from a closure.
+/// let call = || node.actor::<Counter>("c").add(1);
+/// assert_eq!(call().await.unwrap(), 3);
+/// node.shutdown().await;
+/// # });
+/// # }
+/// ```
 #[proc_macro_attribute]
 pub fn actor_impl(args: TokenStream, item: TokenStream) -> TokenStream {
     actor::actor_impl(args.into(), item.into())

@@ -52,6 +52,12 @@
 //! runtime-agnostic and wake through the simulator.
 
 pub mod chaos;
+/// The byte-stream traits a [`NetStream`] implements, with their
+/// `read_exact`/`write_all` extension methods (tokio's, re-exported so
+/// that reading and writing a stream needs no other dependency).
+pub mod io {
+    pub use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+}
 pub mod log;
 mod providers;
 pub mod runner;

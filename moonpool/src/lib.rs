@@ -6,9 +6,19 @@
 //! - [`sim_test`]: write a test as an `async fn`; it runs as a deterministic
 //!   simulation over many seeds, and a failure prints the one command that
 //!   replays its seed.
-//! - [`sim`]: the simulator and the providers (re-export of `moonpool-sim`).
-//! - [`runtime`]: the actor runtime (re-export of `moonpool-core`): [`Node`],
-//!   [`ActorRef`], [`Actor`], [`Handler`], persisted state, the transport.
+//! - [`actor`] and [`actor_impl`]: a plain struct and its impl block become
+//!   an actor with a typed reference; [`Node`] hosts actors and calls them
+//!   ([`NodeBuilder`], [`InMemoryMembership`], [`InMemoryStorage`],
+//!   [`DiskStorage`] to build one); [`reminder`] for durable schedules.
+//! - [`SimCluster`]: nodes as simulated machines sharing in-simulation
+//!   tables, killed, restarted, partitioned and isolated by name.
+//! - [`Simulation`], [`SimContext`], [`SimConfig`], [`ClockConfig`],
+//!   [`chaos`] ([`chaos::FaultConfig`], `buggify!`, `always!`,
+//!   `sometimes!`): the simulator itself.
+//! - [`sim`]: everything of the simulator and the providers (a re-export of
+//!   the `moonpool-sim` crate); [`runtime`]: everything of the actor
+//!   runtime (of `moonpool-core`): the transport, the directory, the
+//!   backends.
 //!
 //! ```no_run
 //! use moonpool::prelude::*;
@@ -30,7 +40,8 @@
 //! ```
 
 pub use moonpool_core as runtime;
-/// The cluster's state in PostgreSQL (feature `postgres`).
+// The cluster's state in PostgreSQL (feature `postgres`); its own module
+// docs say the rest (a doc comment here would be merged into them).
 #[cfg(feature = "postgres")]
 pub use moonpool_core::postgres;
 /// Durable reminders: the tick an actor's `on_reminder` hook receives,
@@ -95,14 +106,23 @@ pub use moonpool_core::state::Persisted;
 pub use moonpool_core::{
     ActivationError, Actor, ActorContext, ActorId, ActorRef, CallError, Handler, Message, Node,
 };
+pub use moonpool_core::{SimCluster, SimClusterBuilder, SimClusterError};
+// What a node is built from, documented here as well as under `runtime`.
+pub use moonpool_core::node::{InMemoryMembership, NodeBuilder, NodeError};
+pub use moonpool_core::state::{DiskStorage, InMemoryStorage, StorageError};
 pub use moonpool_macros::{actor, actor_impl, sim_test};
 pub use moonpool_sim as sim;
+pub use moonpool_sim::chaos;
+pub use moonpool_sim::{
+    ClockConfig, ClockReading, DiskConfig, NetConfig, SimConfig, SimFailure, SimReport,
+};
 pub use moonpool_sim::{
     Instant, JoinHandle, ProcessId, Providers, SimContext, Simulation, WallTime,
 };
-/// Chaos macros: fault points and assertions (see [`sim::chaos`]).
-/// `unreachable!` is reachable as `moonpool::sim::unreachable!` only, so it
-/// never shadows `std`'s.
+// Chaos macros: fault points and assertions (see `sim::chaos`). A doc
+// comment here would be prepended to every macro's own summary.
+// `unreachable!` is reachable as `moonpool::sim::unreachable!` only, so it
+// never shadows `std`'s.
 pub use moonpool_sim::{
     always, always_eq, always_ge, always_gt, always_le, always_lt, always_ne,
     always_or_unreachable, buggify, reachable, sometimes, sometimes_eq, sometimes_ge, sometimes_gt,
@@ -116,6 +136,7 @@ pub mod prelude {
     pub use moonpool_core::state::Persisted;
     pub use moonpool_core::{
         ActivationError, Actor, ActorContext, ActorId, ActorRef, CallError, Handler, Message, Node,
+        SimCluster,
     };
     pub use moonpool_sim::{Instant, JoinHandle, ProcessId, Providers, SimContext, WallTime};
     pub use moonpool_sim::{

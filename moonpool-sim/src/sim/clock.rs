@@ -47,7 +47,7 @@ const STREAM_CLOCKS: u64 = 0xC10C_5EED;
 /// # Example
 ///
 /// ```
-/// use moonpool_sim::{ClockConfig, SimConfig};
+/// use moonpool::{ClockConfig, SimConfig};
 /// use std::time::Duration;
 ///
 /// // Machines kept within 50 ms of each other by NTP, stepping every minute or so.
@@ -89,7 +89,7 @@ impl Default for ClockConfig {
 /// # Example
 ///
 /// ```
-/// use moonpool_sim::ClockReading;
+/// use moonpool::ClockReading;
 ///
 /// let reading = ClockReading {
 ///     process: "node-2".into(),

@@ -13,7 +13,7 @@ use crate::chaos::FaultPlan;
 /// # Example
 ///
 /// ```
-/// # moonpool_sim::Simulation::new(1).run(|sim| async move {
+/// # moonpool::Simulation::new(1).run(|sim| async move {
 /// let node = sim.add_process("node-1");
 /// assert_eq!(sim.process_name(node).as_deref(), Some("node-1"));
 /// # }).unwrap();
@@ -31,7 +31,7 @@ impl ProcessId {
 /// # Example
 ///
 /// ```
-/// use moonpool_sim::{SimConfig, Simulation};
+/// use moonpool::{SimConfig, Simulation};
 /// use std::time::Duration;
 ///
 /// let config = SimConfig {

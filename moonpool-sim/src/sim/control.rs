@@ -19,9 +19,9 @@ impl SimContext {
     /// # Example
     ///
     /// ```
-    /// use moonpool_sim::Simulation;
+    /// use moonpool::Simulation;
+    /// use moonpool::sim::io::{AsyncReadExt, AsyncWriteExt};
     /// use std::net::SocketAddr;
-    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
     ///
     /// Simulation::new(1)
     ///     .run(|sim| async move {
@@ -205,7 +205,7 @@ impl SimContext {
     /// # Example
     ///
     /// ```
-    /// use moonpool_sim::{Simulation, chaos::FaultConfig};
+    /// use moonpool::{Simulation, chaos::FaultConfig};
     ///
     /// let failures = Simulation::new(1)
     ///     .faults(FaultConfig { disk_errors: true, ..FaultConfig::calm() })

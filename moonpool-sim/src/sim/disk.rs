@@ -19,7 +19,7 @@ use crate::providers::storage::{OpenMode, parent_of};
 /// # Example
 ///
 /// ```
-/// use moonpool_sim::{DiskConfig, SimConfig};
+/// use moonpool::{DiskConfig, SimConfig};
 /// use std::time::Duration;
 ///
 /// let slow = DiskConfig { sync_latency_max: Duration::from_millis(50), ..DiskConfig::default() };

@@ -193,7 +193,7 @@ impl fmt::Display for FailureKind {
 /// # Example
 ///
 /// ```
-/// use moonpool_sim::{FailureKind, Simulation};
+/// use moonpool::{Simulation, sim::FailureKind};
 ///
 /// let failure = Simulation::new(5)
 ///     .run(|_sim| async { panic!("boom") })

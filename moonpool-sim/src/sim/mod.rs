@@ -44,7 +44,7 @@ use world::{World, with_world};
 /// # Example
 ///
 /// ```
-/// use moonpool_sim::Simulation;
+/// use moonpool::Simulation;
 /// use std::time::Duration;
 ///
 /// let run = |seed| {
@@ -116,7 +116,7 @@ impl Simulation {
     /// # Example
     ///
     /// ```
-    /// use moonpool_sim::{Simulation, chaos::FaultConfig};
+    /// use moonpool::{Simulation, chaos::FaultConfig};
     /// use std::time::Duration;
     ///
     /// let report = Simulation::new(5)
@@ -226,11 +226,11 @@ pub enum SimError {
 /// # Example
 ///
 /// ```
-/// use moonpool_sim::Simulation;
+/// use moonpool::Simulation;
 /// use std::time::Duration;
 ///
 /// Simulation::new(1)
-///     .faults(moonpool_sim::chaos::FaultConfig::calm()) // exact timers
+///     .faults(moonpool::chaos::FaultConfig::calm()) // exact timers
 ///     .run(|sim| async move {
 ///         let node = sim.add_process("node-a");
 ///         let ticks = sim.spawn_in(node, "ticker", {
@@ -363,7 +363,7 @@ impl SimContext {
     /// # Example
     ///
     /// ```
-    /// use moonpool_sim::{FailureKind, Simulation};
+    /// use moonpool::{sim::FailureKind, Simulation};
     /// use std::sync::{Arc, Mutex};
     ///
     /// let failure = Simulation::new(1)
@@ -375,7 +375,7 @@ impl SimContext {
     ///             if b >= 0 { Ok(()) } else { Err(format!("balance is {b}")) }
     ///         });
     ///         *balance.lock().unwrap() -= 15;
-    ///         moonpool_sim::yield_now().await;
+    ///         moonpool::sim::yield_now().await;
     ///     })
     ///     .unwrap_err();
     /// assert!(matches!(failure.kind, FailureKind::InvariantViolated { ref name, .. } if name == "balance is never negative"));
