@@ -310,49 +310,57 @@ pub fn unknown_method<A: Actor>(method: u32) -> CallError {
 /// # });
 /// ```
 pub struct ActorRef<A: Actor> {
+    /// Shared, so that a clone (each generated call's future owns one) is
+    /// a reference count, not a copy of the key.
+    parts: Arc<RefParts>,
+    _type: PhantomData<fn() -> A>,
+}
+
+/// What a reference names and goes through.
+struct RefParts {
     id: ActorId,
     runtime: Option<Arc<dyn Runtime>>,
     chain: CallChain,
-    _type: PhantomData<fn() -> A>,
 }
 
 impl<A: Actor> ActorRef<A> {
     pub(crate) fn new(id: ActorId, runtime: Option<Arc<dyn Runtime>>, chain: CallChain) -> Self {
         Self {
-            id,
-            runtime,
-            chain,
+            parts: Arc::new(RefParts { id, runtime, chain }),
             _type: PhantomData,
         }
     }
 
     /// The actor's id.
     pub fn id(&self) -> &ActorId {
-        &self.id
+        &self.parts.id
     }
 
     /// The runtime calls through this reference go to, the call chain they
     /// carry, and the id.
     pub(crate) fn parts(&self) -> (Option<&Arc<dyn Runtime>>, &CallChain) {
-        (self.runtime.as_ref(), &self.chain)
+        (self.parts.runtime.as_ref(), &self.parts.chain)
     }
 }
 
 impl<A: Actor> Clone for ActorRef<A> {
     fn clone(&self) -> Self {
-        Self::new(self.id.clone(), self.runtime.clone(), self.chain.clone())
+        Self {
+            parts: Arc::clone(&self.parts),
+            _type: PhantomData,
+        }
     }
 }
 
 impl<A: Actor> fmt::Debug for ActorRef<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ActorRef({})", self.id)
+        write!(f, "ActorRef({})", self.id())
     }
 }
 
 impl<A: Actor> PartialEq for ActorRef<A> {
     fn eq(&self, other: &Self) -> bool {
-        self.id == other.id
+        self.id() == other.id()
     }
 }
 
@@ -360,7 +368,7 @@ impl<A: Actor> Eq for ActorRef<A> {}
 
 impl<A: Actor> Serialize for ActorRef<A> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.id.serialize(s)
+        self.id().serialize(s)
     }
 }
 
