@@ -44,6 +44,7 @@ pub async fn check_membership(make: TableMaker<'_>) -> Result<(), Violation> {
     restart_replaces(make().await).await?;
     leaving(make().await).await?;
     votes(make().await).await?;
+    clients_do_not_vote(make().await).await?;
     joins_at_once(make().await).await?;
     voters_at_once(make().await).await?;
     vote_races_leave(make().await).await?;
@@ -222,6 +223,31 @@ async fn votes(table: Arc<dyn MembershipTable>) -> Result<(), Violation> {
     expect_status(CASE, t, a.id, MemberStatus::Alive).await?;
     ok(CASE, t.declare_dead(a.id, c.id).await)?;
     expect_status(CASE, t, a.id, MemberStatus::Dead).await
+}
+
+async fn clients_do_not_vote(table: Arc<dyn MembershipTable>) -> Result<(), Violation> {
+    const CASE: &str = "a client's vote never kills a host";
+    let t = &*table;
+    let (a, b) = (member(1, 1), member(2, 1));
+    let client = Member {
+        hosts: Vec::new(),
+        ..member(7, 1)
+    };
+    join_all(CASE, t, &[a.clone(), b.clone(), client.clone()]).await?;
+    // The client's link to A is bad: its votes do not count.
+    ok(CASE, t.declare_dead(a.id, client.id).await)?;
+    ok(CASE, t.declare_dead(a.id, client.id).await)?;
+    expect_status(CASE, t, a.id, MemberStatus::Alive).await?;
+    // B, the only other host, is enough to declare A dead (the client is
+    // no voter, so it does not raise the count needed).
+    ok(CASE, t.declare_dead(a.id, b.id).await)?;
+    expect_status(CASE, t, a.id, MemberStatus::Dead).await?;
+    // The last host cannot be killed by a client alone.
+    ok(CASE, t.declare_dead(b.id, client.id).await)?;
+    expect_status(CASE, t, b.id, MemberStatus::Alive).await?;
+    // A client is declared dead by a host's vote.
+    ok(CASE, t.declare_dead(client.id, b.id).await)?;
+    expect_status(CASE, t, client.id, MemberStatus::Dead).await
 }
 
 async fn joins_at_once(table: Arc<dyn MembershipTable>) -> Result<(), Violation> {

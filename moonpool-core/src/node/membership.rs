@@ -72,9 +72,11 @@ pub trait MembershipTable: Send + Sync + 'static {
         load: u64,
     ) -> BoxFuture<'static, Result<(), MembershipError>>;
     /// `by` could not reach `node`: a vote to declare it dead. The table
-    /// marks `node` dead once enough distinct live members have voted
-    /// ([`InMemoryMembership`] wants two when at least two others are
+    /// marks `node` dead once enough distinct live hosts have voted
+    /// ([`InMemoryMembership`] wants two when at least two other hosts are
     /// alive, so one node with a bad link cannot kill a healthy one).
+    /// Client-only members do not vote: their votes are ignored and they
+    /// do not count among the others.
     fn declare_dead(
         &self,
         node: NodeId,
@@ -178,16 +180,22 @@ impl MembershipTable for InMemoryMembership {
             rows.get(&n.addr)
                 .is_some_and(|m| m.id == *n && m.status.in_service())
         };
-        if node == by || !alive(&rows, &node) || !alive(&rows, &by) {
+        // Only hosts vote: a client's link is not the cluster's view (a
+        // client with a bad link must not kill the last host).
+        let voter = |rows: &BTreeMap<SocketAddr, Member>, n: &NodeId| {
+            rows.get(&n.addr)
+                .is_some_and(|m| m.id == *n && m.status.in_service() && !m.hosts.is_empty())
+        };
+        if node == by || !alive(&rows, &node) || !voter(&rows, &by) {
             return Box::pin(async { Ok(()) });
         }
         let mut suspicions = lock(&self.suspicions);
         let votes = suspicions.entry(node).or_default();
         votes.insert(by);
-        votes.retain(|v| alive(&rows, v));
+        votes.retain(|v| voter(&rows, v));
         let others = rows
             .values()
-            .filter(|m| m.status.in_service() && m.id != node)
+            .filter(|m| m.status.in_service() && m.id != node && !m.hosts.is_empty())
             .count();
         let needed = if others >= 2 { 2 } else { 1 };
         if votes.len() >= needed {

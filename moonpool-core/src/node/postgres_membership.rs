@@ -265,6 +265,13 @@ impl Table {
             .iter()
             .any(|m| m.id == node && m.status.in_service())
     }
+
+    /// Whether `node` is an in-service host: a member whose vote counts.
+    fn votes_as_host(&self, node: NodeId) -> bool {
+        self.members
+            .iter()
+            .any(|m| m.id == node && m.status.in_service() && !m.hosts.is_empty())
+    }
 }
 
 fn unavailable(e: PostgresError) -> MembershipError {
@@ -327,17 +334,18 @@ impl MembershipTable for PostgresMembership {
                     .within(WHAT, this.read(WHAT))
                     .await
                     .map_err(unavailable)?;
-                if node == by || !table.in_service(node) || !table.in_service(by) {
+                // Only hosts vote (see `MembershipTable::declare_dead`).
+                if node == by || !table.in_service(node) || !table.votes_as_host(by) {
                     return Ok(());
                 }
                 let mut votes: BTreeSet<NodeId> =
                     table.votes.get(&node).cloned().unwrap_or_default();
                 votes.insert(by);
-                votes.retain(|v| table.in_service(*v));
+                votes.retain(|v| table.votes_as_host(*v));
                 let others = table
                     .members
                     .iter()
-                    .filter(|m| m.status.in_service() && m.id != node)
+                    .filter(|m| m.status.in_service() && m.id != node && !m.hosts.is_empty())
                     .count();
                 let needed = if others >= 2 { 2 } else { 1 };
                 let dies = votes.len() >= needed;

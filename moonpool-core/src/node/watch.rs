@@ -85,12 +85,14 @@ pub(crate) async fn watch(node: Weak<NodeInner>) {
                 .await
                 .is_ok();
             let count = missed.entry(peer).or_insert(0);
-            *count = if ok { 0 } else { *count + 1 };
+            *count = if ok { 0 } else { count.saturating_add(1) };
             if ok && voted.remove(&peer) {
                 tracing::info!(%peer, "peer answers probes again; withdrawing the vote against it");
                 let _ = n.cluster.table().withdraw_suspicion(peer, me).await;
             }
-            if *count >= n.config.missed_probes {
+            // A client keeps probing (a peer that answers again is worth
+            // knowing) but casts no vote: tables ignore clients' votes.
+            if *count >= n.config.missed_probes && !n.host.is_client() {
                 tracing::warn!(%peer, missed = *count, "peer stopped answering probes; voting it dead");
                 let _ = n.cluster.table().declare_dead(peer, me).await;
                 voted.insert(peer);
