@@ -23,27 +23,47 @@ pub(crate) struct SimTime {
     pub(crate) process: Option<ProcessId>,
 }
 
+impl SimTime {
+    /// The process whose clock to read, when clocks are skewed at all;
+    /// `None`: every clock is true time (the family is off), so no process
+    /// need be looked up on this hot path.
+    fn skewed(&self, w: &super::world::World) -> Option<ProcessId> {
+        w.chaos
+            .faults
+            .clock_skew
+            .then(|| self.process.unwrap_or_else(|| w.current_process()))
+    }
+}
+
 impl TimeProvider for SimTime {
     fn now(&self) -> Instant {
         with_world(self.world_id, |w| {
-            let process = self.process.unwrap_or_else(|| w.current_process());
-            Instant::from_nanos(w.local_now(process))
+            let local = match self.skewed(w) {
+                Some(process) => w.local_now(process),
+                None => w.now.get(),
+            };
+            Instant::from_nanos(local)
         })
     }
 
     fn wall_now(&self) -> WallTime {
         with_world(self.world_id, |w| {
-            let process = self.process.unwrap_or_else(|| w.current_process());
-            WallTime::SIMULATION_EPOCH + std::time::Duration::from_nanos(w.local_wall(process))
+            let wall = match self.skewed(w) {
+                Some(process) => w.local_wall(process),
+                None => w.now.get(),
+            };
+            WallTime::SIMULATION_EPOCH + std::time::Duration::from_nanos(wall)
         })
     }
 
     fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
         let deadline = with_world(self.world_id, |w| {
-            let process = self.process.unwrap_or_else(|| w.current_process());
             // The timer waits for true time to reach the moment this
             // process's clock reads `deadline`.
-            let deadline = w.true_time_of(process, deadline.as_nanos());
+            let deadline = match self.skewed(w) {
+                Some(process) => w.true_time_of(process, deadline.as_nanos()),
+                None => deadline.as_nanos(),
+            };
             if w.chaos.faults.clock_drift && deadline > w.now.get() {
                 // Timers fire late, never early.
                 let max = w.net.borrow().config.clock_drift_max;
