@@ -24,6 +24,8 @@ pub mod node;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod reminder;
+#[cfg(test)]
+mod service_tests;
 pub mod sim_cluster;
 mod spawn;
 pub mod state;

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Account, Balance, Deposit};
-use moonpool_core::state::{DiskStorage, ETag, InMemoryStorage, StateStorage, StorageError};
+use moonpool_core::state::{
+    DiskStorage, ETag, InMemoryStorage, Persisted, StateStorage, StorageError,
+};
 use moonpool_core::{ActorId, Node};
 use moonpool_sim::chaos::FaultConfig;
 use moonpool_sim::{Providers, SimContext, Simulation};
@@ -53,6 +55,75 @@ fn both_backends_refuse_stale_writers() {
             etags_refuse_stale_writers(Arc::new(InMemoryStorage::new())).await;
             let disk = DiskStorage::open(sim.providers(), "state").await.unwrap();
             etags_refuse_stale_writers(Arc::new(disk)).await;
+        })
+        .unwrap();
+}
+
+/// What a `Persisted` handle reports: its etag is the stored version after
+/// each load and save, and `clear` deletes the record and resets the value.
+async fn a_handle_tracks_its_record(store: Arc<dyn StateStorage>) {
+    let a = id("handle");
+    let mut p = Persisted::<u64>::load_from(a.clone(), Arc::clone(&store))
+        .await
+        .unwrap();
+    assert_eq!((*p, p.etag()), (0, None), "nothing stored yet");
+    *p = 7;
+    p.save().await.unwrap();
+    let stored = store.read(&a).await.unwrap().map(|(_, etag)| etag);
+    assert!(stored.is_some());
+    assert_eq!(p.etag(), stored, "the etag is the stored version");
+    *p = 8;
+    p.save().await.unwrap();
+    let again = store.read(&a).await.unwrap().map(|(_, etag)| etag);
+    assert_ne!(again, stored);
+    assert_eq!(p.etag(), again, "each save moves the etag");
+    let seen = Persisted::<u64>::load_from(a.clone(), Arc::clone(&store))
+        .await
+        .unwrap();
+    assert_eq!(
+        (*seen, seen.etag()),
+        (8, again),
+        "a load reports the stored etag"
+    );
+
+    p.clear().await.unwrap();
+    assert_eq!(
+        (*p, p.etag()),
+        (0, None),
+        "cleared: the default, nothing stored"
+    );
+    assert_eq!(store.read(&a).await.unwrap(), None, "the record is gone");
+    let fresh = Persisted::<u64>::load_from(a.clone(), Arc::clone(&store))
+        .await
+        .unwrap();
+    assert_eq!((*fresh, fresh.etag()), (0, None));
+    // A second clear has nothing to delete and succeeds; a save after a
+    // clear writes a new record.
+    p.clear().await.unwrap();
+    *p = 9;
+    p.save().await.unwrap();
+    let after = Persisted::<u64>::load_from(a.clone(), Arc::clone(&store))
+        .await
+        .unwrap();
+    assert_eq!((*after, after.etag()), (9, p.etag()));
+    // The handle read before the clear is stale: its clear is refused and
+    // leaves the record alone.
+    let mut stale = seen;
+    assert!(matches!(
+        stale.clear().await,
+        Err(StorageError::Conflict { .. })
+    ));
+    assert!(store.read(&a).await.unwrap().is_some());
+}
+
+#[test]
+fn a_persisted_handle_reports_its_etag_and_clears_its_record() {
+    Simulation::new(1)
+        .faults(FaultConfig::calm())
+        .run(|sim| async move {
+            a_handle_tracks_its_record(Arc::new(InMemoryStorage::new())).await;
+            let disk = DiskStorage::open(sim.providers(), "state").await.unwrap();
+            a_handle_tracks_its_record(Arc::new(disk)).await;
         })
         .unwrap();
 }

@@ -8,72 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use moonpool_core::transport::frame::encode;
-use moonpool_core::transport::{
-    Inbound, NodeId, Payload, Responder, Transport, TransportConfig, TransportError,
-};
-use moonpool_sim::chaos::FaultConfig;
+use moonpool_core::transport::{Transport, TransportConfig, TransportError};
 use moonpool_sim::runner::RunnerConfig;
-use moonpool_sim::{ProcessId, Providers, SimContext, Simulation};
+use moonpool_sim::{Providers, SimContext, Simulation};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Answers "echo:<payload>"; "sleep:<ms>" waits first; "fail" errors.
-struct Echo {
-    providers: Providers,
-}
-
-impl Inbound for Echo {
-    fn dispatch(&self, _from: NodeId, request: Payload, responder: Responder) {
-        let p = self.providers.clone();
-        self.providers.spawn_detached("echo", async move {
-            let text = String::from_utf8_lossy(&request).to_string();
-            if let Some(ms) = text.strip_prefix("sleep:") {
-                p.sleep(Duration::from_millis(ms.parse().unwrap_or(0)))
-                    .await;
-            }
-            if text == "fail" {
-                return responder.fail("handler refused");
-            }
-            responder.reply(format!("echo:{text}").into_bytes());
-        });
-    }
-}
-
-const PORT: u16 = 5000;
-
-fn addr(sim: &SimContext, pid: ProcessId) -> SocketAddr {
-    SocketAddr::new(sim.ip_of(pid), PORT)
-}
-
-/// Starts a node process running a transport in `cluster`; the transport
-/// is handed back through the returned channel on every (re)start.
-fn start_node(
-    sim: &SimContext,
-    name: &str,
-    cluster: &'static str,
-) -> (ProcessId, tokio::sync::mpsc::UnboundedReceiver<Transport>) {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let pid = sim.start_process(name, move |p: Providers| {
-        let tx = tx.clone();
-        async move {
-            let listen = SocketAddr::new([0, 0, 0, 0].into(), PORT);
-            let inbound = Arc::new(Echo {
-                providers: p.clone(),
-            });
-            let t = Transport::start(p, listen, TransportConfig::new(cluster), inbound)
-                .await
-                .unwrap();
-            let _ = tx.send(t.clone());
-            // The node owns its transport until it dies.
-            std::future::pending::<()>().await;
-            drop(t);
-        }
-    });
-    (pid, rx)
-}
-
-fn calm(seed: u64) -> Simulation {
-    Simulation::new(seed).faults(FaultConfig::calm())
-}
+#[path = "common/echo.rs"]
+mod echo;
+use echo::{Echo, addr, calm, start_node};
 
 #[test]
 fn requests_are_answered_and_correlated() {

@@ -24,6 +24,33 @@ use crate::transport::{NodeId, TransportError};
 /// How long a directory request may take.
 pub(super) const DIRECTORY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The tries of one registration: it gives up after [`Tries::LIMIT`] while
+/// directory ownership keeps moving; waiting out a placement hold is not a
+/// try.
+#[derive(Default)]
+struct Tries {
+    made: u32,
+}
+
+impl Tries {
+    const LIMIT: u32 = 3;
+
+    /// Starts the next try, if any is left: whether it is a retry (then
+    /// the caller re-reads membership first).
+    fn next(&mut self) -> Option<bool> {
+        if self.made >= Self::LIMIT {
+            return None;
+        }
+        self.made += 1;
+        Some(self.made > 1)
+    }
+
+    /// The try just made does not count.
+    fn refund(&mut self) {
+        self.made = self.made.saturating_sub(1);
+    }
+}
+
 /// What a registration at this node came to.
 enum Registered {
     /// The actor's home.
@@ -91,12 +118,11 @@ impl Directory {
             peer: self.net.me().addr,
             reason: "no live host owns the directory yet".to_string(),
         };
-        let mut attempt = 0;
-        while attempt < 3 {
-            if attempt > 0 {
+        let mut tries = Tries::default();
+        while let Some(retry) = tries.next() {
+            if retry {
                 self.refresh().await;
             }
-            attempt += 1;
             let owner = self.owner(id).ok_or_else(no_owner)?;
             if owner == self.net.me() {
                 self.refresh().await;
@@ -112,7 +138,7 @@ impl Directory {
                         // checked again afterwards.
                         tracing::info!(actor = %id, wait = ?until.saturating_duration_since(self.providers.now()), "placing the actor waits until a dead node's lease has surely run out");
                         self.providers.sleep_until(until).await;
-                        attempt -= 1;
+                        tries.refund();
                         continue;
                     }
                 }
@@ -331,5 +357,53 @@ impl Directory {
     /// Where `id` lives, as this node's entries say.
     pub(crate) fn lookup(&self, id: &ActorId) -> Option<NodeId> {
         lock(&self.entries).get(id).copied()
+    }
+}
+
+#[cfg(test)]
+impl Directory {
+    /// Every entry, sorted (for the service tests).
+    pub(crate) fn all_entries(&self) -> Vec<(ActorId, NodeId)> {
+        let mut all: Vec<(ActorId, NodeId)> = lock(&self.entries)
+            .iter()
+            .map(|(id, n)| (id.clone(), *n))
+            .collect();
+        all.sort();
+        all
+    }
+
+    /// Whether directory recovery is done for this node's ring: every
+    /// other host has reported, and this node's reports are all sent.
+    pub(crate) fn recovery_settled(&self) -> bool {
+        let recovery = lock(&self.recovery);
+        recovery.unreported().is_empty() && !recovery.pending()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::node::directory::Tries;
+
+    #[test]
+    fn a_registration_tries_three_times_and_retries_after_re_reading() {
+        let mut tries = Tries::default();
+        assert_eq!(tries.next(), Some(false), "the first try is no retry");
+        assert_eq!(tries.next(), Some(true));
+        assert_eq!(tries.next(), Some(true));
+        assert_eq!(tries.next(), None, "three tries, then it gives up");
+        assert_eq!(tries.next(), None);
+    }
+
+    #[test]
+    fn waiting_out_a_hold_is_not_a_try() {
+        let mut tries = Tries::default();
+        assert_eq!(tries.next(), Some(false));
+        tries.refund();
+        assert_eq!(tries.next(), Some(false), "still the first try");
+        assert_eq!(tries.next(), Some(true));
+        tries.refund();
+        assert_eq!(tries.next(), Some(true));
+        assert_eq!(tries.next(), Some(true));
+        assert_eq!(tries.next(), None);
     }
 }

@@ -163,3 +163,11 @@ impl Router {
         job
     }
 }
+
+#[cfg(test)]
+impl Router {
+    /// The nodes the location cache points at (for the service tests).
+    pub(crate) fn cached_homes(&self) -> Vec<NodeId> {
+        lock(&self.cache).values().copied().collect()
+    }
+}

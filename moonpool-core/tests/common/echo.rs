@@ -1,0 +1,69 @@
+//! A transport node answering "echo:<payload>", for the transport tests.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use moonpool_core::transport::{Inbound, NodeId, Payload, Responder, Transport, TransportConfig};
+use moonpool_sim::chaos::FaultConfig;
+use moonpool_sim::{ProcessId, Providers, SimContext, Simulation};
+
+/// Answers "echo:<payload>"; "sleep:<ms>" waits first; "fail" errors.
+pub struct Echo {
+    pub providers: Providers,
+}
+
+impl Inbound for Echo {
+    fn dispatch(&self, _from: NodeId, request: Payload, responder: Responder) {
+        let p = self.providers.clone();
+        self.providers.spawn_detached("echo", async move {
+            let text = String::from_utf8_lossy(&request).to_string();
+            if let Some(ms) = text.strip_prefix("sleep:") {
+                p.sleep(Duration::from_millis(ms.parse().unwrap_or(0)))
+                    .await;
+            }
+            if text == "fail" {
+                return responder.fail("handler refused");
+            }
+            responder.reply(format!("echo:{text}").into_bytes());
+        });
+    }
+}
+
+pub const PORT: u16 = 5000;
+
+pub fn addr(sim: &SimContext, pid: ProcessId) -> SocketAddr {
+    SocketAddr::new(sim.ip_of(pid), PORT)
+}
+
+/// Starts a node process running a transport in `cluster`; the transport
+/// is handed back through the returned channel on every (re)start.
+pub fn start_node(
+    sim: &SimContext,
+    name: &str,
+    cluster: &'static str,
+) -> (ProcessId, tokio::sync::mpsc::UnboundedReceiver<Transport>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let pid = sim.start_process(name, move |p: Providers| {
+        let tx = tx.clone();
+        async move {
+            let listen = SocketAddr::new([0, 0, 0, 0].into(), PORT);
+            let inbound = Arc::new(Echo {
+                providers: p.clone(),
+            });
+            let t = Transport::start(p, listen, TransportConfig::new(cluster), inbound)
+                .await
+                .unwrap();
+            let _ = tx.send(t.clone());
+            // The node owns its transport until it dies.
+            std::future::pending::<()>().await;
+            drop(t);
+        }
+    });
+    (pid, rx)
+}
+
+pub fn calm(seed: u64) -> Simulation {
+    Simulation::new(seed).faults(FaultConfig::calm())
+}
