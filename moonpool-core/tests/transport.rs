@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[path = "common/echo.rs"]
 mod echo;
-use echo::{Echo, addr, calm, start_node};
+use echo::{Echo, addr, calm, requests_across_a_dialing_race, start_node};
 
 #[test]
 fn requests_are_answered_and_correlated() {
@@ -79,31 +79,9 @@ async fn nodes_dialing_each_other_at_once_end_with_one_connection(sim: SimContex
 /// answered: superseding a connection never loses a request in flight.
 #[moonpool::sim_test(seeds = 60, faults = "calm")]
 async fn requests_in_flight_on_a_superseded_connection_are_answered(sim: SimContext) {
-    let (a_pid, mut a) = start_node(&sim, "a", "c1");
-    let (b_pid, mut b) = start_node(&sim, "b", "c1");
-    let (a, b) = (a.recv().await.unwrap(), b.recv().await.unwrap());
-    let p = sim.providers();
-    let mut calls = Vec::new();
-    // Both sides start sending at once, over several
-    // milliseconds, each request taking a while to answer.
-    for i in 0..40u64 {
-        let (from, to) = if i % 2 == 0 {
-            (a.clone(), addr(&sim, b_pid))
-        } else {
-            (b.clone(), addr(&sim, a_pid))
-        };
-        let p2 = p.clone();
-        calls.push(p.spawn(async move {
-            p2.sleep(Duration::from_micros(i * 250)).await;
-            let body = format!("sleep:{}", (i * 7) % 25);
-            let got = from
-                .request(to, body.clone().into_bytes(), Duration::from_secs(2))
-                .await;
-            (body, got)
-        }));
-    }
-    for c in calls {
-        let (body, got) = c.await.unwrap();
+    // Each request takes a while to answer.
+    let body = |i: u64| format!("sleep:{}", (i * 7) % 25);
+    for (body, got) in requests_across_a_dialing_race(&sim, body, Duration::from_secs(2)).await {
         assert_eq!(
             got.unwrap(),
             format!("echo:{body}").into_bytes(),

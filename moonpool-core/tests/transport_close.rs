@@ -11,7 +11,7 @@ use moonpool_sim::SimContext;
 
 #[path = "common/echo.rs"]
 mod echo;
-use echo::{addr, start_node};
+use echo::{addr, requests_across_a_dialing_race, start_node};
 
 /// Both nodes dial each other at once, so one of the two connections is
 /// retired; requests sent on it whose answers never come time out. The
@@ -20,42 +20,23 @@ use echo::{addr, start_node};
 /// open until answers that may never come.
 #[moonpool::sim_test(seeds = 40, faults = "calm")]
 async fn a_retired_connection_closes_after_its_requests_timed_out(sim: SimContext) {
-    let (a_pid, mut a) = start_node(&sim, "a", "c1");
-    let (b_pid, mut b) = start_node(&sim, "b", "c1");
-    let (a, b) = (a.recv().await.unwrap(), b.recv().await.unwrap());
-    let p = sim.providers();
-    let mut calls = Vec::new();
-    for i in 0..40u64 {
-        let (from, to) = if i % 2 == 0 {
-            (a.clone(), addr(&sim, b_pid))
+    // Every fourth request is answered only after an hour.
+    let body = |i: u64| {
+        if i.is_multiple_of(4) {
+            "sleep:3600000".to_string()
         } else {
-            (b.clone(), addr(&sim, a_pid))
-        };
-        let p2 = p.clone();
-        calls.push(p.spawn(async move {
-            p2.sleep(Duration::from_micros(i * 250)).await;
-            // Every fourth request is answered only after an hour.
-            let body = if i % 4 == 0 {
-                "sleep:3600000".to_string()
-            } else {
-                format!("sleep:{}", i % 5)
-            };
-            let slow = i % 4 == 0;
-            (
-                slow,
-                from.request(to, body.into_bytes(), Duration::from_secs(1))
-                    .await,
-            )
-        }));
-    }
-    for c in calls {
-        match c.await.unwrap() {
-            (true, got) => assert!(
+            format!("sleep:{}", i % 5)
+        }
+    };
+    for (body, got) in requests_across_a_dialing_race(&sim, body, Duration::from_secs(1)).await {
+        if body == "sleep:3600000" {
+            assert!(
                 matches!(got, Err(TransportError::Timeout { .. })),
                 "a request answered after an hour ended {got:?} (seed {})",
                 sim.seed()
-            ),
-            (false, got) => assert!(got.is_ok(), "{got:?} (seed {})", sim.seed()),
+            );
+        } else {
+            assert!(got.is_ok(), "{got:?} (seed {})", sim.seed());
         }
     }
     sim.sleep(Duration::from_secs(5)).await;

@@ -362,14 +362,12 @@ impl Directory {
 
 #[cfg(test)]
 impl Directory {
-    /// Every entry, sorted (for the service tests).
+    /// Every entry (for the service tests).
     pub(crate) fn all_entries(&self) -> Vec<(ActorId, NodeId)> {
-        let mut all: Vec<(ActorId, NodeId)> = lock(&self.entries)
+        lock(&self.entries)
             .iter()
             .map(|(id, n)| (id.clone(), *n))
-            .collect();
-        all.sort();
-        all
+            .collect()
     }
 
     /// Whether directory recovery is done for this node's ring: every

@@ -177,6 +177,23 @@ fn entries_are_at_their_owners(cluster: &SimCluster, keys: &[String]) {
     }
 }
 
+/// Waits until no running node counts `node` among the members in service
+/// any more (a killed node is declared dead).
+async fn gone_from_every_view(sim: &SimContext, cluster: &SimCluster, node: NodeId) {
+    eventually(
+        sim,
+        Duration::from_secs(30),
+        "the node leaves every view",
+        || {
+            cluster
+                .running()
+                .iter()
+                .all(|(_, n)| !n.live_members().contains(&node))
+        },
+    )
+    .await;
+}
+
 /// Waits until every host's directory recovery is done for its ring (a
 /// client owns no partition: nobody reports to it).
 async fn settled(sim: &SimContext, cluster: &SimCluster) {
@@ -219,18 +236,7 @@ async fn after_ring_changes_entries_sit_at_their_owners(sim: SimContext) {
     }
     let dead = cluster.node("node-2").unwrap().id();
     cluster.kill("node-2").unwrap();
-    eventually(
-        &sim,
-        Duration::from_secs(30),
-        "node-2 is declared dead",
-        || {
-            cluster
-                .running()
-                .iter()
-                .all(|(_, n)| !n.live_members().contains(&dead))
-        },
-    )
-    .await;
+    gone_from_every_view(&sim, &cluster, dead).await;
     settled(&sim, &cluster).await;
     entries_are_at_their_owners(&cluster, &keys);
     for (_, n) in cluster.running() {
@@ -260,7 +266,12 @@ async fn after_ring_changes_entries_sit_at_their_owners(sim: SimContext) {
 /// While placements are held after a death (until the dead node's lease
 /// has surely run out), an actor that lives on a surviving node is still
 /// found at once: only new activations wait.
-#[moonpool::sim_test(seeds = 10, faults = "calm")]
+#[moonpool::sim_test(
+    seeds = 10,
+    faults = "calm",
+    coverage = "strict",
+    coverage_of = ["moonpool_core::service_tests::directory"]
+)]
 async fn a_live_actor_is_found_at_once_while_placements_are_held(sim: SimContext) {
     let cluster = cluster(&sim, 3).await;
     let via = cluster.node("node-1").unwrap();
@@ -282,18 +293,7 @@ async fn a_live_actor_is_found_at_once_while_placements_are_held(sim: SimContext
     moonpool_sim::sometimes!(!kept.is_empty(), "an actor outlives node-2 where it is");
     settled(&sim, &cluster).await;
     cluster.kill("node-2").unwrap();
-    eventually(
-        &sim,
-        Duration::from_secs(30),
-        "node-2 is declared dead",
-        || {
-            cluster
-                .running()
-                .iter()
-                .all(|(_, n)| !n.live_members().contains(&doomed))
-        },
-    )
-    .await;
+    gone_from_every_view(&sim, &cluster, doomed).await;
     let mut checked = 0;
     for k in kept {
         let id = probe(k.as_str());

@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use moonpool_core::transport::{Inbound, NodeId, Payload, Responder, Transport, TransportConfig};
+use moonpool_core::transport::{
+    Inbound, NodeId, Payload, Responder, Transport, TransportConfig, TransportError,
+};
 use moonpool_sim::chaos::FaultConfig;
 use moonpool_sim::{ProcessId, Providers, SimContext, Simulation};
 
@@ -66,4 +68,40 @@ pub fn start_node(
 
 pub fn calm(seed: u64) -> Simulation {
     Simulation::new(seed).faults(FaultConfig::calm())
+}
+
+/// Starts two echo nodes and sends 40 requests between them, alternately
+/// from each side, 250 µs apart, from the very start: both nodes dial at
+/// once, so one of the two connections is retired with requests in
+/// flight. Request `i` carries `body(i)` and waits at most `timeout`;
+/// returns each body with its result, in order.
+pub async fn requests_across_a_dialing_race(
+    sim: &SimContext,
+    body: fn(u64) -> String,
+    timeout: Duration,
+) -> Vec<(String, Result<Payload, TransportError>)> {
+    let (a_pid, mut a) = start_node(sim, "a", "c1");
+    let (b_pid, mut b) = start_node(sim, "b", "c1");
+    let (a, b) = (a.recv().await.unwrap(), b.recv().await.unwrap());
+    let p = sim.providers();
+    let mut calls = Vec::new();
+    for i in 0..40u64 {
+        let (from, to) = if i % 2 == 0 {
+            (a.clone(), addr(sim, b_pid))
+        } else {
+            (b.clone(), addr(sim, a_pid))
+        };
+        let p2 = p.clone();
+        calls.push(p.spawn(async move {
+            p2.sleep(Duration::from_micros(i * 250)).await;
+            let body = body(i);
+            let got = from.request(to, body.clone().into_bytes(), timeout).await;
+            (body, got)
+        }));
+    }
+    let mut results = Vec::new();
+    for c in calls {
+        results.push(c.await.unwrap());
+    }
+    results
 }
