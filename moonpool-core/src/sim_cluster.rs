@@ -433,6 +433,36 @@ impl SimCluster {
         self.wait_running(name).await
     }
 
+    /// Restarts every running host the membership table has declared
+    /// dead, as a process supervisor would, and returns their names. Such a
+    /// host stops serving (fenced: the cluster has moved its actors) or is
+    /// about to, and never comes back by itself. Under network faults a
+    /// healthy node can be declared dead — with two hosts one vote is
+    /// enough — so a test that kills a host and expects another to take
+    /// over calls this after the kill: otherwise the other host may be
+    /// gone too, and calls wait forever for a host.
+    ///
+    /// # Errors
+    ///
+    /// [`SimClusterError::Start`] if a node could not start again.
+    pub async fn restart_declared_dead(&self) -> Result<Vec<String>, SimClusterError> {
+        // A client declared dead rejoins by itself.
+        let hosts = self.names();
+        let dead: Vec<String> = self
+            .running()
+            .into_iter()
+            .filter(|(name, node)| {
+                hosts.contains(name) && self.inner.membership.is_declared_dead(node.id())
+            })
+            .map(|(name, _)| name)
+            .collect();
+        for name in &dead {
+            tracing::info!(node = %name, "restarting a node the cluster declared dead");
+            self.restart(name).await?;
+        }
+        Ok(dead)
+    }
+
     /// Cuts the network between nodes `a` and `b`, both ways.
     ///
     /// # Errors

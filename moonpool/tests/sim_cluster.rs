@@ -69,6 +69,9 @@ async fn an_actor_moves_when_its_node_dies(sim: SimContext) {
     while retry(&sim, || register.put(7)).await.is_err() {}
     let first = cluster.host_of(register.id()).unwrap();
     cluster.kill(&first).unwrap();
+    // Faults may have had the other host declared dead too (of two hosts,
+    // one vote is enough): bring it back, as its supervisor would.
+    cluster.restart_declared_dead().await.unwrap();
     assert_eq!(retry(&sim, || register.get()).await, 7);
     let second = cluster.host_of(register.id()).unwrap();
     assert_ne!(first, second);
@@ -170,6 +173,37 @@ async fn an_isolated_node_is_declared_dead_and_a_partition_heals(sim: SimContext
         cluster.partition("node-1", "nobody"),
         Err(SimClusterError::UnknownNode { .. })
     ));
+}
+
+/// A host declared dead stays fenced until something restarts it;
+/// `restart_declared_dead` does, as a supervisor would, and only it.
+#[moonpool::sim_test(seeds = 20, faults = "calm")]
+async fn a_host_declared_dead_is_restarted_like_a_supervisor_would(sim: SimContext) {
+    let cluster = SimCluster::builder(&sim, "supervised")
+        .configure(|_, node| {
+            node.failure_detection(Duration::from_millis(300), Duration::from_millis(300), 3)
+        })
+        .start()
+        .await
+        .unwrap();
+    assert!(cluster.restart_declared_dead().await.unwrap().is_empty());
+    let fenced = cluster.node("node-3").unwrap();
+    cluster.isolate("node-3").unwrap();
+    while !fenced.is_stopped() {
+        sim.sleep(Duration::from_millis(100)).await;
+    }
+    cluster.heal_all();
+    sim.sleep(Duration::from_secs(2)).await;
+    assert!(
+        fenced.is_stopped(),
+        "a fenced host does not come back by itself"
+    );
+    assert_eq!(cluster.restart_declared_dead().await.unwrap(), ["node-3"]);
+    let back = cluster.node("node-3").unwrap();
+    assert_ne!(back.id(), fenced.id());
+    assert!(!back.is_stopped());
+    cluster.wait_formed().await.unwrap();
+    assert!(cluster.restart_declared_dead().await.unwrap().is_empty());
 }
 
 #[moonpool::sim_test(seeds = 20, faults = "calm")]

@@ -135,6 +135,14 @@ impl InMemoryMembership {
         Self::default()
     }
 
+    /// Whether `node`'s row says it was declared dead (read at once: the
+    /// table is in memory).
+    pub(crate) fn is_declared_dead(&self, node: NodeId) -> bool {
+        lock(&self.rows)
+            .get(&node.addr)
+            .is_some_and(|m| m.id == node && m.status == MemberStatus::Dead)
+    }
+
     fn bump(&self) {
         self.version
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
