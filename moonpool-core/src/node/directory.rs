@@ -147,22 +147,10 @@ impl Directory {
                 actor: id.clone(),
                 candidate,
             };
-            match self.net.request(owner, &req, DIRECTORY_TIMEOUT).await? {
-                DirectoryResponse::Location(home) => return Ok(home),
-                DirectoryResponse::WrongOwner => continue,
-                DirectoryResponse::Failed(e) => {
-                    return Err(TransportError::Remote {
-                        message: e.to_string(),
-                    });
-                }
-                _ => {
-                    return Err(TransportError::Remote {
-                        message: format!(
-                            "the directory owner {} answered a registration with something else",
-                            owner.addr
-                        ),
-                    });
-                }
+            let answer = self.net.request(owner, &req, DIRECTORY_TIMEOUT).await?;
+            match registration_answer(owner, answer) {
+                Some(decided) => return decided,
+                None => continue,
             }
         }
         Err(TransportError::Unreachable {
@@ -378,9 +366,88 @@ impl Directory {
     }
 }
 
+/// What a remote owner's answer to a registration decides: the home (or a
+/// refusal, `Ok(None)`), an error naming the owner's reason, or `None`:
+/// it does not own the partition (any more), ask again.
+fn registration_answer(
+    owner: NodeId,
+    answer: DirectoryResponse,
+) -> Option<Result<Option<NodeId>, TransportError>> {
+    match answer {
+        DirectoryResponse::Location(home) => Some(Ok(home)),
+        DirectoryResponse::WrongOwner => None,
+        DirectoryResponse::Failed(e) => Some(Err(TransportError::Remote {
+            message: e.to_string(),
+        })),
+        DirectoryResponse::Done => Some(Err(TransportError::Remote {
+            message: format!(
+                "the directory owner {} answered a registration with something else",
+                owner.addr
+            ),
+        })),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use crate::node::directory::Tries;
+    use crate::actor::CallError;
+    use crate::id::ActorId;
+    use crate::node::directory::{Tries, registration_answer};
+    use crate::node::protocol::DirectoryResponse;
+    use crate::transport::{NodeId, TransportError};
+
+    fn node(port: u16) -> NodeId {
+        NodeId {
+            addr: ([127, 0, 0, 1], port).into(),
+            incarnation: 7,
+        }
+    }
+
+    fn owner() -> NodeId {
+        node(4500)
+    }
+
+    #[test]
+    fn a_remote_owners_answer_decides_the_registration() {
+        let home = node(4501);
+        assert_eq!(
+            registration_answer(owner(), DirectoryResponse::Location(Some(home))),
+            Some(Ok(Some(home)))
+        );
+        assert_eq!(
+            registration_answer(owner(), DirectoryResponse::Location(None)),
+            Some(Ok(None)),
+            "refused: place it elsewhere"
+        );
+        assert_eq!(
+            registration_answer(owner(), DirectoryResponse::WrongOwner),
+            None,
+            "not the owner: ask again"
+        );
+    }
+
+    #[test]
+    fn a_failed_registration_carries_the_owners_reason() {
+        let reason = CallError::NodeUnreachable {
+            actor: ActorId {
+                type_name: "Probe".into(),
+                key: "k1".into(),
+            },
+            reason: "host 127.0.0.1:4502 did not say whether it runs the actor".into(),
+        };
+        let Some(Err(TransportError::Remote { message })) =
+            registration_answer(owner(), DirectoryResponse::Failed(reason))
+        else {
+            panic!("a failure is an error");
+        };
+        assert!(message.contains("did not say whether it runs"), "{message}");
+        let Some(Err(TransportError::Remote { message })) =
+            registration_answer(owner(), DirectoryResponse::Done)
+        else {
+            panic!("an answer of another request is an error");
+        };
+        assert!(message.contains("127.0.0.1:4500"), "{message}");
+    }
 
     #[test]
     fn a_registration_tries_three_times_and_retries_after_re_reading() {

@@ -10,7 +10,7 @@ use super::cluster::Read;
 use super::directory::{DIRECTORY_TIMEOUT, Directory};
 use super::protocol::DirectoryRequest;
 use super::view::View;
-use crate::id::ActorId;
+use crate::id::{ActorId, IdMap};
 use crate::sync::lock;
 use crate::transport::NodeId;
 
@@ -46,31 +46,9 @@ impl Directory {
     /// hands entries this node no longer owns to their new owners.
     async fn rebalance(&self, view: &View) {
         let me = self.net.me();
-        let mut moving: Vec<(NodeId, ActorId, NodeId)> = Vec::new();
-        let mut gone: BTreeMap<NodeId, usize> = BTreeMap::new();
-        {
-            let mut dir = lock(&self.entries);
-            dir.retain(|_, n| {
-                let serving = view.is_serving(*n);
-                if !serving {
-                    *gone.entry(*n).or_default() += 1;
-                }
-                serving
-            });
-            dir.retain(|id, home| match view.owner(id) {
-                Some(owner) if owner != me => {
-                    moving.push((owner, id.clone(), *home));
-                    false
-                }
-                _ => true,
-            });
-        }
+        let Sorted { gone, by_owner } = sort_entries(&mut lock(&self.entries), view, me);
         for (node, actors) in gone {
             tracing::info!(%node, actors, "the actors of a node gone will activate elsewhere on their next call (directory entries dropped)");
-        }
-        let mut by_owner: BTreeMap<NodeId, Vec<(ActorId, NodeId)>> = BTreeMap::new();
-        for (owner, id, home) in moving {
-            by_owner.entry(owner).or_default().push((id, home));
         }
         for (owner, entries) in by_owner {
             let count = entries.len();
@@ -86,5 +64,117 @@ impl Directory {
                 }
             }
         }
+    }
+}
+
+/// What a new view does to a node's directory entries.
+#[derive(Debug, Default)]
+struct Sorted {
+    /// Entries dropped, by the node out of service they pointed at.
+    gone: BTreeMap<NodeId, usize>,
+    /// Entries to hand over, by their new owner (never this node).
+    by_owner: BTreeMap<NodeId, Vec<(ActorId, NodeId)>>,
+}
+
+/// Sorts `entries` for `view`, as seen by `me`: drops those pointing at a
+/// node out of service, takes out those another node now owns, and keeps
+/// the rest.
+fn sort_entries(entries: &mut IdMap<NodeId>, view: &View, me: NodeId) -> Sorted {
+    let mut sorted = Sorted::default();
+    entries.retain(|id, home| {
+        if !view.is_serving(*home) {
+            *sorted.gone.entry(*home).or_default() += 1;
+            return false;
+        }
+        match view.owner(id) {
+            Some(owner) if owner != me => {
+                sorted
+                    .by_owner
+                    .entry(owner)
+                    .or_default()
+                    .push((id.clone(), *home));
+                false
+            }
+            _ => true,
+        }
+    });
+    sorted
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::id::{ActorId, IdMap};
+    use crate::node::membership::{Member, MemberStatus};
+    use crate::node::refresh::sort_entries;
+    use crate::node::view::View;
+    use crate::transport::NodeId;
+
+    fn node(port: u16) -> NodeId {
+        NodeId {
+            addr: ([10, 0, 0, 1], port).into(),
+            incarnation: 1,
+        }
+    }
+
+    fn host(port: u16, status: MemberStatus) -> Member {
+        Member {
+            id: node(port),
+            status,
+            hosts: vec!["Probe".into()],
+            load: 0,
+            storage: None,
+        }
+    }
+
+    fn probe(key: usize) -> ActorId {
+        ActorId {
+            type_name: "Probe".into(),
+            key: format!("k{key}"),
+        }
+    }
+
+    #[test]
+    fn a_new_view_keeps_moves_and_drops_entries() {
+        let (a, b, gone) = (node(1), node(2), node(3));
+        let view = View::new(vec![
+            host(1, MemberStatus::Alive),
+            host(2, MemberStatus::Alive),
+            host(3, MemberStatus::Dead),
+        ]);
+        let mut entries = IdMap::default();
+        for k in 0..64 {
+            let home = [a, b, gone][k % 3];
+            entries.insert(probe(k), home);
+        }
+        let before = entries.clone();
+        let sorted = sort_entries(&mut entries, &view, a);
+
+        for (id, home) in &before {
+            let kept = entries.get(id);
+            let handed = sorted
+                .by_owner
+                .get(&b)
+                .is_some_and(|moving| moving.contains(&(id.clone(), *home)));
+            if *home == gone {
+                assert!(kept.is_none() && !handed, "{id} points at a node gone");
+            } else if view.owner(id) == Some(a) {
+                assert_eq!(kept, Some(home), "{id} is a's own: it stays");
+                assert!(!handed);
+            } else {
+                assert!(kept.is_none() && handed, "{id} is b's now: handed to it");
+            }
+        }
+        assert_eq!(
+            sorted.gone.get(&gone),
+            Some(&before.values().filter(|h| **h == gone).count())
+        );
+        assert!(
+            !sorted.by_owner.contains_key(&a),
+            "nothing is handed to itself"
+        );
+        assert!(
+            !entries.is_empty() && sorted.by_owner.contains_key(&b),
+            "the keys cover both owners"
+        );
     }
 }
