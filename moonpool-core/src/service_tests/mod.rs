@@ -8,6 +8,7 @@
 
 mod directory;
 mod placement;
+mod routing;
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -32,6 +33,24 @@ impl Message for Touch {
     const NAME: &'static str = "touch";
 }
 
+/// Records a number (sent one-way, to check delivery order).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Stamp(pub(crate) u64);
+
+impl Message for Stamp {
+    type Reply = ();
+    const NAME: &'static str = "stamp";
+}
+
+/// Answers the numbers `Stamp`ed so far, in the order they arrived.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Stamps;
+
+impl Message for Stamps {
+    type Reply = Vec<u64>;
+    const NAME: &'static str = "stamps";
+}
+
 /// Declares an actor that counts the `Touch`es its activation handled,
 /// placed by `placement`.
 macro_rules! touch_counter {
@@ -40,6 +59,7 @@ macro_rules! touch_counter {
         #[derive(Default)]
         pub(crate) struct $name {
             touched: u64,
+            stamps: Vec<u64>,
         }
 
         impl Actor for $name {
@@ -69,6 +89,12 @@ macro_rules! touch_counter {
                         m if m == method_id(Touch::NAME) => {
                             dispatch::<Self, Touch>(self, body, ctx).await
                         }
+                        m if m == method_id(Stamp::NAME) => {
+                            dispatch::<Self, Stamp>(self, body, ctx).await
+                        }
+                        m if m == method_id(Stamps::NAME) => {
+                            dispatch::<Self, Stamps>(self, body, ctx).await
+                        }
                         m => Err(unknown_method::<Self>(m)),
                     }
                 })
@@ -79,6 +105,18 @@ macro_rules! touch_counter {
             async fn handle(&mut self, _: Touch, _ctx: &ActorContext) -> u64 {
                 self.touched += 1;
                 self.touched
+            }
+        }
+
+        impl Handler<Stamp> for $name {
+            async fn handle(&mut self, stamp: Stamp, _ctx: &ActorContext) {
+                self.stamps.push(stamp.0);
+            }
+        }
+
+        impl Handler<Stamps> for $name {
+            async fn handle(&mut self, _: Stamps, _ctx: &ActorContext) -> Vec<u64> {
+                self.stamps.clone()
             }
         }
     };

@@ -118,3 +118,66 @@ impl std::fmt::Debug for Responder {
         write!(f, "Responder(request {})", self.id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use crate::transport::inbound::{Respond, Responder};
+    use crate::transport::payload::Outgoing;
+
+    /// One answer a connection was asked to send: (request, answer).
+    type Answer = (u64, Result<Vec<u8>, String>);
+
+    /// The answers a connection was asked to send.
+    #[derive(Default)]
+    struct Sent(Mutex<Vec<Answer>>);
+
+    impl Respond for Sent {
+        fn respond(&self, id: u64, answer: Result<Outgoing, String>) {
+            let answer = answer.map(|o| o.payload().to_vec());
+            self.0.lock().unwrap().push((id, answer));
+        }
+    }
+
+    fn responder(id: u64) -> (Arc<Sent>, Responder) {
+        let sent = Arc::new(Sent::default());
+        let conn: Arc<dyn Respond> = sent.clone();
+        (sent, Responder::new(conn, id))
+    }
+
+    fn answers(sent: &Sent) -> Vec<Answer> {
+        sent.0.lock().unwrap().clone()
+    }
+
+    #[test]
+    fn a_reply_or_a_failure_is_sent_once() {
+        let (sent, r) = responder(7);
+        r.reply(&b"pong"[..]);
+        assert_eq!(answers(&sent), vec![(7, Ok(b"pong".to_vec()))]);
+
+        let (sent, r) = responder(8);
+        r.fail("no such actor");
+        assert_eq!(answers(&sent), vec![(8, Err("no such actor".to_string()))]);
+    }
+
+    #[test]
+    fn a_responder_dropped_unanswered_fails_the_request() {
+        let (sent, r) = responder(9);
+        drop(r);
+        let got = answers(&sent);
+        assert_eq!(got.len(), 1, "the requester must not wait for its timeout");
+        assert_eq!(got[0].0, 9);
+        assert!(
+            matches!(&got[0].1, Err(m) if m.contains("dropped without an answer")),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn a_responder_shows_its_request() {
+        let (_sent, r) = responder(42);
+        assert_eq!(format!("{r:?}"), "Responder(request 42)");
+        r.reply(Outgoing::new());
+    }
+}

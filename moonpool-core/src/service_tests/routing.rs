@@ -1,0 +1,88 @@
+//! The router: the location cache, and one-way sends.
+
+use std::time::Duration;
+
+use moonpool_sim::SimContext;
+
+use crate::actor::Placement;
+use crate::service_tests::{
+    Local, Probe, Stamp, Stamps, cluster, eventually, node_with, probe, touch,
+};
+
+#[moonpool::sim_test(seeds = 20, faults = "calm")]
+async fn a_cached_location_spares_the_directory(sim: SimContext) {
+    let cluster = cluster(&sim, 3).await;
+    let via = cluster.node("node-2").unwrap();
+    touch::<Probe>(&sim, &via, "k").await;
+    let id = probe("k");
+    let home = cluster.host_of(&id).expect("it runs somewhere");
+    let (found, asked) = via
+        .inner
+        .router
+        .locate(&id, Placement::Random)
+        .await
+        .unwrap();
+    assert_eq!(found, cluster.node(&home).unwrap().id());
+    assert!(!asked, "the second call asked the directory again");
+}
+
+/// A caller whose cache points at a node the actor left (it moved to
+/// another host meanwhile) is told "not here", forgets the location and
+/// reaches the actor where it is now.
+#[moonpool::sim_test(seeds = 20, faults = "calm")]
+async fn a_stale_cached_location_is_forgotten(sim: SimContext) {
+    let cluster = cluster(&sim, 3).await;
+    let (n1, n2, n3) = (
+        cluster.node("node-1").unwrap(),
+        cluster.node("node-2").unwrap(),
+        cluster.node("node-3").unwrap(),
+    );
+    // Placed where it is first called: on node-1; node-2 caches that.
+    assert_eq!(touch::<Local>(&sim, &n1, "k").await, 1);
+    assert_eq!(touch::<Local>(&sim, &n2, "k").await, 2);
+    let id = crate::id::ActorId::of::<Local>("k");
+    assert_eq!(n2.inner.router.cached_homes(), vec![n1.id()]);
+
+    // It stops on node-1, and node-3 brings it back, on node-3.
+    n1.inner.host.get(&id).expect("hosted on node-1").stop();
+    let owner = node_with(&cluster, n1.directory_owner(&id).unwrap());
+    eventually(&sim, Duration::from_secs(5), "the entry goes", || {
+        owner.inner.directory.lookup(&id).is_none()
+    })
+    .await;
+    assert_eq!(touch::<Local>(&sim, &n3, "k").await, 1, "a new activation");
+
+    // node-2 still points at node-1 (in service): it is told the actor
+    // is not there, and finds it on node-3.
+    assert_eq!(
+        touch::<Local>(&sim, &n2, "k").await,
+        2,
+        "the activation on node-3"
+    );
+    assert_eq!(n2.inner.router.cached_homes(), vec![n3.id()]);
+}
+
+/// One-way sends from one node to one actor all arrive, once each, in
+/// the order they were made.
+#[moonpool::sim_test(seeds = 20, faults = "calm")]
+async fn sends_arrive_once_each_in_order(sim: SimContext) {
+    let cluster = cluster(&sim, 3).await;
+    let via = cluster.node("node-1").unwrap();
+    let target = via.actor::<Probe>("k");
+    const SENT: u64 = 30;
+    for i in 0..SENT {
+        target.send(Stamp(i)).await.unwrap();
+    }
+    let mut got = Vec::new();
+    let deadline = sim.now() + Duration::from_secs(30);
+    while (got.len() as u64) < SENT {
+        assert!(
+            sim.now() < deadline,
+            "only {got:?} arrived (seed {})",
+            sim.seed()
+        );
+        sim.sleep(Duration::from_millis(100)).await;
+        got = target.call(Stamps).await.unwrap_or_default();
+    }
+    assert_eq!(got, (0..SENT).collect::<Vec<_>>());
+}
