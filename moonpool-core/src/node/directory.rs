@@ -396,20 +396,13 @@ mod tests {
     use crate::node::protocol::DirectoryResponse;
     use crate::transport::{NodeId, TransportError};
 
-    fn node(port: u16) -> NodeId {
-        NodeId {
-            addr: ([127, 0, 0, 1], port).into(),
-            incarnation: 7,
-        }
-    }
-
     fn owner() -> NodeId {
-        node(4500)
+        NodeId::test(4500)
     }
 
     #[test]
     fn a_remote_owners_answer_decides_the_registration() {
-        let home = node(4501);
+        let home = NodeId::test(4501);
         assert_eq!(
             registration_answer(owner(), DirectoryResponse::Location(Some(home))),
             Some(Ok(Some(home)))
@@ -433,7 +426,7 @@ mod tests {
                 type_name: "Probe".into(),
                 key: "k1".into(),
             },
-            reason: "host 127.0.0.1:4502 did not say whether it runs the actor".into(),
+            reason: "host 10.0.0.1:4502 did not say whether it runs the actor".into(),
         };
         let Some(Err(TransportError::Remote { message })) =
             registration_answer(owner(), DirectoryResponse::Failed(reason))
@@ -446,7 +439,7 @@ mod tests {
         else {
             panic!("an answer of another request is an error");
         };
-        assert!(message.contains("127.0.0.1:4500"), "{message}");
+        assert!(message.contains("10.0.0.1:4500"), "{message}");
     }
 
     #[test]

@@ -57,6 +57,21 @@ pub struct Member {
     pub storage: Option<u64>,
 }
 
+#[cfg(test)]
+impl Member {
+    /// A member for unit tests: [`NodeId::test`]`(port)` in `status`,
+    /// hosting `hosts` (none: a client), with no load and no storage.
+    pub(crate) fn test(port: u16, status: MemberStatus, hosts: &[&str]) -> Self {
+        Self {
+            id: NodeId::test(port),
+            status,
+            hosts: hosts.iter().map(|h| (*h).to_string()).collect(),
+            load: 0,
+            storage: None,
+        }
+    }
+}
+
 /// Where the cluster's membership lives.
 ///
 /// [`InMemoryMembership`] serves nodes that share one OS process (tests,

@@ -97,21 +97,14 @@ impl Recovery {
 mod tests {
     use super::*;
 
-    fn node(port: u16) -> NodeId {
-        NodeId {
-            addr: ([10, 0, 0, 1], port).into(),
-            incarnation: 1,
-        }
-    }
-
     fn ring(ports: &[u16]) -> Vec<NodeId> {
-        ports.iter().map(|p| node(*p)).collect()
+        ports.iter().map(|p| NodeId::test(*p)).collect()
     }
 
     #[test]
     fn a_new_ring_waits_for_every_other_host_and_owes_each_a_report() {
         let mut r = Recovery::default();
-        r.begin(ring(&[1, 2, 3]), node(1), false);
+        r.begin(ring(&[1, 2, 3]), NodeId::test(1), false);
         assert_eq!(r.unreported(), ring(&[2, 3]));
         let (now, owed) = r.owed();
         assert_eq!(now, ring(&[1, 2, 3]));
@@ -122,7 +115,7 @@ mod tests {
     #[test]
     fn a_client_owes_no_reports_but_still_waits_for_the_hosts() {
         let mut r = Recovery::default();
-        r.begin(ring(&[1, 2]), node(9), true);
+        r.begin(ring(&[1, 2]), NodeId::test(9), true);
         assert_eq!(r.unreported(), ring(&[1, 2]));
         assert!(r.owed().1.is_empty());
         // Nothing owed, but its own partitions are not filled yet.
@@ -135,11 +128,11 @@ mod tests {
     fn a_round_is_done_once_every_report_is_sent_and_the_partitions_filled() {
         let mut r = Recovery::default();
         let now = ring(&[1, 2, 3]);
-        r.begin(now.clone(), node(1), false);
-        r.reported_to(node(2), &now);
+        r.begin(now.clone(), NodeId::test(1), false);
+        r.reported_to(NodeId::test(2), &now);
         r.filled_for(&now);
         assert!(r.pending(), "node 3 is still owed a report");
-        r.reported_to(node(3), &now);
+        r.reported_to(NodeId::test(3), &now);
         assert!(!r.pending());
         assert!(r.owed().1.is_empty());
     }
@@ -149,11 +142,11 @@ mod tests {
         let mut r = Recovery::default();
         let old = ring(&[1, 2, 3]);
         let now = ring(&[1, 2]);
-        r.begin(old.clone(), node(1), false);
-        r.begin(now.clone(), node(1), false);
-        r.reported_to(node(2), &old);
+        r.begin(old.clone(), NodeId::test(1), false);
+        r.begin(now.clone(), NodeId::test(1), false);
+        r.reported_to(NodeId::test(2), &old);
         r.filled_for(&old);
-        r.host_reported(node(2), old);
+        r.host_reported(NodeId::test(2), old);
         assert_eq!(r.owed().1.into_iter().collect::<Vec<_>>(), ring(&[2]));
         assert!(r.pending());
         assert_eq!(r.unreported(), ring(&[2]));
@@ -163,10 +156,10 @@ mod tests {
     fn a_complete_report_settles_its_host() {
         let mut r = Recovery::default();
         let now = ring(&[1, 2, 3]);
-        r.begin(now.clone(), node(1), false);
-        r.host_reported(node(3), now.clone());
+        r.begin(now.clone(), NodeId::test(1), false);
+        r.host_reported(NodeId::test(3), now.clone());
         assert_eq!(r.unreported(), ring(&[2]));
-        r.host_reported(node(2), now);
+        r.host_reported(NodeId::test(2), now);
         assert!(r.unreported().is_empty());
     }
 
@@ -177,10 +170,10 @@ mod tests {
         let mut r = Recovery::default();
         let old = ring(&[1, 2, 3]);
         let now = ring(&[1, 2]);
-        r.begin(old, node(1), false);
-        r.host_reported(node(2), now.clone());
+        r.begin(old, NodeId::test(1), false);
+        r.host_reported(NodeId::test(2), now.clone());
         assert_eq!(r.unreported(), ring(&[2, 3]), "not for the current ring");
-        r.begin(now, node(1), false);
+        r.begin(now, NodeId::test(1), false);
         assert!(r.unreported().is_empty());
     }
 
@@ -190,10 +183,10 @@ mod tests {
         // report says nothing about what it runs now.
         let mut r = Recovery::default();
         let with = ring(&[1, 2]);
-        r.begin(with.clone(), node(1), false);
-        r.host_reported(node(2), with.clone());
-        r.begin(ring(&[1]), node(1), false);
-        r.begin(with, node(1), false);
+        r.begin(with.clone(), NodeId::test(1), false);
+        r.host_reported(NodeId::test(2), with.clone());
+        r.begin(ring(&[1]), NodeId::test(1), false);
+        r.begin(with, NodeId::test(1), false);
         assert_eq!(r.unreported(), ring(&[2]));
     }
 }

@@ -109,23 +109,6 @@ mod tests {
     use crate::node::view::View;
     use crate::transport::NodeId;
 
-    fn node(port: u16) -> NodeId {
-        NodeId {
-            addr: ([10, 0, 0, 1], port).into(),
-            incarnation: 1,
-        }
-    }
-
-    fn host(port: u16, status: MemberStatus) -> Member {
-        Member {
-            id: node(port),
-            status,
-            hosts: vec!["Probe".into()],
-            load: 0,
-            storage: None,
-        }
-    }
-
     fn probe(key: usize) -> ActorId {
         ActorId {
             type_name: "Probe".into(),
@@ -135,11 +118,11 @@ mod tests {
 
     #[test]
     fn a_new_view_keeps_moves_and_drops_entries() {
-        let (a, b, gone) = (node(1), node(2), node(3));
+        let (a, b, gone) = (NodeId::test(1), NodeId::test(2), NodeId::test(3));
         let view = View::new(vec![
-            host(1, MemberStatus::Alive),
-            host(2, MemberStatus::Alive),
-            host(3, MemberStatus::Dead),
+            Member::test(1, MemberStatus::Alive, &["Probe"]),
+            Member::test(2, MemberStatus::Alive, &["Probe"]),
+            Member::test(3, MemberStatus::Dead, &["Probe"]),
         ]);
         let mut entries = IdMap::default();
         for k in 0..64 {

@@ -81,13 +81,6 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap as Map;
 
-    fn node(port: u16) -> NodeId {
-        NodeId {
-            addr: ([10, 0, 0, 1], port).into(),
-            incarnation: 1,
-        }
-    }
-
     fn id(k: u32) -> ActorId {
         ActorId {
             type_name: "T".into(),
@@ -97,7 +90,7 @@ mod tests {
 
     #[test]
     fn spreads_evenly_and_moves_little_when_a_node_goes() {
-        let three = Ring::new([node(1), node(2), node(3)]);
+        let three = Ring::new([NodeId::test(1), NodeId::test(2), NodeId::test(3)]);
         let mut counts: Map<NodeId, u32> = Map::new();
         for k in 0..3_000 {
             *counts.entry(three.owner(&id(k)).unwrap()).or_default() += 1;
@@ -106,16 +99,16 @@ mod tests {
             counts.values().all(|&c| (600..1_400).contains(&c)),
             "{counts:?}"
         );
-        let two = Ring::new([node(1), node(2)]);
+        let two = Ring::new([NodeId::test(1), NodeId::test(2)]);
         let moved = (0..3_000)
             .filter(|&k| {
                 let before = three.owner(&id(k)).unwrap();
-                before != node(3) && two.owner(&id(k)).unwrap() != before
+                before != NodeId::test(3) && two.owner(&id(k)).unwrap() != before
             })
             .count();
         assert_eq!(moved, 0, "keys of surviving nodes moved");
         // Each node's ranges hold exactly the keys it owns.
-        for n in [node(1), node(2), node(3)] {
+        for n in [NodeId::test(1), NodeId::test(2), NodeId::test(3)] {
             let ranges = three.ranges_of(n);
             assert_eq!(ranges.len() as u64, VIRTUAL_POINTS);
             for k in 0..3_000 {
@@ -124,11 +117,11 @@ mod tests {
                 assert_eq!(inside, three.owner(&id(k)) == Some(n), "key {k}");
             }
         }
-        assert!(three.ranges_of(node(9)).is_empty());
-        let alone = Ring::new([node(1)]);
+        assert!(three.ranges_of(NodeId::test(9)).is_empty());
+        let alone = Ring::new([NodeId::test(1)]);
         assert!((0..100).all(|k| {
             alone
-                .ranges_of(node(1))
+                .ranges_of(NodeId::test(1))
                 .iter()
                 .any(|r| r.contains(id(k).ring_position()))
         }));
@@ -139,10 +132,10 @@ mod tests {
     fn a_restarted_node_takes_back_the_same_partitions() {
         let restarted = NodeId {
             incarnation: 2,
-            ..node(2)
+            ..NodeId::test(2)
         };
-        let before = Ring::new([node(1), node(2), node(3)]);
-        let after = Ring::new([node(1), restarted, node(3)]);
+        let before = Ring::new([NodeId::test(1), NodeId::test(2), NodeId::test(3)]);
+        let after = Ring::new([NodeId::test(1), restarted, NodeId::test(3)]);
         for k in 0..1_000 {
             let (was, is) = (before.owner(&id(k)).unwrap(), after.owner(&id(k)).unwrap());
             assert_eq!(was.addr, is.addr, "key {k}");

@@ -76,39 +76,24 @@ mod tests {
     use crate::node::view::View;
     use crate::transport::NodeId;
 
-    fn node(port: u16) -> NodeId {
-        NodeId {
-            addr: ([10, 0, 0, 1], port).into(),
-            incarnation: 1,
-        }
-    }
-
-    fn member(port: u16, status: MemberStatus, hosts: &[&str]) -> Member {
-        Member {
-            id: node(port),
-            status,
-            hosts: hosts.iter().map(|h| h.to_string()).collect(),
-            load: 0,
-            storage: None,
-        }
-    }
-
     /// node 1 alive, 2 leaving, 3 dead, 4 left, 5 an alive client; 6 is
     /// no member.
     fn view() -> View {
         View::new(vec![
-            member(3, MemberStatus::Dead, &["Probe"]),
-            member(1, MemberStatus::Alive, &["Probe"]),
-            member(5, MemberStatus::Alive, &[]),
-            member(2, MemberStatus::Leaving, &["Probe"]),
-            member(4, MemberStatus::Left, &["Probe"]),
+            Member::test(3, MemberStatus::Dead, &["Probe"]),
+            Member::test(1, MemberStatus::Alive, &["Probe"]),
+            Member::test(5, MemberStatus::Alive, &[]),
+            Member::test(2, MemberStatus::Leaving, &["Probe"]),
+            Member::test(4, MemberStatus::Left, &["Probe"]),
         ])
     }
 
     #[test]
     fn only_alive_members_take_new_activations() {
         let v = view();
-        let placeable: Vec<u16> = (1..=6).filter(|p| v.is_placeable(node(*p))).collect();
+        let placeable: Vec<u16> = (1..=6)
+            .filter(|p| v.is_placeable(NodeId::test(*p)))
+            .collect();
         assert_eq!(
             placeable,
             vec![1, 5],
@@ -119,7 +104,7 @@ mod tests {
     #[test]
     fn leaving_members_still_serve() {
         let v = view();
-        let serving: Vec<u16> = (1..=6).filter(|p| v.is_serving(node(*p))).collect();
+        let serving: Vec<u16> = (1..=6).filter(|p| v.is_serving(NodeId::test(*p))).collect();
         assert_eq!(serving, vec![1, 2, 5]);
         assert_eq!(v.serving().count(), 3);
     }
@@ -127,7 +112,7 @@ mod tests {
     #[test]
     fn only_a_member_declared_dead_is_dead() {
         let v = view();
-        let dead: Vec<u16> = (1..=6).filter(|p| v.is_dead(node(*p))).collect();
+        let dead: Vec<u16> = (1..=6).filter(|p| v.is_dead(NodeId::test(*p))).collect();
         assert_eq!(dead, vec![3], "left is not dead; unknown is not dead");
     }
 
@@ -136,7 +121,7 @@ mod tests {
         let v = view();
         assert_eq!(
             v.ring_hosts(),
-            vec![node(1), node(2)],
+            vec![NodeId::test(1), NodeId::test(2)],
             "no client, nobody gone"
         );
         let owner = v.owner(&crate::id::ActorId {
@@ -144,7 +129,7 @@ mod tests {
             key: "k".into(),
         });
         assert!(
-            owner == Some(node(1)) || owner == Some(node(2)),
+            owner == Some(NodeId::test(1)) || owner == Some(NodeId::test(2)),
             "{owner:?}"
         );
         assert_eq!(

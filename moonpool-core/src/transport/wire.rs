@@ -86,3 +86,14 @@ impl Kind {
         Some((kind, u64::from_le_bytes(id)))
     }
 }
+
+#[cfg(test)]
+impl NodeId {
+    /// A node for unit tests: `10.0.0.1:port`, first incarnation.
+    pub(crate) fn test(port: u16) -> Self {
+        Self {
+            addr: ([10, 0, 0, 1], port).into(),
+            incarnation: 1,
+        }
+    }
+}
