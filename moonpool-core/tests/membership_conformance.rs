@@ -1,27 +1,16 @@
 //! Every membership table keeps the same contract (`node::conformance`):
-//! in memory, and in PostgreSQL (feature `postgres`, against the server
-//! named by `MOONPOOL_POSTGRES_URL`).
+//! PostgreSQL's here (feature `postgres`, against the server named by
+//! `MOONPOOL_POSTGRES_URL`); the in-memory table's is a unit test beside
+//! it (`node::membership`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+#![cfg(feature = "postgres")]
 
 use std::sync::Arc;
 
 use moonpool_core::node::conformance::check_membership;
-use moonpool_core::node::{InMemoryMembership, MembershipTable};
+use moonpool_core::node::MembershipTable;
 use moonpool_sim::BoxFuture;
 
-#[test]
-fn in_memory_membership_keeps_the_contract() {
-    moonpool_sim::Simulation::new(1)
-        .run(|_| async {
-            let make = || -> BoxFuture<'static, Arc<dyn MembershipTable>> {
-                Box::pin(async { Arc::new(InMemoryMembership::new()) as Arc<dyn MembershipTable> })
-            };
-            check_membership(&make).await.unwrap();
-        })
-        .unwrap();
-}
-
-#[cfg(feature = "postgres")]
 mod postgres {
     use super::*;
     use moonpool_core::node::PostgresMembership;

@@ -19,7 +19,9 @@ pub type TableMaker<'a> = &'a (dyn Fn() -> BoxFuture<'static, Arc<dyn Membership
 /// member; a restarted node (new incarnation) replaces its earlier life;
 /// leaving goes alive → leaving → left; death takes two live voters when
 /// at least two others are alive (one otherwise), a withdrawn or dead
-/// voter's vote does not count; and races — nodes joining at once, voters
+/// voter's vote does not count; a vote by or against an earlier life of a
+/// restarted node, or against a member that left, changes nothing; and
+/// races — nodes joining at once, voters
 /// voting at once, a vote racing a leave — lose nothing.
 ///
 /// # Errors
@@ -45,6 +47,7 @@ pub async fn check_membership(make: TableMaker<'_>) -> Result<(), Violation> {
     leaving(make().await).await?;
     votes(make().await).await?;
     clients_do_not_vote(make().await).await?;
+    votes_name_a_life_in_service(make().await).await?;
     joins_at_once(make().await).await?;
     voters_at_once(make().await).await?;
     vote_races_leave(make().await).await?;
@@ -248,6 +251,35 @@ async fn clients_do_not_vote(table: Arc<dyn MembershipTable>) -> Result<(), Viol
     // A client is declared dead by a host's vote.
     ok(CASE, t.declare_dead(client.id, b.id).await)?;
     expect_status(CASE, t, client.id, MemberStatus::Dead).await
+}
+
+async fn votes_name_a_life_in_service(table: Arc<dyn MembershipTable>) -> Result<(), Violation> {
+    const CASE: &str =
+        "votes by or against an earlier life, or against a member gone, change nothing";
+    let t = &*table;
+    let (a, b, c, d) = (member(1, 1), member(2, 1), member(3, 1), member(4, 1));
+    join_all(CASE, t, &[a.clone(), b.clone(), c.clone(), d.clone()]).await?;
+    // A restarts. Votes against its earlier life do not touch the new one.
+    let again = member(1, 2);
+    ok(CASE, t.join(again.clone()).await)?;
+    ok(CASE, t.declare_dead(a.id, b.id).await)?;
+    ok(CASE, t.declare_dead(a.id, c.id).await)?;
+    expect_status(CASE, t, again.id, MemberStatus::Alive).await?;
+    // Nor does a vote by its earlier life count: with three other hosts
+    // (A's new life, C, D) B needs two live voters, and has one.
+    ok(CASE, t.declare_dead(b.id, a.id).await)?;
+    ok(CASE, t.declare_dead(b.id, c.id).await)?;
+    expect_status(CASE, t, b.id, MemberStatus::Alive).await?;
+    ok(CASE, t.withdraw_suspicion(b.id, c.id).await)?;
+    // Leaving by the earlier life's name does not make the new one leave.
+    ok(CASE, t.leave(a.id).await)?;
+    expect_status(CASE, t, again.id, MemberStatus::Alive).await?;
+    // A member that left stays left, however many vote against it.
+    ok(CASE, t.leave(d.id).await)?;
+    ok(CASE, t.declare_dead(d.id, b.id).await)?;
+    ok(CASE, t.declare_dead(d.id, c.id).await)?;
+    ok(CASE, t.declare_dead(d.id, again.id).await)?;
+    expect_status(CASE, t, d.id, MemberStatus::Left).await
 }
 
 async fn joins_at_once(table: Arc<dyn MembershipTable>) -> Result<(), Violation> {

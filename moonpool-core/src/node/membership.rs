@@ -142,6 +142,10 @@ pub struct InMemoryMembership {
     suspicions: Arc<Mutex<BTreeMap<NodeId, std::collections::BTreeSet<NodeId>>>>,
     /// Bumped on every change to `rows`.
     version: Arc<std::sync::atomic::AtomicU64>,
+    /// How many times a node asked for the version (tests count the reads
+    /// a path makes).
+    #[cfg(test)]
+    version_reads: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl InMemoryMembership {
@@ -156,6 +160,13 @@ impl InMemoryMembership {
         lock(&self.rows)
             .get(&node.addr)
             .is_some_and(|m| m.id == node && m.status == MemberStatus::Dead)
+    }
+
+    /// How many times [`MembershipTable::version`] was asked so far.
+    #[cfg(test)]
+    pub(crate) fn version_reads(&self) -> u64 {
+        self.version_reads
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn bump(&self) {
@@ -274,6 +285,9 @@ impl MembershipTable for InMemoryMembership {
     }
 
     fn version(&self) -> Option<u64> {
+        #[cfg(test)]
+        self.version_reads
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         Some(self.version.load(std::sync::atomic::Ordering::Acquire))
     }
 }
@@ -281,52 +295,55 @@ impl MembershipTable for InMemoryMembership {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::node::conformance::check_membership;
 
-    fn member(last: u8) -> Member {
-        Member {
-            id: NodeId {
-                addr: SocketAddr::from(([10, 0, 0, last], 7000)),
-                incarnation: 1,
-            },
-            status: MemberStatus::Alive,
-            hosts: vec!["T".to_string()],
-            load: 0,
-            storage: None,
-        }
-    }
-
-    fn status(table: &InMemoryMembership, m: &Member) -> MemberStatus {
-        lock(&table.rows)[&m.id.addr].status
-    }
-
+    /// The in-memory table keeps the contract every table keeps (run here,
+    /// beside the table, so a change to the table fails its unit tests).
     #[test]
-    fn death_needs_two_live_voters_when_two_others_are_alive() {
+    fn in_memory_table_keeps_the_contract() {
+        moonpool_sim::Simulation::new(1)
+            .run(|_| async {
+                let make = || -> BoxFuture<'static, Arc<dyn MembershipTable>> {
+                    Box::pin(async {
+                        Arc::new(InMemoryMembership::new()) as Arc<dyn MembershipTable>
+                    })
+                };
+                check_membership(&make).await.unwrap();
+            })
+            .unwrap();
+    }
+
+    /// `is_declared_dead` (what `SimCluster::restart_declared_dead` asks)
+    /// answers for one life of a node: declared dead, not alive, leaving,
+    /// left, unknown, or an earlier life of a node declared dead.
+    #[test]
+    fn declared_dead_means_this_life_was_voted_dead() {
         moonpool_sim::Simulation::new(1)
             .run(|_| async {
                 let table = InMemoryMembership::new();
-                let [a, b, c] = [member(1), member(2), member(3)];
+                let [a, b, c] = [1, 2, 3].map(|p| Member::test(p, MemberStatus::Alive, &["T"]));
                 for m in [&a, &b, &c] {
                     table.join(m.clone()).await.unwrap();
                 }
-                // One bad link: A and B each vote the other dead; nobody dies.
-                table.declare_dead(b.id, a.id).await.unwrap();
-                table.declare_dead(a.id, b.id).await.unwrap();
-                table.declare_dead(b.id, a.id).await.unwrap();
-                assert_eq!(status(&table, &a), MemberStatus::Alive);
-                assert_eq!(status(&table, &b), MemberStatus::Alive);
-                // A withdrew before C voted: still one vote.
-                table.withdraw_suspicion(b.id, a.id).await.unwrap();
-                table.declare_dead(b.id, c.id).await.unwrap();
-                assert_eq!(status(&table, &b), MemberStatus::Alive);
-                // A votes again: two live voters.
-                table.declare_dead(b.id, a.id).await.unwrap();
-                assert_eq!(status(&table, &b), MemberStatus::Dead);
-                // Dead B's vote against A does not count; with one other
-                // alive (C), one vote is enough.
-                table.declare_dead(a.id, b.id).await.unwrap();
-                assert_eq!(status(&table, &a), MemberStatus::Alive);
+                assert!(!table.is_declared_dead(a.id), "alive");
+                assert!(!table.is_declared_dead(NodeId::test(9)), "unknown");
+                table.begin_leave(b.id).await.unwrap();
+                assert!(!table.is_declared_dead(b.id), "leaving");
+                table.leave(b.id).await.unwrap();
+                assert!(!table.is_declared_dead(b.id), "left");
+                // Two hosts in service (A, C): one vote is enough.
                 table.declare_dead(a.id, c.id).await.unwrap();
-                assert_eq!(status(&table, &a), MemberStatus::Dead);
+                assert!(table.is_declared_dead(a.id), "voted dead");
+                let earlier = NodeId {
+                    incarnation: a.id.incarnation - 1,
+                    ..a.id
+                };
+                assert!(!table.is_declared_dead(earlier), "an earlier life");
+                let later = NodeId {
+                    incarnation: a.id.incarnation + 1,
+                    ..a.id
+                };
+                assert!(!table.is_declared_dead(later), "a later life");
             })
             .unwrap();
     }

@@ -26,6 +26,35 @@ async fn a_cached_location_spares_the_directory(sim: SimContext) {
     assert!(!asked, "the second call asked the directory again");
 }
 
+/// Placing a new activation re-reads the membership table only after the
+/// directory refused a candidate. What a new activation reads anyway: each
+/// registration reads the table once at the directory's owner (it answers
+/// from a fresh view), and a new activation is registered twice — by the
+/// caller that places it and by the host that activates it. Forty first
+/// calls from one node read no more than that and the nodes' periodic
+/// watch; a read per placement at the caller would add forty.
+#[moonpool::sim_test(seeds = 20, faults = "calm")]
+async fn placement_reads_the_table_only_after_a_refusal(sim: SimContext) {
+    const CALLS: u64 = 40;
+    let cluster = cluster(&sim, 3).await;
+    let via = cluster.node("node-2").unwrap();
+    let (reads, started) = (cluster.membership().version_reads(), sim.now());
+    for i in 0..CALLS {
+        touch::<Probe>(&sim, &via, &format!("k{i}")).await;
+    }
+    let reads = cluster.membership().version_reads() - reads;
+    // Each node's watch reads once a probe interval (500 ms here); two
+    // more a node for the intervals the burst starts and ends in.
+    let intervals = (sim.now() - started).as_millis() / 500;
+    let watched = 3 * (u64::try_from(intervals).unwrap() + 2);
+    let expected = 2 * CALLS + watched;
+    assert!(
+        reads <= expected,
+        "{reads} table reads for {CALLS} placements in {:?} (registrations and watches make {expected})",
+        sim.now() - started
+    );
+}
+
 /// A caller whose cache points at a node the actor left (it moved to
 /// another host meanwhile) is told "not here", forgets the location and
 /// reaches the actor where it is now.
