@@ -7,8 +7,8 @@
 
 use std::sync::Arc;
 
-use moonpool_core::node::conformance::check_membership;
 use moonpool_core::node::MembershipTable;
+use moonpool_core::node::conformance::check_membership;
 use moonpool_sim::BoxFuture;
 
 mod postgres {

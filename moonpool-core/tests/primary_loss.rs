@@ -125,3 +125,39 @@ async fn any_node_is_a_seed_and_a_lost_primary_is_reported_within_the_lease(sim:
     );
     assert!(!newcomer.to_string().contains('{'), "{newcomer}");
 }
+
+/// A node given a seed that is not the primary talks to the primary
+/// itself from then on: the seed's death does not cut it off from the
+/// membership (it goes on reading it, sees the seed declared dead, and
+/// serves calls).
+#[moonpool::sim_test(seeds = 50, faults = "calm")]
+async fn a_seed_that_dies_does_not_cut_off_the_nodes_it_introduced(sim: SimContext) {
+    let (primary_pid, primary) = start(&sim, "n0", |b| b.host::<Counter>().host_membership()).await;
+    let primary_addr: SocketAddr = SocketAddr::new(sim.ip_of(primary_pid), 7000);
+    let (seed_pid, seed) = start(&sim, "n1", move |b| {
+        b.host::<Counter>().primary(primary_addr)
+    })
+    .await;
+    let seed_addr = SocketAddr::new(sim.ip_of(seed_pid), 7000);
+    let (_, n2) = start(&sim, "n2", move |b| b.host::<Counter>().primary(seed_addr)).await;
+    while [&primary, &seed, &n2]
+        .iter()
+        .any(|n| n.live_members().len() < 3)
+    {
+        sim.sleep(Duration::from_millis(50)).await;
+    }
+
+    sim.kill_process(seed_pid).unwrap();
+    let deadline = sim.now() + Duration::from_secs(10);
+    while n2.live_members().contains(&seed.id()) {
+        assert!(
+            n2.membership_lost().is_none(),
+            "cut off with its seed: {:?}",
+            n2.membership_lost()
+        );
+        assert!(sim.now() < deadline, "the seed was never declared dead");
+        sim.sleep(Duration::from_millis(20)).await;
+    }
+    assert!(n2.membership_lost().is_none());
+    assert_eq!(n2.actor::<Counter>("c").call(Add(1)).await.unwrap(), 1);
+}

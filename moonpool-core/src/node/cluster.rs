@@ -172,17 +172,7 @@ impl Cluster {
         let mut seen = lock(&self.seen);
         let old = &seen.view;
         log_changes(me, &old.members, &members);
-        // Hosts that were alive and are now dead, or gone without leaving:
-        // what they ran may move, once they have surely stopped.
-        let died = old
-            .members
-            .iter()
-            .filter(|m| m.status.in_service() && !m.hosts.is_empty() && m.id != me)
-            .any(|was| {
-                !members
-                    .iter()
-                    .any(|m| m.id == was.id && m.status != MemberStatus::Dead)
-            });
+        let died = host_died(&old.members, &members, me);
         if died {
             self.lease.hold_placements(self.providers.now());
         }
@@ -307,6 +297,28 @@ impl Cluster {
     }
 }
 
+#[cfg(test)]
+impl Cluster {
+    /// Whether the last read of the table failed (for the service tests).
+    pub(crate) fn failing_reads(&self) -> bool {
+        self.failing.load(Ordering::Relaxed)
+    }
+}
+
+/// Whether a host other than `me` that was in service in `old` is dead in
+/// `new`, or gone from it without leaving: what it ran may move, once it
+/// has surely stopped (placements are held; see `lease.rs`). A client's
+/// death, a member already dead, a host that left, and load reports hold
+/// nothing.
+fn host_died(old: &[Member], new: &[Member], me: NodeId) -> bool {
+    old.iter()
+        .filter(|m| m.status.in_service() && !m.hosts.is_empty() && m.id != me)
+        .any(|was| {
+            !new.iter()
+                .any(|m| m.id == was.id && m.status != MemberStatus::Dead)
+        })
+}
+
 fn is_alive_in(members: &[Member], me: NodeId) -> bool {
     members.iter().any(|m| m.id == me && m.status.in_service())
 }
@@ -339,5 +351,88 @@ fn log_changes(me: NodeId, old: &[Member], new: &[Member]) {
             }
         };
         crate::metrics::membership_change(status);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::node::cluster::host_died;
+    use crate::node::membership::{Member, MemberStatus};
+    use crate::transport::NodeId;
+
+    fn with(members: &[Member], port: u16, change: impl FnOnce(&mut Member)) -> Vec<Member> {
+        let mut new = members.to_vec();
+        if let Some(m) = new.iter_mut().find(|m| m.id.addr.port() == port) {
+            change(m);
+        }
+        new
+    }
+
+    /// Placements are held after a host's death only: not after a client's,
+    /// a member already dead, a graceful leave, a load report or this node's
+    /// own death (it is fenced instead).
+    #[test]
+    fn only_a_host_dying_or_vanishing_holds_placements() {
+        let alive = |port, hosts: &[&str]| Member::test(port, MemberStatus::Alive, hosts);
+        let old = vec![
+            alive(1, &["T"]),
+            alive(2, &["T"]),
+            alive(3, &["T"]),
+            alive(4, &[]),
+        ];
+        let me = NodeId::test(1);
+        let dead = |m: &mut Member| m.status = MemberStatus::Dead;
+        assert!(
+            host_died(&old, &with(&old, 2, dead), me),
+            "a host declared dead"
+        );
+        let gone: Vec<Member> = old
+            .iter()
+            .filter(|m| m.id.addr.port() != 3)
+            .cloned()
+            .collect();
+        assert!(host_died(&old, &gone, me), "a host gone from the table");
+        let restarted = with(&old, 3, |m| m.id.incarnation += 1);
+        assert!(
+            host_died(&old, &restarted, me),
+            "a host replaced by its next life"
+        );
+        let leaving = with(&old, 2, |m| m.status = MemberStatus::Leaving);
+        assert!(
+            host_died(&leaving, &with(&leaving, 2, dead), me),
+            "a leaving host declared dead"
+        );
+
+        assert!(!host_died(&old, &old, me), "nothing changed");
+        assert!(
+            !host_died(&old, &with(&old, 2, |m| m.load = 7), me),
+            "a load report"
+        );
+        assert!(
+            !host_died(&old, &with(&old, 4, dead), me),
+            "a client declared dead"
+        );
+        assert!(
+            !host_died(&old, &with(&old, 1, dead), me),
+            "this node declared dead"
+        );
+        let left = with(&old, 2, |m| m.status = MemberStatus::Left);
+        assert!(!host_died(&old, &left, me), "a host that left");
+        assert!(
+            !host_died(
+                &leaving,
+                &with(&leaving, 2, |m| m.status = MemberStatus::Left),
+                me
+            ),
+            "a leaving host that left"
+        );
+        let was_dead = with(&old, 2, dead);
+        assert!(
+            !host_died(&was_dead, &with(&was_dead, 3, |m| m.load = 7), me),
+            "a host dead already"
+        );
+        let mut joined = old.clone();
+        joined.push(alive(5, &["T"]));
+        assert!(!host_died(&old, &joined, me), "a host joined");
     }
 }

@@ -146,6 +146,10 @@ pub struct InMemoryMembership {
     /// a path makes).
     #[cfg(test)]
     version_reads: Arc<std::sync::atomic::AtomicU64>,
+    /// While set, reads fail as a database that is down would (tests of
+    /// what a node does when it cannot read the table).
+    #[cfg(test)]
+    unavailable: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl InMemoryMembership {
@@ -167,6 +171,20 @@ impl InMemoryMembership {
     pub(crate) fn version_reads(&self) -> u64 {
         self.version_reads
             .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Makes reads of the table fail (`true`) or work again (`false`): a
+    /// snapshot is refused and the version unknown, as a database that is
+    /// down would answer.
+    #[cfg(test)]
+    pub(crate) fn set_unavailable(&self, unavailable: bool) {
+        self.unavailable
+            .store(unavailable, std::sync::atomic::Ordering::Release);
+    }
+
+    #[cfg(test)]
+    fn is_unavailable(&self) -> bool {
+        self.unavailable.load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn bump(&self) {
@@ -280,6 +298,14 @@ impl MembershipTable for InMemoryMembership {
     }
 
     fn snapshot(&self) -> BoxFuture<'static, Result<Vec<Member>, MembershipError>> {
+        #[cfg(test)]
+        if self.is_unavailable() {
+            return Box::pin(async {
+                Err(MembershipError::Unavailable(
+                    "the test made the table unavailable".to_string(),
+                ))
+            });
+        }
         let rows: Vec<Member> = lock(&self.rows).values().cloned().collect();
         Box::pin(async move { Ok(rows) })
     }
@@ -288,6 +314,10 @@ impl MembershipTable for InMemoryMembership {
         #[cfg(test)]
         self.version_reads
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        #[cfg(test)]
+        if self.is_unavailable() {
+            return None;
+        }
         Some(self.version.load(std::sync::atomic::Ordering::Acquire))
     }
 }

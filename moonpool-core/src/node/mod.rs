@@ -67,6 +67,9 @@ mod shared_storage;
 mod view;
 mod watch;
 
+#[cfg(test)]
+pub(crate) use protocol::{DirectoryRequest, DirectoryResponse, HostRequest, HostResponse};
+
 pub use builder::{ActorRegistration, NodeBuilder};
 pub use config::{NodeConfig, NodeError};
 pub use handle::Node;

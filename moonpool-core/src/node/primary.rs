@@ -83,9 +83,7 @@ impl PrimaryMembership {
             .await?
         {
             (seed, ClusterResponse::Primary(primary)) => {
-                if primary != seed {
-                    tracing::info!(%seed, %primary, "the seed is not the membership primary; using the primary");
-                }
+                tracing::info!(%seed, %primary, "membership primary found through the seed; using it from now on");
                 *lock(&self.primary) = primary;
                 Ok(())
             }

@@ -170,4 +170,11 @@ impl Router {
     pub(crate) fn cached_homes(&self) -> Vec<NodeId> {
         lock(&self.cache).values().copied().collect()
     }
+
+    /// Puts `home` in the location cache for `id`, as a call found it
+    /// there (for the service tests: a location the watch has not pruned
+    /// yet).
+    pub(crate) fn remember(&self, id: &ActorId, home: NodeId) {
+        lock(&self.cache).insert(id.clone(), home);
+    }
 }

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 mod directory;
+mod membership;
 mod placement;
 mod routing;
 

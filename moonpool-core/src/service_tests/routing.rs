@@ -91,6 +91,35 @@ async fn a_stale_cached_location_is_forgotten(sim: SimContext) {
     assert_eq!(n2.inner.router.cached_homes(), vec![n3.id()]);
 }
 
+/// A cached location on a node out of service is not used, even before
+/// the watch prunes the cache: the call places the actor anew.
+#[moonpool::sim_test(seeds = 20, faults = "calm")]
+async fn a_location_on_a_node_gone_is_not_used(sim: SimContext) {
+    let cluster = cluster(&sim, 3).await;
+    let (n1, n2) = (
+        cluster.node("node-1").unwrap(),
+        cluster.node("node-2").unwrap(),
+    );
+    assert_eq!(touch::<Local>(&sim, &n1, "k").await, 1);
+    let id = crate::id::ActorId::of::<Local>("k");
+    n1.shutdown().await;
+    eventually(
+        &sim,
+        Duration::from_secs(10),
+        "node-2 sees node-1 gone",
+        || !n2.live_members().contains(&n1.id()),
+    )
+    .await;
+    n2.inner.router.remember(&id, n1.id());
+    assert_eq!(
+        n2.inner.router.cached(&id),
+        None,
+        "a location on a node gone"
+    );
+    assert_eq!(touch::<Local>(&sim, &n2, "k").await, 1, "a new activation");
+    assert_eq!(n2.inner.router.cached_homes(), vec![n2.id()]);
+}
+
 /// One-way sends from one node to one actor all arrive, once each, in
 /// the order they were made.
 #[moonpool::sim_test(seeds = 20, faults = "calm")]
