@@ -45,24 +45,50 @@ async fn start(
     (pid, rx.recv().await.unwrap())
 }
 
-#[moonpool::sim_test(seeds = 100, faults = "calm")]
-async fn any_node_is_a_seed_and_a_lost_primary_is_reported_within_the_lease(sim: SimContext) {
-    let (primary_pid, primary) = start(&sim, "n0", |b| b.host::<Counter>().host_membership()).await;
+/// A development cluster of three hosts: n0 hosts the membership (the
+/// primary), n1 was given n0 as its seed, n2 was given n1 (not the
+/// primary); returned once all three see each other.
+struct Dev {
+    primary_pid: moonpool_sim::ProcessId,
+    primary_addr: SocketAddr,
+    nodes: [Node; 3],
+    n1_pid: moonpool_sim::ProcessId,
+    n1_addr: SocketAddr,
+}
+
+async fn three_hosts(sim: &SimContext) -> Dev {
+    let (primary_pid, primary) = start(sim, "n0", |b| b.host::<Counter>().host_membership()).await;
     let primary_addr: SocketAddr = SocketAddr::new(sim.ip_of(primary_pid), 7000);
-    let (n1_pid, n1) = start(&sim, "n1", move |b| {
+    let (n1_pid, n1) = start(sim, "n1", move |b| {
         b.host::<Counter>().primary(primary_addr)
     })
     .await;
-    // The third node and the client know only n1, which is not the primary.
     let n1_addr = SocketAddr::new(sim.ip_of(n1_pid), 7000);
-    let (_, n2) = start(&sim, "n2", move |b| b.host::<Counter>().primary(n1_addr)).await;
-    let (_, client) = start(&sim, "client", move |b| b.client_only().primary(n1_addr)).await;
-    while [&primary, &n1, &n2]
-        .iter()
-        .any(|n| n.live_members().len() < 3)
-    {
+    let (_, n2) = start(sim, "n2", move |b| b.host::<Counter>().primary(n1_addr)).await;
+    let nodes = [primary, n1, n2];
+    while nodes.iter().any(|n| n.live_members().len() < 3) {
         sim.sleep(Duration::from_millis(50)).await;
     }
+    Dev {
+        primary_pid,
+        primary_addr,
+        nodes,
+        n1_pid,
+        n1_addr,
+    }
+}
+
+#[moonpool::sim_test(seeds = 100, faults = "calm")]
+async fn any_node_is_a_seed_and_a_lost_primary_is_reported_within_the_lease(sim: SimContext) {
+    let Dev {
+        primary_pid,
+        primary_addr,
+        nodes: [_, n1, n2],
+        n1_addr,
+        ..
+    } = three_hosts(&sim).await;
+    // The client knows only n1, which is not the primary.
+    let (_, client) = start(&sim, "client", move |b| b.client_only().primary(n1_addr)).await;
     for k in 0..6 {
         client
             .actor::<Counter>(format!("c{k}"))
@@ -132,21 +158,11 @@ async fn any_node_is_a_seed_and_a_lost_primary_is_reported_within_the_lease(sim:
 /// serves calls).
 #[moonpool::sim_test(seeds = 50, faults = "calm")]
 async fn a_seed_that_dies_does_not_cut_off_the_nodes_it_introduced(sim: SimContext) {
-    let (primary_pid, primary) = start(&sim, "n0", |b| b.host::<Counter>().host_membership()).await;
-    let primary_addr: SocketAddr = SocketAddr::new(sim.ip_of(primary_pid), 7000);
-    let (seed_pid, seed) = start(&sim, "n1", move |b| {
-        b.host::<Counter>().primary(primary_addr)
-    })
-    .await;
-    let seed_addr = SocketAddr::new(sim.ip_of(seed_pid), 7000);
-    let (_, n2) = start(&sim, "n2", move |b| b.host::<Counter>().primary(seed_addr)).await;
-    while [&primary, &seed, &n2]
-        .iter()
-        .any(|n| n.live_members().len() < 3)
-    {
-        sim.sleep(Duration::from_millis(50)).await;
-    }
-
+    let Dev {
+        nodes: [_, seed, n2],
+        n1_pid: seed_pid,
+        ..
+    } = three_hosts(&sim).await;
     sim.kill_process(seed_pid).unwrap();
     let deadline = sim.now() + Duration::from_secs(10);
     while n2.live_members().contains(&seed.id()) {

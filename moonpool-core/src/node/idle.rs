@@ -157,3 +157,140 @@ pub(crate) async fn collect(collector: Arc<IdleCollector>, p: Arc<Providers>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex, Weak};
+    use std::time::Duration;
+
+    use moonpool_sim::chaos::FaultConfig;
+    use moonpool_sim::{Instant, Simulation};
+
+    use crate::actor::Idle;
+    use crate::node::idle::{Due, IdleCollector, collect};
+
+    /// Checks made, as (activation, when).
+    type Checks = Arc<Mutex<Vec<(u64, Instant)>>>;
+
+    /// An activation that records its checks and asks to be checked again
+    /// at the deadlines in `again`, one per check, then no more.
+    struct Fake {
+        name: u64,
+        checks: Checks,
+        again: Mutex<Vec<Instant>>,
+    }
+
+    impl Fake {
+        fn new(name: u64, checks: &Checks, again: Vec<Instant>) -> Arc<Self> {
+            Arc::new(Self {
+                name,
+                checks: Arc::clone(checks),
+                again: Mutex::new(again),
+            })
+        }
+    }
+
+    impl Idle for Fake {
+        fn check_idle(self: Arc<Self>, now: Instant) -> Option<Instant> {
+            self.checks.lock().unwrap().push((self.name, now));
+            let mut again = self.again.lock().unwrap();
+            (!again.is_empty()).then(|| again.remove(0))
+        }
+    }
+
+    fn nobody() -> Weak<dyn Idle> {
+        Weak::<Fake>::new()
+    }
+
+    fn at(ms: u64) -> Instant {
+        Instant::from_nanos(ms * 1_000_000)
+    }
+
+    fn generations(taken: Vec<(u64, Weak<dyn Idle>)>) -> Vec<u64> {
+        taken.into_iter().map(|(g, _)| g).collect()
+    }
+
+    /// Entries come due in deadline order, then generation order (one
+    /// order on every run), and only once their deadline has come; `push`
+    /// says whether the entry is now the soonest (a strictly sooner
+    /// deadline: one the collector's task must be woken for).
+    #[test]
+    fn entries_come_due_by_deadline_then_generation() {
+        let c = IdleCollector::default();
+        assert_eq!(c.soonest(), None);
+        assert!(
+            c.push(at(30), 3, nobody()),
+            "the first entry is the soonest"
+        );
+        assert!(c.push(at(10), 5, nobody()), "a sooner deadline");
+        assert!(
+            !c.push(at(10), 4, nobody()),
+            "the same deadline is not sooner"
+        );
+        assert!(!c.push(at(20), 1, nobody()), "a later deadline");
+        assert_eq!(c.soonest(), Some(at(10)));
+        assert!(c.take_due(at(9)).is_empty(), "nothing is due yet");
+        assert_eq!(generations(c.take_due(at(20))), vec![4, 5, 1]);
+        assert_eq!(c.soonest(), Some(at(30)));
+        assert_eq!(generations(c.take_due(at(100))), vec![3]);
+        assert_eq!(c.soonest(), None);
+    }
+
+    /// Equality agrees with the order: same deadline and generation.
+    #[test]
+    fn entries_are_equal_when_their_keys_are() {
+        let due = |ms, generation| Due {
+            at: at(ms),
+            generation,
+            activation: nobody(),
+        };
+        assert!(due(10, 1) == due(10, 1));
+        assert!(due(10, 1) != due(10, 2));
+        assert!(due(10, 1) != due(11, 1));
+        assert!(due(10, 2) < due(11, 1));
+    }
+
+    /// The collector's task checks each watched activation at its deadline
+    /// (woken early for a sooner one added while it sleeps), checks again
+    /// one that was called meanwhile, skips one that is gone, and ends when
+    /// closed. (Calm: no clock drift, so a timer fires at its deadline.)
+    #[test]
+    fn the_task_checks_each_activation_at_its_deadline_until_closed() {
+        Simulation::new(1)
+            .faults(FaultConfig::calm())
+            .run(|sim| async move {
+                let p = Arc::new(sim.providers());
+                let t0 = sim.now();
+                let ms = |n| t0.saturating_add(Duration::from_millis(n));
+                let checks = Checks::default();
+                let c = Arc::new(IdleCollector::default());
+                let task = p.spawn(collect(Arc::clone(&c), Arc::clone(&p)));
+
+                let called = Fake::new(1, &checks, vec![ms(250)]);
+                c.watch(ms(100), 1, Arc::downgrade(&called) as Weak<dyn Idle>);
+                sim.sleep(Duration::from_millis(10)).await;
+                let quiet = Fake::new(2, &checks, Vec::new());
+                c.watch(ms(50), 2, Arc::downgrade(&quiet) as Weak<dyn Idle>);
+                let gone = Fake::new(3, &checks, Vec::new());
+                c.watch(ms(60), 3, Arc::downgrade(&gone) as Weak<dyn Idle>);
+                drop(gone);
+                sim.sleep(Duration::from_millis(400)).await;
+
+                let seen = checks.lock().unwrap().clone();
+                let names: Vec<u64> = seen.iter().map(|(n, _)| *n).collect();
+                assert_eq!(names, vec![2, 1, 1], "{seen:?}");
+                for ((_, when), deadline) in seen.iter().zip([ms(50), ms(100), ms(250)]) {
+                    assert!(
+                        *when >= deadline
+                            && *when < deadline.saturating_add(Duration::from_millis(20)),
+                        "checked at {when:?} for a deadline at {deadline:?}"
+                    );
+                }
+
+                c.close();
+                let ended = p.timeout_at(sim.now().saturating_add(Duration::from_secs(1)), task);
+                assert!(ended.await.is_ok(), "the task went on after close");
+            })
+            .unwrap();
+    }
+}
