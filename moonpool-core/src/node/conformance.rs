@@ -335,3 +335,29 @@ async fn vote_races_leave(table: Arc<dyn MembershipTable>) -> Result<(), Violati
         other => Err(broke(CASE, format!("{victim} ended {other:?}"))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use moonpool_sim::BoxFuture;
+
+    use crate::node::conformance::check_membership;
+    use crate::node::membership::{InMemoryMembership, MembershipTable};
+
+    /// The in-memory table keeps the contract every table keeps (a unit test,
+    /// so a change to the table fails the crate's unit tests).
+    #[test]
+    fn in_memory_table_keeps_the_contract() {
+        moonpool_sim::Simulation::new(1)
+            .run(|_| async {
+                let make = || -> BoxFuture<'static, Arc<dyn MembershipTable>> {
+                    Box::pin(async {
+                        Arc::new(InMemoryMembership::new()) as Arc<dyn MembershipTable>
+                    })
+                };
+                check_membership(&make).await.unwrap();
+            })
+            .unwrap();
+    }
+}

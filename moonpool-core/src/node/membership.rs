@@ -325,23 +325,6 @@ impl MembershipTable for InMemoryMembership {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::node::conformance::check_membership;
-
-    /// The in-memory table keeps the contract every table keeps (run here,
-    /// beside the table, so a change to the table fails its unit tests).
-    #[test]
-    fn in_memory_table_keeps_the_contract() {
-        moonpool_sim::Simulation::new(1)
-            .run(|_| async {
-                let make = || -> BoxFuture<'static, Arc<dyn MembershipTable>> {
-                    Box::pin(async {
-                        Arc::new(InMemoryMembership::new()) as Arc<dyn MembershipTable>
-                    })
-                };
-                check_membership(&make).await.unwrap();
-            })
-            .unwrap();
-    }
 
     /// `is_declared_dead` (what `SimCluster::restart_declared_dead` asks)
     /// answers for one life of a node: declared dead, not alive, leaving,
