@@ -7,9 +7,9 @@ use moonpool_sim::SimContext;
 
 use crate::actor::CallError;
 use crate::node::{
-    DirectoryRequest, DirectoryResponse, HostRequest, HostResponse, MembershipError,
+    DirectoryRequest, DirectoryResponse, HostRequest, HostResponse, MemberStatus, MembershipError,
+    MembershipTable,
 };
-use crate::node::{MemberStatus, MembershipTable};
 use crate::service_tests::{Probe, cluster, probe, touch};
 
 /// A client the hosts declared dead (its link was bad) rejoins on its own,
