@@ -166,26 +166,32 @@ impl Node {
     ///    closes its connections.
     ///
     /// Calling it again, or on a node that was declared dead, only does
-    /// what is left.
+    /// what is left: a second call made while the first runs waits for it
+    /// and returns when the node has left; a call cancelled half-way (its
+    /// future dropped) leaves the rest to the next.
     pub async fn shutdown(&self) {
         let inner = &self.inner;
         let p = Arc::clone(&inner.providers);
         let me = self.id();
         let host = &inner.host;
-        let first = host.begin_leaving();
-        let hosting = !host.is_client() && !host.is_stopping();
-        if first && hosting {
-            tracing::info!(node = %me, "leaving the cluster");
-            if let Err(e) = inner.cluster.table().begin_leave(me).await {
-                tracing::warn!(node = %me, error = %e, "could not mark this node as leaving; peers learn of it when it has left");
+        // A second call waits for the first, then finds it done. Each step
+        // below is safe to repeat, so a call cancelled half-way is finished
+        // by the next.
+        let _one = host.one_leave_at_a_time().await;
+        host.mark_leaving();
+        if !host.is_stopping() {
+            let hosting = !host.is_client();
+            if hosting {
+                tracing::info!(node = %me, "leaving the cluster");
+                if let Err(e) = inner.cluster.table().begin_leave(me).await {
+                    tracing::warn!(node = %me, error = %e, "could not mark this node as leaving; peers learn of it when it has left");
+                }
+                inner.directory.refresh().await;
+                for a in host.all() {
+                    a.stop();
+                }
+                host.wait_until_empty(Duration::from_secs(10)).await;
             }
-            inner.directory.refresh().await;
-            for a in host.all() {
-                a.stop();
-            }
-            host.wait_until_empty(Duration::from_secs(10)).await;
-        }
-        if first && !host.is_stopping() {
             if let Err(e) = inner.cluster.table().leave(me).await {
                 tracing::warn!(node = %me, error = %e, "could not mark this node as left; peers will declare it dead");
             }

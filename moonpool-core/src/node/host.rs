@@ -87,6 +87,8 @@ pub(crate) struct Host {
     storage: Option<Arc<dyn StateStorage>>,
     /// Set when a graceful leave begins: no new activation starts here.
     leaving: AtomicBool,
+    /// Held by the graceful leave under way (see `one_leave_at_a_time`).
+    leave: tokio::sync::Mutex<()>,
     /// Set when the node stops serving (shut down, or declared dead).
     stopping: AtomicBool,
     /// Whether activations are recorded through the `metrics` facade.
@@ -119,6 +121,7 @@ impl Host {
             next_generation: AtomicU64::new(1),
             storage,
             leaving: AtomicBool::new(false),
+            leave: tokio::sync::Mutex::new(()),
             stopping: AtomicBool::new(false),
             metrics,
         }
@@ -263,9 +266,18 @@ impl Host {
         self.leaving.load(Ordering::Acquire)
     }
 
-    /// Begins a graceful leave; whether this call began it.
-    pub(crate) fn begin_leaving(&self) -> bool {
-        !self.leaving.swap(true, Ordering::AcqRel)
+    /// Waits for any graceful leave under way to end (finished, or
+    /// cancelled half-way), then holds off any other until the guard
+    /// drops: a second `shutdown` finds the first one's work done instead
+    /// of cutting it short.
+    pub(crate) async fn one_leave_at_a_time(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.leave.lock().await
+    }
+
+    /// A graceful leave has begun: no new activation starts here from now
+    /// on.
+    pub(crate) fn mark_leaving(&self) {
+        self.leaving.store(true, Ordering::Release);
     }
 
     /// Shutting down: takes no more calls; every activation deactivates
@@ -293,5 +305,40 @@ impl Host {
             a.halt();
         }
         self.idle.close();
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests fail loudly by design
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use moonpool_sim::Simulation;
+
+    use crate::node::host::Host;
+    use crate::node::idle::collect;
+    use crate::transport::NodeId;
+
+    /// Dropping a host ends its idle collector's task: nothing is left to
+    /// watch, and a task that outlived its node would keep its memory.
+    #[test]
+    fn dropping_the_host_ends_its_idle_collector() {
+        Simulation::new(1)
+            .run(|sim| async move {
+                let p = Arc::new(sim.providers());
+                let me = NodeId {
+                    addr: "10.0.0.1:4000".parse().unwrap(),
+                    incarnation: 1,
+                };
+                let host = Host::new(me, Arc::clone(&p), BTreeMap::new(), None, false);
+                let task = p.spawn(collect(Arc::clone(host.idle()), Arc::clone(&p)));
+                sim.sleep(Duration::from_millis(10)).await;
+                drop(host);
+                let ended = p.timeout(Duration::from_secs(1), task).await;
+                assert!(ended.is_ok(), "the collector outlived its host");
+            })
+            .unwrap();
     }
 }

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 mod directory;
+mod lifecycle;
 mod membership;
 mod placement;
 mod routing;
@@ -50,6 +51,16 @@ pub(crate) struct Stamps;
 impl Message for Stamps {
     type Reply = Vec<u64>;
     const NAME: &'static str = "stamps";
+}
+
+/// Sleeps this many milliseconds (simulated) in the activation's turn,
+/// then answers: a call still running when something happens to its node.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Nap(pub(crate) u64);
+
+impl Message for Nap {
+    type Reply = ();
+    const NAME: &'static str = "nap";
 }
 
 /// Declares an actor that counts the `Touch`es its activation handled,
@@ -96,6 +107,9 @@ macro_rules! touch_counter {
                         m if m == method_id(Stamps::NAME) => {
                             dispatch::<Self, Stamps>(self, body, ctx).await
                         }
+                        m if m == method_id(Nap::NAME) => {
+                            dispatch::<Self, Nap>(self, body, ctx).await
+                        }
                         m => Err(unknown_method::<Self>(m)),
                     }
                 })
@@ -118,6 +132,12 @@ macro_rules! touch_counter {
         impl Handler<Stamps> for $name {
             async fn handle(&mut self, _: Stamps, _ctx: &ActorContext) -> Vec<u64> {
                 self.stamps.clone()
+            }
+        }
+
+        impl Handler<Nap> for $name {
+            async fn handle(&mut self, nap: Nap, ctx: &ActorContext) {
+                ctx.providers().sleep(Duration::from_millis(nap.0)).await;
             }
         }
     };
