@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use moonpool_core::actor::{dispatch, method_id, unknown_method};
 use moonpool_core::state::{
-    ETag, InMemoryStorage, Persisted, Record, StateStatus, StateStorage, StorageError,
+    ETag, InMemoryStorage, Persisted, RESYNC_ATTEMPTS, RESYNC_BACKOFF, Record, StateStatus,
+    StateStorage, StorageError,
 };
 use moonpool_core::{
     ActivationError, Actor, ActorContext, ActorId, ActorRef, CallError, Handler, Message, Node,
@@ -247,17 +248,24 @@ fn a_save_that_landed_unseen_is_never_rolled_back_in_memory() {
 
             store.lose_next_write_reply.store(true, Ordering::SeqCst);
             store.fail_reads.store(true, Ordering::SeqCst);
+            let started = sim.now();
             assert!(t.call(Advance(2)).await.unwrap().is_err());
+            let took = sim.now() - started;
             assert_eq!(stored(&store).await, Some(2), "the write landed");
             let failed_reads = store.failed_reads.load(Ordering::SeqCst);
             store.fail_reads.store(false, Ordering::SeqCst);
 
             // What the activation serves now is what storage holds.
             assert_eq!(t.call(Current).await.unwrap(), 2);
-            assert!(
-                failed_reads >= 2,
-                "the activation tried more than once to learn the truth"
+            assert_eq!(
+                failed_reads, RESYNC_ATTEMPTS,
+                "the activation tried that many times to learn the truth"
             );
+            // Pausing between its reads (the backoff doubles), so that a
+            // storage blip can pass.
+            let pauses = (1..RESYNC_ATTEMPTS).map(|i| RESYNC_BACKOFF * 2u32.pow(i - 1));
+            let backoff: std::time::Duration = pauses.sum();
+            assert!(took >= backoff, "{took:?}: no pause between re-reads");
             assert_eq!(
                 ACTIVATIONS.get(),
                 activations + 1,
@@ -307,13 +315,17 @@ fn a_conflicting_save_leaves_the_state_as_stored() {
             assert_eq!(t.call(Advance(1)).await.unwrap(), Ok(1));
             let (_, etag) = store.inner.read(&tracker_id()).await.unwrap().unwrap();
             let other = postcard::to_allocvec(&7u32).unwrap();
-            store
+            let others = store
                 .inner
                 .write(&tracker_id(), other, Some(etag))
                 .await
                 .unwrap();
             let refused = t.call(Advance(2)).await.unwrap();
             assert!(refused.unwrap_err().contains("changed concurrently"));
+            // Storage refused the write: nothing of it can land later, so
+            // nothing is fenced (the record is the other writer's, as is).
+            let (_, now) = store.inner.read(&tracker_id()).await.unwrap().unwrap();
+            assert_eq!(now, others, "the record was written again");
             assert_eq!(t.call(Current).await.unwrap(), 7);
             assert_eq!(t.call(Advance(8)).await.unwrap(), Ok(8));
         })
@@ -447,6 +459,89 @@ fn a_create_or_delete_reported_failed_while_on_its_way_never_lands_later() {
             assert_eq!(stored(&store).await, Some(6));
             phase.update(|p| *p += 1).await.unwrap();
             assert_eq!(stored(&store).await, Some(7));
+        })
+        .unwrap();
+}
+
+/// An update of an unsure state first learns what storage holds, then
+/// applies the change to that: never to the value it could not vouch for
+/// (which would answer a result nothing stored).
+#[test]
+fn an_update_of_an_unsure_state_changes_what_storage_holds() {
+    Simulation::new(5)
+        .faults(FaultConfig::calm())
+        .run(|_sim| async move {
+            let store = Flaky::default();
+            let backend: Arc<dyn StateStorage> = Arc::new(store.clone());
+            let mut phase = Persisted::<u32>::load_from(tracker_id(), backend)
+                .await
+                .unwrap();
+            *phase = 1;
+            phase.save().await.unwrap();
+            // A write held on its way, reported failed, and storage that
+            // cannot be read: unsure, memory holding the change (2) that
+            // did not land.
+            store.hold_next_write.store(true, Ordering::SeqCst);
+            store.fail_reads.store(true, Ordering::SeqCst);
+            *phase = 2;
+            assert!(phase.save().await.is_err());
+            assert_eq!(phase.status(), StateStatus::Unsure);
+
+            store.fail_reads.store(false, Ordering::SeqCst);
+            let out = phase.update(|p| {
+                *p += 10;
+                *p
+            });
+            assert_eq!(out.await.unwrap(), 11, "applied to what storage holds (1)");
+            assert_eq!(stored(&store).await, Some(11));
+            assert_eq!(phase.status(), StateStatus::Sure);
+        })
+        .unwrap();
+}
+
+/// Storage that is not configured: reads find nothing, writes and deletes
+/// fail with [`StorageError::NotConfigured`].
+struct Unconfigured;
+
+impl StateStorage for Unconfigured {
+    fn read(&self, _: &ActorId) -> BoxFuture<'static, Result<Option<Record>, StorageError>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    fn write(
+        &self,
+        _: &ActorId,
+        _: Vec<u8>,
+        _: Option<ETag>,
+    ) -> BoxFuture<'static, Result<ETag, StorageError>> {
+        Box::pin(async { Err(StorageError::NotConfigured) })
+    }
+
+    fn clear(&self, _: &ActorId, _: Option<ETag>) -> BoxFuture<'static, Result<(), StorageError>> {
+        Box::pin(async { Err(StorageError::NotConfigured) })
+    }
+}
+
+/// A save that certainly wrote nothing (no storage configured) leaves the
+/// state sure: `save` keeps the change in memory, `update` takes it back.
+#[test]
+fn a_save_that_wrote_nothing_leaves_the_state_sure() {
+    Simulation::new(6)
+        .faults(FaultConfig::calm())
+        .run(|_sim| async move {
+            let backend: Arc<dyn StateStorage> = Arc::new(Unconfigured);
+            let mut phase = Persisted::<u32>::load_from(tracker_id(), backend)
+                .await
+                .unwrap();
+            *phase = 7;
+            let err = phase.save().await.unwrap_err();
+            assert_eq!(err, StorageError::NotConfigured);
+            assert_eq!(phase.status(), StateStatus::Sure);
+            assert_eq!(*phase, 7, "save keeps the change in memory");
+            let err = phase.update(|p| *p = 8).await.unwrap_err();
+            assert_eq!(err, StorageError::NotConfigured);
+            assert_eq!(phase.status(), StateStatus::Sure);
+            assert_eq!(*phase, 7, "update takes its change back");
         })
         .unwrap();
 }

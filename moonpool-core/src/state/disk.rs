@@ -114,15 +114,18 @@ impl DiskStorage {
         }
         // Interrupted atomic writes: their temporary files hold nothing
         // anyone acknowledged.
-        let mut removed = 0;
-        for name in storage.list(&dir).await.map_err(io)? {
-            if name.ends_with(TEMP_SUFFIX) {
-                storage.remove(&join(&dir, &name)).await.map_err(io)?;
-                removed += 1;
-            }
+        let names = storage.list(&dir).await.map_err(io)?;
+        let leftovers: Vec<String> = names
+            .into_iter()
+            .filter(|name| name.ends_with(TEMP_SUFFIX))
+            .collect();
+        for name in &leftovers {
+            storage.remove(&join(&dir, name)).await.map_err(io)?;
         }
-        if removed > 0 {
+        if !leftovers.is_empty() {
+            // Made durable, so that a crash does not bring them back.
             storage.sync_dir(&dir).await.map_err(io)?;
+            let removed = leftovers.len();
             tracing::info!(dir = %dir, removed, "removed temporary files of interrupted writes");
         }
         Ok(Self {
@@ -222,7 +225,7 @@ impl StateStorage for DiskStorage {
             // writer still holding one must conflict, not overwrite).
             let next = match actual {
                 Some(e) => ETag(e.0.wrapping_add(1)),
-                None => ETag(this.shared.providers.random_u64() >> 1),
+                None => ETag(this.shared.providers.random_u64()),
             };
             let bytes = record::encode(&id, next, &data)?;
             if let Err(e) = this.shared.providers.write_atomically(&path, &bytes).await {

@@ -16,7 +16,7 @@ pub struct InMemoryStorage {
     records: Arc<Mutex<BTreeMap<ActorId, Record>>>,
     /// Bumped by every write and delete that changes a record.
     changes: Arc<AtomicU64>,
-    /// The last etag handed out.
+    /// The next etag to hand out.
     etags: Arc<AtomicU64>,
 }
 
@@ -77,7 +77,7 @@ impl StateStorage for InMemoryStorage {
                 // From one counter for the whole store: an etag is never
                 // handed out twice, even to a record cleared and created
                 // again (a writer still holding an old one must conflict).
-                let next = ETag(self.etags.fetch_add(1, Ordering::Relaxed) + 1);
+                let next = ETag(self.etags.fetch_add(1, Ordering::Relaxed));
                 records.insert(id.clone(), (data, next));
                 self.changes.fetch_add(1, Ordering::Release);
                 Ok(next)
@@ -106,5 +106,57 @@ impl StateStorage for InMemoryStorage {
             }
         };
         Box::pin(async move { result })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests fail loudly by design
+mod tests {
+    use moonpool_sim::Simulation;
+
+    use crate::id::ActorId;
+    use crate::state::{InMemoryStorage, StateStorage};
+
+    fn id(key: &str) -> ActorId {
+        ActorId {
+            type_name: "Account".into(),
+            key: key.into(),
+        }
+    }
+
+    /// The version moves with every write and delete that changes a
+    /// record, and only then; the snapshot is every record with its etag.
+    #[test]
+    fn the_version_and_snapshot_follow_the_records() {
+        Simulation::new(1)
+            .run(|_| async {
+                let store = InMemoryStorage::new();
+                let v0 = store.version();
+                assert!(store.snapshot().is_empty());
+                let a1 = store.write(&id("a"), b"1".to_vec(), None).await.unwrap();
+                let v1 = store.version();
+                assert_ne!(v1, v0, "a write");
+                let b1 = store.write(&id("b"), b"2".to_vec(), None).await.unwrap();
+                let v2 = store.version();
+                assert!(![v0, v1].contains(&v2), "a second write");
+                assert_eq!(
+                    store.snapshot(),
+                    vec![
+                        (id("a"), (b"1".to_vec(), a1)),
+                        (id("b"), (b"2".to_vec(), b1))
+                    ]
+                );
+
+                store.read(&id("a")).await.unwrap();
+                assert!(store.write(&id("a"), b"x".to_vec(), None).await.is_err());
+                store.clear(&id("nobody"), None).await.unwrap();
+                assert_eq!(store.version(), v2, "nothing changed");
+
+                store.clear(&id("a"), Some(a1)).await.unwrap();
+                let v3 = store.version();
+                assert!(![v0, v1, v2].contains(&v3), "a delete");
+                assert_eq!(store.snapshot(), vec![(id("b"), (b"2".to_vec(), b1))]);
+            })
+            .unwrap();
     }
 }

@@ -517,3 +517,125 @@ impl<S> DerefMut for Persisted<S> {
         &mut self.value
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests fail loudly by design
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex, Weak};
+
+    use moonpool_sim::chaos::FaultConfig;
+    use moonpool_sim::{BoxFuture, Providers, Simulation};
+
+    use crate::id::ActorId;
+    use crate::state::persisted::{Persisted, StateOwner, StateStatus};
+    use crate::state::{ETag, InMemoryStorage, Record, StateStorage, StorageError};
+
+    /// An activation, as far as its states see it: what they told it.
+    struct Owner {
+        providers: Providers,
+        told: Mutex<Vec<bool>>,
+    }
+
+    impl StateOwner for Owner {
+        fn state_unsure(&self, unsure: bool) {
+            self.told.lock().unwrap().push(unsure);
+        }
+        fn providers(&self) -> &Providers {
+            &self.providers
+        }
+    }
+
+    /// In-memory storage whose operations fail while `down` is set.
+    #[derive(Clone, Default)]
+    struct Down {
+        inner: InMemoryStorage,
+        down: Arc<AtomicBool>,
+    }
+
+    impl Down {
+        fn check(&self, id: &ActorId) -> Result<(), StorageError> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(StorageError::io(id, "storage is down"));
+            }
+            Ok(())
+        }
+    }
+
+    impl StateStorage for Down {
+        fn read(&self, id: &ActorId) -> BoxFuture<'static, Result<Option<Record>, StorageError>> {
+            match self.check(id) {
+                Ok(()) => self.inner.read(id),
+                Err(e) => Box::pin(async move { Err(e) }),
+            }
+        }
+        fn write(
+            &self,
+            id: &ActorId,
+            data: Vec<u8>,
+            expected: Option<ETag>,
+        ) -> BoxFuture<'static, Result<ETag, StorageError>> {
+            match self.check(id) {
+                Ok(()) => self.inner.write(id, data, expected),
+                Err(e) => Box::pin(async move { Err(e) }),
+            }
+        }
+        fn clear(
+            &self,
+            id: &ActorId,
+            expected: Option<ETag>,
+        ) -> BoxFuture<'static, Result<(), StorageError>> {
+            match self.check(id) {
+                Ok(()) => self.inner.clear(id, expected),
+                Err(e) => Box::pin(async move { Err(e) }),
+            }
+        }
+    }
+
+    /// A state tells its activation when it becomes unsure and when it
+    /// is sure again — also by being dropped while unsure (the activation
+    /// holds no unsure state any more) — and nothing else: dropping a sure
+    /// state tells nothing.
+    #[test]
+    fn a_state_tells_its_activation_when_it_becomes_unsure_and_sure() {
+        Simulation::new(1)
+            .faults(FaultConfig::calm())
+            .run(|sim| async move {
+                let owner = Arc::new(Owner {
+                    providers: sim.providers(),
+                    told: Mutex::default(),
+                });
+                let weak = Arc::downgrade(&owner) as Weak<dyn StateOwner>;
+                let told = || owner.told.lock().unwrap().clone();
+                let id = ActorId {
+                    type_name: "Account".into(),
+                    key: "alice".into(),
+                };
+                let store = Down::default();
+                let backend: Arc<dyn StateStorage> = Arc::new(store.clone());
+                let load = || Persisted::<u32>::load_from(id.clone(), Arc::clone(&backend));
+
+                let sure = load().await.unwrap().owned_by(Weak::clone(&weak));
+                drop(sure);
+                assert_eq!(told(), Vec::<bool>::new(), "a sure state dropped");
+
+                let mut state = load().await.unwrap().owned_by(Weak::clone(&weak));
+                store.down.store(true, Ordering::SeqCst);
+                *state = 1;
+                assert!(state.save().await.is_err());
+                assert_eq!(state.status(), StateStatus::Unsure);
+                assert_eq!(told(), vec![true]);
+                store.down.store(false, Ordering::SeqCst);
+                state.reload().await.unwrap();
+                assert_eq!(told(), vec![true, false]);
+
+                store.down.store(true, Ordering::SeqCst);
+                *state = 2;
+                assert!(state.save().await.is_err());
+                assert_eq!(told(), vec![true, false, true]);
+                drop(state);
+                assert_eq!(told(), vec![true, false, true, false], "dropped unsure");
+            })
+            .unwrap();
+    }
+}

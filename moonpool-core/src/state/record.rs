@@ -19,8 +19,6 @@ use crate::id::ActorId;
 const MAGIC: &[u8; 4] = b"MPR2";
 /// Magic, etag, CRC.
 const FIXED: usize = 4 + 8 + 4;
-/// The layout before `MAGIC`: etag, CRC, data.
-const LEGACY_HEADER: usize = 12;
 
 /// The longest file name built from the id itself; longer ids are named by
 /// their hash. (Most filesystems allow 255 bytes; the temporary file of an
@@ -137,12 +135,10 @@ fn decode_legacy(id: &ActorId, bytes: &[u8]) -> Result<Record, StorageError> {
         actor: id.to_string(),
         reason: reason.to_string(),
     };
-    if bytes.len() < LEGACY_HEADER {
-        return Err(corrupt("record shorter than its header"));
-    }
     let mut r = Reader { bytes };
-    let etag = u64::from_be_bytes(r.take().ok_or_else(|| corrupt("bad header"))?);
-    let sum = u32::from_be_bytes(r.take().ok_or_else(|| corrupt("bad header"))?);
+    let short = || corrupt("record shorter than its header");
+    let etag = u64::from_be_bytes(r.take().ok_or_else(short)?);
+    let sum = u32::from_be_bytes(r.take().ok_or_else(short)?);
     if crc32fast::hash(r.bytes) != sum {
         return Err(corrupt("checksum mismatch"));
     }
@@ -215,6 +211,29 @@ mod tests {
         bytes.extend_from_slice(&crc32fast::hash(&data).to_be_bytes());
         bytes.extend_from_slice(&data);
         assert_eq!(decode(&id("x"), &bytes).unwrap(), (data, ETag(3)));
+        // An empty value is a whole record; less than a header is not.
+        let mut empty = 4u64.to_be_bytes().to_vec();
+        empty.extend_from_slice(&crc32fast::hash(&[]).to_be_bytes());
+        assert_eq!(decode(&id("x"), &empty).unwrap(), (Vec::new(), ETag(4)));
+        for cut in 0..empty.len() {
+            let err = decode(&id("x"), &empty[..cut]).unwrap_err();
+            assert!(err.to_string().contains("shorter than its header"), "{err}");
+        }
+    }
+
+    /// A file name stays within `MAX_READABLE_NAME` bytes: the hex of the
+    /// id up to that length, its hash beyond.
+    #[test]
+    fn names_are_readable_up_to_the_limit() {
+        let of_length = |total: usize| ActorId {
+            type_name: "Account".into(),
+            key: "k".repeat(total - "Account".len()),
+        };
+        let longest = file_name(&of_length(99));
+        assert_eq!(longest.len(), 199, "{longest}");
+        assert!(!longest.starts_with("h."), "{longest}");
+        let hashed = file_name(&of_length(100));
+        assert!(hashed.starts_with("h.") && hashed.len() <= MAX_READABLE_NAME);
     }
 
     #[test]

@@ -270,3 +270,65 @@ impl StateStorage for RemoteStorage {
         })
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests fail loudly by design
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use moonpool_sim::Simulation;
+    use moonpool_sim::chaos::FaultConfig;
+
+    use crate::state::remote::{Refuse, RemoteStorage, StorageServer};
+    use crate::state::{InMemoryStorage, StateStorage};
+    use crate::transport::{Outgoing, Transport, TransportConfig, TransportError};
+
+    /// A request sent to a storage client (its endpoint only asks) is
+    /// refused, saying why, rather than left unanswered.
+    #[test]
+    fn a_storage_client_refuses_requests() {
+        Simulation::new(1)
+            .faults(FaultConfig::calm())
+            .run(|sim| async move {
+                let p = sim.providers();
+                let at = |s: &str| s.parse().unwrap();
+                let backend = Arc::new(InMemoryStorage::new());
+                let server = StorageServer::start(p.clone(), at("10.0.0.1:9000"), "c", backend)
+                    .await
+                    .unwrap();
+                let second = Duration::from_secs(1);
+                let client = RemoteStorage::connect(
+                    p.clone(),
+                    at("10.0.0.1:9001"),
+                    server.addr(),
+                    "c",
+                    second,
+                )
+                .await
+                .unwrap();
+                let id = crate::id::ActorId {
+                    type_name: "A".into(),
+                    key: "k".into(),
+                };
+                assert_eq!(client.read(&id).await.unwrap(), None);
+
+                let config = TransportConfig::new("c");
+                let other = Transport::start(p, at("10.0.0.1:9002"), config, Arc::new(Refuse))
+                    .await
+                    .unwrap();
+                let to = client.transport.local().addr;
+                let answer = other.request(to, Outgoing::new(), second).await;
+                match answer {
+                    Err(TransportError::Remote { message }) => {
+                        assert!(
+                            message.contains("a storage client serves nothing"),
+                            "{message}"
+                        );
+                    }
+                    other => panic!("a storage client answered: {other:?}"),
+                }
+            })
+            .unwrap();
+    }
+}

@@ -141,3 +141,30 @@ pub trait StateStorage: Send + Sync + 'static {
         expected: Option<ETag>,
     ) -> BoxFuture<'static, Result<(), StorageError>>;
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::id::ActorId;
+    use crate::state::{ETag, StorageError};
+
+    /// A conflict says in words which versions the writer expected and
+    /// found.
+    #[test]
+    fn a_conflict_names_both_versions() {
+        let id = ActorId {
+            type_name: "Account".into(),
+            key: "alice".into(),
+        };
+        let created = StorageError::conflict(&id, None, Some(ETag(3)));
+        assert_eq!(
+            created.to_string(),
+            "state of `Account/alice` changed concurrently: expected no record, found etag:3"
+        );
+        let gone = StorageError::conflict(&id, Some(ETag(2)), None);
+        assert!(
+            gone.to_string()
+                .ends_with("expected etag:2, found no record"),
+            "{gone}"
+        );
+    }
+}
