@@ -115,7 +115,8 @@ mod tests {
     use moonpool_sim::Simulation;
 
     use crate::id::ActorId;
-    use crate::state::{InMemoryStorage, StateStorage};
+    use crate::state::memory::InMemoryStorage;
+    use crate::state::storage::StateStorage;
 
     fn id(key: &str) -> ActorId {
         ActorId {

@@ -528,8 +528,9 @@ mod tests {
     use moonpool_sim::{BoxFuture, Providers, Simulation};
 
     use crate::id::ActorId;
+    use crate::state::memory::InMemoryStorage;
     use crate::state::persisted::{Persisted, StateOwner, StateStatus};
-    use crate::state::{ETag, InMemoryStorage, Record, StateStorage, StorageError};
+    use crate::state::storage::{ETag, Record, StateStorage, StorageError};
 
     /// An activation, as far as its states see it: what they told it.
     struct Owner {

@@ -280,8 +280,9 @@ mod tests {
     use moonpool_sim::Simulation;
     use moonpool_sim::chaos::FaultConfig;
 
+    use crate::state::memory::InMemoryStorage;
     use crate::state::remote::{Refuse, RemoteStorage, StorageServer};
-    use crate::state::{InMemoryStorage, StateStorage};
+    use crate::state::storage::StateStorage;
     use crate::transport::{Outgoing, Transport, TransportConfig, TransportError};
 
     /// A request sent to a storage client (its endpoint only asks) is

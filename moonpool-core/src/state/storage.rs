@@ -145,7 +145,7 @@ pub trait StateStorage: Send + Sync + 'static {
 #[cfg(test)]
 mod tests {
     use crate::id::ActorId;
-    use crate::state::{ETag, StorageError};
+    use crate::state::storage::{ETag, StorageError};
 
     /// A conflict says in words which versions the writer expected and
     /// found.
