@@ -232,6 +232,12 @@ async fn node_with(sim: &SimContext, store: Flaky) -> Node {
         .unwrap()
 }
 
+/// The tracker's state in `backend`, loaded outside any activation.
+async fn loaded(backend: impl StateStorage) -> Persisted<u32> {
+    let backend: Arc<dyn StateStorage> = Arc::new(backend);
+    Persisted::load_from(tracker_id(), backend).await.unwrap()
+}
+
 /// The bank's lost transfer, reduced: a save lands but reports failure,
 /// and storage cannot be read to find out. The activation must not go on
 /// serving the phase it had before: the next call sees what storage holds.
@@ -340,10 +346,7 @@ fn an_unsure_state_cannot_be_read_until_it_learns_the_truth() {
         .faults(FaultConfig::calm())
         .run(|_sim| async move {
             let store = Flaky::default();
-            let backend: Arc<dyn StateStorage> = Arc::new(store.clone());
-            let mut phase = Persisted::<u32>::load_from(tracker_id(), Arc::clone(&backend))
-                .await
-                .unwrap();
+            let mut phase = loaded(store.clone()).await;
             assert_eq!(phase.status(), StateStatus::Sure);
             *phase = 1;
             phase.save().await.unwrap();
@@ -383,10 +386,7 @@ fn a_clear_whose_reply_was_lost_learns_that_it_landed() {
         .faults(FaultConfig::calm())
         .run(|_sim| async move {
             let store = Flaky::default();
-            let backend: Arc<dyn StateStorage> = Arc::new(store.clone());
-            let mut phase = Persisted::<u32>::load_from(tracker_id(), backend)
-                .await
-                .unwrap();
+            let mut phase = loaded(store.clone()).await;
             *phase = 4;
             phase.save().await.unwrap();
             store.lose_next_write_reply.store(true, Ordering::SeqCst);
@@ -433,10 +433,7 @@ fn a_create_or_delete_reported_failed_while_on_its_way_never_lands_later() {
         .faults(FaultConfig::calm())
         .run(|_sim| async move {
             let store = Flaky::default();
-            let backend: Arc<dyn StateStorage> = Arc::new(store.clone());
-            let mut phase = Persisted::<u32>::load_from(tracker_id(), backend)
-                .await
-                .unwrap();
+            let mut phase = loaded(store.clone()).await;
 
             store.hold_next_write.store(true, Ordering::SeqCst);
             assert!(phase.update(|p| *p = 5).await.is_err());
@@ -472,10 +469,7 @@ fn an_update_of_an_unsure_state_changes_what_storage_holds() {
         .faults(FaultConfig::calm())
         .run(|_sim| async move {
             let store = Flaky::default();
-            let backend: Arc<dyn StateStorage> = Arc::new(store.clone());
-            let mut phase = Persisted::<u32>::load_from(tracker_id(), backend)
-                .await
-                .unwrap();
+            let mut phase = loaded(store.clone()).await;
             *phase = 1;
             phase.save().await.unwrap();
             // A write held on its way, reported failed, and storage that
@@ -529,10 +523,7 @@ fn a_save_that_wrote_nothing_leaves_the_state_sure() {
     Simulation::new(6)
         .faults(FaultConfig::calm())
         .run(|_sim| async move {
-            let backend: Arc<dyn StateStorage> = Arc::new(Unconfigured);
-            let mut phase = Persisted::<u32>::load_from(tracker_id(), backend)
-                .await
-                .unwrap();
+            let mut phase = loaded(Unconfigured).await;
             *phase = 7;
             let err = phase.save().await.unwrap_err();
             assert_eq!(err, StorageError::NotConfigured);
