@@ -1,17 +1,21 @@
-//! Connections close when they should: a connection retired after a
-//! dialing race closes once drained, even when requests on it timed out
-//! (the requester forgets them), and a connection closed with frames still
-//! queued is shut down for the peer too.
+//! Connections and listeners close when they should: a connection retired
+//! after a dialing race closes once drained, even when requests on it
+//! timed out (the requester forgets them); a connection closed with frames
+//! still queued is shut down for the peer too; a connection closed as
+//! half-open is not used again; a transport's port is free once it is
+//! dropped or shut down.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use moonpool_core::transport::TransportError;
+use moonpool_core::transport::{Transport, TransportConfig, TransportError};
 use moonpool_sim::SimContext;
 
 #[path = "common/echo.rs"]
 mod echo;
-use echo::{addr, requests_across_a_dialing_race, start_node};
+use echo::{Echo, addr, requests_across_a_dialing_race, start_node};
 
 /// Both nodes dial each other at once, so one of the two connections is
 /// retired; requests sent on it whose answers never come time out. The
@@ -53,28 +57,41 @@ async fn a_retired_connection_closes_after_its_requests_timed_out(sim: SimContex
 /// the peer sees the connection end instead of waiting on it forever.
 #[moonpool::sim_test(seeds = 40, faults = "calm")]
 async fn closing_with_frames_queued_still_shuts_the_stream(sim: SimContext) {
-    let (_, mut a) = start_node(&sim, "a", "c1");
-    let (b_pid, _b) = start_node(&sim, "b", "c1");
+    close_with_frames_queued(&sim, false).await;
+}
+
+/// The same when the connection is busy (its last write carried many
+/// frames), when the writer lets other tasks queue more before writing.
+#[moonpool::sim_test(seeds = 40, faults = "calm")]
+async fn closing_a_busy_connection_with_frames_queued_still_shuts_the_stream(sim: SimContext) {
+    close_with_frames_queued(&sim, true).await;
+}
+
+/// Sends 64 one-way messages. Each send finishes without waiting (the
+/// connection is up), so the writer does not run in between: the 64
+/// frames go out in one batch.
+async fn burst(a: &Transport, to: SocketAddr) {
+    for i in 0..64 {
+        let message = format!("one-way {i}").into_bytes();
+        a.send(to, message, Duration::from_secs(1)).await.unwrap();
+    }
+}
+
+async fn close_with_frames_queued(sim: &SimContext, busy: bool) {
+    let (_, mut a) = start_node(sim, "a", "c1");
+    let (b_pid, _b) = start_node(sim, "b", "c1");
     let a = a.recv().await.unwrap();
-    let to_b = addr(&sim, b_pid);
+    let to_b = addr(sim, b_pid);
     a.request(to_b, b"hello".to_vec(), Duration::from_secs(1))
         .await
         .unwrap();
     assert_eq!(sim.open_connections(), 1);
-    // Queued with no await in between that lets the writer run: these
-    // frames and the close frame go out in one batch.
-    let sends: Vec<_> = (0..64)
-        .map(|i| {
-            a.send(
-                to_b,
-                format!("one-way {i}").into_bytes(),
-                Duration::from_secs(1),
-            )
-        })
-        .collect();
-    for s in sends {
-        s.await.unwrap();
+    if busy {
+        burst(&a, to_b).await;
+        sim.sleep(Duration::from_millis(1)).await;
     }
+    // These frames and the close frame go out in one batch.
+    burst(&a, to_b).await;
     a.close_all();
     sim.sleep(Duration::from_secs(2)).await;
     assert_eq!(
@@ -83,4 +100,67 @@ async fn closing_with_frames_queued_still_shuts_the_stream(sim: SimContext) {
         "the peer still holds a connection its other end closed (seed {})",
         sim.seed()
     );
+}
+
+/// A request that hears nothing from the peer for its whole timeout
+/// closes its connection as half-open; the next request, at once, dials
+/// a new one rather than trying the closed one.
+#[moonpool::sim_test(seeds = 20, faults = "calm")]
+async fn a_connection_closed_as_half_open_is_not_used_again(sim: SimContext) {
+    let (_, mut a) = start_node(&sim, "a", "c1");
+    let (b_pid, _b) = start_node(&sim, "b", "c1");
+    let a = a.recv().await.unwrap();
+    let to_b = addr(&sim, b_pid);
+    let silent = a
+        .request(to_b, b"sleep:3600000".to_vec(), Duration::from_secs(1))
+        .await;
+    assert!(
+        matches!(silent, Err(TransportError::Timeout { .. })),
+        "{silent:?}"
+    );
+    assert!(
+        a.connected_peers().is_empty(),
+        "a closed connection still counts as connected (seed {})",
+        sim.seed()
+    );
+    let next = a
+        .request(to_b, b"again".to_vec(), Duration::from_secs(1))
+        .await;
+    assert_eq!(next.unwrap(), b"echo:again", "seed {}", sim.seed());
+}
+
+/// Dropping every handle of a transport closes its listener: the port
+/// can be bound again.
+#[moonpool::sim_test(seeds = 5, faults = "calm")]
+async fn a_transport_dropped_frees_its_port(sim: SimContext) {
+    let listen: SocketAddr = "10.0.0.1:6100".parse().unwrap();
+    let start = || {
+        let inbound = Arc::new(Echo {
+            providers: sim.providers(),
+        });
+        Transport::start(sim.providers(), listen, TransportConfig::new("c1"), inbound)
+    };
+    let first = start().await.unwrap();
+    drop(first);
+    sim.sleep(Duration::from_millis(1)).await;
+    let again = start().await;
+    assert!(again.is_ok(), "{:?} (seed {})", again.err(), sim.seed());
+}
+
+/// After `shutdown`, `listener_closed` returns only once the port can be
+/// bound again: a restart in place right after it succeeds.
+#[moonpool::sim_test(seeds = 5, faults = "calm")]
+async fn listener_closed_returns_once_the_port_is_free(sim: SimContext) {
+    let listen: SocketAddr = "10.0.0.1:6200".parse().unwrap();
+    let start = || {
+        let inbound = Arc::new(Echo {
+            providers: sim.providers(),
+        });
+        Transport::start(sim.providers(), listen, TransportConfig::new("c1"), inbound)
+    };
+    let first = start().await.unwrap();
+    first.shutdown();
+    first.listener_closed().await;
+    let again = start().await;
+    assert!(again.is_ok(), "{:?} (seed {})", again.err(), sim.seed());
 }

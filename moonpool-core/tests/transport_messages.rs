@@ -125,6 +125,43 @@ fn an_answer_over_the_frame_limit_fails_that_request_only() {
         .unwrap();
 }
 
+/// A frame's body is the payload after 9 bytes of kind and request id;
+/// the limit applies to the body.
+const LARGEST_PAYLOAD: usize = LIMIT - 9;
+
+#[test]
+fn a_message_exactly_at_the_frame_limit_is_carried_and_one_byte_more_is_not() {
+    Simulation::new(4)
+        .faults(FaultConfig::calm())
+        .run(|sim| async move {
+            let (client, to, mut seen) = pair(&sim).await;
+            let second = Duration::from_secs(1);
+            // Echoed: the answer is exactly at the limit too.
+            let largest = vec![5u8; LARGEST_PAYLOAD];
+            let echoed = client.request(to, largest.clone(), second).await;
+            assert_eq!(echoed.unwrap(), largest);
+            client.send(to, largest.clone(), second).await.unwrap();
+            assert_eq!(seen.recv().await.unwrap(), largest);
+            assert_eq!(seen.recv().await.unwrap(), largest);
+            for over in [
+                client
+                    .request(to, vec![5u8; LARGEST_PAYLOAD + 1], second)
+                    .await
+                    .err(),
+                client
+                    .send(to, vec![5u8; LARGEST_PAYLOAD + 1], second)
+                    .await
+                    .err(),
+            ] {
+                let Some(TransportError::TooLarge { bytes, max, .. }) = over else {
+                    panic!("expected TooLarge, got {over:?}");
+                };
+                assert_eq!((bytes, max), (LIMIT + 1, LIMIT));
+            }
+        })
+        .unwrap();
+}
+
 #[test]
 fn one_way_messages_reach_the_handler_in_order() {
     Simulation::new(3)

@@ -14,6 +14,7 @@ use super::error::TransportError;
 use super::frame::{FrameError, read_frame};
 use super::inbound::{Inbound, Respond, Responder};
 use super::payload::{DATA_HEADER_LEN, Outgoing, Payload};
+use super::rivals::Ends;
 use super::wire::{Kind, NodeId};
 use crate::spawn::spawn_in;
 use crate::sync::lock;
@@ -46,6 +47,14 @@ pub(crate) struct Conn {
 impl Conn {
     pub(crate) fn is_usable(&self) -> bool {
         !self.closed.load(Ordering::Relaxed) && !self.retired.load(Ordering::Relaxed)
+    }
+
+    /// Who this connection is with, and who dialed it.
+    pub(crate) fn ends(&self) -> Ends {
+        Ends {
+            peer: self.peer,
+            dialer: self.dialer,
+        }
     }
 
     /// How many frames have arrived on this connection.
@@ -170,18 +179,12 @@ impl Conn {
     }
 }
 
-/// Who a handshaken connection is with, and who dialed it.
-pub(crate) struct Endpoints {
-    pub(crate) peer: NodeId,
-    pub(crate) dialer: NodeId,
-}
-
 /// Starts the reader and writer tasks of a handshaken stream, in a
 /// `conn{peer}` span under `span` (the node's).
 pub(crate) fn start(
     providers: &Providers,
     stream: NetStream,
-    ends: Endpoints,
+    ends: Ends,
     max_frame: usize,
     span: &tracing::Span,
     inbound: Arc<dyn Inbound>,
@@ -189,7 +192,7 @@ pub(crate) fn start(
 ) -> Arc<Conn> {
     let (read, write) = tokio::io::split(stream);
     let (tx, rx) = mpsc::unbounded_channel();
-    let Endpoints { peer, dialer } = ends;
+    let Ends { peer, dialer } = ends;
     let conn = Arc::new(Conn {
         peer,
         dialer,
@@ -351,5 +354,65 @@ impl Respond for Conn {
         self.push(frame);
         self.answering.fetch_sub(1, Ordering::Release);
         self.close_if_drained();
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests fail loudly by design
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_never_cuts_a_character_and_never_passes_the_limit() {
+        // "é" is two bytes: a limit inside it keeps the text before it.
+        assert_eq!(clip("aéb", 2), "a");
+        assert_eq!(clip("aéb", 3), "aé");
+        assert_eq!(clip("aéb", 10), "aéb");
+        assert_eq!(clip("é", 1), "");
+        // Four bytes, cut at every place inside.
+        for max in 1..4 {
+            assert_eq!(clip("x🦀", max + 1), "x");
+        }
+    }
+
+    fn queue(frames: &[Vec<u8>]) -> mpsc::UnboundedReceiver<Vec<u8>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        for f in frames {
+            tx.send(f.clone()).unwrap();
+        }
+        // Dropped: `try_recv` then reports the end, as it would emptiness.
+        drop(tx);
+        rx
+    }
+
+    #[test]
+    fn drain_takes_every_queued_frame_and_counts_them() {
+        let mut rx = queue(&[vec![1; 10], vec![2; 20], vec![3; 30]]);
+        let (mut batch, mut frames) = (vec![0; 5], 1);
+        assert!(!drain(&mut rx, &mut batch, &mut frames));
+        assert_eq!((batch.len(), frames), (65, 4));
+        assert_eq!(&batch[5..15], &[1; 10]);
+        assert_eq!(&batch[35..], &[3; 30]);
+    }
+
+    #[test]
+    fn drain_stops_at_the_shutdown_frame() {
+        let mut rx = queue(&[vec![1; 10], Vec::new(), vec![2; 10]]);
+        let (mut batch, mut frames) = (Vec::new(), 0);
+        assert!(drain(&mut rx, &mut batch, &mut frames));
+        assert_eq!((batch.len(), frames), (10, 1));
+        // What came after the shutdown frame is left queued.
+        assert_eq!(rx.try_recv().ok(), Some(vec![2; 10]));
+    }
+
+    #[test]
+    fn drain_stops_once_the_batch_is_full() {
+        let quarter = BATCH_BYTES / 4;
+        let mut rx = queue(&vec![vec![7; quarter]; 6]);
+        let (mut batch, mut frames) = (Vec::new(), 0);
+        assert!(!drain(&mut rx, &mut batch, &mut frames));
+        // Exactly full after four: the fifth waits for the next write.
+        assert_eq!((batch.len(), frames), (BATCH_BYTES, 4));
+        assert_eq!(rx.try_recv().ok().map(|f| f.len()), Some(quarter));
     }
 }

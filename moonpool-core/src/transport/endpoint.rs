@@ -16,6 +16,7 @@ use super::error::TransportError;
 use super::handshake::{self, PendingHandshakes};
 use super::inbound::Inbound;
 use super::payload::{Outgoing, Payload};
+use super::rivals::{Ends, Settle, settle};
 use super::wire::NodeId;
 use crate::spawn::spawn_in;
 use crate::sync::lock;
@@ -371,16 +372,15 @@ impl Transport {
     }
 
     /// Registers an established connection for `peer`. When another usable
-    /// connection to the same peer exists: if the peer restarted, the old
-    /// one closes; if the same side dialed both, the new one replaces the
-    /// old (the dialer gave it up); if each side dialed one at once, the
-    /// one dialed by the lower address wins on both sides and the other is
-    /// retired — it still answers what was sent on it, and closes once
-    /// both sides have retired it and nothing is in flight on it.
+    /// connection to the same peer exists, [`settle`] decides which
+    /// survives: the loser is closed (the peer restarted, or gave it up)
+    /// or retired (a dialing race) — a retired connection still answers
+    /// what was sent on it, and closes once both sides have retired it and
+    /// nothing is in flight on it.
     fn install(&self, stream: NetStream, peer: NodeId, dialer: NodeId) -> Arc<Conn> {
         crate::metrics::connected();
         let weak = Arc::downgrade(&self.inner);
-        let ends = conn::Endpoints { peer, dialer };
+        let ends = Ends { peer, dialer };
         let conn = conn::start(
             &self.inner.providers,
             stream,
@@ -401,35 +401,29 @@ impl Transport {
         );
         let mut peers = lock(&self.inner.peers);
         let slot = peers.entry(peer.addr).or_insert_with(Peer::new);
-        let usable = slot.conn.as_ref().filter(|c| c.is_usable());
+        let usable = slot.conn.clone().filter(|c| c.is_usable());
         if slot.was_connected && usable.is_none() {
             crate::metrics::reconnected();
             tracing::info!(peer = %peer, "reconnected");
         }
         slot.was_connected = true;
-        match slot.conn.as_ref().filter(|c| c.is_usable()) {
-            Some(existing) if existing.peer != peer => {
-                // The peer restarted: the old connection leads to a process
-                // that is gone, and nothing on it will be answered.
+        let Some(existing) = usable else {
+            slot.conn = Some(Arc::clone(&conn));
+            return conn;
+        };
+        match settle(existing.ends(), conn.ends()) {
+            Settle::CloseExisting => {
                 existing.close();
                 slot.conn = Some(Arc::clone(&conn));
             }
-            Some(existing) if existing.dialer == dialer => {
-                // The same peer dialed again: it dials only when it has no
-                // usable connection, so it gave the old one up (and may
-                // never close it: a half-open connection).
-                existing.close();
-                slot.conn = Some(Arc::clone(&conn));
-            }
-            Some(existing) if existing.dialer.addr <= dialer.addr => {
+            Settle::RetireNew => {
                 conn.retire();
-                return Arc::clone(existing);
+                return existing;
             }
-            Some(existing) => {
+            Settle::RetireExisting => {
                 existing.retire();
                 slot.conn = Some(Arc::clone(&conn));
             }
-            None => slot.conn = Some(Arc::clone(&conn)),
         }
         conn
     }

@@ -16,6 +16,7 @@ pub mod frame;
 mod handshake;
 mod inbound;
 mod payload;
+mod rivals;
 mod wire;
 
 pub use config::TransportConfig;
