@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use moonpool_core::transport::{
-    Inbound, NodeId, Payload, Responder, Transport, TransportConfig, TransportError,
+    Inbound, MAX_CLUSTER_ID_BYTES, NodeId, Payload, Responder, Transport, TransportConfig,
+    TransportError,
 };
 use moonpool_sim::{NetStream, Providers, SimContext};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -148,6 +149,53 @@ async fn a_configuration_that_cannot_work_is_refused(sim: SimContext) {
         Transport::start(p, at(7003), none, Arc::new(Echo)).await,
         Err(TransportError::InvalidConfig { .. })
     ));
+}
+
+/// The longest cluster ids fit the smallest handshake limit the
+/// configuration check accepts: nodes with such ids connect, and a node of
+/// another cluster is refused by name (the refusal names both ids) rather
+/// than cut off by the frame limit. One byte less of limit, or one byte
+/// more of cluster id, is refused by the check.
+#[moonpool::sim_test(seeds = 3, faults = "calm")]
+async fn the_longest_cluster_ids_fit_the_smallest_handshake_limit(sim: SimContext) {
+    let longest = |c: &str| c.repeat(MAX_CLUSTER_ID_BYTES);
+    let config = |cluster: String, max_handshake_bytes| TransportConfig {
+        max_handshake_bytes,
+        ..TransportConfig::new(cluster)
+    };
+    let node = |name: &str, config: TransportConfig| {
+        let pid = sim.add_process(name);
+        let listen = SocketAddr::new(sim.ip_of(pid), 7000);
+        Transport::start(sim.providers_for(pid), listen, config, Arc::new(Echo))
+    };
+    // The smallest limit, as the check states it.
+    let probe = node("probe", config(longest("a"), 16)).await;
+    let Err(TransportError::InvalidConfig { reason }) = probe else {
+        panic!("a 16-byte handshake limit was accepted");
+    };
+    let needed: usize = reason.rsplit(' ').next().unwrap().parse().unwrap();
+    let below = node("below", config(longest("a"), needed - 1)).await;
+    assert!(matches!(below, Err(TransportError::InvalidConfig { .. })));
+    let too_long = node("too-long", config(format!("{}a", longest("a")), needed)).await;
+    assert!(matches!(
+        too_long,
+        Err(TransportError::InvalidConfig { .. })
+    ));
+
+    let a = node("a", config(longest("a"), needed)).await.unwrap();
+    let b = node("b", config(longest("a"), needed)).await.unwrap();
+    let stranger = node("c", config(longest("b"), needed)).await.unwrap();
+    let second = Duration::from_secs(1);
+    let to_a = a.local().addr;
+    assert_eq!(
+        b.request(to_a, b"hi".to_vec(), second).await.unwrap(),
+        b"hi"
+    );
+    let refused = stranger.request(to_a, b"hi".to_vec(), second).await;
+    let Err(TransportError::Refused { reason, .. }) = refused else {
+        panic!("expected a refusal by name, got {refused:?}");
+    };
+    assert!(reason.contains(&longest("a")) && reason.contains(&longest("b")));
 }
 
 /// Resident memory of this process, in bytes.

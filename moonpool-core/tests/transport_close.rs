@@ -7,7 +7,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use moonpool_core::transport::{Transport, TransportConfig, TransportError};
@@ -15,7 +14,7 @@ use moonpool_sim::SimContext;
 
 #[path = "common/echo.rs"]
 mod echo;
-use echo::{Echo, addr, requests_across_a_dialing_race, start_node};
+use echo::{addr, requests_across_a_dialing_race, start_echo, start_node};
 
 /// Both nodes dial each other at once, so one of the two connections is
 /// retired; requests sent on it whose answers never come time out. The
@@ -134,12 +133,7 @@ async fn a_connection_closed_as_half_open_is_not_used_again(sim: SimContext) {
 #[moonpool::sim_test(seeds = 5, faults = "calm")]
 async fn a_transport_dropped_frees_its_port(sim: SimContext) {
     let listen: SocketAddr = "10.0.0.1:6100".parse().unwrap();
-    let start = || {
-        let inbound = Arc::new(Echo {
-            providers: sim.providers(),
-        });
-        Transport::start(sim.providers(), listen, TransportConfig::new("c1"), inbound)
-    };
+    let start = || start_echo(sim.providers(), listen, TransportConfig::new("c1"));
     let first = start().await.unwrap();
     drop(first);
     sim.sleep(Duration::from_millis(1)).await;
@@ -152,12 +146,7 @@ async fn a_transport_dropped_frees_its_port(sim: SimContext) {
 #[moonpool::sim_test(seeds = 5, faults = "calm")]
 async fn listener_closed_returns_once_the_port_is_free(sim: SimContext) {
     let listen: SocketAddr = "10.0.0.1:6200".parse().unwrap();
-    let start = || {
-        let inbound = Arc::new(Echo {
-            providers: sim.providers(),
-        });
-        Transport::start(sim.providers(), listen, TransportConfig::new("c1"), inbound)
-    };
+    let start = || start_echo(sim.providers(), listen, TransportConfig::new("c1"));
     let first = start().await.unwrap();
     first.shutdown();
     first.listener_closed().await;

@@ -14,7 +14,7 @@ use moonpool_sim::{Instant, SimContext};
 
 #[path = "common/echo.rs"]
 mod echo;
-use echo::Echo;
+use echo::start_echo;
 
 /// A transport of its own process, in cluster "c1", configured by `tune`.
 async fn client(sim: &SimContext, tune: impl FnOnce(&mut TransportConfig)) -> Transport {
@@ -22,11 +22,8 @@ async fn client(sim: &SimContext, tune: impl FnOnce(&mut TransportConfig)) -> Tr
     let p = sim.providers_for(pid);
     let mut config = TransportConfig::new("c1");
     tune(&mut config);
-    let inbound = Arc::new(Echo {
-        providers: p.clone(),
-    });
     let listen = SocketAddr::new(sim.ip_of(pid), 5000);
-    Transport::start(p, listen, config, inbound).await.unwrap()
+    start_echo(p, listen, config).await.unwrap()
 }
 
 /// A process that accepts every connection and closes it at once, so
@@ -57,12 +54,7 @@ fn late_peer(sim: &SimContext, delay: Duration) -> SocketAddr {
     let task = p.clone();
     task.spawn_detached("late-peer", async move {
         p.sleep(delay).await;
-        let inbound = Arc::new(Echo {
-            providers: p.clone(),
-        });
-        let t = Transport::start(p, at, TransportConfig::new("c1"), inbound)
-            .await
-            .unwrap();
+        let t = start_echo(p, at, TransportConfig::new("c1")).await.unwrap();
         // Serves as long as the simulation runs.
         std::future::pending::<()>().await;
         drop(t);

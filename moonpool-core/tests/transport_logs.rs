@@ -6,16 +6,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use moonpool_core::transport::{Transport, TransportConfig};
+use moonpool_core::transport::TransportConfig;
 use moonpool_sim::SimContext;
 use moonpool_sim::log::{CapturedLog, LogConfig, capture};
 
 #[path = "common/echo.rs"]
 mod echo;
-use echo::{Echo, addr, calm, start_node};
+use echo::{addr, calm, start_echo, start_node};
 
 /// Runs `body` in a calm simulation of `seed`, keeping the transport's
 /// log at info level and above.
@@ -86,11 +85,9 @@ fn a_flood_of_connections_is_warned_about_once() {
                 max_pending_handshakes: 8,
                 ..TransportConfig::new("c")
             };
-            let p = sim.providers_for(pid);
-            let inbound = Arc::new(Echo {
-                providers: p.clone(),
-            });
-            let server = Transport::start(p, listen, config, inbound).await.unwrap();
+            let server = start_echo(sim.providers_for(pid), listen, config)
+                .await
+                .unwrap();
             let p = sim.providers();
             let mut silent = Vec::new();
             for _ in 0..30 {

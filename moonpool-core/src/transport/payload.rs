@@ -258,6 +258,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_payload_compares_and_reads_as_its_bytes_after_the_start() {
+        // The same bytes behind different headers.
+        let p = Payload::within(b"xxok".to_vec(), 2);
+        let q = Payload::within(b"yok".to_vec(), 1);
+        let other = Payload::from(b"no".to_vec());
+        assert!(p == q && p != other);
+        assert!(p == b"ok"[..] && p != b"no"[..]);
+        assert!(p == *b"ok" && p != *b"no" && p != *b"oka");
+        assert!(p == b"ok" && p != b"no");
+        assert!(p == b"ok".to_vec() && p != b"no".to_vec());
+        assert_eq!(p.as_ref(), b"ok");
+        assert_eq!(format!("{p:?}"), "Payload(\"ok\")");
+        // Text is shown up to 64 bytes; longer, or not text, by its size.
+        let text = Payload::from(vec![b'a'; 64]);
+        assert_eq!(
+            format!("{text:?}"),
+            format!("Payload({:?})", "a".repeat(64))
+        );
+        assert_eq!(
+            format!("{:?}", Payload::from(vec![b'a'; 65])),
+            "Payload(65 bytes)"
+        );
+        assert_eq!(
+            format!("{:?}", Payload::from(vec![0xff; 3])),
+            "Payload(3 bytes)"
+        );
+        let mut out = Outgoing::new();
+        out.extend_from_slice(b"four");
+        assert_eq!(format!("{out:?}"), "Outgoing(4 bytes)");
+    }
+
+    #[test]
     fn a_frame_carries_the_payload_after_its_header() {
         let mut out = Outgoing::new();
         out.extend_from_slice(b"payload");

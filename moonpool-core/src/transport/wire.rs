@@ -97,3 +97,18 @@ impl NodeId {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_shows_its_address_and_the_end_of_its_incarnation() {
+        let node = NodeId {
+            addr: ([10, 0, 0, 7], 5000).into(),
+            incarnation: 0x1234_5678_9abc_00ef,
+        };
+        // Enough to tell two lives of one address apart in a log line.
+        assert_eq!(node.to_string(), "10.0.0.7:5000#00ef");
+    }
+}

@@ -33,6 +33,18 @@ impl Inbound for Echo {
     }
 }
 
+/// Starts an echo transport on `p`, listening on `listen`.
+pub async fn start_echo(
+    p: Providers,
+    listen: SocketAddr,
+    config: TransportConfig,
+) -> Result<Transport, TransportError> {
+    let inbound = Arc::new(Echo {
+        providers: p.clone(),
+    });
+    Transport::start(p, listen, config, inbound).await
+}
+
 pub const PORT: u16 = 5000;
 
 pub fn addr(sim: &SimContext, pid: ProcessId) -> SocketAddr {
@@ -51,10 +63,7 @@ pub fn start_node(
         let tx = tx.clone();
         async move {
             let listen = SocketAddr::new([0, 0, 0, 0].into(), PORT);
-            let inbound = Arc::new(Echo {
-                providers: p.clone(),
-            });
-            let t = Transport::start(p, listen, TransportConfig::new(cluster), inbound)
+            let t = start_echo(p, listen, TransportConfig::new(cluster))
                 .await
                 .unwrap();
             let _ = tx.send(t.clone());
