@@ -5,6 +5,8 @@
 //!   balance and it exits 0.
 //! - The primary killed: every surviving node and a running client say the
 //!   membership primary is unreachable and exit non-zero, within a bound.
+//! - The embedded demo (what a new user runs first) ends with balanced
+//!   books and nothing in its log at warn or error.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 // tests fail loudly by design
 // Real OS processes: real threads read their output, on wall-clock time.
@@ -135,6 +137,37 @@ fn run(args: &[&str]) -> (Option<i32>, String, String) {
         String::from_utf8_lossy(&out.stdout).to_string(),
         String::from_utf8_lossy(&out.stderr).to_string(),
     )
+}
+
+/// The main example as a new user first runs it (embedded: three nodes in
+/// one process, one of them leaving mid-run): its books balance, it exits
+/// 0, and nothing in its log warns — shutting down included.
+#[test]
+fn the_embedded_demo_balances_its_books_and_warns_of_nothing() {
+    for transfers in ["0", "30"] {
+        let mut cmd = Command::new(bank_account());
+        let out = cmd
+            .env_remove("RUST_LOG")
+            .args(["--transfers", transfers])
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        let all = format!("{stdout}{stderr}");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "--transfers {transfers}:\n{all}"
+        );
+        assert!(stdout.contains("the books balance"), "{all}");
+        let loud: Vec<&str> = all
+            .lines()
+            .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+            .collect();
+        assert!(loud.is_empty(), "--transfers {transfers} warned:\n{all}");
+    }
 }
 
 #[test]
