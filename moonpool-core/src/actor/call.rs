@@ -237,15 +237,18 @@ async fn route<A: Actor, M: Message>(
             }
             p.sleep(pause).await;
         }
-        // The fast paths (the cache knows; the actor is active here) need
-        // no allocation; anything else is one boxed future.
+        // The fast paths (the cache knows another node; the actor is
+        // active here) need no allocation; anything else is one boxed
+        // future.
         let fast = match rt.cached(id) {
             Some(n) if n != me => Some(Located::Remote(n)),
-            Some(_) => {
-                rt.check_lease()?;
-                rt.hosted(id).map(Located::Local)
-            }
-            None => None,
+            _ => match rt.hosted(id) {
+                Some(hosted) => {
+                    rt.check_lease()?;
+                    Some(Located::Local(hosted))
+                }
+                None => None,
+            },
         };
         let located = match fast {
             Some(located) => located,

@@ -23,6 +23,18 @@ pub(crate) struct TickSchedule {
     pub(crate) period: std::time::Duration,
 }
 
+/// An activation's timers and reminder ticks (see
+/// [`ActivationInfo::with_schedules`]).
+#[derive(Default)]
+pub(crate) struct Schedules {
+    /// Timers of this activation, stopped when it deactivates.
+    pub(crate) timers: Vec<Option<JoinHandle<()>>>,
+    /// The latest due time of each reminder whose tick this activation
+    /// handled: a tick sent again (its sender did not hear back) is not
+    /// handled twice here.
+    pub(crate) ticks: Vec<(TickSchedule, WallTime)>,
+}
+
 /// What an activation is, whatever its actor type: the part of an
 /// [`ActorContext`] that stays the same for every turn.
 pub(crate) struct ActivationInfo {
@@ -33,12 +45,10 @@ pub(crate) struct ActivationInfo {
     /// Tells this activation from earlier and later ones of the same actor
     /// on this node.
     pub(crate) generation: u64,
-    /// Timers of this activation, stopped when it deactivates.
-    pub(crate) timers: Mutex<Vec<Option<JoinHandle<()>>>>,
-    /// The latest due time of each reminder whose tick this activation
-    /// handled: a tick sent again (its sender did not hear back) is not
-    /// handled twice here.
-    pub(crate) ticks: Mutex<Vec<(TickSchedule, WallTime)>>,
+    /// Its timers and the reminder ticks it handled: allocated when the
+    /// actor first uses either, so an activation without them (most, at
+    /// rest) pays one pointer.
+    pub(crate) schedules: Mutex<Option<Box<Schedules>>>,
     /// How many of the actor's [`Persisted`](crate::state::Persisted)
     /// states are unsure: while any is, no further turn runs and the
     /// activation leaves.
@@ -62,10 +72,18 @@ impl ActivationInfo {
         self.halted.load(Ordering::Acquire)
     }
 
+    /// Runs `f` on the activation's timers and ticks, making them on
+    /// first use.
+    pub(crate) fn with_schedules<R>(&self, f: impl FnOnce(&mut Schedules) -> R) -> R {
+        f(lock(&self.schedules).get_or_insert_with(Box::default))
+    }
+
     /// Stops every timer of the activation.
     pub(crate) fn stop_all_timers(&self) {
-        for task in lock(&self.timers).iter_mut().filter_map(Option::take) {
-            task.abort();
+        if let Some(schedules) = lock(&self.schedules).as_mut() {
+            for task in schedules.timers.iter_mut().filter_map(Option::take) {
+                task.abort();
+            }
         }
     }
 }

@@ -18,7 +18,6 @@ use crate::reminder::{
     ReminderEntry, ReminderError, ReminderTable, ReminderTick, StoredReminder, check_name,
     check_schedule,
 };
-use crate::sync::lock;
 
 /// Tries of a registration or removal that keeps meeting a concurrent
 /// change of the same row (the owner recording a delivery).
@@ -58,7 +57,12 @@ impl<A: Actor> Handler<ReminderTick> for A {
 /// seen was delivered already. (A replaced schedule is another schedule:
 /// its ticks still in flight must not hide the new one's.)
 fn first_delivery(ctx: &ActorContext, tick: &ReminderTick) -> bool {
-    let mut seen = lock(&ctx.info().ticks);
+    ctx.info()
+        .with_schedules(|schedules| first_of(&mut schedules.ticks, tick))
+}
+
+/// [`first_delivery`] over the ticks an activation has seen.
+fn first_of(seen: &mut Vec<(TickSchedule, WallTime)>, tick: &ReminderTick) -> bool {
     let schedule = |s: &TickSchedule| {
         s.name == tick.name && s.first_due == tick.first_due && s.period == tick.period
     };

@@ -104,8 +104,9 @@ pub(crate) trait Runtime: Send + Sync + 'static {
     /// `Ok` while this node may run turns (its lease is live).
     fn check_lease(&self) -> Result<(), CallError>;
 
-    /// Where `id` lives, if the node's cache knows and the node there is
-    /// in service: the fast path of [`Runtime::locate`].
+    /// Which other node `id` lives on, if the node's cache knows and that
+    /// node is in service: the fast path of [`Runtime::locate`] (an actor
+    /// active here is found by [`Runtime::hosted`]).
     fn cached(&self, id: &ActorId) -> Option<NodeId>;
 
     /// The activation of `id` on this node if one exists: the fast path of

@@ -125,8 +125,7 @@ pub(crate) fn spawn_activation<A: Actor>(
         runtime,
         providers: Arc::clone(&providers),
         generation,
-        timers: Mutex::new(Vec::new()),
-        ticks: Mutex::new(Vec::new()),
+        schedules: Mutex::new(None),
         unsure_states: AtomicU32::new(0),
         halted: AtomicBool::new(false),
     }));

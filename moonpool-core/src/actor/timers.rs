@@ -10,7 +10,6 @@ use super::definition::{Handler, Message};
 use super::envelope::Envelope;
 use super::error::CallError;
 use super::local_call::{PendingCall, exclusive_turn};
-use crate::sync::lock;
 
 /// Identifies a timer started with [`ActorContext::start_timer`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,17 +62,19 @@ impl ActorContext {
                     }
                 }
             });
-        let mut timers = lock(&self.info().timers);
-        timers.push(Some(task));
-        Ok(TimerId(timers.len() - 1))
+        let made = self.info().with_schedules(|s| {
+            s.timers.push(Some(task));
+            s.timers.len() - 1
+        });
+        Ok(TimerId(made))
     }
 
     /// Stops a timer (no effect if it already stopped).
     pub fn stop_timer(&self, id: TimerId) {
-        if let Some(task) = lock(&self.info().timers)
-            .get_mut(id.0)
-            .and_then(Option::take)
-        {
+        let task = self
+            .info()
+            .with_schedules(|s| s.timers.get_mut(id.0).and_then(Option::take));
+        if let Some(task) = task {
             task.abort();
         }
     }

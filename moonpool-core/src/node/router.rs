@@ -25,7 +25,8 @@ pub(crate) struct Router {
     providers: Arc<Providers>,
     cluster: Arc<Cluster>,
     directory: Arc<Directory>,
-    /// Where actors were last found.
+    /// Where actors of other nodes were last found (an actor hosted here
+    /// is in the host's activation table instead).
     cache: Mutex<IdMap<NodeId>>,
     /// One-way messages waiting to leave, per target: every send from
     /// this node to one actor goes through that actor's lane, drained by
@@ -93,7 +94,15 @@ impl Router {
                 .await
                 .map_err(|e| unreachable(id, &e))?;
             if let Some(home) = registered {
-                lock(&self.cache).insert(id.clone(), home);
+                // An actor at home here is found in the activation table
+                // (see `Runtime::hosted`): the cache holds other nodes'
+                // actors only, so an idle local activation costs no entry.
+                let mut cache = lock(&self.cache);
+                if home == self.me {
+                    cache.remove(id);
+                } else {
+                    cache.insert(id.clone(), home);
+                }
                 return Ok((home, true));
             }
         }
