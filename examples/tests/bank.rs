@@ -192,7 +192,7 @@ async fn run_bank(sim: SimContext, backend: Backend) {
     for i in 0..ACCOUNTS {
         let id = ActorId {
             type_name: "Account".into(),
-            key: account(i),
+            key: account(i).into(),
         };
         let record = match &backend {
             Backend::Audited(store) => store.read(&id).await.unwrap(),

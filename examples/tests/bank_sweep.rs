@@ -162,7 +162,7 @@ mod abandoned {
             .await
             .unwrap()
             .into_iter()
-            .map(|r| r.entry.actor.key)
+            .map(|r| r.entry.actor.key.to_string())
             .collect();
         for id in books(&store).transfers.keys() {
             assert!(

@@ -45,7 +45,7 @@ async fn round_trips(store: Arc<dyn StateStorage>, tasks: usize, n: usize) -> f6
         handles.push(tokio::spawn(async move {
             let id = ActorId {
                 type_name: "Bench".into(),
-                key: format!("actor-{t}"),
+                key: format!("actor-{t}").into(),
             };
             let mut etag = store.read(&id).await.unwrap().map(|(_, e)| e);
             for i in 0..n {

@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -11,8 +12,10 @@ use serde::{Deserialize, Serialize};
 pub struct ActorId {
     /// The actor type's [`Actor::TYPE_NAME`](crate::actor::Actor::TYPE_NAME).
     pub type_name: Cow<'static, str>,
-    /// The key within the type.
-    pub key: String,
+    /// The key within the type. Shared: the directory, the host's table
+    /// and a call's route each hold the id, and a clone is a reference
+    /// count, not a copy of the text.
+    pub key: Arc<str>,
 }
 
 impl ActorId {

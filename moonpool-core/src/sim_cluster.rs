@@ -551,7 +551,7 @@ impl SimCluster {
         let node = self.node(name)?;
         Ok(node.hosts(&ActorId {
             type_name: A::TYPE_NAME.into(),
-            key: key.to_string(),
+            key: key.to_string().into(),
         }))
     }
 

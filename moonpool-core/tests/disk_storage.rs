@@ -16,7 +16,7 @@ use moonpool_sim::{OpenMode, Providers, SimContext, Simulation};
 fn id(type_name: &str, key: &str) -> ActorId {
     ActorId {
         type_name: type_name.to_string().into(),
-        key: key.to_string(),
+        key: key.into(),
     }
 }
 

@@ -65,7 +65,7 @@ impl Handler<Whoami> for Witness {
         let here = ctx.node().map(|n| n.id().addr).expect("a hosting node");
         TURNS.with(|t| {
             t.borrow_mut()
-                .push((ctx.id().key.clone(), here, ctx.providers().now()))
+                .push((ctx.id().key.to_string(), here, ctx.providers().now()))
         });
         here
     }
@@ -128,10 +128,7 @@ async fn a_node_cut_off_and_declared_dead_never_serves_alongside_its_successor(s
     let mut key = None;
     for k in 0..60 {
         let id = ActorId::of::<Witness>(format!("w{k}"));
-        if let Ok(at) = client
-            .actor_ref::<Witness>(id.key.clone())
-            .call(Whoami)
-            .await
+        if let Ok(at) = client.actor_ref::<Witness>(&*id.key).call(Whoami).await
             && at == victim.id().addr
         {
             key = Some(id.key);
@@ -150,7 +147,7 @@ async fn a_node_cut_off_and_declared_dead_never_serves_alongside_its_successor(s
         let (q, key) = (p.clone(), key.clone());
         callers.push(p.spawn(async move {
             for _ in 0..200 {
-                let _ = node.actor_ref::<Witness>(key.clone()).call(Whoami).await;
+                let _ = node.actor_ref::<Witness>(&*key).call(Whoami).await;
                 q.sleep(q.random_duration(Duration::from_millis(10), Duration::from_millis(60)))
                     .await;
             }
@@ -179,7 +176,7 @@ async fn a_node_cut_off_and_declared_dead_never_serves_alongside_its_successor(s
     let turns: Vec<(SocketAddr, Instant)> = TURNS.with(|t| {
         t.borrow()
             .iter()
-            .filter(|(k, _, _)| *k == key)
+            .filter(|(k, _, _)| **k == *key)
             .map(|(_, at, when)| (*at, *when))
             .collect()
     });

@@ -69,7 +69,7 @@ async fn a_graceful_leave_fails_no_call(sim: SimContext) {
     for k in 0..KEYS {
         let id = ActorId::of::<Counter>(format!("k{k}"));
         client
-            .actor::<Counter>(id.key.clone())
+            .actor::<Counter>(&*id.key)
             .call(Add(1))
             .await
             .unwrap();

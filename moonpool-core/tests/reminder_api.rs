@@ -66,7 +66,7 @@ impl Probe {
     async fn on_reminder(&mut self, ctx: &ActorContext, tick: ReminderTick) {
         TICKS.with(|t| {
             t.borrow_mut()
-                .push((ctx.id().key.clone(), tick.name.clone(), tick.due))
+                .push((ctx.id().key.to_string(), tick.name.clone(), tick.due))
         });
         assert!(tick.name != "boom", "the boom reminder's hook fails");
     }

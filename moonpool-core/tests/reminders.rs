@@ -111,7 +111,7 @@ impl Alarm {
     }
 
     async fn on_activate(&mut self, ctx: &ActorContext) {
-        let key = ctx.id().key.clone();
+        let key = ctx.id().key.to_string();
         LOG.with(|l| {
             let mut l = l.borrow_mut();
             let woken_by_tick = l.ticks.iter().any(|t| t.actor == key);
@@ -132,7 +132,7 @@ impl Alarm {
         );
         LOG.with(|l| {
             l.borrow_mut().ticks.push(Delivered {
-                actor: ctx.id().key.clone(),
+                actor: ctx.id().key.to_string(),
                 name: tick.name.clone(),
                 due: tick.due,
                 at,

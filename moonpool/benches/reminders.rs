@@ -92,7 +92,7 @@ fn moonpool_side(rt: &tokio::runtime::Runtime) -> (f64, Option<f64>) {
             let entry = ReminderEntry {
                 actor: ActorId {
                     type_name: "Beeper".into(),
-                    key: i.to_string(),
+                    key: i.to_string().into(),
                 },
                 name: "beep".into(),
                 // Spread over the period, as independent reminders are.

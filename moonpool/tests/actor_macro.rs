@@ -32,7 +32,7 @@ impl Counter {
     /// Adds `a * b`, reading the caller's id from the context.
     pub async fn add_product(&mut self, a: u64, ctx: &ActorContext, b: u64) -> (u64, String) {
         self.value += a * b;
-        (self.value, ctx.id().key.clone())
+        (self.value, ctx.id().key.to_string())
     }
 
     /// Fire and forget.
@@ -103,7 +103,7 @@ pub struct Lobby {
 impl Lobby {
     /// Asks `other` to look back at us: a reentrant chain.
     pub async fn ask(&self, other: String, ctx: &ActorContext) -> Result<u64, CallError> {
-        let me = ctx.id().key.clone();
+        let me = ctx.id().key.to_string();
         let other: LobbyRef = ctx.actor::<Lobby>(other);
         other.look_at(me).await?
     }

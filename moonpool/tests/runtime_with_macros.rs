@@ -38,7 +38,7 @@ impl Tally {
         other: String,
         ctx: &ActorContext,
     ) -> Result<u64, CallError> {
-        let me = ctx.id().key.clone();
+        let me = ctx.id().key.to_string();
         ctx.actor::<Tally>(other).call_me(me).await?
     }
 

@@ -33,7 +33,7 @@ pub fn audit(store: &InMemoryStorage) -> Result<(i64, i64), String> {
         match id.type_name.as_ref() {
             "Account" => {
                 let s: AccountState = postcard::from_bytes(&bytes).map_err(|e| e.to_string())?;
-                accounts.insert(id.key.clone(), s);
+                accounts.insert(id.key.to_string(), s);
             }
             "Transfer" => {
                 let r: Option<TransferRecord> =
@@ -227,7 +227,7 @@ pub fn books(store: &InMemoryStorage) -> Books {
             "Account" => {
                 books
                     .accounts
-                    .insert(id.key.clone(), postcard::from_bytes(&bytes).unwrap());
+                    .insert(id.key.to_string(), postcard::from_bytes(&bytes).unwrap());
             }
             "Transfer" => {
                 let r: Option<TransferRecord> = postcard::from_bytes(&bytes).unwrap();

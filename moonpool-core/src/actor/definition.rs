@@ -29,7 +29,7 @@ impl ActorId {
     pub fn of<A: Actor>(key: impl Into<String>) -> Self {
         Self {
             type_name: Cow::Borrowed(A::TYPE_NAME),
-            key: key.into(),
+            key: Arc::from(key.into()),
         }
     }
 }

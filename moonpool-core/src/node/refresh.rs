@@ -112,7 +112,7 @@ mod tests {
     fn probe(key: usize) -> ActorId {
         ActorId {
             type_name: "Probe".into(),
-            key: format!("k{key}"),
+            key: format!("k{key}").into(),
         }
     }
 

@@ -84,7 +84,7 @@ mod tests {
     fn id(k: u32) -> ActorId {
         ActorId {
             type_name: "T".into(),
-            key: k.to_string(),
+            key: k.to_string().into(),
         }
     }
 

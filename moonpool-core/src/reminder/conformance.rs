@@ -267,7 +267,7 @@ async fn ranges(table: &dyn ReminderTable, type_name: &str) -> Result<(), Violat
     for k in 0..48 {
         let actor = ActorId {
             type_name: type_name.to_string().into(),
-            key: format!("range {k}"),
+            key: format!("range {k}").into(),
         };
         for name in ["x", "y"] {
             let etag = ok(CASE, table.upsert(&entry(&actor, name, k), None).await)?;

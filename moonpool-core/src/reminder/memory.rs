@@ -71,7 +71,7 @@ impl ReminderTable for InMemoryReminderTable {
     ) -> BoxFuture<'static, Result<Vec<StoredReminder>, ReminderError>> {
         let lowest = || ActorId {
             type_name: "".into(),
-            key: String::new(),
+            key: "".into(),
         };
         let rows = {
             let table = lock(&self.rows);

@@ -180,7 +180,7 @@ fn decode(row: &Row) -> Result<StoredReminder, ReminderError> {
         entry: ReminderEntry {
             actor: ActorId {
                 type_name: type_name.into(),
-                key,
+                key: key.into(),
             },
             name: row.get(2),
             first_due: WallTime::from_unix_millis(non_negative(row.get(3), "first due time")?),

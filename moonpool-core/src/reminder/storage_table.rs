@@ -140,7 +140,7 @@ fn bucket_of(position: u64) -> u64 {
 fn bucket_id(bucket: u64) -> ActorId {
     ActorId {
         type_name: BUCKET_TYPE.into(),
-        key: format!("{bucket:02x}"),
+        key: format!("{bucket:02x}").into(),
     }
 }
 

@@ -186,7 +186,7 @@ async fn a_call_for_a_type_the_node_does_not_build_is_refused(sim: SimContext) {
     let peer = cluster.node("node-2").unwrap().id();
     let stranger = ActorId {
         type_name: "Stranger".into(),
-        key: "k".to_string(),
+        key: "k".into(),
     };
     let answer = node
         .inner

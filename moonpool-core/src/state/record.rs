@@ -227,7 +227,7 @@ mod tests {
     fn names_are_readable_up_to_the_limit() {
         let of_length = |total: usize| ActorId {
             type_name: "Account".into(),
-            key: "k".repeat(total - "Account".len()),
+            key: "k".repeat(total - "Account".len()).into(),
         };
         let longest = file_name(&of_length(99));
         assert_eq!(longest.len(), 199, "{longest}");
@@ -247,11 +247,11 @@ mod tests {
         // The type/key boundary is part of the hash.
         let split_1 = ActorId {
             type_name: "AB".into(),
-            key: "c".repeat(200),
+            key: "c".repeat(200).into(),
         };
         let split_2 = ActorId {
             type_name: "A".into(),
-            key: format!("B{}", "c".repeat(200)),
+            key: format!("B{}", "c".repeat(200)).into(),
         };
         assert_ne!(file_name(&split_1), file_name(&split_2));
     }

@@ -144,7 +144,7 @@ impl Actor for Pinger {
 impl Handler<Ping> for Pinger {
     /// Pings the `Pinger` named in the message; that one pings us back.
     async fn handle(&mut self, Ping(next): Ping, ctx: &ActorContext) -> Result<String, CallError> {
-        let me = ctx.id().key.clone();
+        let me = ctx.id().key.to_string();
         let other: ActorRef<Pinger> = ctx.actor::<Pinger>(next);
         other.call(Ping(me)).await?
     }
@@ -543,7 +543,7 @@ impl moonpool_core::actor::SharedHandler<AskPeer> for Library {
         AskPeer(peer): AskPeer,
         ctx: &ActorContext,
     ) -> Result<u64, CallError> {
-        let me = ctx.id().key.clone();
+        let me = ctx.id().key.to_string();
         ctx.actor::<Library>(peer).call_shared(PeekAt(me)).await?
     }
 }

@@ -23,7 +23,7 @@ impl Named {
     }
 
     pub async fn with_ctx(&self, ctx: &ActorContext) -> String {
-        ctx.id().key.clone()
+        ctx.id().key.to_string()
     }
 
     pub async fn unit(&self) {}
