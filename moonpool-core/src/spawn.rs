@@ -23,3 +23,21 @@ pub(crate) fn spawn_in(
         p.spawn_detached(name, task.instrument(span.clone()));
     }
 }
+
+/// [`spawn_in`] for a hot path: named `kind:detail` only where task names
+/// are read (see [`Providers::spawn_detached_as`]).
+#[inline]
+#[track_caller]
+pub(crate) fn spawn_as_in(
+    p: &Providers,
+    kind: &'static str,
+    detail: impl std::fmt::Display,
+    span: &Span,
+    task: impl Future<Output = ()> + Send + 'static,
+) {
+    if span.is_none() {
+        p.spawn_detached_as(kind, detail, task);
+    } else {
+        p.spawn_detached_as(kind, detail, task.instrument(span.clone()));
+    }
+}

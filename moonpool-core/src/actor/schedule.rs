@@ -22,7 +22,7 @@ use super::runtime::{Idle, Runtime};
 use super::spans::activation_span;
 use super::turns::{is_shared, run, run_here};
 use crate::id::ActorId;
-use crate::spawn::spawn_in;
+use crate::spawn::{spawn_as_in, spawn_in};
 use crate::transport::Payload;
 
 impl<A: Actor> Activation<A> {
@@ -91,8 +91,8 @@ impl<A: Actor> AnyActivation for Activation<A> {
             drop(actor);
             let p = Arc::clone(&self.info.providers);
             let span = activation_span(&self.info, "leave");
-            let name = format!("halt:{}", self.info.id);
-            spawn_in(&p, name, &span, leave(self, Exit::Fenced));
+            let id = self.info.id.clone();
+            spawn_as_in(&p, "halt", id, &span, leave(self, Exit::Fenced));
         }
     }
 }
@@ -103,8 +103,9 @@ impl<A: Actor> Idle for Activation<A> {
             Ok(actor) => {
                 let p = Arc::clone(&self.info.providers);
                 let span = activation_span(&self.info, "leave");
-                let name = format!("deactivate:{}", self.info.id);
-                spawn_in(&p, name, &span, leave(self, Exit::Deactivate(actor)));
+                let id = self.info.id.clone();
+                let leaving = leave(self, Exit::Deactivate(actor));
+                spawn_as_in(&p, "deactivate", id, &span, leaving);
                 None
             }
             Err(again) => again,
@@ -130,7 +131,13 @@ pub(crate) fn spawn_activation<A: Actor>(
         halted: AtomicBool::new(false),
     }));
     let span = activation_span(&activation.info, "activate");
-    let name = format!("activate:{}", activation.info.id);
-    spawn_in(&providers, name, &span, activate(Arc::clone(&activation)));
+    let id = &activation.info.id;
+    spawn_as_in(
+        &providers,
+        "activate",
+        id,
+        &span,
+        activate(Arc::clone(&activation)),
+    );
     activation
 }

@@ -16,7 +16,7 @@ use crate::actor::{
     SendJob, Services,
 };
 use crate::reminder::ReminderTable;
-use crate::spawn::spawn_in;
+use crate::spawn::{spawn_as_in, spawn_in};
 use crate::state::StateStorage;
 use crate::transport::{NodeId, TransportError};
 
@@ -140,7 +140,8 @@ impl Runtime for NodeInner {
         if self.router.enqueue_send(&id, job) {
             let p = Arc::clone(&self.providers);
             let span = self.span.clone();
-            spawn_in(&p, format!("sends:{id}"), &span, drain(self, id));
+            let name = id.clone();
+            spawn_as_in(&p, "sends", name, &span, drain(self, id));
         }
     }
 

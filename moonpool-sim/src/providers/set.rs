@@ -224,8 +224,12 @@ impl Providers {
         F::Output: Send + 'static,
     {
         let location = Location::caller();
-        let name = format!("task@{}:{}", location.file(), location.line());
-        self.spawn_at(name.into(), location, future)
+        let name = if self.tasks.reads_names() {
+            format!("task@{}:{}", location.file(), location.line()).into()
+        } else {
+            Cow::Borrowed("task")
+        };
+        self.spawn_at(name, location, future)
     }
 
     /// Spawns `future` as a new task with a name for reports.
@@ -266,6 +270,41 @@ impl Providers {
     {
         let spec = SpawnSpec {
             name: name.into(),
+            location: Location::caller(),
+        };
+        self.tasks.spawn_erased(spec, Box::pin(future));
+    }
+
+    /// [`spawn_detached`](Self::spawn_detached) for a hot path: the task
+    /// is named `kind:detail` where names are read (the simulator's
+    /// reports), and `kind` alone where nothing reads them (tokio without
+    /// its trace log), sparing the formatting.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    /// # rt.block_on(async {
+    /// let p = moonpool_sim::Providers::tokio().unwrap();
+    /// let (tx, rx) = tokio::sync::oneshot::channel();
+    /// p.spawn_detached_as("greet", "alice", async move {
+    ///     let _ = tx.send("hello");
+    /// });
+    /// assert_eq!(rx.await.unwrap(), "hello");
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn_detached_as<F>(&self, kind: &'static str, detail: impl fmt::Display, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let name = if self.tasks.reads_names() {
+            Cow::Owned(format!("{kind}:{detail}"))
+        } else {
+            Cow::Borrowed(kind)
+        };
+        let spec = SpawnSpec {
+            name,
             location: Location::caller(),
         };
         self.tasks.spawn_erased(spec, Box::pin(future));

@@ -58,6 +58,15 @@ pub struct SpawnSpec {
 pub trait TaskProvider: Send + Sync + 'static {
     /// Starts running `future` concurrently with the caller.
     fn spawn_erased(&self, spec: SpawnSpec, future: BoxFuture<'static, ()>);
+
+    /// Whether anything reads the names of tasks spawned now (the
+    /// simulator's reports do; tokio's only in its trace log). When not,
+    /// a hot path may name its task by its kind alone instead of
+    /// formatting a name nobody reads (see
+    /// [`Providers::spawn_detached_as`](crate::Providers::spawn_detached_as)).
+    fn reads_names(&self) -> bool {
+        true
+    }
 }
 
 /// Why a task produced no value.
