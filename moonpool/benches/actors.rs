@@ -16,6 +16,9 @@ use moonpool::prelude::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
+#[path = "support/grpc.rs"]
+mod grpc;
+
 /// The benchmarked actor.
 #[moonpool::actor(idle_timeout = "1h")]
 #[derive(Default)]
@@ -64,11 +67,28 @@ async fn baseline_ask(tx: &mpsc::Sender<(u64, oneshot::Sender<u64>)>, x: u64) ->
 /// Prints one workload: both figures and moonpool's figure as a multiple
 /// of tokio's (`lower_is_better` says how to read it).
 fn row(name: &str, ours: f64, base: f64, unit: &str, lower_is_better: bool) {
+    row_against("tokio", name, ours, base, unit, lower_is_better);
+}
+
+/// [`row`] against a baseline named `baseline`.
+fn row_against(
+    baseline: &str,
+    name: &str,
+    ours: f64,
+    base: f64,
+    unit: &str,
+    lower_is_better: bool,
+) {
     let ratio = ours / base;
     let better = if lower_is_better { "lower" } else { "higher" };
     println!(
-        "{name:<52} moonpool {ours:>10.1} {unit:<8} tokio {base:>10.1} {unit:<8} moonpool/tokio {ratio:>5.2}x ({better} is better)"
+        "{name:<52} moonpool {ours:>10.1} {unit:<8} {baseline} {base:>10.1} {unit:<8} moonpool/{baseline} {ratio:>5.2}x ({better} is better)"
     );
+}
+
+/// Latency percentile `q` of sorted `lat`, in microseconds.
+fn percentile(lat: &[Duration], q: f64) -> f64 {
+    lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)].as_secs_f64() * 1e6
 }
 
 /// Sequential asks to one local actor; baseline: a task with an mpsc
@@ -217,8 +237,9 @@ fn activation(rt: &tokio::runtime::Runtime, label: &str, n: u64) {
 }
 
 /// Remote asks between two nodes over loopback TCP with `callers`
-/// concurrent callers; baseline: a raw length-prefixed echo with the same
-/// payload and concurrency.
+/// concurrent callers; baselines: a raw length-prefixed echo with the same
+/// payload and concurrency (a connection per caller), and a gRPC unary
+/// echo (tonic) of that payload (one connection, as gRPC clients share).
 fn remote(rt: &tokio::runtime::Runtime, callers: usize, per_caller: u64) {
     let total = callers as u64 * per_caller;
     let (ours, lat) = rt.block_on(async {
@@ -305,23 +326,46 @@ fn remote(rt: &tokio::runtime::Runtime, callers: usize, per_caller: u64) {
         }
         t.elapsed()
     });
+    // The usual choice: gRPC (tonic), one HTTP/2 connection shared by
+    // every caller, the raw echo's payload.
+    let (grpc, mut grpc_lat) = rt.block_on(async {
+        let addr = grpc::serve().await;
+        let client = grpc::connect(addr).await;
+        let t = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..callers {
+            let mut client = client.clone();
+            tasks.push(tokio::spawn(async move {
+                let body = [7u8; 24];
+                let mut lat = Vec::with_capacity(per_caller as usize);
+                for _ in 0..per_caller {
+                    let s = Instant::now();
+                    grpc::echo(&mut client, &body).await;
+                    lat.push(s.elapsed());
+                }
+                lat
+            }));
+        }
+        let mut lat = Vec::new();
+        for t in tasks {
+            lat.extend(t.await.unwrap());
+        }
+        (t.elapsed(), lat)
+    });
     let rate = |d: Duration| total as f64 / d.as_secs_f64();
     let mut lat = lat;
     lat.sort();
-    let pct =
-        |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)].as_secs_f64() * 1e6;
-    row(
-        &format!("remote ask over loopback, {callers} callers"),
-        rate(ours),
-        rate(base),
-        "calls/s",
-        false,
-    );
+    grpc_lat.sort();
+    let name = format!("remote ask over loopback, {callers} callers");
+    row(&name, rate(ours), rate(base), "calls/s", false);
+    row_against("gRPC", "", rate(ours), rate(grpc), "calls/s", false);
     println!(
-        "{:<52} p50 {:.1} µs, p99 {:.1} µs",
+        "{:<52} moonpool p50 {:.1} µs, p99 {:.1} µs; gRPC p50 {:.1} µs, p99 {:.1} µs",
         "",
-        pct(0.50),
-        pct(0.99)
+        percentile(&lat, 0.50),
+        percentile(&lat, 0.99),
+        percentile(&grpc_lat, 0.50),
+        percentile(&grpc_lat, 0.99),
     );
 }
 
