@@ -303,11 +303,8 @@ impl Providers {
         } else {
             Cow::Borrowed(kind)
         };
-        let spec = SpawnSpec {
-            name,
-            location: Location::caller(),
-        };
-        self.tasks.spawn_erased(spec, Box::pin(future));
+        // Both track the caller: the task's location is our caller's.
+        self.spawn_detached(name, future);
     }
 
     fn spawn_at<F>(
