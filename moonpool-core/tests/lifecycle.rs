@@ -8,7 +8,10 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{Add, Counter, Get, StartTicking, TICKER_DEACTIVATIONS, Ticker, Ticks, start_cluster};
+use common::{
+    Add, Counter, Get, StartTicking, StopTicking, TICKER_DEACTIVATIONS, Ticker, Ticks,
+    start_cluster,
+};
 use moonpool_core::node::InMemoryMembership;
 use moonpool_core::{ActorId, CallError, Node};
 use moonpool_sim::chaos::FaultConfig;
@@ -43,6 +46,27 @@ fn timers_tick_without_keeping_the_activation_alive() {
             // and nothing ticks it.
             sim.sleep(Duration::from_secs(3)).await;
             assert_eq!(t.call(Ticks).await.unwrap(), 0);
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_stopped_timer_ticks_no_more() {
+    Simulation::new(3)
+        .faults(FaultConfig::calm())
+        .run(|sim| async move {
+            let (_, mut rx) = start_cluster(&sim, 1, Duration::from_secs(5));
+            let (_, node) = rx.recv().await.unwrap();
+            let t = node.actor::<Ticker>("stopped");
+            // Nothing to stop yet: no effect.
+            assert!(!t.call(StopTicking).await.unwrap());
+            t.call(StartTicking).await.unwrap();
+            sim.sleep(Duration::from_millis(2_500)).await;
+            assert!(t.call(StopTicking).await.unwrap());
+            let stopped_at = t.call(Ticks).await.unwrap();
+            assert_eq!(stopped_at, 2, "it ticked before it was stopped");
+            sim.sleep(Duration::from_secs(4)).await;
+            assert_eq!(t.call(Ticks).await.unwrap(), stopped_at, "it ticked after");
         })
         .unwrap();
 }

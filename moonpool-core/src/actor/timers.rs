@@ -10,6 +10,7 @@ use super::definition::{Handler, Message};
 use super::envelope::Envelope;
 use super::error::CallError;
 use super::local_call::{PendingCall, exclusive_turn};
+use crate::sync::lock;
 
 /// Identifies a timer started with [`ActorContext::start_timer`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,9 +72,12 @@ impl ActorContext {
 
     /// Stops a timer (no effect if it already stopped).
     pub fn stop_timer(&self, id: TimerId) {
-        let task = self
-            .info()
-            .with_schedules(|s| s.timers.get_mut(id.0).and_then(Option::take));
+        // Not `with_schedules`: an actor without timers has nothing to stop
+        // and nothing to allocate.
+        let task = lock(&self.info().schedules)
+            .as_mut()
+            .and_then(|s| s.timers.get_mut(id.0))
+            .and_then(Option::take);
         if let Some(task) = task {
             task.abort();
         }

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use moonpool_core::actor::{ActorOptions, Placement, dispatch, method_id, unknown_method};
+use moonpool_core::actor::{ActorOptions, Placement, TimerId, dispatch, method_id, unknown_method};
 use moonpool_core::node::InMemoryMembership;
 use moonpool_core::{
     ActivationError, Actor, ActorContext, ActorRef, CallError, Handler, Message, Node,
@@ -333,6 +333,8 @@ impl Handler<Balance> for Account {
 #[derive(Default)]
 pub struct Ticker {
     ticks: u64,
+    /// The timer `StartTicking` started.
+    timer: Option<TimerId>,
 }
 
 pub static TICKER_DEACTIVATIONS: std::sync::atomic::AtomicU64 =
@@ -351,6 +353,14 @@ pub struct StartForeignTimer;
 impl Message for StartForeignTimer {
     type Reply = Option<CallError>;
     const NAME: &'static str = "start_foreign_timer";
+}
+
+/// Stops the timer `StartTicking` started (if any): whether there was one.
+#[derive(Serialize, Deserialize)]
+pub struct StopTicking;
+impl Message for StopTicking {
+    type Reply = bool;
+    const NAME: &'static str = "stop_ticking";
 }
 
 #[derive(Serialize, Deserialize, Clone)]
@@ -397,6 +407,9 @@ impl Actor for Ticker {
                 m if m == method_id(StartTicking::NAME) => {
                     dispatch::<Self, StartTicking>(self, body, ctx).await
                 }
+                m if m == method_id(StopTicking::NAME) => {
+                    dispatch::<Self, StopTicking>(self, body, ctx).await
+                }
                 m if m == method_id(Tick::NAME) => dispatch::<Self, Tick>(self, body, ctx).await,
                 m if m == method_id(StartForeignTimer::NAME) => {
                     dispatch::<Self, StartForeignTimer>(self, body, ctx).await
@@ -410,8 +423,24 @@ impl Actor for Ticker {
 
 impl Handler<StartTicking> for Ticker {
     async fn handle(&mut self, _: StartTicking, ctx: &ActorContext) {
-        ctx.start_timer::<Ticker, Tick>(Duration::from_secs(1), || Tick)
+        let timer = ctx
+            .start_timer::<Ticker, Tick>(Duration::from_secs(1), || Tick)
             .expect("own type");
+        self.timer = Some(timer);
+    }
+}
+
+impl Handler<StopTicking> for Ticker {
+    async fn handle(&mut self, _: StopTicking, ctx: &ActorContext) -> bool {
+        // Stopped twice when there is one: the second has no effect.
+        match self.timer.take() {
+            Some(timer) => {
+                ctx.stop_timer(timer);
+                ctx.stop_timer(timer);
+                true
+            }
+            None => false,
+        }
     }
 }
 
