@@ -1,7 +1,13 @@
-//! The bank's cluster under simulation, shared by its sim tests: a storage
-//! service (state and reminders), three nodes, the audit of the stored
-//! books, and a supervisor.
+//! The bank's cluster under simulation, shared by its sim tests and the
+//! scale benchmark: a storage service (state and reminders), the nodes, the
+//! audit of the stored books, a supervisor, and the transfers workload.
 #![allow(dead_code)] // each test binary uses its part
+
+mod audit;
+mod workload;
+pub use audit::conserve_money;
+#[allow(unused_imports)] // each test binary uses its part
+pub use workload::{Shape, run_bank};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -16,52 +22,15 @@ use moonpool::runtime::state::{
 };
 use moonpool_examples::bank::{AccountState, TransferOrder, TransferRecord};
 
+/// Accounts in the bank tests.
 pub const ACCOUNTS: usize = 5;
+/// Bank nodes in the bank tests.
+pub const NODES: usize = 3;
 pub const OPENING: i64 = 100;
 pub const STORAGE_PORT: u16 = 9000;
 
 pub fn account(i: usize) -> String {
     format!("acct-{i}")
-}
-
-/// Money in accounts plus money debited but not yet credited, from the
-/// stored records; and the lowest balance.
-pub fn audit(store: &InMemoryStorage) -> Result<(i64, i64), String> {
-    let mut accounts: BTreeMap<String, AccountState> = BTreeMap::new();
-    let mut transfers: BTreeMap<u64, TransferRecord> = BTreeMap::new();
-    for (id, (bytes, _)) in store.snapshot() {
-        match id.type_name.as_ref() {
-            "Account" => {
-                let s: AccountState = postcard::from_bytes(&bytes).map_err(|e| e.to_string())?;
-                accounts.insert(id.key.to_string(), s);
-            }
-            "Transfer" => {
-                let r: Option<TransferRecord> =
-                    postcard::from_bytes(&bytes).map_err(|e| e.to_string())?;
-                if let (Some(r), Ok(k)) = (r, id.key.parse()) {
-                    transfers.insert(k, r);
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut total: i64 = accounts.values().map(|a| a.balance).sum();
-    for (id, t) in &transfers {
-        let debited = accounts
-            .get(&t.from)
-            .is_some_and(|a| a.applied.contains_key(id));
-        let credited = accounts
-            .get(&t.to)
-            .is_some_and(|a| a.applied.contains_key(id));
-        if debited && !credited {
-            total += t.amount; // in flight
-        }
-        if credited && !debited {
-            return Err(format!("transfer {id} credited without a debit"));
-        }
-    }
-    let lowest = accounts.values().map(|a| a.balance).min().unwrap_or(0);
-    Ok((total, lowest))
 }
 
 /// The storage process's own state directory, through a disk that may
@@ -88,7 +57,7 @@ pub enum Backend {
 
 /// The bank's processes: a storage service (holding the state and the
 /// reminders, so ledger shards sweep their open transfers whatever
-/// crashes), three nodes, and what the test needs to drive them.
+/// crashes), the nodes, and what the test needs to drive them.
 pub struct BankCluster {
     pub table: InMemoryMembership,
     pub storage_pid: ProcessId,
@@ -98,7 +67,13 @@ pub struct BankCluster {
     pub running: Arc<std::sync::Mutex<BTreeMap<String, Node>>>,
 }
 
+/// The storage service and [`NODES`] bank nodes.
 pub fn start_cluster(sim: &SimContext, backend: &Backend) -> BankCluster {
+    start_cluster_of(sim, backend, NODES)
+}
+
+/// The storage service and `nodes` bank nodes (`bank-0`, `bank-1`, ...).
+pub fn start_cluster_of(sim: &SimContext, backend: &Backend, nodes: usize) -> BankCluster {
     let table = InMemoryMembership::new();
 
     // The storage service: a process of its own.
@@ -122,7 +97,7 @@ pub fn start_cluster(sim: &SimContext, backend: &Backend) -> BankCluster {
 
     let running: Arc<std::sync::Mutex<BTreeMap<String, Node>>> = Arc::default();
     let mut node_pids = Vec::new();
-    for i in 0..3 {
+    for i in 0..nodes {
         let (table, running) = (table.clone(), Arc::clone(&running));
         node_pids.push(sim.start_process(format!("bank-{i}"), move |p: Providers| {
             let (table, running) = (table.clone(), Arc::clone(&running));
@@ -243,40 +218,4 @@ pub fn books(store: &InMemoryStorage) -> Books {
         }
     }
     books
-}
-
-/// Registers the invariant that money is conserved and no balance goes
-/// negative, checked against the audited store after every step.
-pub fn conserve_money(sim: &SimContext, store: &InMemoryStorage) {
-    let watched = store.clone();
-    // Checked again only once a record changed (a step that wrote
-    // nothing cannot break it).
-    let checked = std::sync::atomic::AtomicU64::new(u64::MAX);
-    sim.invariant("money is conserved", move || {
-        let version = watched.version();
-        if checked.swap(version, std::sync::atomic::Ordering::Relaxed) == version {
-            return Ok(());
-        }
-        let (total, lowest) = audit(&watched)?;
-        // Opened accounts, not records: a record holding the default
-        // state (what a fenced, never-created account holds) is no account.
-        let opened = watched
-            .snapshot()
-            .iter()
-            .filter(|(id, (bytes, _))| {
-                id.type_name == "Account"
-                    && postcard::from_bytes::<AccountState>(bytes).is_ok_and(|a| a.opened)
-            })
-            .count() as i64;
-        if total != opened * OPENING {
-            return Err(format!(
-                "{total} in the bank, expected {}",
-                opened * OPENING
-            ));
-        }
-        if lowest < 0 {
-            return Err(format!("a balance went negative: {lowest}"));
-        }
-        Ok(())
-    });
 }

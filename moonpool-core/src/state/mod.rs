@@ -14,7 +14,7 @@ mod remote;
 mod storage;
 
 pub use disk::{DiskStorage, LOCK_FILE};
-pub use memory::InMemoryStorage;
+pub use memory::{CHANGES_REMEMBERED, InMemoryStorage};
 pub(crate) use persisted::StateOwner;
 pub use persisted::{Persisted, RESYNC_ATTEMPTS, RESYNC_BACKOFF, StateStatus};
 #[cfg(feature = "postgres")]
