@@ -221,7 +221,7 @@ pub(crate) fn start(
         format!("conn-reader:{}", peer.addr),
         &span,
         async move {
-            let read = tokio::io::BufReader::with_capacity(BATCH_BYTES, read);
+            let read = tokio::io::BufReader::with_capacity(READ_BUFFER_BYTES, read);
             reader(read, &reader_conn, max_frame, inbound).await;
             reader_conn.close();
             on_close(&reader_conn);
@@ -230,9 +230,15 @@ pub(crate) fn start(
     conn
 }
 
-/// How many bytes of queued frames the writer sends in one write (and the
-/// reader's buffer size).
+/// How many bytes of queued frames the writer sends in one write.
 const BATCH_BYTES: usize = 64 * 1024;
+
+/// The reader's buffer: many small frames per read system call, while a
+/// body at least this large is read past it, straight into its own
+/// buffer. Small because it is zeroed when a connection opens (64 KiB was
+/// an eighth of a 30-node bank simulation's instructions, its nodes
+/// opening a thousand connections).
+const READ_BUFFER_BYTES: usize = 8 * 1024;
 
 /// Appends queued frames to `batch` up to [`BATCH_BYTES`]; whether the
 /// shutdown frame (an empty one) came.

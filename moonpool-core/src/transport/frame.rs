@@ -89,8 +89,15 @@ pub async fn read_frame<R: AsyncRead + Unpin + ?Sized>(
     if len > max {
         return Err(FrameError::TooLarge { len, max });
     }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body).await?;
+    // Filled straight from the stream into spare capacity: zeroing the
+    // body first, only to overwrite it, cost as much as the copy.
+    let mut body = Vec::with_capacity(len);
+    while body.len() < len {
+        let rest = (len - body.len()) as u64;
+        if (&mut *r).take(rest).read_buf(&mut body).await? == 0 {
+            return Err(FrameError::Io(io::ErrorKind::UnexpectedEof.into()));
+        }
+    }
     let actual = crc32fast::hash(&body);
     if actual != expected {
         return Err(FrameError::Checksum { expected, actual });
@@ -132,6 +139,15 @@ mod tests {
                 read_frame(&mut &bytes[..], 4).await,
                 Err(FrameError::TooLarge { len: 11, max: 4 })
             ));
+
+            // A body that arrives in pieces is read whole.
+            let (head, mid, tail) = (
+                &bytes[..HEADER_LEN + 2],
+                &bytes[HEADER_LEN + 2..HEADER_LEN + 7],
+                &bytes[HEADER_LEN + 7..],
+            );
+            let mut pieces = head.chain(mid).chain(tail);
+            assert_eq!(read_frame(&mut pieces, 1024).await.unwrap(), b"hello frame");
 
             let truncated = &bytes[..bytes.len() - 2];
             assert!(matches!(
