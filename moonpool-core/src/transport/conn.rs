@@ -1,18 +1,19 @@
-//! One established connection: a writer task draining a queue of frames,
-//! a reader task dispatching what arrives, and the requests waiting for
-//! their responses.
+//! One established connection: its way out (an [`Outbox`]: a writer task,
+//! or the sender itself when the connection is idle), a reader task
+//! dispatching what arrives, and the requests waiting for their responses.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use moonpool_sim::{NetStream, Providers};
-use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::sync::{mpsc, oneshot};
+use tokio::io::ReadHalf;
+use tokio::sync::oneshot;
 
 use super::error::TransportError;
 use super::frame::{FrameError, read_frame};
 use super::inbound::{Inbound, Respond, Responder};
+use super::outbox::Outbox;
 use super::payload::{DATA_HEADER_LEN, Outgoing, Payload};
 use super::rivals::Ends;
 use super::wire::{Kind, NodeId};
@@ -26,7 +27,7 @@ pub(crate) struct Conn {
     pub(crate) peer: NodeId,
     /// Who dialed: decides which of two racing connections survives.
     pub(crate) dialer: NodeId,
-    tx: mpsc::UnboundedSender<Vec<u8>>,
+    out: Outbox,
     /// The largest frame body either side accepts (both run one cluster's
     /// configuration): a larger message is refused before it is sent.
     max_frame: usize,
@@ -64,7 +65,7 @@ impl Conn {
 
     /// Queues a frame; `false` if the connection is gone.
     fn push(&self, frame: Vec<u8>) -> bool {
-        !self.closed.load(Ordering::Relaxed) && self.tx.send(frame).is_ok()
+        !self.closed.load(Ordering::Relaxed) && self.out.send(frame)
     }
 
     /// The frame of `out`, unless it is too large to send.
@@ -160,8 +161,8 @@ impl Conn {
         if self.closed.swap(true, Ordering::Relaxed) {
             return;
         }
-        // An empty frame tells the writer task to shut the stream down.
-        let _ = self.tx.send(Vec::new());
+        // What was queued before still goes out.
+        self.out.shut_down();
         let waiters = std::mem::take(&mut *lock(&self.pending));
         for (_, w) in waiters {
             let _ = w.send(Err(TransportError::ConnectionLost {
@@ -191,12 +192,12 @@ pub(crate) fn start(
     on_close: impl FnOnce(&Arc<Conn>) + Send + 'static,
 ) -> Arc<Conn> {
     let (read, write) = tokio::io::split(stream);
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (out, writer) = Outbox::new(write);
     let Ends { peer, dialer } = ends;
     let conn = Arc::new(Conn {
         peer,
         dialer,
-        tx,
+        out,
         max_frame,
         pending: Mutex::new(BTreeMap::new()),
         closed: AtomicBool::new(false),
@@ -213,7 +214,7 @@ pub(crate) fn start(
         providers,
         format!("conn-writer:{}", peer.addr),
         &span,
-        writer(write, rx),
+        writer,
     );
     let reader_conn = Arc::clone(&conn);
     spawn_in(
@@ -230,65 +231,12 @@ pub(crate) fn start(
     conn
 }
 
-/// How many bytes of queued frames the writer sends in one write.
-const BATCH_BYTES: usize = 64 * 1024;
-
 /// The reader's buffer: many small frames per read system call, while a
 /// body at least this large is read past it, straight into its own
 /// buffer. Small because it is zeroed when a connection opens (64 KiB was
 /// an eighth of a 30-node bank simulation's instructions, its nodes
 /// opening a thousand connections).
 const READ_BUFFER_BYTES: usize = 8 * 1024;
-
-/// Appends queued frames to `batch` up to [`BATCH_BYTES`]; whether the
-/// shutdown frame (an empty one) came.
-fn drain(rx: &mut mpsc::UnboundedReceiver<Vec<u8>>, batch: &mut Vec<u8>, frames: &mut u64) -> bool {
-    while batch.len() < BATCH_BYTES {
-        match rx.try_recv() {
-            Ok(next) if next.is_empty() => return true,
-            Ok(next) => {
-                batch.extend_from_slice(&next);
-                *frames += 1;
-            }
-            Err(_) => return false,
-        }
-    }
-    false
-}
-
-/// Sends queued frames, coalescing whatever is queued into one write (one
-/// system call for many small frames under load); an empty frame means
-/// shut down.
-async fn writer(mut write: WriteHalf<NetStream>, mut rx: mpsc::UnboundedReceiver<Vec<u8>>) {
-    let mut batch = Vec::with_capacity(BATCH_BYTES);
-    // Whether the last write carried more than one frame: a sign of load.
-    let mut busy = false;
-    while let Some(frame) = rx.recv().await {
-        if frame.is_empty() {
-            break;
-        }
-        batch.clear();
-        batch.extend_from_slice(&frame);
-        let mut frames = 1;
-        let mut stop = drain(&mut rx, &mut batch, &mut frames);
-        if busy && !stop && batch.len() < BATCH_BYTES {
-            // Under load, let the tasks that are ready run first: they
-            // queue more frames, which then share this write. (Idle, a lone
-            // frame goes out at once.)
-            moonpool_sim::yield_now().await;
-            stop = drain(&mut rx, &mut batch, &mut frames);
-        }
-        busy = batch.len() > frame.len();
-        if write.write_all(&batch).await.is_err() {
-            break;
-        }
-        crate::metrics::sent(frames, batch.len() as u64);
-        if stop {
-            break;
-        }
-    }
-    let _ = write.shutdown().await;
-}
 
 async fn reader(
     mut read: tokio::io::BufReader<ReadHalf<NetStream>>,
@@ -379,46 +327,5 @@ mod tests {
         for max in 1..4 {
             assert_eq!(clip("x🦀", max + 1), "x");
         }
-    }
-
-    fn queue(frames: &[Vec<u8>]) -> mpsc::UnboundedReceiver<Vec<u8>> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        for f in frames {
-            tx.send(f.clone()).unwrap();
-        }
-        // Dropped: `try_recv` then reports the end, as it would emptiness.
-        drop(tx);
-        rx
-    }
-
-    #[test]
-    fn drain_takes_every_queued_frame_and_counts_them() {
-        let mut rx = queue(&[vec![1; 10], vec![2; 20], vec![3; 30]]);
-        let (mut batch, mut frames) = (vec![0; 5], 1);
-        assert!(!drain(&mut rx, &mut batch, &mut frames));
-        assert_eq!((batch.len(), frames), (65, 4));
-        assert_eq!(&batch[5..15], &[1; 10]);
-        assert_eq!(&batch[35..], &[3; 30]);
-    }
-
-    #[test]
-    fn drain_stops_at_the_shutdown_frame() {
-        let mut rx = queue(&[vec![1; 10], Vec::new(), vec![2; 10]]);
-        let (mut batch, mut frames) = (Vec::new(), 0);
-        assert!(drain(&mut rx, &mut batch, &mut frames));
-        assert_eq!((batch.len(), frames), (10, 1));
-        // What came after the shutdown frame is left queued.
-        assert_eq!(rx.try_recv().ok(), Some(vec![2; 10]));
-    }
-
-    #[test]
-    fn drain_stops_once_the_batch_is_full() {
-        let quarter = BATCH_BYTES / 4;
-        let mut rx = queue(&vec![vec![7; quarter]; 6]);
-        let (mut batch, mut frames) = (Vec::new(), 0);
-        assert!(!drain(&mut rx, &mut batch, &mut frames));
-        // Exactly full after four: the fifth waits for the next write.
-        assert_eq!((batch.len(), frames), (BATCH_BYTES, 4));
-        assert_eq!(rx.try_recv().ok().map(|f| f.len()), Some(quarter));
     }
 }

@@ -15,6 +15,7 @@ mod error;
 pub mod frame;
 mod handshake;
 mod inbound;
+mod outbox;
 mod payload;
 mod rivals;
 mod wire;
