@@ -52,26 +52,29 @@ async fn a_retired_connection_closes_after_its_requests_timed_out(sim: SimContex
 }
 
 /// A node that closes its connections with frames still queued for the
-/// writer (the close comes in the same batch) shuts the stream down, so
-/// the peer sees the connection end instead of waiting on it forever.
+/// writer (the close queued behind them) shuts the stream down, so the
+/// peer sees the connection end instead of waiting on it forever.
 #[moonpool::sim_test(seeds = 40, faults = "calm")]
 async fn closing_with_frames_queued_still_shuts_the_stream(sim: SimContext) {
     close_with_frames_queued(&sim, false).await;
 }
 
-/// The same when the connection is busy (its last write carried many
+/// The same when the connection is busy (its last writes carried many
 /// frames), when the writer lets other tasks queue more before writing.
 #[moonpool::sim_test(seeds = 40, faults = "calm")]
 async fn closing_a_busy_connection_with_frames_queued_still_shuts_the_stream(sim: SimContext) {
     close_with_frames_queued(&sim, true).await;
 }
 
-/// Sends 64 one-way messages. Each send finishes without waiting (the
-/// connection is up), so the writer does not run in between: the 64
-/// frames go out in one batch.
+/// Sends 64 one-way messages of 8 KiB: twice what the simulated socket
+/// buffer holds (256 KiB). Each send finishes without waiting (the
+/// connection is up), so no other task runs in between: the sender writes
+/// the first ones itself until the buffer is full, and the rest queue for
+/// the writer task.
 async fn burst(a: &Transport, to: SocketAddr) {
     for i in 0..64 {
-        let message = format!("one-way {i}").into_bytes();
+        let mut message = format!("one-way {i} ").into_bytes();
+        message.resize(8 * 1024, b'.');
         a.send(to, message, Duration::from_secs(1)).await.unwrap();
     }
 }
@@ -89,7 +92,7 @@ async fn close_with_frames_queued(sim: &SimContext, busy: bool) {
         burst(&a, to_b).await;
         sim.sleep(Duration::from_millis(1)).await;
     }
-    // These frames and the close frame go out in one batch.
+    // Half of these frames wait in the queue, and the close behind them.
     burst(&a, to_b).await;
     a.close_all();
     sim.sleep(Duration::from_secs(2)).await;

@@ -35,7 +35,8 @@ pub(super) enum Queued {
 
 /// The stream's write half, shared by the writer task and the senders.
 struct Stream {
-    write: WriteHalf<NetStream>,
+    /// Dropped with the writer task (see [`Release`]).
+    write: Option<WriteHalf<NetStream>>,
     /// The rest of a frame a sender began writing: written before
     /// anything queued.
     rest: Vec<u8>,
@@ -68,14 +69,21 @@ impl Outbox {
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             stream: Mutex::new(Stream {
-                write,
+                write: Some(write),
                 rest: Vec::new(),
                 busy: false,
                 shut: false,
             }),
             queued: AtomicUsize::new(0),
         });
-        let task = writer(Arc::clone(&shared), rx);
+        let release = Release(Arc::clone(&shared));
+        let task = {
+            let shared = Arc::clone(&shared);
+            async move {
+                let _release = release;
+                writer(shared, rx).await;
+            }
+        };
         (Self { tx, shared }, task)
     }
 
@@ -130,8 +138,11 @@ impl Stream {
     /// when it would wait or failed: the writer task then meets the wait
     /// or the failure).
     fn write_now(&mut self, bytes: &[u8]) -> usize {
+        let Some(write) = self.write.as_mut() else {
+            return 0;
+        };
         let mut cx = Context::from_waker(Waker::noop());
-        match Pin::new(&mut self.write).poll_write(&mut cx, bytes) {
+        match Pin::new(write).poll_write(&mut cx, bytes) {
             Poll::Ready(Ok(n)) => n,
             Poll::Ready(Err(_)) | Poll::Pending => 0,
         }
@@ -197,7 +208,10 @@ async fn writer(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Queued>) {
         }
         stream.busy = frames > 1;
         if !batch.is_empty() {
-            if stream.write.write_all(&batch).await.is_err() {
+            let Some(write) = stream.write.as_mut() else {
+                break;
+            };
+            if write.write_all(&batch).await.is_err() {
                 stream.shut = true;
                 break;
             }
@@ -206,13 +220,35 @@ async fn writer(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Queued>) {
         shared.queued.fetch_sub(taken, Ordering::AcqRel);
         if stop {
             stream.shut = true;
-            let _ = stream.write.shutdown().await;
+            if let Some(write) = stream.write.as_mut() {
+                let _ = write.shutdown().await;
+            }
             return;
         }
     }
     let mut stream = shared.stream.lock().await;
     stream.shut = true;
-    let _ = stream.write.shutdown().await;
+    if let Some(write) = stream.write.as_mut() {
+        let _ = write.shutdown().await;
+    }
+}
+
+/// Held by the writer task's future: when it ends or is dropped unfinished
+/// (a simulation dropping its tasks at its end), the stream goes with it,
+/// never outliving its task in a connection someone still holds (a
+/// simulated stream must be dropped inside its simulation).
+struct Release(Arc<Shared>);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        // The writer's own guard is gone by now; a sender holds the lock
+        // only for a write without waiting, so this rarely finds it taken
+        // (then the stream goes with the last handle to the connection).
+        if let Ok(mut stream) = self.0.stream.try_lock() {
+            stream.shut = true;
+            stream.write = None;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -371,6 +407,23 @@ mod tests {
                 assert_eq!(theirs.read(&mut [0; 4]).await.unwrap(), 0, "shut down");
             };
             tokio::join!(writer, peer);
+        });
+    }
+
+    /// A writer task dropped unfinished (a simulation drops its tasks at
+    /// its end) takes the stream with it: later sends neither write nor
+    /// keep the stream open, though the outbox lives on (a frame sent from
+    /// a destructor after the simulation must not reach its stream).
+    #[test]
+    fn a_dropped_writer_task_takes_the_stream_with_it() {
+        block_on(async {
+            let (outbox, writer, mut theirs) = outbox(64);
+            assert!(outbox.send(b"ab".to_vec()));
+            drop(writer);
+            assert!(!outbox.send(b"cd".to_vec()), "nothing writes any more");
+            let mut got = Vec::new();
+            theirs.read_to_end(&mut got).await.unwrap();
+            assert_eq!(got, b"ab", "the stream is closed, without the late frame");
         });
     }
 
