@@ -272,16 +272,27 @@ mod tests {
                 assert_eq!(store.changes_since(before), Some(vec![(id("b"), None)]));
 
                 // The journal's edge: the oldest version still answered is
-                // exactly CHANGES_REMEMBERED changes back.
+                // exactly CHANGES_REMEMBERED changes back. Changes 1 and 2
+                // are to "first" and "second", the rest to "k".
                 let fresh = InMemoryStorage::new();
+                fresh.write(&id("first"), vec![], None).await.unwrap();
+                fresh.write(&id("second"), vec![], None).await.unwrap();
                 let mut etag = None;
-                for _ in 0..CHANGES_REMEMBERED {
+                for _ in 2..CHANGES_REMEMBERED {
                     etag = Some(fresh.write(&id("k"), vec![], etag).await.unwrap());
                 }
-                assert_eq!(fresh.changes_since(0).map(|c| c.len()), Some(1));
+                assert_eq!(fresh.changes_since(0).map(|c| c.len()), Some(3));
                 fresh.write(&id("k"), vec![], etag).await.unwrap();
-                assert_eq!(fresh.changes_since(0), None, "forgotten");
-                assert_eq!(fresh.changes_since(1).map(|c| c.len()), Some(1));
+                assert_eq!(fresh.changes_since(0), None, "change 1 is forgotten");
+                let keys = |since| {
+                    fresh.changes_since(since).map(|c| {
+                        c.into_iter()
+                            .map(|(id, _)| id.key.to_string())
+                            .collect::<Vec<_>>()
+                    })
+                };
+                assert_eq!(keys(1), Some(vec!["k".to_string(), "second".to_string()]));
+                assert_eq!(keys(2), Some(vec!["k".to_string()]));
             })
             .unwrap();
     }
