@@ -401,8 +401,14 @@ mod tests {
             assert_eq!(queued(&outbox), 0);
             assert!(outbox.send(b"cd".to_vec()), "no room: queued whole");
             assert_eq!(queued(&outbox), 1);
+            assert!(outbox.send(b"ef".to_vec()));
             let peer = async {
-                assert_eq!(read(&mut theirs, 4).await, b"abcd");
+                assert_eq!(read(&mut theirs, 6).await, b"abcdef");
+                written(&outbox).await;
+                // The writer's last write carried both queued frames: busy.
+                assert!(outbox.send(b"gh".to_vec()));
+                assert_eq!(queued(&outbox), 1, "busy: queued");
+                assert_eq!(read(&mut theirs, 2).await, b"gh");
                 drop(outbox);
                 assert_eq!(theirs.read(&mut [0; 4]).await.unwrap(), 0, "shut down");
             };
