@@ -143,15 +143,12 @@ fn main() {
     let base_steps = median(&base.steps);
     let mut failed = 0;
     for shape in chosen {
+        let other;
         let m = if shape == SHAPES[0] {
-            Measured {
-                wall: base.wall.clone(),
-                steps: base.steps.clone(),
-                sim_time: base.sim_time.clone(),
-                failed: base.failed.clone(),
-            }
+            &base
         } else {
-            measure(shape, seeds)
+            other = measure(shape, seeds);
+            &other
         };
         for f in &m.failed {
             println!("  {} FAILED {f}", name(shape));

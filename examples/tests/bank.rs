@@ -54,3 +54,35 @@ async fn a_late_copy_of_a_refused_step_is_refused_too(sim: SimContext) {
     );
     assert_eq!(a.balance().await.unwrap(), 50);
 }
+
+/// The incremental audit follows a record cleared from the store (the bank
+/// itself never clears one): the account leaves the books.
+#[moonpool::sim_test(seeds = 1, faults = "calm")]
+async fn the_audit_forgets_a_cleared_account(_sim: SimContext) {
+    use moonpool::runtime::state::StateStorage as _;
+    use moonpool_examples::bank::AccountState;
+    let store = InMemoryStorage::new();
+    let opened = |balance| AccountState {
+        opened: true,
+        balance,
+        ..AccountState::default()
+    };
+    let id = |key: &str| ActorId {
+        type_name: "Account".into(),
+        key: key.into(),
+    };
+    store
+        .write(&id("a"), postcard::to_allocvec(&opened(30)).unwrap(), None)
+        .await
+        .unwrap();
+    let b = store
+        .write(&id("b"), postcard::to_allocvec(&opened(70)).unwrap(), None)
+        .await
+        .unwrap();
+    let mut audit = common::Audit::default();
+    audit.refresh(&store).unwrap();
+    assert_eq!((audit.opened(), audit.totals().unwrap()), (2, (100, 30)));
+    store.clear(&id("b"), Some(b)).await.unwrap();
+    audit.refresh(&store).unwrap();
+    assert_eq!((audit.opened(), audit.totals().unwrap()), (1, (30, 30)));
+}

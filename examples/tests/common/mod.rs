@@ -5,7 +5,8 @@
 
 mod audit;
 mod workload;
-pub use audit::conserve_money;
+#[allow(unused_imports)] // each test binary uses its part
+pub use audit::{Audit, conserve_money};
 #[allow(unused_imports)] // each test binary uses its part
 pub use workload::{Shape, run_bank};
 

@@ -219,17 +219,19 @@ async fn writer(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Queued>) {
         }
         shared.queued.fetch_sub(taken, Ordering::AcqRel);
         if stop {
-            stream.shut = true;
-            if let Some(write) = stream.write.as_mut() {
-                let _ = write.shutdown().await;
-            }
-            return;
+            return stream.close().await;
         }
     }
-    let mut stream = shared.stream.lock().await;
-    stream.shut = true;
-    if let Some(write) = stream.write.as_mut() {
-        let _ = write.shutdown().await;
+    shared.stream.lock().await.close().await;
+}
+
+impl Stream {
+    /// Nothing more is written: the peer reads the end of the stream.
+    async fn close(&mut self) {
+        self.shut = true;
+        if let Some(write) = self.write.as_mut() {
+            let _ = write.shutdown().await;
+        }
     }
 }
 
