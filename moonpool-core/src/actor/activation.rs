@@ -147,8 +147,15 @@ impl<A: Actor> Activation<A> {
 
     /// A turn that keeps the activation alive starts now.
     pub(crate) fn touch(&self) {
-        let now = self.info.providers.now().as_nanos();
-        self.last_activity.store(now, Ordering::Relaxed);
+        self.touch_at(self.info.providers.now());
+    }
+
+    /// [`Activation::touch`] with a clock reading the caller took (never
+    /// moving the idle clock back, should a turn that read later have
+    /// stored first).
+    pub(crate) fn touch_at(&self, now: Instant) {
+        self.last_activity
+            .fetch_max(now.as_nanos(), Ordering::Relaxed);
     }
 
     pub(crate) fn idle_deadline(&self) -> Instant {

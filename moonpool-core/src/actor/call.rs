@@ -209,7 +209,11 @@ async fn route<A: Actor, M: Message>(
     check_cycle(id, turn, chain)?;
     let p: &Providers = rt.providers();
     let timeout = rt.call_timeout();
-    let deadline = p.now() + timeout;
+    // Read once: until the call first waits, this is "now" for the lease
+    // check and the idle clock of a turn it runs right here too (a clock
+    // read costs as much as a tenth of a local call).
+    let started = p.now();
+    let deadline = started + timeout;
     let timed_out = || CallError::Timeout {
         actor: id.clone(),
         after: timeout,
@@ -225,7 +229,7 @@ async fn route<A: Actor, M: Message>(
     let mut request: Option<Box<CallRequest>> = None;
     // Times in a row the call found no activation where it went.
     let mut missed = 0u32;
-    for _ in 0..MAX_ROUTES {
+    for attempt in 0..MAX_ROUTES {
         missed += 1;
         let pause = reroute_pause(missed);
         if missed == 3 {
@@ -240,11 +244,13 @@ async fn route<A: Actor, M: Message>(
         // The fast paths (the cache knows another node; the actor is
         // active here) need no allocation; anything else is one boxed
         // future.
+        // A clock reading taken without waiting since, if there is one.
+        let mut fresh = (attempt == 0).then_some(started);
         let fast = match rt.cached(id) {
             Some(n) if n != me => Some(Located::Remote(n)),
             _ => match rt.hosted(id) {
                 Some(hosted) => {
-                    rt.check_lease()?;
+                    rt.check_lease(*fresh.get_or_insert_with(|| p.now()))?;
                     Some(Located::Local(hosted))
                 }
                 None => None,
@@ -252,13 +258,17 @@ async fn route<A: Actor, M: Message>(
         };
         let located = match fast {
             Some(located) => located,
-            None => match p
-                .timeout_at(deadline, Arc::clone(rt).locate(id, A::options().placement))
-                .await
-            {
-                Ok(located) => located?,
-                Err(_) => return Err(timed_out()),
-            },
+            None => {
+                // Locating may wait: the reading goes stale.
+                fresh = None;
+                match p
+                    .timeout_at(deadline, Arc::clone(rt).locate(id, A::options().placement))
+                    .await
+                {
+                    Ok(located) => located?,
+                    Err(_) => return Err(timed_out()),
+                }
+            }
         };
         let target = match located {
             Located::Remote(n) => n,
@@ -272,7 +282,9 @@ async fn route<A: Actor, M: Message>(
                     continue;
                 };
                 let m = msg.take().ok_or_else(routing_failed)?;
-                match call_local::<A, M>(&target, id, m, chain.to_vec(), make, p, deadline).await {
+                match call_local::<A, M>(&target, id, m, chain.to_vec(), make, p, fresh, deadline)
+                    .await
+                {
                     LocalOutcome::Reply(r) => return Ok(r),
                     LocalOutcome::Failed(e) => return Err(e),
                     LocalOutcome::TimedOut => return Err(timed_out()),

@@ -138,6 +138,9 @@ pub(crate) enum LocalOutcome<M: Message> {
 /// Runs `msg` as a turn of the activation `target`, waiting for the reply
 /// until `deadline`: right here in the caller's task when the call is
 /// exclusive and the actor is at rest, behind the running turns otherwise.
+/// `now`, a clock reading the caller took without waiting since, starts
+/// the idle clock of a turn run right here.
+#[allow(clippy::too_many_arguments)] // the call's parts, passed through once
 pub(crate) async fn call_local<A: Actor, M: Message>(
     target: &Arc<Activation<A>>,
     id: &ActorId,
@@ -145,6 +148,7 @@ pub(crate) async fn call_local<A: Actor, M: Message>(
     chain: CallChain,
     make: TurnMaker<A, M>,
     p: &Providers,
+    now: Option<Instant>,
     deadline: Instant,
 ) -> LocalOutcome<M> {
     let (tx, rx) = oneshot::channel();
@@ -155,7 +159,7 @@ pub(crate) async fn call_local<A: Actor, M: Message>(
     };
     // Refused (the activation closed), the envelope is dropped here and
     // hands the message back through `rx`.
-    let _ = target.deliver(env);
+    let _ = target.deliver_at(env, now);
     match p.timeout_at(deadline, rx).await {
         Ok(Ok(LocalReply::Reply(r))) => LocalOutcome::Reply(r),
         Ok(Ok(LocalReply::NotRun(m))) => match target.failure() {

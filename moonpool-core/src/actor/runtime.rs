@@ -101,8 +101,9 @@ pub(crate) trait Runtime: Send + Sync + 'static {
     /// holds its lease.
     fn admit(&self, from_turn: bool) -> Result<(), CallError>;
 
-    /// `Ok` while this node may run turns (its lease is live).
-    fn check_lease(&self) -> Result<(), CallError>;
+    /// `Ok` while this node may run turns (its lease is live at `now`, a
+    /// clock reading the caller took without waiting since).
+    fn check_lease(&self, now: Instant) -> Result<(), CallError>;
 
     /// Which other node `id` lives on, if the node's cache knows and that
     /// node is in service: the fast path of [`Runtime::locate`] (an actor

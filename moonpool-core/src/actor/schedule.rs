@@ -30,11 +30,22 @@ impl<A: Actor> Activation<A> {
     /// turn right here (see [`run_here`]), anything else in a
     /// task of its own. Gives `env` back if the activation has closed.
     pub(crate) fn deliver(self: &Arc<Self>, env: Envelope<A>) -> Result<(), Envelope<A>> {
+        self.deliver_at(env, None)
+    }
+
+    /// [`Activation::deliver`], with `now` (a clock reading the caller
+    /// took without waiting since) starting the idle clock of a turn run
+    /// right here.
+    pub(crate) fn deliver_at(
+        self: &Arc<Self>,
+        env: Envelope<A>,
+        now: Option<Instant>,
+    ) -> Result<(), Envelope<A>> {
         match self.offer(env) {
             Offer::Queued => Ok(()),
             Offer::Refused(env) => Err(env),
             Offer::Start(actor, env) if !matches!(env, Envelope::Stop) && !is_shared(&env) => {
-                run_here(self, actor, env);
+                run_here(self, actor, env, now);
                 Ok(())
             }
             Offer::Start(actor, env) => {

@@ -16,6 +16,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
+use moonpool_sim::Instant;
 use tokio::sync::{RwLock, mpsc};
 use tracing::Instrument as _;
 
@@ -58,9 +59,17 @@ pub(crate) async fn run<A: Actor>(activation: Arc<Activation<A>>, actor: A, env:
 /// cuts it short by going away; whatever queued meanwhile runs in a task of
 /// its own too.
 #[inline]
-pub(crate) fn run_here<A: Actor>(activation: &Arc<Activation<A>>, mut actor: A, env: Envelope<A>) {
+pub(crate) fn run_here<A: Actor>(
+    activation: &Arc<Activation<A>>,
+    mut actor: A,
+    env: Envelope<A>,
+    now: Option<Instant>,
+) {
     if env.keeps_alive() {
-        activation.touch();
+        match now {
+            Some(now) => activation.touch_at(now),
+            None => activation.touch(),
+        }
     }
     let act = Arc::clone(activation);
     let mut turn = Box::pin(async move {

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use moonpool_sim::Providers;
+use moonpool_sim::{Instant, Providers};
 
 use super::lease::Lease;
 use super::membership::{
@@ -226,7 +226,17 @@ impl Cluster {
     /// `Ok` while this node may run turns: its lease is live (see
     /// `lease.rs`; a client hosts nothing and always may).
     pub(crate) fn check_lease(&self) -> Result<(), CallError> {
-        if self.client || self.lease.serving(self.providers.now()) {
+        if self.client {
+            return Ok(());
+        }
+        self.check_lease_at(self.providers.now())
+    }
+
+    /// [`Cluster::check_lease`] at `now`, a clock reading the caller took
+    /// without waiting since (a local call's hot path reads the clock
+    /// once, for its deadline, this check and its turn's idle clock).
+    pub(crate) fn check_lease_at(&self, now: Instant) -> Result<(), CallError> {
+        if self.client || self.lease.serving(now) {
             Ok(())
         } else {
             Err(self.lease.lapsed())

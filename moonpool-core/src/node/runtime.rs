@@ -93,8 +93,8 @@ impl Runtime for NodeInner {
         Ok(())
     }
 
-    fn check_lease(&self) -> Result<(), CallError> {
-        self.cluster.check_lease()
+    fn check_lease(&self, now: Instant) -> Result<(), CallError> {
+        self.cluster.check_lease_at(now)
     }
 
     fn cached(&self, id: &ActorId) -> Option<NodeId> {
