@@ -320,7 +320,7 @@ async fn route<A: Actor, M: Message>(
         };
         request.head.attempt += 1;
         tracing::debug!(node = %target, attempt = request.head.attempt, "call sent");
-        let left = deadline.saturating_duration_since(p.now());
+        let left = deadline.saturating_duration_since(fresh.unwrap_or_else(|| p.now()));
         match rt.request_call(target, request, left).await {
             Ok(CallAnswer::Reply(bytes)) => {
                 return postcard::from_bytes(&bytes).map_err(|e| CallError::Decode {

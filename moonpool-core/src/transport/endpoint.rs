@@ -230,7 +230,7 @@ impl Transport {
             peer: to,
             after: timeout,
         };
-        let conn = match p.timeout(timeout, self.connection(to, deadline)).await {
+        let conn = match p.timeout_at(deadline, self.connection(to, deadline)).await {
             Ok(conn) => conn?,
             Err(_) => return Err(timed_out()),
         };
@@ -273,7 +273,7 @@ impl Transport {
         let message = message.into();
         let p = &self.inner.providers;
         let deadline = p.now() + timeout;
-        match p.timeout(timeout, self.connection(to, deadline)).await {
+        match p.timeout_at(deadline, self.connection(to, deadline)).await {
             Ok(conn) => conn?.one_way(message),
             Err(_) => Err(TransportError::Timeout {
                 peer: to,
