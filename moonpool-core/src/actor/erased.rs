@@ -92,6 +92,11 @@ impl ActivationInfo {
 pub(crate) trait AnyActivation: StateOwner + Idle + Send + Sync + 'static {
     fn info(&self) -> &ActivationInfo;
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+    /// Starts building the actor of a new activation: right here as far as
+    /// it goes without waiting (most actors build at once, so the first
+    /// call finds the actor at rest and runs its turn right here too, with
+    /// no task to spawn), the rest in a task of its own. Called once.
+    fn start(self: Arc<Self>);
     fn deliver_remote(
         self: Arc<Self>,
         method: u32,

@@ -58,5 +58,5 @@ pub(crate) use reminders::{
 };
 pub(crate) use remote::{CallAnswer, CallHead, CallRequest, CallTag, RemoteReply};
 pub(crate) use runtime::{Idle, Located, Runtime, SendJob};
-pub(crate) use schedule::spawn_activation;
+pub(crate) use schedule::new_activation;
 pub(crate) use services::Services;

@@ -4,8 +4,10 @@
 //! activation starts with building its actor (`lifecycle.rs`).
 
 use std::any::Any;
+use std::future::Future as _;
 use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Waker};
 
 use moonpool_sim::{Instant, Providers};
 
@@ -67,6 +69,23 @@ impl<A: Actor> AnyActivation for Activation<A> {
         self
     }
 
+    fn start(self: Arc<Self>) {
+        let span = activation_span(&self.info, "activate");
+        let mut building = Box::pin(activate(Arc::clone(&self)));
+        // Polled once with a waker that does nothing (as `run_here` does a
+        // turn): a build still pending is polled again by its own task,
+        // which then registers its own waker.
+        let first = span.in_scope(|| {
+            building
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()))
+        });
+        if first.is_pending() {
+            let p = &self.info.providers;
+            spawn_as_in(p, "activate", &self.info.id, &span, building);
+        }
+    }
+
     fn deliver_remote(
         self: Arc<Self>,
         method: u32,
@@ -124,31 +143,21 @@ impl<A: Actor> Idle for Activation<A> {
     }
 }
 
-/// Creates an activation of `A` for `id` on the node `runtime`, and starts
-/// building its actor.
-pub(crate) fn spawn_activation<A: Actor>(
+/// Creates an activation of `A` for `id` on the node `runtime`; its actor
+/// is built once it is started ([`AnyActivation::start`]).
+pub(crate) fn new_activation<A: Actor>(
     runtime: Weak<dyn Runtime>,
     providers: Arc<Providers>,
     id: ActorId,
     generation: u64,
 ) -> Arc<Activation<A>> {
-    let activation = Arc::new(Activation::new(ActivationInfo {
+    Arc::new(Activation::new(ActivationInfo {
         id,
         runtime,
-        providers: Arc::clone(&providers),
+        providers,
         generation,
         schedules: Mutex::new(None),
         unsure_states: AtomicU32::new(0),
         halted: AtomicBool::new(false),
-    }));
-    let span = activation_span(&activation.info, "activate");
-    let id = &activation.info.id;
-    spawn_as_in(
-        &providers,
-        "activate",
-        id,
-        &span,
-        activate(Arc::clone(&activation)),
-    );
-    activation
+    }))
 }

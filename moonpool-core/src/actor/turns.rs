@@ -18,7 +18,7 @@ use std::task::{Context, Poll, Waker};
 
 use moonpool_sim::Instant;
 use tokio::sync::{RwLock, mpsc};
-use tracing::Instrument as _;
+use tracing::{Instrument as _, Span};
 
 use crate::reminder::ReminderTick;
 
@@ -77,14 +77,23 @@ pub(crate) fn run_here<A: Actor>(
         let next = act.after_turn(actor, panic);
         (act, next)
     });
+    // In the activation's span, as in a runner's task (none unless
+    // traced).
+    let span = activation_span(&activation.info, "turns");
     // Polled once with a waker that does nothing: a turn still pending is
     // polled again by its own task, which then registers its own waker.
-    match turn.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+    let mut first = || turn.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+    let polled = if span.is_none() {
+        first()
+    } else {
+        span.in_scope(first)
+    };
+    match polled {
         Poll::Ready((_, Next::Rested)) => {}
         Poll::Ready((act, next)) => {
-            continue_elsewhere(activation, async move { proceed(act, next).await });
+            continue_elsewhere(activation, &span, async move { proceed(act, next).await });
         }
-        Poll::Pending => continue_elsewhere(activation, async move {
+        Poll::Pending => continue_elsewhere(activation, &span, async move {
             let (act, next) = turn.await;
             proceed(act, next).await;
         }),
@@ -97,10 +106,10 @@ pub(crate) fn run_here<A: Actor>(
 #[inline(never)]
 fn continue_elsewhere<A: Actor>(
     activation: &Arc<Activation<A>>,
+    span: &Span,
     rest: impl Future<Output = ()> + Send + 'static,
 ) {
-    let span = activation_span(&activation.info, "turns");
-    spawn_in(&activation.info.providers, "actor-turns", &span, rest);
+    spawn_in(&activation.info.providers, "actor-turns", span, rest);
 }
 
 /// What a runner does with [`Next`] once it has no more turns to run

@@ -13,7 +13,7 @@ use std::time::Duration;
 use moonpool_sim::{BoxFuture, Instant, Providers};
 
 use super::idle::IdleCollector;
-use crate::actor::{Actor, ActorRef, AnyActivation, CallError, Idle, Runtime, spawn_activation};
+use crate::actor::{Actor, ActorRef, AnyActivation, CallError, Idle, Runtime, new_activation};
 use crate::id::{ActorId, IdMap};
 use crate::reminder::ReminderTick;
 use crate::state::StateStorage;
@@ -22,7 +22,8 @@ use crate::transport::NodeId;
 
 /// Builds activations of one actor type, type-erased.
 pub(crate) trait ActorFactory: Send + Sync {
-    fn spawn(
+    /// A new activation, not started (see [`AnyActivation::start`]).
+    fn create(
         &self,
         runtime: Weak<dyn Runtime>,
         providers: Arc<Providers>,
@@ -43,14 +44,14 @@ pub(crate) trait ActorFactory: Send + Sync {
 struct FactoryOf<A>(PhantomData<fn() -> A>);
 
 impl<A: Actor> ActorFactory for FactoryOf<A> {
-    fn spawn(
+    fn create(
         &self,
         runtime: Weak<dyn Runtime>,
         providers: Arc<Providers>,
         id: ActorId,
         generation: u64,
     ) -> Arc<dyn AnyActivation> {
-        spawn_activation::<A>(runtime, providers, id, generation)
+        new_activation::<A>(runtime, providers, id, generation)
     }
 
     fn deliver_tick(
@@ -191,22 +192,30 @@ impl Host {
         runtime: &Weak<dyn Runtime>,
     ) -> Option<Arc<dyn AnyActivation>> {
         let (type_name, factory) = self.types.get_key_value(id.type_name.as_ref())?;
-        let mut activations = lock(&self.activations);
-        if let Some(a) = activations.get(id) {
-            return Some(Arc::clone(a));
-        }
-        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(node = %self.me, actor = %id, generation, "activating");
-        let activation = factory.spawn(
-            Weak::clone(runtime),
-            Arc::clone(&self.providers),
-            id.clone(),
-            generation,
-        );
-        activations.insert(id.clone(), Arc::clone(&activation));
+        let activation = {
+            let mut activations = lock(&self.activations);
+            if let Some(a) = activations.get(id) {
+                return Some(Arc::clone(a));
+            }
+            let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(node = %self.me, actor = %id, generation, "activating");
+            let activation = factory.create(
+                Weak::clone(runtime),
+                Arc::clone(&self.providers),
+                id.clone(),
+                generation,
+            );
+            activations.insert(id.clone(), Arc::clone(&activation));
+            activation
+        };
         if self.metrics {
             crate::metrics::activation_created(type_name);
         }
+        // In the table first (messages for it queue meanwhile), and
+        // started with the table's lock released: building may run the
+        // actor's own code right here, and a failed activation leaves the
+        // table.
+        Arc::clone(&activation).start();
         Some(activation)
     }
 
