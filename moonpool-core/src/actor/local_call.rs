@@ -151,7 +151,7 @@ pub(crate) async fn call_local<A: Actor, M: Message>(
     now: Option<Instant>,
     deadline: Instant,
 ) -> LocalOutcome<M> {
-    let (tx, rx) = oneshot::channel();
+    let (tx, mut rx) = oneshot::channel();
     let env = Envelope::Local {
         turn: make(PendingCall::new(msg, tx)),
         chain,
@@ -160,21 +160,31 @@ pub(crate) async fn call_local<A: Actor, M: Message>(
     // Refused (the activation closed), the envelope is dropped here and
     // hands the message back through `rx`.
     let _ = target.deliver_at(env, now);
-    match p.timeout_at(deadline, rx).await {
-        Ok(Ok(LocalReply::Reply(r))) => LocalOutcome::Reply(r),
-        Ok(Ok(LocalReply::NotRun(m))) => match target.failure() {
+    // A turn run right here has answered already: no timeout to set up.
+    let answer = match rx.try_recv() {
+        Ok(reply) => Ok(Some(reply)),
+        Err(oneshot::error::TryRecvError::Closed) => Ok(None),
+        Err(oneshot::error::TryRecvError::Empty) => {
+            p.timeout_at(deadline, rx).await.map(Result::ok)
+        }
+    };
+    match answer {
+        Ok(Some(LocalReply::Reply(r))) => LocalOutcome::Reply(r),
+        Ok(Some(LocalReply::NotRun(m))) => match target.failure() {
             Some(reason) => LocalOutcome::Failed(CallError::ActivationFailed {
                 actor: id.clone(),
                 reason: reason.to_string(),
             }),
             None => LocalOutcome::NotRun(m),
         },
-        Ok(Ok(LocalReply::Panicked(message))) => LocalOutcome::Failed(CallError::HandlerPanicked {
-            actor: id.clone(),
-            message,
-        }),
+        Ok(Some(LocalReply::Panicked(message))) => {
+            LocalOutcome::Failed(CallError::HandlerPanicked {
+                actor: id.clone(),
+                message,
+            })
+        }
         // Dropped mid-turn: the runtime itself is going away.
-        Ok(Err(_)) => LocalOutcome::Failed(CallError::ShuttingDown),
+        Ok(None) => LocalOutcome::Failed(CallError::ShuttingDown),
         Err(_) => LocalOutcome::TimedOut,
     }
 }
