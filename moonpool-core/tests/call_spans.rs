@@ -145,3 +145,38 @@ fn a_remote_call_s_turn_names_its_actor_and_method() {
     // The same seed, the same story.
     assert_eq!(lines, events(11));
 }
+
+/// A node built under one subscriber and called under another (a test
+/// swapping subscribers, say) traces its activations and turns under the
+/// current one: the node's span is not named by an id that subscriber
+/// never gave out (which panics in `tracing-subscriber`'s registry).
+#[test]
+fn a_node_built_under_another_subscriber_is_traced_without_a_panic() {
+    let subscriber = |level: &str| {
+        tracing::Dispatch::new(
+            tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+                .with_writer(std::io::sink)
+                .finish(),
+        )
+    };
+    let (info, debug) = (subscriber("info"), subscriber("debug"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let node = tracing::dispatcher::with_default(&info, || {
+        rt.block_on(async { Node::builder("spans").build().await.unwrap() })
+    });
+    let greeted = tracing::dispatcher::with_default(&debug, || {
+        rt.block_on(async {
+            // Activated, then called at rest: both run their turn right
+            // here, in the activation's span.
+            let alice = node.actor::<Teller>("alice");
+            alice.greet("bob".to_string()).await.unwrap()
+                + alice.greet(String::new()).await.unwrap()
+        })
+    });
+    assert_eq!(greeted, 3);
+    rt.block_on(node.shutdown());
+}

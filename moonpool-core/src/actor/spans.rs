@@ -102,7 +102,15 @@ pub(crate) fn activation_span(info: &ActivationInfo, step: &'static str) -> Span
 #[cold]
 #[inline(never)]
 fn node_activation_span(info: &ActivationInfo, step: &'static str) -> Span {
-    let node = info.runtime.upgrade().map(|rt| rt.span().clone());
-    let parent = node.as_ref().and_then(Span::id);
-    tracing::debug_span!(parent: parent, "activation", actor = %info.id, step)
+    match info.runtime.upgrade() {
+        // Made inside the node's span rather than naming it the parent by
+        // id: a node built under another subscriber than the current one
+        // has an id the current one does not know (naming it panics in
+        // `tracing-subscriber`'s registry); entered, it is simply not the
+        // current one's parent.
+        Some(rt) if !rt.span().is_none() => rt
+            .span()
+            .in_scope(|| tracing::debug_span!("activation", actor = %info.id, step)),
+        _ => tracing::debug_span!(parent: None, "activation", actor = %info.id, step),
+    }
 }

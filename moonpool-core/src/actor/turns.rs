@@ -71,15 +71,20 @@ pub(crate) fn run_here<A: Actor>(
             None => activation.touch(),
         }
     }
+    // A remote call's turn runs in the activation's span, as in a
+    // runner's task (its `serve` span opens inside). A local call's turn
+    // span is under the caller's call span, so it needs none made (none
+    // is, unless traced at debug).
+    let span = match env {
+        Envelope::Remote(_) => activation_span(&activation.info, "turns"),
+        _ => Span::none(),
+    };
     let act = Arc::clone(activation);
     let mut turn = Box::pin(async move {
         let panic = run_exclusive_turn(&act, &mut actor, env).await;
         let next = act.after_turn(actor, panic);
         (act, next)
     });
-    // In the activation's span, as in a runner's task (none unless
-    // traced).
-    let span = activation_span(&activation.info, "turns");
     // Polled once with a waker that does nothing: a turn still pending is
     // polled again by its own task, which then registers its own waker.
     let mut first = || turn.as_mut().poll(&mut Context::from_waker(Waker::noop()));
@@ -109,6 +114,13 @@ fn continue_elsewhere<A: Actor>(
     span: &Span,
     rest: impl Future<Output = ()> + Send + 'static,
 ) {
+    let made;
+    let span = if span.is_none() {
+        made = activation_span(&activation.info, "turns");
+        &made
+    } else {
+        span
+    };
     spawn_in(&activation.info.providers, "actor-turns", span, rest);
 }
 

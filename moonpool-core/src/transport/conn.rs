@@ -207,8 +207,14 @@ pub(crate) fn start(
         received: AtomicU64::new(0),
     });
     // At debug, each connection has a span of its own; otherwise its
-    // tasks run in the node's.
-    let own = tracing::debug_span!(parent: span, "conn", %peer);
+    // tasks run in the node's. Made inside the node's span rather than
+    // naming it the parent by id (see `actor::spans`: a node built under
+    // another subscriber than the current one).
+    let own = if span.is_none() {
+        tracing::debug_span!(parent: None, "conn", %peer)
+    } else {
+        span.in_scope(|| tracing::debug_span!("conn", %peer))
+    };
     let span = if own.is_none() { span.clone() } else { own };
     spawn_in(
         providers,
