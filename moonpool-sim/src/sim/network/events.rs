@@ -9,24 +9,31 @@ use super::state::{NetEvent, NetState};
 /// Runs a network operation against the world: borrows the network state
 /// and the fault stream, schedules the events it returns, then wakes the
 /// tasks it collected.
-pub(crate) fn with_net<R>(
+/// The operation returns its events as any list: a `Vec`, or an `Option`
+/// for the one a write schedules (no allocation on the hot path).
+pub(crate) fn with_net<R, E: IntoIterator<Item = (u64, NetEvent)>>(
     w: &World,
-    f: impl FnOnce(&mut NetState, &mut Wakeups) -> (R, Vec<(u64, NetEvent)>),
+    f: impl FnOnce(&mut NetState, &mut Wakeups) -> (R, E),
 ) -> R {
-    let mut wake = Wakeups::new();
-    let (r, events) = {
+    let (r, events, mut wake) = {
         let mut net = w.net.borrow_mut();
-        f(&mut net, &mut wake)
+        let mut wake = std::mem::take(&mut net.spare_wakeups);
+        let (r, events) = f(&mut net, &mut wake);
+        (r, events, wake)
     };
-    if !events.is_empty() {
+    let mut events = events.into_iter().peekable();
+    if events.peek().is_some() {
         let mut timers = w.timers.borrow_mut();
         for (at, event) in events {
             timers.schedule(at, event);
         }
     }
-    for waker in wake {
+    for waker in wake.drain(..) {
         waker.wake();
     }
+    // Lent back for its capacity (a wake that ran a network operation in
+    // between found it taken and used a fresh one).
+    w.net.borrow_mut().spare_wakeups = wake;
     r
 }
 

@@ -11,6 +11,10 @@ use crate::sim::config::ProcessId;
 /// Largest segment one write turns into.
 const MAX_SEGMENT: usize = 64 * 1024;
 
+/// A delivered segment's buffer at most this large is kept for the
+/// pipe's next write (small messages then cost no allocation).
+const SPARE_BUFFER: usize = 4 * 1024;
+
 /// Bytes (or a FIN) on their way, due at `at`.
 pub(crate) struct Segment {
     seq: u64,
@@ -34,6 +38,8 @@ pub(crate) struct Pipe {
     discard: bool,
     pub(crate) reader: Option<std::task::Waker>,
     pub(crate) writer: Option<std::task::Waker>,
+    /// A delivered segment's buffer, emptied, for the next write.
+    spare: Option<Vec<u8>>,
 }
 
 impl Pipe {
@@ -51,6 +57,7 @@ impl Pipe {
             discard: false,
             reader: None,
             writer: None,
+            spare: None,
         }
     }
 
@@ -82,7 +89,9 @@ impl Pipe {
     /// returns (time, sequence) for the delivery event.
     pub(crate) fn write(&mut self, data: &[u8], at: u64) -> (usize, u64, u64) {
         let n = data.len().min(self.room());
-        let (at, seq) = self.push(data[..n].to_vec(), false, at);
+        let mut buf = self.spare.take().unwrap_or_default();
+        buf.extend_from_slice(&data[..n]);
+        let (at, seq) = self.push(buf, false, at);
         (n, at, seq)
     }
 
@@ -230,7 +239,11 @@ impl Conn {
             let bit = faults.rng.below(data.len() as u64 * 8);
             data[(bit / 8) as usize] ^= 1 << (bit % 8);
         }
-        pipe.recv.extend(data);
+        pipe.recv.extend(&data);
+        if data.capacity() <= SPARE_BUFFER {
+            data.clear();
+            pipe.spare = Some(data);
+        }
         if segment.fin {
             pipe.fin_delivered = true;
         }

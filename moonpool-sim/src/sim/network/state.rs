@@ -59,6 +59,9 @@ pub(crate) struct NetState {
     /// Pipes holding traffic for a blocked link: (conn, generation, dir).
     parked: Vec<(usize, u64, usize)>,
     rng: DeterministicRng,
+    /// The wakeups list `with_net` lends each operation (kept for its
+    /// capacity: most deliveries wake a reader).
+    pub(crate) spare_wakeups: Wakeups,
 }
 
 impl NetState {
@@ -73,6 +76,7 @@ impl NetState {
             clogged: BTreeMap::new(),
             parked: Vec::new(),
             rng: DeterministicRng::new(seed, STREAM_NET),
+            spare_wakeups: Wakeups::new(),
         }
     }
 

@@ -78,14 +78,14 @@ impl AsyncWrite for SimStream {
             let clog = clog_draw(w);
             with_net(w, |net, _wake| {
                 let Some(conn) = net.conn(this.conn, this.generation) else {
-                    return (Poll::Ready(Err(reset_error())), Vec::new());
+                    return (Poll::Ready(Err(reset_error())), None);
                 };
                 if conn.is_reset {
-                    return (Poll::Ready(Err(reset_error())), Vec::new());
+                    return (Poll::Ready(Err(reset_error())), None);
                 }
                 if conn.pipes[this.side].fin_sent() {
                     let err = io::Error::new(io::ErrorKind::BrokenPipe, "write after shutdown");
-                    return (Poll::Ready(Err(err)), Vec::new());
+                    return (Poll::Ready(Err(err)), None);
                 }
                 let (from, to) = (this.local.ip(), this.peer.ip());
                 if let Some(d) = clog {
@@ -93,12 +93,12 @@ impl AsyncWrite for SimStream {
                 }
                 let at = (now + net.latency()).max(net.clog_until(from, to));
                 let Some(conn) = net.conn_mut(this.conn, this.generation) else {
-                    return (Poll::Ready(Err(reset_error())), Vec::new());
+                    return (Poll::Ready(Err(reset_error())), None);
                 };
                 let pipe = &mut conn.pipes[this.side];
                 if pipe.room() == 0 {
                     pipe.writer = Some(cx.waker().clone());
-                    return (Poll::Pending, Vec::new());
+                    return (Poll::Pending, None);
                 }
                 let (n, at, seq) = pipe.write(data, at);
                 let event = NetEvent::Deliver {
@@ -107,7 +107,7 @@ impl AsyncWrite for SimStream {
                     dir: this.side,
                     seq,
                 };
-                (Poll::Ready(Ok(n)), vec![(at, event)])
+                (Poll::Ready(Ok(n)), Some((at, event)))
             })
         })
     }
