@@ -12,8 +12,10 @@ use super::exit::forget;
 use super::panic::catch_handler_panic;
 use super::turns::{proceed, run};
 
-/// The activation's first task: builds the actor, then runs whatever
-/// queued while it was being built.
+/// An activation's start: builds the actor, then runs whatever queued
+/// while it was being built. Started right where the activation was
+/// created and continued in a task of its own if it waits (see
+/// `AnyActivation::start`).
 pub(crate) async fn activate<A: Actor>(activation: Arc<Activation<A>>) {
     let ctx = activation.context(Vec::new(), TurnKind::Exclusive);
     let built = catch_handler_panic(A::activate(&ctx)).await;
