@@ -76,6 +76,12 @@ pub trait Actor: Sized + Send + Sync + 'static {
     }
 
     /// Builds an activation (load persisted state here).
+    ///
+    /// The build starts inside the task of whoever made the activation's
+    /// first call (another actor's turn, a connection's reader) and runs
+    /// there until its first await that has to wait; the rest runs in a
+    /// task of its own. Await rather than block: a slow synchronous build
+    /// delays that caller, as a slow synchronous handler would.
     fn activate(ctx: &ActorContext) -> impl Future<Output = Result<Self, ActivationError>> + Send;
 
     /// Runs before the activation is dropped (idle timeout or node
