@@ -31,6 +31,7 @@ mod spawn;
 pub mod state;
 mod sync;
 pub mod transport;
+mod type_names;
 
 pub use actor::{
     ActivationError, Actor, ActorContext, ActorId, ActorRef, CallError, Handler, Message,

@@ -327,6 +327,9 @@ impl NodeBuilder {
         };
         let mut types = BTreeMap::new();
         for (name, factory) in self.types {
+            // A call to one of its actors then decodes the type's name
+            // without a copy.
+            crate::type_names::remember(name);
             if types.insert(name, factory).is_some() {
                 return Err(NodeError::DuplicateType(name));
             }
