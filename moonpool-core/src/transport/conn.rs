@@ -11,7 +11,7 @@ use tokio::io::ReadHalf;
 use tokio::sync::oneshot;
 
 use super::error::TransportError;
-use super::frame::{FrameError, read_frame};
+use super::frame::{FrameError, read_buffered_frame};
 use super::inbound::{Inbound, Respond, Responder};
 use super::outbox::Outbox;
 use super::payload::{DATA_HEADER_LEN, Outgoing, Payload};
@@ -251,7 +251,7 @@ async fn reader(
     inbound: Arc<dyn Inbound>,
 ) {
     loop {
-        let body = match read_frame(&mut read, max_frame).await {
+        let body = match read_buffered_frame(&mut read, max_frame).await {
             Ok(body) => body,
             Err(FrameError::Closed) => return,
             Err(FrameError::Io(e)) => {

@@ -4,7 +4,9 @@
 
 use std::io;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt,
+};
 
 /// Bytes before the body.
 pub const HEADER_LEN: usize = 8;
@@ -98,6 +100,36 @@ pub async fn read_frame<R: AsyncRead + Unpin + ?Sized>(
             return Err(FrameError::Io(io::ErrorKind::UnexpectedEof.into()));
         }
     }
+    checked(body, expected)
+}
+
+/// [`read_frame`] from a buffered reader: a frame already whole in the
+/// buffer (a small one, most often) is copied out of it in one piece,
+/// without reading through the stream's layers byte range by byte range;
+/// anything else is read as [`read_frame`] does.
+pub(crate) async fn read_buffered_frame<R: AsyncBufRead + Unpin + ?Sized>(
+    r: &mut R,
+    max: usize,
+) -> Result<Vec<u8>, FrameError> {
+    let buffered = r.fill_buf().await?;
+    if let Some(header) = buffered.first_chunk::<HEADER_LEN>() {
+        let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let expected = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
+        if len > max {
+            return Err(FrameError::TooLarge { len, max });
+        }
+        let end = HEADER_LEN + len;
+        if let Some(body) = buffered.get(HEADER_LEN..end) {
+            let body = body.to_vec();
+            r.consume(end);
+            return checked(body, expected);
+        }
+    }
+    read_frame(r, max).await
+}
+
+/// `body`, if it matches its checksum.
+fn checked(body: Vec<u8>, expected: u32) -> Result<Vec<u8>, FrameError> {
     let actual = crc32fast::hash(&body);
     if actual != expected {
         return Err(FrameError::Checksum { expected, actual });
@@ -156,6 +188,45 @@ mod tests {
             ));
             assert!(matches!(
                 read_frame(&mut &bytes[..3], 1024).await,
+                Err(FrameError::Io(_))
+            ));
+        });
+    }
+
+    #[test]
+    fn a_buffered_reader_reads_whole_split_and_bad_frames() {
+        block_on(async {
+            let bodies: [&[u8]; 4] = [b"one", b"", b"a body longer than the buffer", b"four"];
+            let stream: Vec<u8> = bodies.iter().flat_map(|b| encode(b)).collect();
+            // Buffers smaller than a header, than a frame, and larger than
+            // the whole stream: frames whole in the buffer, split across
+            // fills, and read past it.
+            for capacity in [3, 16, 1024] {
+                let mut r = tokio::io::BufReader::with_capacity(capacity, &stream[..]);
+                for body in bodies {
+                    assert_eq!(read_buffered_frame(&mut r, 1024).await.unwrap(), body);
+                }
+                assert!(matches!(
+                    read_buffered_frame(&mut r, 1024).await,
+                    Err(FrameError::Closed)
+                ));
+            }
+            let bytes = encode(b"hello frame");
+            let mut flipped = bytes.clone();
+            flipped[HEADER_LEN + 3] ^= 0x10;
+            let mut r = tokio::io::BufReader::new(&flipped[..]);
+            assert!(matches!(
+                read_buffered_frame(&mut r, 1024).await,
+                Err(FrameError::Checksum { .. })
+            ));
+            let mut r = tokio::io::BufReader::new(&bytes[..]);
+            assert!(matches!(
+                read_buffered_frame(&mut r, 4).await,
+                Err(FrameError::TooLarge { len: 11, max: 4 })
+            ));
+            let mut r = tokio::io::BufReader::new(&bytes[..bytes.len() - 2]);
+            assert!(matches!(
+                read_buffered_frame(&mut r, 1024).await,
                 Err(FrameError::Io(_))
             ));
         });
