@@ -5,7 +5,7 @@ use std::any::Any;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use moonpool_sim::{JoinHandle, Providers, WallTime};
+use moonpool_sim::{Instant, JoinHandle, Providers, WallTime};
 
 use super::chain::CallChain;
 use super::remote::{CallTag, RemoteReply};
@@ -97,6 +97,9 @@ pub(crate) trait AnyActivation: StateOwner + Idle + Send + Sync + 'static {
     /// call finds the actor at rest and runs its turn right here too, with
     /// no task to spawn), the rest in a task of its own. Called once.
     fn start(self: Arc<Self>);
+    /// Delivers a call that arrived as bytes; `now` is a clock reading
+    /// taken without waiting since (the lease check's), for the idle clock
+    /// of a turn run right here, or `None` to read afresh.
     fn deliver_remote(
         self: Arc<Self>,
         method: u32,
@@ -104,6 +107,7 @@ pub(crate) trait AnyActivation: StateOwner + Idle + Send + Sync + 'static {
         chain: CallChain,
         reply: RemoteReply,
         tag: CallTag,
+        now: Option<Instant>,
     );
     /// Deactivates once the messages queued before this one have run.
     fn stop(self: Arc<Self>);

@@ -93,14 +93,16 @@ impl<A: Actor> AnyActivation for Activation<A> {
         chain: CallChain,
         reply: RemoteReply,
         tag: CallTag,
+        now: Option<Instant>,
     ) {
-        let refused = self.deliver(Envelope::Remote(Box::new(RemoteCall {
+        let call = Envelope::Remote(Box::new(RemoteCall {
             method,
             body,
             chain,
             reply,
             tag,
-        })));
+        }));
+        let refused = self.deliver_at(call, now);
         // Refused, the envelope is dropped here and its reply tells the
         // caller to route again — unless activation failed, which the
         // caller is told.

@@ -51,14 +51,14 @@ impl crate::transport::Inbound for Inbound {
                 };
                 // Anything unusual (stopping, a cycle, a lapsed lease, a
                 // dead caller) is answered by `handle_call`.
-                if let Some(activation) = node.ready_for(&from, &call) {
+                if let Some((activation, now)) = node.ready_for(&from, &call) {
                     let tag = CallTag::of(from, &call.head);
                     let CallRequest {
                         head: CallHead { method, chain, .. },
                         body,
                     } = call;
                     let reply = RemoteReply::to_wire(responder);
-                    activation.deliver_remote(method, body, chain, reply, tag);
+                    activation.deliver_remote(method, body, chain, reply, tag, Some(now));
                     return;
                 }
                 let p = Arc::clone(&node.providers);

@@ -21,7 +21,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use moonpool_sim::Instant;
@@ -41,6 +41,9 @@ pub(crate) struct Lease {
     hold_until: AtomicU64,
     /// Members this node's view has as dead: their requests are refused.
     dead: Mutex<BTreeSet<NodeId>>,
+    /// Whether `dead` holds anyone: every request asks [`Lease::is_dead`],
+    /// and while no one is dead it need not take the lock.
+    any_dead: AtomicBool,
 }
 
 impl Lease {
@@ -52,6 +55,7 @@ impl Lease {
             confirmed: AtomicU64::new(0),
             hold_until: AtomicU64::new(0),
             dead: Mutex::default(),
+            any_dead: AtomicBool::new(false),
         }
     }
 
@@ -91,12 +95,15 @@ impl Lease {
 
     /// The members the view has as dead.
     pub(crate) fn set_dead(&self, dead: BTreeSet<NodeId>) {
-        *lock(&self.dead) = dead;
+        let mut held = lock(&self.dead);
+        *held = dead;
+        // Under the lock: stores follow the sets they describe.
+        self.any_dead.store(!held.is_empty(), Ordering::Release);
     }
 
     /// Whether `node` was declared dead, as far as this node knows.
     pub(crate) fn is_dead(&self, node: &NodeId) -> bool {
-        lock(&self.dead).contains(node)
+        self.any_dead.load(Ordering::Acquire) && lock(&self.dead).contains(node)
     }
 }
 
@@ -137,5 +144,13 @@ mod tests {
         assert!(!lease.is_dead(&n));
         lease.set_dead([n].into());
         assert!(lease.is_dead(&n));
+        let other = NodeId {
+            incarnation: 4,
+            ..n
+        };
+        assert!(!lease.is_dead(&other));
+        // A view with no one dead again refuses no one.
+        lease.set_dead(BTreeSet::new());
+        assert!(!lease.is_dead(&n));
     }
 }

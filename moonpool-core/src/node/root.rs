@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Weak};
 
-use moonpool_sim::Providers;
+use moonpool_sim::{Instant, Providers};
 
 use super::cluster::Cluster;
 use super::config::NodeConfig;
@@ -98,18 +98,24 @@ impl NodeInner {
     }
 
     /// Whether a call from `from` to `call.target` can go straight to a
-    /// hosted activation (nothing unusual to answer), and that activation.
+    /// hosted activation (nothing unusual to answer), and that activation
+    /// with the clock reading its lease was checked at (one reading per
+    /// call: it also starts the idle clock of a turn run right here).
     pub(crate) fn ready_for(
         &self,
         from: &NodeId,
         call: &CallRequest,
-    ) -> Option<Arc<dyn AnyActivation>> {
+    ) -> Option<(Arc<dyn AnyActivation>, Instant)> {
         let head = &call.head;
+        let now = self.providers.now();
         let ready = !self.host.is_stopping()
             && check_cycle(&head.target, head.turn, &head.chain).is_ok()
-            && self.cluster.check_lease().is_ok()
+            && self.cluster.check_lease_at(now).is_ok()
             && self.cluster.refuse_from(from).is_none();
-        ready.then(|| self.host.get(&head.target)).flatten()
+        ready
+            .then(|| self.host.get(&head.target))
+            .flatten()
+            .map(|activation| (activation, now))
     }
 
     /// Serves a peer's request to the directory of this node.
@@ -215,7 +221,7 @@ impl NodeInner {
             Err(e) => return CallAnswer::Failed(e),
         };
         let (reply, rx) = RemoteReply::to_task();
-        activation.deliver_remote(method, body, chain, reply, tag);
+        activation.deliver_remote(method, body, chain, reply, tag, None);
         match rx.await {
             Ok(Ok(bytes)) => CallAnswer::Reply(bytes.into()),
             Ok(Err(e)) => CallAnswer::Failed(e),
