@@ -180,3 +180,63 @@ fn a_node_built_under_another_subscriber_is_traced_without_a_panic() {
     assert_eq!(greeted, 3);
     rt.block_on(node.shutdown());
 }
+
+/// Records the parent of each `activation` span as it is made.
+struct ActivationParents(std::sync::Arc<std::sync::Mutex<Vec<Option<String>>>>);
+
+impl<S> tracing_subscriber::Layer<S> for ActivationParents
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        if attrs.metadata().name() == "activation" {
+            let parent = ctx
+                .span(id)
+                .and_then(|s| s.parent())
+                .map(|p| p.name().to_string());
+            self.0.lock().unwrap().push(parent);
+        }
+    }
+}
+
+/// A node whose own span is off (built where nothing traced it) makes its
+/// activations' spans roots, not children of whatever span the first
+/// caller happened to be in: the activation outlives that call.
+#[test]
+fn an_untraced_nodes_activation_spans_are_roots() {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // No subscriber while it is built: the node's span is off.
+    let node = rt.block_on(async { Node::builder("spans").build().await.unwrap() });
+    let parents = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let debug = tracing::Dispatch::new(
+        tracing_subscriber::registry()
+            .with(tracing_subscriber::filter::LevelFilter::DEBUG)
+            .with(ActivationParents(std::sync::Arc::clone(&parents))),
+    );
+    let greeted = tracing::dispatcher::with_default(&debug, || {
+        let call = async { node.actor::<Teller>("carol").greet(String::new()).await };
+        rt.block_on(tracing::Instrument::instrument(
+            call,
+            tracing::info_span!("outer"),
+        ))
+        .unwrap()
+    });
+    assert_eq!(greeted, 1);
+    let parents = parents.lock().unwrap().clone();
+    assert!(!parents.is_empty(), "the activation was traced");
+    assert!(
+        parents.iter().all(Option::is_none),
+        "activation spans with a parent: {parents:?}"
+    );
+    rt.block_on(node.shutdown());
+}

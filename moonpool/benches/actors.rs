@@ -240,9 +240,15 @@ fn activation(rt: &tokio::runtime::Runtime, label: &str, n: u64) {
 /// concurrent callers; baselines: a raw length-prefixed echo with the same
 /// payload and concurrency (a connection per caller), and a gRPC unary
 /// echo (tonic) of that payload (one connection, as gRPC clients share).
+/// moonpool and the raw echo run in alternating rounds of `per_caller /
+/// ROUNDS` calls per caller over connections opened before, and the median
+/// round counts (a burst of machine noise cannot favour either side); the
+/// spread of the rounds' ratios is printed beside it.
 fn remote(rt: &tokio::runtime::Runtime, callers: usize, per_caller: u64) {
-    let total = callers as u64 * per_caller;
-    let (ours, lat) = rt.block_on(async {
+    const ROUNDS: usize = 5;
+    let per_round = per_caller / ROUNDS as u64;
+    let total = callers as u64 * per_round;
+    let (mut ours, mut base, lat) = rt.block_on(async {
         let table = moonpool::runtime::node::InMemoryMembership::new();
         let host = Node::builder("bench")
             .membership(table.clone())
@@ -260,72 +266,54 @@ fn remote(rt: &tokio::runtime::Runtime, callers: usize, per_caller: u64) {
             p.sleep(Duration::from_millis(10)).await;
         }
         client.actor::<Echo>("warm").add(0).await.unwrap();
-        let t = Instant::now();
-        let mut tasks = Vec::new();
-        for c in 0..callers {
-            let e = client.actor::<Echo>(format!("r{c}"));
-            tasks.push(tokio::spawn(async move {
-                let mut lat = Vec::with_capacity(per_caller as usize);
-                for i in 0..per_caller {
-                    let s = Instant::now();
-                    e.add(i).await.unwrap();
-                    lat.push(s.elapsed());
-                }
-                lat
-            }));
+        let mut echoes = raw_echo_connections(callers).await;
+        let (mut ours, mut base, mut lat) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..ROUNDS as u64 {
+            let t = Instant::now();
+            let mut tasks = Vec::new();
+            for c in 0..callers {
+                let e = client.actor::<Echo>(format!("r{c}"));
+                tasks.push(tokio::spawn(async move {
+                    let mut lat = Vec::with_capacity(per_round as usize);
+                    for i in round * per_round..(round + 1) * per_round {
+                        let s = Instant::now();
+                        e.add(i).await.unwrap();
+                        lat.push(s.elapsed());
+                    }
+                    lat
+                }));
+            }
+            for t in tasks {
+                lat.extend(t.await.unwrap());
+            }
+            ours.push(t.elapsed());
+            let t = Instant::now();
+            let tasks: Vec<_> = echoes
+                .drain(..)
+                .map(|s| tokio::spawn(raw_echo_calls(s, per_round)))
+                .collect();
+            for t in tasks {
+                echoes.push(t.await.unwrap());
+            }
+            base.push(t.elapsed());
         }
-        let mut lat = Vec::new();
-        for t in tasks {
-            lat.extend(t.await.unwrap());
-        }
-        let d = t.elapsed();
         client.shutdown().await;
         host.shutdown().await;
-        (d, lat)
+        (ours, base, lat)
     });
-    let base = rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            while let Ok((mut s, _)) = listener.accept().await {
-                s.set_nodelay(true).unwrap();
-                tokio::spawn(async move {
-                    let mut len = [0u8; 4];
-                    while s.read_exact(&mut len).await.is_ok() {
-                        let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
-                        if s.read_exact(&mut body).await.is_err() {
-                            break;
-                        }
-                        let mut out = len.to_vec();
-                        out.extend_from_slice(&body);
-                        if s.write_all(&out).await.is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-        });
-        let t = Instant::now();
-        let mut tasks = Vec::new();
-        for _ in 0..callers {
-            tasks.push(tokio::spawn(async move {
-                let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-                s.set_nodelay(true).unwrap();
-                let body = [7u8; 24];
-                for _ in 0..per_caller {
-                    let mut out = (body.len() as u32).to_be_bytes().to_vec();
-                    out.extend_from_slice(&body);
-                    s.write_all(&out).await.unwrap();
-                    let mut back = vec![0u8; out.len()];
-                    s.read_exact(&mut back).await.unwrap();
-                }
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap();
-        }
-        t.elapsed()
-    });
+    let ratios: Vec<f64> = base
+        .iter()
+        .zip(&ours)
+        .map(|(b, o)| b.as_secs_f64() / o.as_secs_f64())
+        .collect();
+    let (lo, hi) = ratios
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (ours, base) = (median(&mut ours), median(&mut base));
     // The usual choice: gRPC (tonic), one HTTP/2 connection shared by
     // every caller, the raw echo's payload.
     let (grpc, mut grpc_lat) = rt.block_on(async {
@@ -352,13 +340,19 @@ fn remote(rt: &tokio::runtime::Runtime, callers: usize, per_caller: u64) {
         }
         (t.elapsed(), lat)
     });
-    let rate = |d: Duration| total as f64 / d.as_secs_f64();
+    let rate = |d: Duration, calls: u64| calls as f64 / d.as_secs_f64();
+    let (ours, base) = (rate(ours, total), rate(base, total));
+    let grpc = rate(grpc, callers as u64 * per_caller);
     let mut lat = lat;
     lat.sort();
     grpc_lat.sort();
     let name = format!("remote ask over loopback, {callers} callers");
-    row(&name, rate(ours), rate(base), "calls/s", false);
-    row_against("gRPC", "", rate(ours), rate(grpc), "calls/s", false);
+    row(&name, ours, base, "calls/s", false);
+    println!(
+        "{:<52} rounds: moonpool/tokio {lo:.2}x to {hi:.2}x over {ROUNDS} alternated rounds",
+        ""
+    );
+    row_against("gRPC", "", ours, grpc, "calls/s", false);
     println!(
         "{:<52} moonpool p50 {:.1} µs, p99 {:.1} µs; gRPC p50 {:.1} µs, p99 {:.1} µs",
         "",
@@ -367,6 +361,53 @@ fn remote(rt: &tokio::runtime::Runtime, callers: usize, per_caller: u64) {
         percentile(&grpc_lat, 0.50),
         percentile(&grpc_lat, 0.99),
     );
+}
+
+/// A raw length-prefixed echo server on loopback and `n` connections to
+/// it (no delay, as moonpool's).
+async fn raw_echo_connections(n: usize) -> Vec<tokio::net::TcpStream> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            s.set_nodelay(true).unwrap();
+            tokio::spawn(async move {
+                let mut len = [0u8; 4];
+                while s.read_exact(&mut len).await.is_ok() {
+                    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+                    if s.read_exact(&mut body).await.is_err() {
+                        break;
+                    }
+                    let mut out = len.to_vec();
+                    out.extend_from_slice(&body);
+                    if s.write_all(&out).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let mut conns = Vec::with_capacity(n);
+    for _ in 0..n {
+        let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.set_nodelay(true).unwrap();
+        conns.push(s);
+    }
+    conns
+}
+
+/// `calls` sequential echoes of a 24-byte body on `s`; the connection
+/// back, for the next round.
+async fn raw_echo_calls(mut s: tokio::net::TcpStream, calls: u64) -> tokio::net::TcpStream {
+    let body = [7u8; 24];
+    for _ in 0..calls {
+        let mut out = (body.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(&body);
+        s.write_all(&out).await.unwrap();
+        let mut back = vec![0u8; out.len()];
+        s.read_exact(&mut back).await.unwrap();
+    }
+    s
 }
 
 /// The environment variable that makes this binary measure one side of
