@@ -86,11 +86,7 @@ pub async fn read_frame<R: AsyncRead + Unpin + ?Sized>(
             n => got += n,
         }
     }
-    let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
-    let expected = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
-    if len > max {
-        return Err(FrameError::TooLarge { len, max });
-    }
+    let (len, expected) = parse_header(&header, max)?;
     // Filled straight from the stream into spare capacity: zeroing the
     // body first, only to overwrite it, cost as much as the copy.
     let mut body = Vec::with_capacity(len);
@@ -113,11 +109,7 @@ pub(crate) async fn read_buffered_frame<R: AsyncBufRead + Unpin + ?Sized>(
 ) -> Result<Vec<u8>, FrameError> {
     let buffered = r.fill_buf().await?;
     if let Some(header) = buffered.first_chunk::<HEADER_LEN>() {
-        let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
-        let expected = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
-        if len > max {
-            return Err(FrameError::TooLarge { len, max });
-        }
+        let (len, expected) = parse_header(header, max)?;
         let end = HEADER_LEN + len;
         if let Some(body) = buffered.get(HEADER_LEN..end) {
             let body = body.to_vec();
@@ -126,6 +118,16 @@ pub(crate) async fn read_buffered_frame<R: AsyncBufRead + Unpin + ?Sized>(
         }
     }
     read_frame(r, max).await
+}
+
+/// A header's body length and checksum, unless the length is over `max`.
+fn parse_header(header: &[u8; HEADER_LEN], max: usize) -> Result<(usize, u32), FrameError> {
+    let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let expected = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
+    if len > max {
+        return Err(FrameError::TooLarge { len, max });
+    }
+    Ok((len, expected))
 }
 
 /// `body`, if it matches its checksum.
