@@ -6,6 +6,7 @@
 //! past (see `scripts/mutants`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+mod call_deadline;
 mod directory;
 mod lifecycle;
 mod membership;
