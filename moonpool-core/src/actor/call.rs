@@ -4,6 +4,7 @@
 //! its [`Runtime`].
 
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use moonpool_sim::{BoxFuture, Providers};
@@ -248,13 +249,20 @@ async fn route<A: Actor, M: Message>(
         let mut fresh = (attempt == 0).then_some(started);
         let fast = match rt.cached(id) {
             Some(n) if n != me => Some(Located::Remote(n)),
-            _ => match rt.hosted(id) {
-                Some(hosted) => {
-                    rt.check_lease(*fresh.get_or_insert_with(|| p.now()))?;
-                    Some(Located::Local(hosted))
+            _ => {
+                // A call that may run here might never wait: it spends a
+                // unit of the task's budget (see `cooperate`).
+                if cooperate(p).await {
+                    fresh = None;
                 }
-                None => None,
-            },
+                match rt.hosted(id) {
+                    Some(hosted) => {
+                        rt.check_lease(*fresh.get_or_insert_with(|| p.now()))?;
+                        Some(Located::Local(hosted))
+                    }
+                    None => None,
+                }
+            }
         };
         let located = match fast {
             Some(located) => located,
@@ -352,6 +360,25 @@ async fn route<A: Actor, M: Message>(
         }
     }
     Err(routing_failed())
+}
+
+/// Spends a unit of the running task's cooperative budget; whether the
+/// task yielded first (its budget was spent: the thread's other tasks ran,
+/// and a clock reading from before is stale). A call to an actor at rest
+/// here runs its turn in the caller's task without ever waiting, so a
+/// loop of them would otherwise keep a one-thread runtime to itself: the
+/// node's own tasks (its lease renewed, probes answered) would stop until
+/// the loop ends.
+async fn cooperate(p: &Providers) -> bool {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| match p.tasks().poll_budget(cx) {
+        Poll::Ready(()) => Poll::Ready(yielded),
+        Poll::Pending => {
+            yielded = true;
+            Poll::Pending
+        }
+    })
+    .await
 }
 
 /// Records a call of `M` to `A` made at `started` that ended with

@@ -67,6 +67,37 @@ pub trait TaskProvider: Send + Sync + 'static {
     fn reads_names(&self) -> bool {
         true
     }
+
+    /// Spends one unit of the running task's cooperative budget:
+    /// `Pending` when the budget is spent (the task is woken to run again
+    /// once the others on its thread had their turn), `Ready` otherwise.
+    ///
+    /// Work that completes without ever waiting — a call to an actor at
+    /// rest on the same node runs its turn right in the caller's task —
+    /// polls this, so that a loop of such work still lets the other tasks
+    /// of its thread run, as the channel operations of a hand-written
+    /// actor do. The tokio provider spends tokio's budget (128 units a
+    /// poll). The default, and the simulator's, is always `Ready`:
+    /// simulated time does not pass while a task runs, so nothing falls
+    /// behind.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use moonpool_sim::{BoxFuture, SpawnSpec, TaskProvider};
+    /// use std::task::{Context, Poll, Waker};
+    ///
+    /// struct Inline;
+    /// impl TaskProvider for Inline {
+    ///     fn spawn_erased(&self, _: SpawnSpec, _: BoxFuture<'static, ()>) {}
+    /// }
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// assert!(Inline.poll_budget(&mut cx).is_ready());
+    /// ```
+    fn poll_budget(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let _ = cx;
+        Poll::Ready(())
+    }
 }
 
 /// Why a task produced no value.

@@ -65,6 +65,10 @@ impl TaskProvider for TokioTasks {
         // The trace line above is the only reader.
         tracing::enabled!(tracing::Level::TRACE)
     }
+
+    fn poll_budget(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        tokio::task::coop::poll_proceed(cx).map(|spent| spent.made_progress())
+    }
 }
 
 struct OsRandom {
