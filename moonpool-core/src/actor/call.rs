@@ -4,7 +4,6 @@
 //! its [`Runtime`].
 
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
 
 use moonpool_sim::{BoxFuture, Providers};
@@ -209,6 +208,9 @@ async fn route<A: Actor, M: Message>(
     rt.admit(!chain.is_empty())?;
     check_cycle(id, turn, chain)?;
     let p: &Providers = rt.providers();
+    // Before the call's clock reading: a call that runs here might never
+    // wait, so it spends a unit of the task's budget (see `cooperate`).
+    cooperate(p).await;
     let timeout = rt.call_timeout();
     // Read once: until the call first waits, this is "now" for the lease
     // check and the idle clock of a turn it runs right here too (a clock
@@ -249,20 +251,13 @@ async fn route<A: Actor, M: Message>(
         let mut fresh = (attempt == 0).then_some(started);
         let fast = match rt.cached(id) {
             Some(n) if n != me => Some(Located::Remote(n)),
-            _ => {
-                // A call that may run here might never wait: it spends a
-                // unit of the task's budget (see `cooperate`).
-                if cooperate(p).await {
-                    fresh = None;
+            _ => match rt.hosted(id) {
+                Some(hosted) => {
+                    rt.check_lease(*fresh.get_or_insert_with(|| p.now()))?;
+                    Some(Located::Local(hosted))
                 }
-                match rt.hosted(id) {
-                    Some(hosted) => {
-                        rt.check_lease(*fresh.get_or_insert_with(|| p.now()))?;
-                        Some(Located::Local(hosted))
-                    }
-                    None => None,
-                }
-            }
+                None => None,
+            },
         };
         let located = match fast {
             Some(located) => located,
@@ -362,23 +357,13 @@ async fn route<A: Actor, M: Message>(
     Err(routing_failed())
 }
 
-/// Spends a unit of the running task's cooperative budget; whether the
-/// task yielded first (its budget was spent: the thread's other tasks ran,
-/// and a clock reading from before is stale). A call to an actor at rest
-/// here runs its turn in the caller's task without ever waiting, so a
-/// loop of them would otherwise keep a one-thread runtime to itself: the
-/// node's own tasks (its lease renewed, probes answered) would stop until
-/// the loop ends.
-async fn cooperate(p: &Providers) -> bool {
-    let mut yielded = false;
-    std::future::poll_fn(|cx| match p.tasks().poll_budget(cx) {
-        Poll::Ready(()) => Poll::Ready(yielded),
-        Poll::Pending => {
-            yielded = true;
-            Poll::Pending
-        }
-    })
-    .await
+/// Spends a unit of the running task's cooperative budget, yielding first
+/// if it is spent. A call to an actor at rest here runs its turn in the
+/// caller's task without ever waiting, so a loop of them would otherwise
+/// keep a one-thread runtime to itself: the node's own tasks (its lease
+/// renewed, probes answered) would stop until the loop ends.
+async fn cooperate(p: &Providers) {
+    std::future::poll_fn(|cx| p.tasks().poll_budget(cx)).await;
 }
 
 /// Records a call of `M` to `A` made at `started` that ended with
