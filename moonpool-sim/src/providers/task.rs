@@ -85,7 +85,7 @@ pub trait TaskProvider: Send + Sync + 'static {
     ///
     /// ```
     /// use moonpool_sim::{BoxFuture, SpawnSpec, TaskProvider};
-    /// use std::task::{Context, Poll, Waker};
+    /// use std::task::{Context, Waker};
     ///
     /// struct Inline;
     /// impl TaskProvider for Inline {
