@@ -65,9 +65,9 @@ mod sim;
 
 pub use providers::{
     AsyncStream, BoxFuture, DeterministicRng, Elapsed, Instant, JoinError, JoinHandle, NetListener,
-    NetStream, NetworkProvider, OpenMode, ProviderError, Providers, RandomProvider, SpawnSpec,
-    StorageFile, StorageLock, StorageProvider, TaskProvider, TimeProvider, Timeout, WallTime,
-    YieldNow, fnv1a, mix64, yield_now,
+    NetReadHalf, NetStream, NetWriteHalf, NetworkProvider, OpenMode, ProviderError, Providers,
+    RandomProvider, SpawnSpec, StorageFile, StorageLock, StorageProvider, TaskProvider,
+    TimeProvider, Timeout, WallTime, YieldNow, fnv1a, mix64, yield_now,
 };
 pub use sim::{
     ClockConfig, ClockReading, DiskConfig, FailureKind, Livelock, NetConfig, ProcessId, SimConfig,

@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use moonpool_sim::{NetStream, Providers};
-use tokio::io::ReadHalf;
+use moonpool_sim::{NetReadHalf, NetStream, Providers};
 use tokio::sync::oneshot;
 
 use super::error::TransportError;
@@ -191,7 +190,7 @@ pub(crate) fn start(
     inbound: Arc<dyn Inbound>,
     on_close: impl FnOnce(&Arc<Conn>) + Send + 'static,
 ) -> Arc<Conn> {
-    let (read, write) = tokio::io::split(stream);
+    let (read, write) = stream.into_halves();
     let (out, writer) = Outbox::new(write);
     let Ends { peer, dialer } = ends;
     let conn = Arc::new(Conn {
@@ -245,7 +244,7 @@ pub(crate) fn start(
 const READ_BUFFER_BYTES: usize = 8 * 1024;
 
 async fn reader(
-    mut read: tokio::io::BufReader<ReadHalf<NetStream>>,
+    mut read: tokio::io::BufReader<NetReadHalf>,
     conn: &Arc<Conn>,
     max_frame: usize,
     inbound: Arc<dyn Inbound>,

@@ -3,6 +3,7 @@
 //! before reading it, and a frame whose checksum does not match.
 
 use std::io;
+use std::sync::OnceLock;
 
 use tokio::io::{
     AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt,
@@ -52,7 +53,7 @@ pub enum FrameError {
 pub fn encode(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + body.len());
     out.extend_from_slice(&(body.len() as u32).to_be_bytes());
-    out.extend_from_slice(&crc32fast::hash(body).to_be_bytes());
+    out.extend_from_slice(&checksum(body).to_be_bytes());
     out.extend_from_slice(body);
     out
 }
@@ -120,6 +121,16 @@ pub(crate) async fn read_buffered_frame<R: AsyncBufRead + Unpin + ?Sized>(
     read_frame(r, max).await
 }
 
+/// The CRC-32 of `bytes`, as [`crc32fast::hash`] computes it, from a copy
+/// of a hasher made once: `hash` makes a new one each time, asking the CPU
+/// which instructions it has (a sixth of a small frame's checksum).
+pub(crate) fn checksum(bytes: &[u8]) -> u32 {
+    static PROTOTYPE: OnceLock<crc32fast::Hasher> = OnceLock::new();
+    let mut hasher = PROTOTYPE.get_or_init(crc32fast::Hasher::new).clone();
+    hasher.update(bytes);
+    hasher.finalize()
+}
+
 /// A header's body length and checksum, unless the length is over `max`.
 fn parse_header(header: &[u8; HEADER_LEN], max: usize) -> Result<(usize, u32), FrameError> {
     let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
@@ -132,7 +143,7 @@ fn parse_header(header: &[u8; HEADER_LEN], max: usize) -> Result<(usize, u32), F
 
 /// `body`, if it matches its checksum.
 fn checked(body: Vec<u8>, expected: u32) -> Result<Vec<u8>, FrameError> {
-    let actual = crc32fast::hash(&body);
+    let actual = checksum(&body);
     if actual != expected {
         return Err(FrameError::Checksum { expected, actual });
     }
@@ -149,6 +160,16 @@ mod tests {
             .map(|r| r.output)
             .map_err(|e| e.to_string())
             .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn the_checksum_is_crc32fasts_every_time() {
+        let long: Vec<u8> = (0..5000u32).map(|i| (i * 31 % 251) as u8).collect();
+        for bytes in [&b""[..], b"a", b"hello frame", &long[..], &long[..17]] {
+            // Twice: the second copies the hasher the first one made.
+            assert_eq!(checksum(bytes), crc32fast::hash(bytes));
+            assert_eq!(checksum(bytes), crc32fast::hash(bytes));
+        }
     }
 
     #[test]

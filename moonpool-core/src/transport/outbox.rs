@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
-use moonpool_sim::NetStream;
-use tokio::io::{AsyncWrite, AsyncWriteExt, WriteHalf};
+use moonpool_sim::NetWriteHalf;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Mutex, mpsc};
 
 /// How many bytes of queued frames the writer sends in one write.
@@ -36,7 +36,7 @@ pub(super) enum Queued {
 /// The stream's write half, shared by the writer task and the senders.
 struct Stream {
     /// Dropped with the writer task (see [`Release`]).
-    write: Option<WriteHalf<NetStream>>,
+    write: Option<NetWriteHalf>,
     /// The rest of a frame a sender began writing: written before
     /// anything queued.
     rest: Vec<u8>,
@@ -63,9 +63,7 @@ struct Shared {
 
 impl Outbox {
     /// The outbox of `write`, and its writer task's future.
-    pub(super) fn new(
-        write: WriteHalf<NetStream>,
-    ) -> (Self, impl Future<Output = ()> + Send + 'static) {
+    pub(super) fn new(write: NetWriteHalf) -> (Self, impl Future<Output = ()> + Send + 'static) {
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             stream: Mutex::new(Stream {
@@ -306,8 +304,8 @@ mod tests {
     /// running) and the pipe's other end.
     fn outbox(room: usize) -> (Outbox, impl Future<Output = ()>, DuplexStream) {
         let (ours, theirs) = tokio::io::duplex(room);
-        let stream: NetStream = Box::new(Pipe(ours));
-        let (_, write) = tokio::io::split(stream);
+        let stream: moonpool_sim::NetStream = Box::new(Pipe(ours));
+        let (_, write) = stream.into_halves();
         let (outbox, writer) = Outbox::new(write);
         (outbox, writer, theirs)
     }

@@ -11,7 +11,7 @@ use std::ops::Deref;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::frame::HEADER_LEN;
+use super::frame::{HEADER_LEN, checksum};
 use super::wire::Kind;
 
 /// Bytes of a frame's body before the payload: the kind, then the request
@@ -104,7 +104,7 @@ impl Outgoing {
         let body_len = self.body_len() as u32;
         self.buf[HEADER_LEN] = kind as u8;
         self.buf[HEADER_LEN + 1..PREFIX].copy_from_slice(&id.to_le_bytes());
-        let crc = crc32fast::hash(&self.buf[HEADER_LEN..]);
+        let crc = checksum(&self.buf[HEADER_LEN..]);
         self.buf[..4].copy_from_slice(&body_len.to_be_bytes());
         self.buf[4..HEADER_LEN].copy_from_slice(&crc.to_be_bytes());
         self.buf

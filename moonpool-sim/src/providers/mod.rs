@@ -12,7 +12,7 @@ pub(crate) mod time;
 pub(crate) mod tokio;
 pub(crate) mod wall;
 
-pub use net::{AsyncStream, NetListener, NetStream, NetworkProvider};
+pub use net::{AsyncStream, NetListener, NetReadHalf, NetStream, NetWriteHalf, NetworkProvider};
 pub use random::{DeterministicRng, RandomProvider, fnv1a, mix64};
 pub use set::Providers;
 pub use storage::{OpenMode, StorageFile, StorageLock, StorageProvider};

@@ -18,7 +18,60 @@ pub trait AsyncStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     fn peer_addr(&self) -> io::Result<SocketAddr>;
     /// The address of this end.
     fn local_addr(&self) -> io::Result<SocketAddr>;
+
+    /// The stream as a reading half and a writing half, for a reader and
+    /// a writer that run apart. The default shares the stream between
+    /// them behind a lock ([`tokio::io::split`]); a stream whose halves
+    /// need none overrides it (tokio's TCP stream: its `into_split`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use moonpool_sim::{AsyncStream, NetStream};
+    /// use std::{io, net::SocketAddr, pin::Pin, task::{Context, Poll}};
+    /// use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+    ///
+    /// /// A stream that is always at its end and takes every byte.
+    /// struct Sink;
+    /// impl AsyncRead for Sink {
+    ///     fn poll_read(self: Pin<&mut Self>, _: &mut Context<'_>, _: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    ///         Poll::Ready(Ok(()))
+    ///     }
+    /// }
+    /// impl AsyncWrite for Sink {
+    ///     fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
+    ///         Poll::Ready(Ok(b.len()))
+    ///     }
+    ///     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+    ///         Poll::Ready(Ok(()))
+    ///     }
+    ///     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+    ///         Poll::Ready(Ok(()))
+    ///     }
+    /// }
+    /// impl AsyncStream for Sink {
+    ///     fn peer_addr(&self) -> io::Result<SocketAddr> { Ok(([10, 0, 0, 2], 1).into()) }
+    ///     fn local_addr(&self) -> io::Result<SocketAddr> { Ok(([10, 0, 0, 1], 1).into()) }
+    /// }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    /// let stream: NetStream = Box::new(Sink);
+    /// let (mut read, mut write) = stream.into_halves();
+    /// assert_eq!(write.write(b"hi").await.unwrap(), 2);
+    /// assert_eq!(read.read(&mut [0; 4]).await.unwrap(), 0);
+    /// # });
+    /// ```
+    fn into_halves(self: Box<Self>) -> (NetReadHalf, NetWriteHalf) {
+        let (read, write) = tokio::io::split(self);
+        (Box::new(read), Box::new(write))
+    }
 }
+
+/// The reading half of a stream (see [`AsyncStream::into_halves`]).
+pub type NetReadHalf = Box<dyn AsyncRead + Unpin + Send>;
+
+/// The writing half of a stream (see [`AsyncStream::into_halves`]).
+pub type NetWriteHalf = Box<dyn AsyncWrite + Unpin + Send>;
 
 /// A boxed stream, as providers hand them out. `Box<dyn AsyncStream>`
 /// implements `AsyncRead + AsyncWrite`, so `tokio::io::AsyncReadExt` and
@@ -88,6 +141,12 @@ pub(crate) mod tokio_net {
         fn local_addr(&self) -> io::Result<SocketAddr> {
             tokio::net::TcpStream::local_addr(self)
         }
+
+        fn into_halves(self: Box<Self>) -> (NetReadHalf, NetWriteHalf) {
+            // Halves that share the socket without a lock.
+            let (read, write) = (*self).into_split();
+            (Box::new(read), Box::new(write))
+        }
     }
 
     struct TokioListener(tokio::net::TcpListener);
@@ -121,5 +180,47 @@ pub(crate) mod tokio_net {
                 Ok(Box::new(stream) as NetStream)
             })
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests fail loudly by design
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use crate::Providers;
+
+    /// A real TCP stream's halves (its own split, no lock) carry bytes
+    /// both ways, and dropping the writing half ends the peer's reading.
+    #[test]
+    fn a_tcp_streams_halves_carry_bytes_both_ways() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let p = Providers::tokio().unwrap();
+            let mut listener = p.bind(([127, 0, 0, 1], 0).into()).await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (dialed, accepted) = tokio::join!(p.connect(addr), listener.accept());
+            let (mut read, mut write) = dialed.unwrap().into_halves();
+            let (mut peer_read, mut peer_write) = accepted.unwrap().0.into_halves();
+
+            write.write_all(b"ping").await.unwrap();
+            let mut got = [0; 4];
+            peer_read.read_exact(&mut got).await.unwrap();
+            assert_eq!(&got, b"ping");
+            peer_write.write_all(b"pong").await.unwrap();
+            read.read_exact(&mut got).await.unwrap();
+            assert_eq!(&got, b"pong");
+
+            write.shutdown().await.unwrap();
+            drop(write);
+            assert_eq!(
+                peer_read.read(&mut got).await.unwrap(),
+                0,
+                "no end of stream"
+            );
+        });
     }
 }
