@@ -408,3 +408,38 @@ fn simulated_providers_are_deterministic_per_seed() {
     assert_eq!(draw(1), draw(1));
     assert_ne!(draw(1), draw(2));
 }
+
+/// A real TCP stream's halves (its own split, no lock) carry bytes
+/// both ways, and shutting the writing half down ends the peer's
+/// reading.
+#[test]
+fn a_tcp_streams_halves_carry_bytes_both_ways() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let p = Providers::tokio().unwrap();
+        let mut listener = p.bind(([127, 0, 0, 1], 0).into()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (dialed, accepted) = tokio::join!(p.connect(addr), listener.accept());
+        let (mut read, mut write) = dialed.unwrap().into_halves();
+        let (mut peer_read, mut peer_write) = accepted.unwrap().0.into_halves();
+
+        write.write_all(b"ping").await.unwrap();
+        let mut got = [0; 4];
+        peer_read.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"ping");
+        peer_write.write_all(b"pong").await.unwrap();
+        read.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"pong");
+
+        write.shutdown().await.unwrap();
+        drop(write);
+        assert_eq!(
+            peer_read.read(&mut got).await.unwrap(),
+            0,
+            "no end of stream"
+        );
+    });
+}
