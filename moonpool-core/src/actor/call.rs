@@ -17,7 +17,7 @@ use super::local_call::{
     LocalOutcome, TurnMaker, call_local, exclusive_turn, shared_turn, traced_exclusive_turn,
     traced_shared_turn,
 };
-use super::remote::{CallAnswer, CallHead, CallRequest};
+use super::remote::{CallAnswer, CallHeadRef};
 use super::runtime::{Located, Runtime, SendJob};
 use super::spans::{call_span, calls_traced};
 use crate::id::ActorId;
@@ -225,11 +225,16 @@ async fn route<A: Actor, M: Message>(
         actor: id.clone(),
         attempts: MAX_ROUTES,
     };
+    let unencodable = |reason: String| CallError::Encode {
+        what: format!("{}::{} request", A::TYPE_NAME, M::NAME),
+        reason,
+    };
     let me = rt.me();
     let mut msg = Some(msg);
-    // Built at the first remote attempt, sent as it is by every other;
-    // boxed, so a local call's future stays small.
-    let mut request: Option<Box<CallRequest>> = None;
+    // Set at the first remote attempt: the call's number, kept by every
+    // other attempt, and how many requests were sent.
+    let mut call = call;
+    let mut sent = 0u32;
     // Times in a row the call found no activation where it went.
     let mut missed = 0u32;
     for attempt in 0..MAX_ROUTES {
@@ -299,30 +304,24 @@ async fn route<A: Actor, M: Message>(
                 }
             }
         };
-        let request = match &mut request {
-            Some(request) => request,
-            None => {
-                let m = msg.as_ref().ok_or_else(routing_failed)?;
-                let body = postcard::to_allocvec(m).map_err(|e| CallError::Encode {
-                    what: format!("{}::{} request", A::TYPE_NAME, M::NAME),
-                    reason: e.to_string(),
-                })?;
-                let head = CallHead {
-                    target: id.clone(),
-                    method: method_id(M::NAME),
-                    chain: chain.to_vec(),
-                    turn,
-                    call: call.unwrap_or_else(|| rt.next_call_id()),
-                    attempt: 0,
-                };
-                request.insert(Box::new(CallRequest {
-                    head,
-                    body: body.into(),
-                }))
-            }
+        let m = msg.as_ref().ok_or_else(routing_failed)?;
+        sent += 1;
+        let head = CallHeadRef {
+            target: id,
+            method: const { method_id(M::NAME) },
+            chain,
+            turn,
+            call: *call.get_or_insert_with(|| rt.next_call_id()),
+            attempt: sent,
         };
-        request.head.attempt += 1;
-        tracing::debug!(node = %target, attempt = request.head.attempt, "call sent");
+        // The header, then the message, encoded straight into the buffer
+        // the frame goes out in (again for each attempt: one that follows a
+        // stale location is rare, and the number of the attempt changes).
+        let mut request = rt
+            .call_request(head)
+            .map_err(|e| unencodable(e.to_string()))?;
+        request.encode(m).map_err(|e| unencodable(e.to_string()))?;
+        tracing::debug!(node = %target, attempt = sent, "call sent");
         let left = deadline.saturating_duration_since(fresh.unwrap_or_else(|| p.now()));
         match rt.request_call(target, request, left).await {
             Ok(CallAnswer::Reply(bytes)) => {
@@ -334,10 +333,7 @@ async fn route<A: Actor, M: Message>(
             Ok(CallAnswer::Failed(e)) => return Err(e),
             Ok(CallAnswer::NotHere) => rt.invalidate(id),
             Err(too_large @ TransportError::TooLarge { .. }) => {
-                return Err(CallError::Encode {
-                    what: format!("{}::{} request", A::TYPE_NAME, M::NAME),
-                    reason: too_large.to_string(),
-                });
+                return Err(unencodable(too_large.to_string()));
             }
             Err(e) => {
                 rt.invalidate(id);

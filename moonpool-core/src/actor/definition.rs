@@ -18,11 +18,13 @@ use super::context::ActorContext;
 use super::current::current_runtime;
 use super::error::{ActivationError, CallError};
 use super::options::ActorOptions;
+use super::remote::REPLY_HEAD;
 use super::runtime::Runtime;
 use super::spans::in_turn;
 use super::wire_id::fnv1a_32;
 use crate::id::ActorId;
 use crate::reminder::ReminderTick;
+use crate::transport::Outgoing;
 
 impl ActorId {
     /// The id of `A` with `key`.
@@ -240,6 +242,10 @@ pub fn decode_message<A: Actor, M: Message>(body: &[u8]) -> Result<M, CallError>
     })
 }
 
+/// Replies of up to this many bytes need no second allocation on their
+/// way out (see [`encode_reply`]).
+const SMALL_REPLY: usize = 48;
+
 /// Encodes the reply of `A`'s handler of `M`: the bytes a remote caller
 /// decodes.
 ///
@@ -247,7 +253,11 @@ pub fn decode_message<A: Actor, M: Message>(body: &[u8]) -> Result<M, CallError>
 ///
 /// [`CallError::Encode`] if the reply cannot be encoded.
 pub fn encode_reply<A: Actor, M: Message>(reply: &M::Reply) -> Result<Vec<u8>, CallError> {
-    postcard::to_allocvec(reply).map_err(|e| CallError::Encode {
+    // With room for the frame's header in front, so that a reply for a
+    // remote caller goes out in this very buffer.
+    let room = Outgoing::room_in_front(REPLY_HEAD.len());
+    let bytes = Vec::with_capacity(room + SMALL_REPLY);
+    postcard::to_extend(reply, bytes).map_err(|e| CallError::Encode {
         what: format!("{}::{} reply", A::TYPE_NAME, M::NAME),
         reason: e.to_string(),
     })

@@ -56,7 +56,7 @@ pub(crate) use erased::AnyActivation;
 pub(crate) use reminders::{
     list as list_reminders, register as register_reminder, unregister as unregister_reminder,
 };
-pub(crate) use remote::{CallAnswer, CallHead, CallRequest, CallTag, RemoteReply};
+pub(crate) use remote::{CallAnswer, CallHead, CallHeadRef, CallRequest, CallTag, RemoteReply};
 pub(crate) use runtime::{Idle, Located, Runtime, SendJob};
 pub(crate) use schedule::new_activation;
 pub(crate) use services::Services;

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use super::chain::{CallChain, TurnKind};
+use super::chain::{CallChain, ChainLink, TurnKind};
 use super::error::CallError;
 use crate::id::ActorId;
 use crate::transport::{Outgoing, Payload, Responder};
@@ -34,6 +34,26 @@ pub(crate) struct CallHead {
     pub(crate) call: u64,
     /// Which try this is: a call is sent again only when it certainly did
     /// not leave (at most once), each time with the next number from 1.
+    pub(crate) attempt: u32,
+}
+
+/// A [`CallHead`] borrowed, to encode without copying the id or the chain:
+/// serializes exactly as the `CallHead` it stands for (same fields, same
+/// order).
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename = "CallHead")]
+pub(crate) struct CallHeadRef<'a> {
+    /// [`CallHead::target`].
+    pub(crate) target: &'a ActorId,
+    /// [`CallHead::method`].
+    pub(crate) method: u32,
+    /// [`CallHead::chain`].
+    pub(crate) chain: &'a [ChainLink],
+    /// [`CallHead::turn`].
+    pub(crate) turn: TurnKind,
+    /// [`CallHead::call`].
+    pub(crate) call: u64,
+    /// [`CallHead::attempt`].
     pub(crate) attempt: u32,
 }
 
@@ -101,11 +121,14 @@ impl CallAnswer {
     }
 }
 
+/// [`AnswerHead::Reply`], encoded: a unit variant, its index (see the test
+/// `the_reply_head_is_the_encoded_reply_variant`).
+pub(crate) const REPLY_HEAD: [u8; 1] = [0];
+
 /// The wire form of a reply: its header, then the reply's bytes.
 fn reply_frame(bytes: &[u8]) -> Outgoing {
-    let mut out = Outgoing::with_capacity(1 + bytes.len());
-    // A unit variant: one byte, which cannot fail to encode.
-    let _ = out.encode(&AnswerHead::<&CallError>::Reply);
+    let mut out = Outgoing::with_capacity(REPLY_HEAD.len() + bytes.len());
+    out.extend_from_slice(&REPLY_HEAD);
     out.extend_from_slice(bytes);
     out
 }
@@ -156,7 +179,8 @@ impl RemoteReply {
                 let _ = tx.send(result);
             }
             Some(ReplyTo::Wire(responder)) => responder.send(match result {
-                Ok(bytes) => Ok(reply_frame(&bytes)),
+                // In the reply's own buffer: `encode_reply` leaves room.
+                Ok(bytes) => Ok(Outgoing::in_front_of(&REPLY_HEAD, bytes)),
                 Err(e) => head_frame(&AnswerHead::Failed(&e)),
             }),
             None => {}
@@ -170,5 +194,52 @@ impl Drop for RemoteReply {
         if let Some(ReplyTo::Wire(responder)) = self.to.take() {
             responder.send(CallAnswer::NotHere.encode());
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests fail loudly by design
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reply_head_is_the_encoded_reply_variant() {
+        let encoded = postcard::to_allocvec(&AnswerHead::<&CallError>::Reply).unwrap();
+        assert_eq!(encoded, REPLY_HEAD);
+        let answer = CallAnswer::decode(Payload::from(vec![REPLY_HEAD[0], 7])).unwrap();
+        assert!(matches!(answer, CallAnswer::Reply(bytes) if bytes == [7]));
+    }
+
+    #[test]
+    fn a_borrowed_head_encodes_as_the_head_it_stands_for() {
+        let head = CallHead {
+            target: ActorId {
+                type_name: "Account".into(),
+                key: "alice".into(),
+            },
+            method: 0xdead_beef,
+            chain: vec![ChainLink {
+                actor: ActorId {
+                    type_name: "Bank".into(),
+                    key: "b".into(),
+                },
+                turn: TurnKind::Shared,
+            }],
+            turn: TurnKind::Exclusive,
+            call: 300,
+            attempt: 2,
+        };
+        let borrowed = CallHeadRef {
+            target: &head.target,
+            method: head.method,
+            chain: &head.chain,
+            turn: head.turn,
+            call: head.call,
+            attempt: head.attempt,
+        };
+        let bytes = postcard::to_allocvec(&borrowed).unwrap();
+        assert_eq!(bytes, postcard::to_allocvec(&head).unwrap());
+        let back: CallHead = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!((back.target, back.attempt), (head.target, 2));
     }
 }

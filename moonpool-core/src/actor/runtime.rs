@@ -19,12 +19,12 @@ use moonpool_sim::{BoxFuture, Instant, Providers};
 
 use super::error::CallError;
 use super::options::Placement;
-use super::remote::{CallAnswer, CallRequest};
+use super::remote::{CallAnswer, CallHeadRef};
 use super::services::Services;
 use crate::id::ActorId;
 use crate::reminder::ReminderTable;
 use crate::state::StateStorage;
-use crate::transport::{NodeId, TransportError};
+use crate::transport::{NodeId, Outgoing, TransportError};
 
 /// One queued one-way message: delivers itself through the runtime it is
 /// given.
@@ -128,13 +128,23 @@ pub(crate) trait Runtime: Send + Sync + 'static {
     /// Forgets the cached location of `id` (it was stale).
     fn invalidate(&self, id: &ActorId);
 
-    /// Sends `call` to node `to` and waits for its answer.
-    fn request_call<'a>(
-        &'a self,
+    /// The request of a call with header `head`, tagged for the called
+    /// node's call service: the caller encodes its message after it, then
+    /// sends it with [`Runtime::request_call`].
+    ///
+    /// # Errors
+    ///
+    /// [`TransportError::Encode`] if the header cannot be encoded.
+    fn call_request(&self, head: CallHeadRef<'_>) -> Result<Outgoing, TransportError>;
+
+    /// Sends `request` (from [`Runtime::call_request`], the message after
+    /// it) to node `to` and waits for its answer.
+    fn request_call(
+        &self,
         to: NodeId,
-        call: &'a CallRequest,
+        request: Outgoing,
         timeout: Duration,
-    ) -> BoxFuture<'a, Result<CallAnswer, TransportError>>;
+    ) -> BoxFuture<'_, Result<CallAnswer, TransportError>>;
 
     /// Queues a one-way message behind the earlier ones to the same actor.
     fn enqueue_send(self: Arc<Self>, id: ActorId, job: SendJob);

@@ -5,8 +5,12 @@
 use std::time::Duration;
 
 use super::protocol::{RequestRef, ServiceRequest};
-use crate::actor::{CallAnswer, CallRequest};
+use crate::actor::{CallAnswer, CallHeadRef};
 use crate::transport::{NodeId, Outgoing, Payload, Transport, TransportError};
+
+/// Bytes a call's request starts with room for: its header and a small
+/// message, without growing the buffer.
+const CALL_ROOM: usize = 128;
 
 /// This node's side of the wire: its transport and its id.
 #[derive(Clone)]
@@ -39,34 +43,41 @@ impl Net {
         req: &Q,
         timeout: Duration,
     ) -> Result<Q::Response, TransportError> {
-        let reply = self.exchange(to, &req.tagged(), &[], timeout).await?;
+        let reply = self.exchange(to, &req.tagged(), timeout).await?;
         postcard::from_bytes(&reply).map_err(|e| undecodable(to, &e))
     }
 
-    /// Sends a call to an actor on `to` and decodes the answer.
+    /// The request of a call with header `head`: tagged for the call
+    /// service, with room for the message the caller encodes after it.
+    pub(crate) fn call_request(head: CallHeadRef<'_>) -> Result<Outgoing, TransportError> {
+        let mut out = Outgoing::with_capacity(CALL_ROOM);
+        out.encode(&RequestRef::Call(head))
+            .map_err(|e| TransportError::Encode(e.to_string()))?;
+        Ok(out)
+    }
+
+    /// Sends a call's request (from [`Net::call_request`], its message
+    /// after it) to `to` and decodes the answer.
     pub(crate) async fn call(
         &self,
         to: NodeId,
-        call: &CallRequest,
+        request: Outgoing,
         timeout: Duration,
     ) -> Result<CallAnswer, TransportError> {
-        let request = RequestRef::Call(&call.head);
-        let reply = self.exchange(to, &request, &call.body, timeout).await?;
+        let reply = self.transport.request(to.addr, request, timeout).await?;
         CallAnswer::decode(reply).map_err(|e| undecodable(to, &e))
     }
 
-    /// Sends one request, tagged with its service, and `body` after it.
+    /// Sends one request, tagged with its service.
     async fn exchange(
         &self,
         to: NodeId,
         req: &RequestRef<'_>,
-        body: &[u8],
         timeout: Duration,
     ) -> Result<Payload, TransportError> {
-        let mut out = Outgoing::with_capacity(64 + body.len());
+        let mut out = Outgoing::with_capacity(64);
         out.encode(req)
             .map_err(|e| TransportError::Encode(e.to_string()))?;
-        out.extend_from_slice(body);
         self.transport.request(to.addr, out, timeout).await
     }
 }

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::membership::{Member, MembershipError};
-use crate::actor::{ActorId, CallError, CallHead};
+use crate::actor::{ActorId, CallError, CallHead, CallHeadRef};
 use crate::transport::NodeId;
 
 /// A request between nodes, tagged with the service it is for.
@@ -33,7 +33,7 @@ pub(crate) enum Request {
 /// as the `Request` it stands for (same variants, same order).
 #[derive(Serialize)]
 pub(crate) enum RequestRef<'a> {
-    Call(&'a CallHead),
+    Call(CallHeadRef<'a>),
     Directory(&'a DirectoryRequest),
     Host(&'a HostRequest),
     Cluster(&'a ClusterRequest),

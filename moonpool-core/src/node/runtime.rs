@@ -9,16 +9,17 @@ use std::time::Duration;
 use moonpool_sim::{BoxFuture, Instant, Providers};
 
 use super::handle::Node;
+use super::net::Net;
 use super::protocol::ReminderRequest;
 use super::root::NodeInner;
 use crate::actor::{
-    ActorContext, ActorId, CallAnswer, CallError, CallRequest, Idle, Located, Placement, Runtime,
+    ActorContext, ActorId, CallAnswer, CallError, CallHeadRef, Idle, Located, Placement, Runtime,
     SendJob, Services,
 };
 use crate::reminder::ReminderTable;
 use crate::spawn::{spawn_as_in, spawn_in};
 use crate::state::StateStorage;
-use crate::transport::{NodeId, TransportError};
+use crate::transport::{NodeId, Outgoing, TransportError};
 
 impl Runtime for NodeInner {
     fn providers(&self) -> &Arc<Providers> {
@@ -127,13 +128,17 @@ impl Runtime for NodeInner {
         self.router.invalidate(id);
     }
 
-    fn request_call<'a>(
-        &'a self,
+    fn call_request(&self, head: CallHeadRef<'_>) -> Result<Outgoing, TransportError> {
+        Net::call_request(head)
+    }
+
+    fn request_call(
+        &self,
         to: NodeId,
-        call: &'a CallRequest,
+        request: Outgoing,
         timeout: Duration,
-    ) -> BoxFuture<'a, Result<CallAnswer, TransportError>> {
-        Box::pin(self.net.call(to, call, timeout))
+    ) -> BoxFuture<'_, Result<CallAnswer, TransportError>> {
+        Box::pin(self.net.call(to, request, timeout))
     }
 
     fn enqueue_send(self: Arc<Self>, id: ActorId, job: SendJob) {

@@ -9,14 +9,14 @@ use std::time::Duration;
 use moonpool_sim::{BoxFuture, Instant, Providers, SimContext};
 
 use crate::actor::{
-    ActorRef, CallAnswer, CallError, CallRequest, Idle, Located, Placement, Runtime, SendJob,
+    ActorRef, CallAnswer, CallError, CallHeadRef, Idle, Located, Placement, Runtime, SendJob,
     Services,
 };
 use crate::id::ActorId;
 use crate::reminder::ReminderTable;
 use crate::service_tests::{Probe, Touch, probe};
 use crate::state::StateStorage;
-use crate::transport::{NodeId, TransportError};
+use crate::transport::{NodeId, Outgoing, TransportError};
 
 /// A node whose location cache always names `home`, where the first
 /// request answers "not here" after `first_answer`, and every later one
@@ -103,12 +103,16 @@ impl Runtime for Scripted {
 
     fn invalidate(&self, _id: &ActorId) {}
 
-    fn request_call<'a>(
-        &'a self,
+    fn call_request(&self, _head: CallHeadRef<'_>) -> Result<Outgoing, TransportError> {
+        Ok(Outgoing::new())
+    }
+
+    fn request_call(
+        &self,
         to: NodeId,
-        _call: &'a CallRequest,
+        _request: Outgoing,
         timeout: Duration,
-    ) -> BoxFuture<'a, Result<CallAnswer, TransportError>> {
+    ) -> BoxFuture<'_, Result<CallAnswer, TransportError>> {
         let first = {
             let mut given = self.given.lock().unwrap();
             given.push(timeout);

@@ -68,6 +68,24 @@ impl Outgoing {
         Self { buf }
     }
 
+    /// A message whose payload is `header`, then `bytes`, built in
+    /// `bytes`' own buffer: its contents move up to make room in front,
+    /// without an allocation when its capacity allows (else it grows once).
+    pub(crate) fn in_front_of(header: &[u8], mut bytes: Vec<u8>) -> Self {
+        let front = PREFIX + header.len();
+        let len = bytes.len();
+        bytes.resize(len + front, 0);
+        bytes.copy_within(..len, front);
+        bytes[PREFIX..front].copy_from_slice(header);
+        Self { buf: bytes }
+    }
+
+    /// Bytes a buffer needs beyond a payload for [`Outgoing::in_front_of`]
+    /// to put `header_len` bytes in front of it without growing it.
+    pub(crate) const fn room_in_front(header_len: usize) -> usize {
+        PREFIX + header_len
+    }
+
     /// Appends `value`, postcard-encoded.
     ///
     /// # Errors
@@ -305,6 +323,27 @@ mod tests {
         let p = Payload::within(body.to_vec(), DATA_HEADER_LEN);
         assert_eq!(p, b"payload");
         assert_eq!(p.into_vec(), b"payload");
+    }
+
+    #[test]
+    fn a_header_goes_in_front_of_bytes_in_their_own_buffer() {
+        let mut bytes = Vec::with_capacity(4 + Outgoing::room_in_front(2));
+        bytes.extend_from_slice(b"body");
+        let before = bytes.as_ptr();
+        let out = Outgoing::in_front_of(b"hd", bytes);
+        assert_eq!(out.payload(), b"hdbody");
+        assert_eq!(
+            out.buf.as_ptr(),
+            before,
+            "moved up in place, not copied out"
+        );
+        // Without the room, it grows, and says the same.
+        let out = Outgoing::in_front_of(b"hd", b"body".to_vec());
+        assert_eq!(out.payload(), b"hdbody");
+        let frame = out.into_frame(Kind::Response, 9);
+        let p = Payload::within(frame[HEADER_LEN..].to_vec(), DATA_HEADER_LEN);
+        assert_eq!(p, b"hdbody");
+        assert_eq!(Outgoing::in_front_of(b"", Vec::new()).payload(), b"");
     }
 
     #[test]
