@@ -18,6 +18,8 @@ use tokio::sync::{mpsc, oneshot};
 
 #[path = "support/grpc.rs"]
 mod grpc;
+#[path = "support/handed.rs"]
+mod handed;
 
 /// The benchmarked actor.
 #[moonpool::actor(idle_timeout = "1h")]
@@ -238,9 +240,11 @@ fn activation(rt: &tokio::runtime::Runtime, label: &str, n: u64) {
 
 /// Remote asks between two nodes over loopback TCP with `callers`
 /// concurrent callers; baselines: a raw length-prefixed echo with the same
-/// payload and concurrency (a connection per caller), and a gRPC unary
+/// payload and concurrency (a connection per caller), the same echo with
+/// a reader task handing each response to its caller (moonpool's way of
+/// reading, to show what the hand-off costs by itself), and a gRPC unary
 /// echo (tonic) of that payload (one connection, as gRPC clients share).
-/// moonpool and the raw echo run in alternating rounds of `per_caller /
+/// moonpool and the two raw echoes run in alternating rounds of `per_caller /
 /// ROUNDS` calls per caller over connections opened before, and the median
 /// round counts (a burst of machine noise cannot favour either side); the
 /// spread of the rounds' ratios is printed beside it.
@@ -248,7 +252,7 @@ fn remote(rt: &tokio::runtime::Runtime, callers: usize, per_caller: u64) {
     const ROUNDS: usize = 5;
     let per_round = per_caller / ROUNDS as u64;
     let total = callers as u64 * per_round;
-    let (mut ours, mut base, lat) = rt.block_on(async {
+    let (mut ours, mut base, mut with_reader, lat) = rt.block_on(async {
         let table = moonpool::runtime::node::InMemoryMembership::new();
         let host = Node::builder("bench")
             .membership(table.clone())
@@ -267,7 +271,13 @@ fn remote(rt: &tokio::runtime::Runtime, callers: usize, per_caller: u64) {
         }
         client.actor::<Echo>("warm").add(0).await.unwrap();
         let mut echoes = raw_echo_connections(callers).await;
+        let mut handed: Vec<_> = raw_echo_connections(callers)
+            .await
+            .into_iter()
+            .map(handed::Handed::new)
+            .collect();
         let (mut ours, mut base, mut lat) = (Vec::new(), Vec::new(), Vec::new());
+        let mut with_reader = Vec::new();
         for round in 0..ROUNDS as u64 {
             let t = Instant::now();
             let mut tasks = Vec::new();
@@ -296,10 +306,19 @@ fn remote(rt: &tokio::runtime::Runtime, callers: usize, per_caller: u64) {
                 echoes.push(t.await.unwrap());
             }
             base.push(t.elapsed());
+            let t = Instant::now();
+            let tasks: Vec<_> = handed
+                .drain(..)
+                .map(|h| tokio::spawn(handed::calls(h, per_round)))
+                .collect();
+            for t in tasks {
+                handed.push(t.await.unwrap());
+            }
+            with_reader.push(t.elapsed());
         }
         client.shutdown().await;
         host.shutdown().await;
-        (ours, base, lat)
+        (ours, base, with_reader, lat)
     });
     let ratios: Vec<f64> = base
         .iter()
@@ -314,6 +333,7 @@ fn remote(rt: &tokio::runtime::Runtime, callers: usize, per_caller: u64) {
         v[v.len() / 2]
     };
     let (ours, base) = (median(&mut ours), median(&mut base));
+    let with_reader = median(&mut with_reader);
     // The usual choice: gRPC (tonic), one HTTP/2 connection shared by
     // every caller, the raw echo's payload.
     let (grpc, mut grpc_lat) = rt.block_on(async {
@@ -342,6 +362,7 @@ fn remote(rt: &tokio::runtime::Runtime, callers: usize, per_caller: u64) {
     });
     let rate = |d: Duration, calls: u64| calls as f64 / d.as_secs_f64();
     let (ours, base) = (rate(ours, total), rate(base, total));
+    let with_reader = rate(with_reader, total);
     let grpc = rate(grpc, callers as u64 * per_caller);
     let mut lat = lat;
     lat.sort();
@@ -352,6 +373,9 @@ fn remote(rt: &tokio::runtime::Runtime, callers: usize, per_caller: u64) {
         "{:<52} rounds: moonpool/tokio {lo:.2}x to {hi:.2}x over {ROUNDS} alternated rounds",
         ""
     );
+    // What the raw echo becomes when, as in moonpool, a reader task hands
+    // each response to its caller.
+    row_against("tokio+reader", "", ours, with_reader, "calls/s", false);
     row_against("gRPC", "", ours, grpc, "calls/s", false);
     println!(
         "{:<52} moonpool p50 {:.1} µs, p99 {:.1} µs; gRPC p50 {:.1} µs, p99 {:.1} µs",
