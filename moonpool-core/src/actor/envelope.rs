@@ -10,8 +10,26 @@ use crate::transport::Payload;
 
 /// An exclusive turn: what a local call runs on the actor, alone. It
 /// replies to its caller itself and returns the handler's panic, if any.
-pub(crate) type ExclusiveTurn<A> =
-    Box<dyn for<'a> FnOnce(&'a mut A, &'a ActorContext) -> BoxFuture<'a, Option<String>> + Send>;
+pub(crate) type ExclusiveTurn<A> = Box<dyn RunExclusive<A>>;
+
+/// How an exclusive turn runs: on an actor a runner holds, or on an actor
+/// at rest, taken along (in one allocation with the handler's future).
+pub(crate) trait RunExclusive<A>: Send {
+    /// Runs on `actor`, borrowed for the turn.
+    fn run<'a>(
+        self: Box<Self>,
+        actor: &'a mut A,
+        ctx: &'a ActorContext,
+    ) -> BoxFuture<'a, Option<String>>;
+
+    /// Runs on `actor`, taken along with `ctx`; gives the actor back with
+    /// the handler's panic, if any.
+    fn run_owning(
+        self: Box<Self>,
+        actor: A,
+        ctx: ActorContext,
+    ) -> BoxFuture<'static, (A, Option<String>)>;
+}
 
 /// A shared (reentrant) turn: runs alongside other shared turns.
 pub(crate) type SharedTurn<A> =

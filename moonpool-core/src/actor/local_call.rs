@@ -13,7 +13,7 @@ use super::activation::Activation;
 use super::chain::CallChain;
 use super::context::ActorContext;
 use super::definition::{Actor, Handler, Message, SharedHandler};
-use super::envelope::{Envelope, Turn};
+use super::envelope::{Envelope, RunExclusive, Turn};
 use super::error::CallError;
 use super::panic::catch_handler_panic;
 use super::spans::turn_under;
@@ -83,11 +83,7 @@ pub(crate) type TurnMaker<A, M> = fn(PendingCall<M>) -> Turn<A>;
 
 /// The turn of an exclusive (`&mut self`) call.
 pub(crate) fn exclusive_turn<A: Handler<M>, M: Message>(call: PendingCall<M>) -> Turn<A> {
-    Turn::Exclusive(Box::new(
-        move |actor: &mut A, ctx: &ActorContext| -> BoxFuture<'_, Option<String>> {
-            Box::pin(call.run(move |msg| actor.handle(msg, ctx)))
-        },
-    ))
+    Turn::Exclusive(Box::new(ExclusiveCall { call, caller: None }))
 }
 
 /// The turn of a shared (`&self`) call.
@@ -102,13 +98,56 @@ pub(crate) fn shared_turn<A: SharedHandler<M>, M: Message>(call: PendingCall<M>)
 /// The turn of an exclusive call, in its turn's span under the caller's
 /// `call` span, wherever it runs (see `spans.rs`).
 pub(crate) fn traced_exclusive_turn<A: Handler<M>, M: Message>(call: PendingCall<M>) -> Turn<A> {
-    let caller = Span::current();
-    Turn::Exclusive(Box::new(
-        move |actor: &mut A, ctx: &ActorContext| -> BoxFuture<'_, Option<String>> {
-            let span = turn_under(&caller, ctx.id(), M::NAME);
-            Box::pin(call.run(move |msg| actor.handle(msg, ctx)).instrument(span))
-        },
-    ))
+    Turn::Exclusive(Box::new(ExclusiveCall {
+        call,
+        caller: Some(Span::current()),
+    }))
+}
+
+/// An exclusive call's turn: the call, and the caller's `call` span when
+/// traced (the turn's span goes under it).
+struct ExclusiveCall<M: Message> {
+    call: PendingCall<M>,
+    caller: Option<Span>,
+}
+
+impl<A: Handler<M>, M: Message> RunExclusive<A> for ExclusiveCall<M> {
+    fn run<'a>(
+        self: Box<Self>,
+        actor: &'a mut A,
+        ctx: &'a ActorContext,
+    ) -> BoxFuture<'a, Option<String>> {
+        let ExclusiveCall { call, caller } = *self;
+        let turn = call.run(move |msg| actor.handle(msg, ctx));
+        match caller {
+            None => Box::pin(turn),
+            Some(caller) => Box::pin(turn.instrument(turn_under(&caller, ctx.id(), M::NAME))),
+        }
+    }
+
+    fn run_owning(
+        self: Box<Self>,
+        mut actor: A,
+        ctx: ActorContext,
+    ) -> BoxFuture<'static, (A, Option<String>)> {
+        let ExclusiveCall { call, caller } = *self;
+        match caller {
+            None => Box::pin(async move {
+                let panic = call.run(|msg| actor.handle(msg, &ctx)).await;
+                (actor, panic)
+            }),
+            Some(caller) => {
+                let span = turn_under(&caller, ctx.id(), M::NAME);
+                Box::pin(
+                    async move {
+                        let panic = call.run(|msg| actor.handle(msg, &ctx)).await;
+                        (actor, panic)
+                    }
+                    .instrument(span),
+                )
+            }
+        }
+    }
 }
 
 /// The turn of a shared call, in its turn's span under the caller's

@@ -16,18 +16,18 @@ use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use moonpool_sim::Instant;
+use moonpool_sim::{BoxFuture, Instant};
 use tokio::sync::{RwLock, mpsc};
 use tracing::{Instrument as _, Span};
 
 use crate::reminder::ReminderTick;
 
 use super::activation::{Activation, Exit, Next};
-use super::chain::TurnKind;
+use super::chain::{CallChain, TurnKind};
 use super::context::ActorContext;
 use super::current::with_runtime;
 use super::definition::{Actor, dispatch};
-use super::envelope::{Envelope, RemoteCall, Turn};
+use super::envelope::{Envelope, ExclusiveTurn, RemoteCall, Turn};
 use super::error::CallError;
 use super::exit::leave;
 use super::panic::catch_handler_panic;
@@ -71,6 +71,14 @@ pub(crate) fn run_here<A: Actor>(
             None => activation.touch(),
         }
     }
+    let env = match env {
+        Envelope::Local {
+            turn: Turn::Exclusive(turn),
+            chain,
+            ..
+        } => return run_local_here(activation, actor, turn, chain),
+        env => env,
+    };
     // A remote call's turn runs in the activation's span, as in a
     // runner's task (its `serve` span opens inside). A local call's turn
     // span is under the caller's call span, so it needs none made (none
@@ -80,20 +88,12 @@ pub(crate) fn run_here<A: Actor>(
         _ => Span::none(),
     };
     let act = Arc::clone(activation);
-    let mut turn = Box::pin(async move {
+    let mut turn: BoxFuture<'static, _> = Box::pin(async move {
         let panic = run_exclusive_turn(&act, &mut actor, env).await;
         let next = act.after_turn(actor, panic);
         (act, next)
     });
-    // Polled once with a waker that does nothing: a turn still pending is
-    // polled again by its own task, which then registers its own waker.
-    let mut first = || turn.as_mut().poll(&mut Context::from_waker(Waker::noop()));
-    let polled = if span.is_none() {
-        first()
-    } else {
-        span.in_scope(first)
-    };
-    match polled {
+    match poll_once(&span, &mut turn) {
         Poll::Ready((_, Next::Rested)) => {}
         Poll::Ready((act, next)) => {
             continue_elsewhere(activation, &span, async move { proceed(act, next).await });
@@ -102,6 +102,51 @@ pub(crate) fn run_here<A: Actor>(
             let (act, next) = turn.await;
             proceed(act, next).await;
         }),
+    }
+}
+
+/// [`run_here`] for a local call's exclusive turn: the turn, which knows
+/// its message's type, puts the handler's future and the actor in one
+/// allocation (a runner's turn needs one more, for the actor borrowed).
+fn run_local_here<A: Actor>(
+    activation: &Arc<Activation<A>>,
+    actor: A,
+    turn: ExclusiveTurn<A>,
+    chain: CallChain,
+) {
+    let ctx = activation.context(chain, TurnKind::Exclusive);
+    let mut run = turn.run_owning(actor, ctx);
+    // A local call's turn span is under the caller's call span: none to
+    // make here (see `run_here`).
+    let span = Span::none();
+    match poll_once(&span, &mut run) {
+        Poll::Ready((actor, panic)) => match activation.after_turn(actor, panic) {
+            Next::Rested => {}
+            next => {
+                let act = Arc::clone(activation);
+                continue_elsewhere(activation, &span, proceed(act, next));
+            }
+        },
+        Poll::Pending => {
+            let act = Arc::clone(activation);
+            continue_elsewhere(activation, &span, async move {
+                let (actor, panic) = run.await;
+                let next = act.after_turn(actor, panic);
+                proceed(act, next).await;
+            });
+        }
+    }
+}
+
+/// Polls `turn` once in `span` with a waker that does nothing: a turn
+/// still pending is polled again by its own task, which then registers its
+/// own waker.
+fn poll_once<T>(span: &Span, turn: &mut BoxFuture<'static, T>) -> Poll<T> {
+    let mut first = || turn.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+    if span.is_none() {
+        first()
+    } else {
+        span.in_scope(first)
     }
 }
 
@@ -168,13 +213,7 @@ pub(crate) async fn run_exclusive_turn<A: Actor>(
 ) -> Option<String> {
     match env {
         Envelope::Stop => None,
-        Envelope::Local { turn, chain, .. } => {
-            let ctx = activation.context(chain, TurnKind::Exclusive);
-            match turn {
-                Turn::Exclusive(turn) => turn(actor, &ctx).await,
-                Turn::Shared(turn) => turn(actor, &ctx).await,
-            }
-        }
+        Envelope::Local { turn, chain, .. } => run_local_turn(activation, actor, turn, chain).await,
         Envelope::Remote(call) => {
             let (call, ctx) = remote_turn(activation, call, TurnKind::Exclusive);
             let dispatch = if call.method == TICK_METHOD {
@@ -185,6 +224,21 @@ pub(crate) async fn run_exclusive_turn<A: Actor>(
             };
             run_remote(activation, &ctx, dispatch, call.reply, &call.tag).await
         }
+    }
+}
+
+/// Runs a local call's turn as an exclusive turn; returns the handler's
+/// panic, if any.
+async fn run_local_turn<A: Actor>(
+    activation: &Arc<Activation<A>>,
+    actor: &mut A,
+    turn: Turn<A>,
+    chain: CallChain,
+) -> Option<String> {
+    let ctx = activation.context(chain, TurnKind::Exclusive);
+    match turn {
+        Turn::Exclusive(turn) => turn.run(actor, &ctx).await,
+        Turn::Shared(turn) => turn(actor, &ctx).await,
     }
 }
 
