@@ -102,11 +102,11 @@ enum AnswerHead<E> {
 }
 
 impl CallAnswer {
-    /// The wire form of the answer.
-    pub(crate) fn encode(&self) -> Result<Outgoing, String> {
+    /// The wire form of the answer (a reply's bytes stay in their buffer).
+    pub(crate) fn encode(self) -> Result<Outgoing, String> {
         match self {
-            CallAnswer::Reply(bytes) => Ok(reply_frame(bytes)),
-            CallAnswer::Failed(e) => head_frame(&AnswerHead::Failed(e)),
+            CallAnswer::Reply(bytes) => Ok(Outgoing::in_front_of(&REPLY_HEAD, bytes.into_vec())),
+            CallAnswer::Failed(e) => head_frame(&AnswerHead::Failed(&e)),
             CallAnswer::NotHere => head_frame(&AnswerHead::<&CallError>::NotHere),
         }
     }
@@ -124,14 +124,6 @@ impl CallAnswer {
 /// [`AnswerHead::Reply`], encoded: a unit variant, its index (see the test
 /// `the_reply_head_is_the_encoded_reply_variant`).
 pub(crate) const REPLY_HEAD: [u8; 1] = [0];
-
-/// The wire form of a reply: its header, then the reply's bytes.
-fn reply_frame(bytes: &[u8]) -> Outgoing {
-    let mut out = Outgoing::with_capacity(REPLY_HEAD.len() + bytes.len());
-    out.extend_from_slice(&REPLY_HEAD);
-    out.extend_from_slice(bytes);
-    out
-}
 
 /// The wire form of an answer without a reply.
 fn head_frame(head: &AnswerHead<&CallError>) -> Result<Outgoing, String> {
@@ -208,6 +200,17 @@ mod tests {
         assert_eq!(encoded, REPLY_HEAD);
         let answer = CallAnswer::decode(Payload::from(vec![REPLY_HEAD[0], 7])).unwrap();
         assert!(matches!(answer, CallAnswer::Reply(bytes) if bytes == [7]));
+        // And an answer's wire form decodes to the same answer.
+        let wire = |answer: CallAnswer| Payload::from(answer.encode().unwrap().payload().to_vec());
+        let reply = CallAnswer::decode(wire(CallAnswer::Reply(Payload::from(vec![1, 2])))).unwrap();
+        assert!(matches!(reply, CallAnswer::Reply(bytes) if bytes == [1, 2]));
+        let not_here = CallAnswer::decode(wire(CallAnswer::NotHere)).unwrap();
+        assert!(matches!(not_here, CallAnswer::NotHere));
+        let failed = CallAnswer::decode(wire(CallAnswer::Failed(CallError::ShuttingDown))).unwrap();
+        assert!(matches!(
+            failed,
+            CallAnswer::Failed(CallError::ShuttingDown)
+        ));
     }
 
     #[test]
